@@ -1,0 +1,21 @@
+//! Canonical integer models: the single exact semantics every Verity layer agrees on.
+//!
+//! A [`Model`] is a list of integer ops in execution order. Its bytes ([`Model::encode`])
+//! are deterministic and its id is their BLAKE3 hash. [`reference::run`] defines the
+//! answer; `docs/semantics.md` states the same rules in prose.
+
+pub mod arith;
+mod codec;
+mod error;
+mod graph;
+pub mod input;
+mod ops;
+pub mod reference;
+pub mod shape;
+mod tensor;
+
+pub use codec::{MAGIC, VERSION};
+pub use error::{ModelError, Result};
+pub use graph::{Model, Node, ValueId, ValueInfo, LIMIT, MAX_ELEMENTS};
+pub use ops::{Op, Requant, Window};
+pub use tensor::{hash_tensors, Tensor};
