@@ -3,7 +3,7 @@
 //! checked against the bytes that remain before anything is allocated.
 
 use crate::error::{ModelError, Result};
-use crate::graph::{Model, Node, ValueInfo};
+use crate::graph::{InputAffine, Model, Node, ValueInfo};
 use crate::ops::{Op, Requant, Window};
 
 pub const MAGIC: &[u8; 4] = b"VRTM";
@@ -23,6 +23,11 @@ impl Model {
             w.usizes(&v.shape);
         }
         w.ids(&self.inputs);
+        w.len(self.input_affine.len());
+        for a in &self.input_affine {
+            w.f64s(&a.mul);
+            w.f64s(&a.add);
+        }
         w.ids(&self.outputs);
         w.len(self.nodes.len());
         for n in &self.nodes {
@@ -50,6 +55,11 @@ impl Model {
             values.push(ValueInfo { name: r.str()?, bits: r.u8()?, scale: f32::from_bits(r.u32()?), shape: r.usizes()? });
         }
         let inputs = r.ids()?;
+        let n = r.len(8)?;
+        let mut input_affine = Vec::with_capacity(n);
+        for _ in 0..n {
+            input_affine.push(InputAffine { mul: r.f64s()?, add: r.f64s()? });
+        }
         let outputs = r.ids()?;
         let n = r.len(1)?;
         let mut nodes = Vec::with_capacity(n);
@@ -59,7 +69,7 @@ impl Model {
         if r.pos != bytes.len() {
             return Err(ModelError::Corrupt(format!("{} trailing bytes", bytes.len() - r.pos)));
         }
-        let model = Model { values, inputs, outputs, nodes };
+        let model = Model { values, inputs, input_affine, outputs, nodes };
         model.validate()?;
         // Non-canonical encodings of a valid model (e.g. a non-minimal boolean) would
         // give one model two ids; only the canonical one is accepted.
@@ -115,6 +125,10 @@ impl Writer {
     fn i64s(&mut self, v: &[i64]) {
         self.len(v.len());
         v.iter().for_each(|&x| self.i64(x));
+    }
+    fn f64s(&mut self, v: &[f64]) {
+        self.len(v.len());
+        v.iter().for_each(|&x| self.0.extend_from_slice(&x.to_bits().to_le_bytes()));
     }
     fn bytes(&mut self, v: &[u8]) {
         self.len(v.len());
@@ -315,6 +329,9 @@ impl<'a> Reader<'a> {
     fn i64s(&mut self) -> Result<Vec<i64>> {
         self.vec(8, Self::i64)
     }
+    fn f64s(&mut self) -> Result<Vec<f64>> {
+        self.vec(8, |r| Ok(f64::from_bits(u64::from_le_bytes(r.arr()?))))
+    }
     fn bytes(&mut self) -> Result<Vec<u8>> {
         let n = self.len(1)?;
         Ok(self.take(n)?.to_vec())
@@ -337,7 +354,13 @@ impl<'a> Reader<'a> {
         Ok(match tag {
             0 => Op::Const { data: self.i32s()? },
             1 => Op::Linear { weight: self.i8s()?, bias: self.i32s()?, rq: self.rq()? },
-            2 => Op::Conv { weight: self.i8s()?, bias: self.i32s()?, window: self.window()?, groups: self.usize()?, rq: self.rq()? },
+            2 => Op::Conv {
+                weight: self.i8s()?,
+                bias: self.i32s()?,
+                window: self.window()?,
+                groups: self.usize()?,
+                rq: self.rq()?,
+            },
             3 => Op::MatMul { rq: self.rq()? },
             4 => Op::Add { mult_a: self.i32()?, mult_b: self.i32()?, shift: self.u8()? },
             5 => Op::Mul { mult: self.i32()?, shift: self.u8()? },
@@ -348,9 +371,22 @@ impl<'a> Reader<'a> {
             10 => Op::PRelu { pos_mult: self.i32()?, neg_mult: self.i32s()?, shift: self.u8()? },
             11 => Op::MaxPool { window: self.window()? },
             12 => Op::AvgPool { window: self.window()?, count_include_pad: self.bool()?, mult: self.i32()?, shift: self.u8()? },
-            13 => Op::Reduce { axes: self.usizes()?, keep_dims: self.bool()?, mean: self.bool()?, mult: self.i32()?, shift: self.u8()? },
+            13 => Op::Reduce {
+                axes: self.usizes()?,
+                keep_dims: self.bool()?,
+                mean: self.bool()?,
+                mult: self.i32()?,
+                shift: self.u8()?,
+            },
             14 => Op::Softmax { axis: self.usize()?, exp_table: self.i32s()? },
-            15 => Op::LayerNorm { axis: self.usize()?, eps: self.i64()?, frac_bits: self.u8()?, gamma: self.i64s()?, beta: self.i64s()?, shift: self.u8()? },
+            15 => Op::LayerNorm {
+                axis: self.usize()?,
+                eps: self.i64()?,
+                frac_bits: self.u8()?,
+                gamma: self.i64s()?,
+                beta: self.i64s()?,
+                shift: self.u8()?,
+            },
             16 => Op::Reshape,
             17 => Op::Transpose { perm: self.usizes()? },
             18 => Op::Concat { axis: self.usize()? },

@@ -26,10 +26,20 @@ pub struct Node {
     pub output: ValueId,
 }
 
+/// A per-element affine map `x * mul + add` applied to a real input before it is
+/// quantized (normalization folded out of the graph). Empty vectors mean identity.
+#[derive(Clone, Debug, PartialEq, Default)]
+pub struct InputAffine {
+    pub mul: Vec<f64>,
+    pub add: Vec<f64>,
+}
+
 #[derive(Clone, Debug, PartialEq, Default)]
 pub struct Model {
     pub values: Vec<ValueInfo>,
     pub inputs: Vec<ValueId>,
+    /// One per input (or none at all, meaning identity for every input).
+    pub input_affine: Vec<InputAffine>,
     pub outputs: Vec<ValueId>,
     /// In execution order: every node reads only graph inputs and earlier outputs.
     pub nodes: Vec<Node>,
@@ -81,6 +91,16 @@ impl Model {
         }
         for &id in &self.inputs {
             define(id, "a graph input")?;
+        }
+        if !self.input_affine.is_empty() && self.input_affine.len() != self.inputs.len() {
+            return invalid(format!("{} input maps for {} inputs", self.input_affine.len(), self.inputs.len()));
+        }
+        for (a, &id) in self.input_affine.iter().zip(&self.inputs) {
+            let n = numel(&self.values[id as usize].shape);
+            let ok = |v: &[f64]| (v.is_empty() || v.len() == n) && v.iter().all(|x| x.is_finite());
+            if !ok(&a.mul) || !ok(&a.add) {
+                return invalid(format!("input map of value {id} must hold 0 or {n} finite numbers"));
+            }
         }
         let mut ready = vec![false; self.values.len()];
         for &id in &self.inputs {
@@ -159,7 +179,8 @@ impl Model {
                     return invalid(format!("weight has {} elements, expected {want}", weight.len()));
                 }
                 check_requant(rq, c_out)?;
-                let [oh, ow] = window.out_size(x[2], x[3]).ok_or_else(|| ModelError::Invalid("window larger than padded input".into()))?;
+                let [oh, ow] =
+                    window.out_size(x[2], x[3]).ok_or_else(|| ModelError::Invalid("window larger than padded input".into()))?;
                 vec![x[0], c_out, oh, ow]
             }
             Op::MatMul { rq } => {
@@ -170,7 +191,12 @@ impl Model {
             Op::Rescale { .. } | Op::Clamp { .. } => x.to_vec(),
             Op::Lut { table } => {
                 if table.len() != 1 << ins[0].bits {
-                    return invalid(format!("table has {} entries, a {}-bit input needs {}", table.len(), ins[0].bits, 1usize << ins[0].bits));
+                    return invalid(format!(
+                        "table has {} entries, a {}-bit input needs {}",
+                        table.len(),
+                        ins[0].bits,
+                        1usize << ins[0].bits
+                    ));
                 }
                 check_range(table.iter().map(|&v| v as i64), out.bits, "table entry")?;
                 x.to_vec()
@@ -190,10 +216,15 @@ impl Model {
                 if window.dilation != [1, 1] {
                     return invalid("pooling windows must not be dilated");
                 }
-                if window.pads[0] >= window.kernel[0] || window.pads[1] >= window.kernel[1] || window.pads[2] >= window.kernel[0] || window.pads[3] >= window.kernel[1] {
+                if window.pads[0] >= window.kernel[0]
+                    || window.pads[1] >= window.kernel[1]
+                    || window.pads[2] >= window.kernel[0]
+                    || window.pads[3] >= window.kernel[1]
+                {
                     return invalid("pooling pads must be smaller than the kernel");
                 }
-                let [oh, ow] = window.out_size(x[2], x[3]).ok_or_else(|| ModelError::Invalid("window larger than padded input".into()))?;
+                let [oh, ow] =
+                    window.out_size(x[2], x[3]).ok_or_else(|| ModelError::Invalid("window larger than padded input".into()))?;
                 vec![x[0], x[1], oh, ow]
             }
             Op::Reduce { axes, keep_dims, .. } => {
@@ -272,7 +303,11 @@ impl Model {
                         return invalid(format!("slice axis {a} or step {sp} invalid"));
                     }
                     let d = x[a] as i64;
-                    let ok = if sp > 0 { (0..=d).contains(&st) && (0..=d).contains(&en) } else { (0..d).contains(&st) && (-1..d).contains(&en) };
+                    let ok = if sp > 0 {
+                        (0..=d).contains(&st) && (0..=d).contains(&en)
+                    } else {
+                        (0..d).contains(&st) && (-1..d).contains(&en)
+                    };
                     if !ok {
                         return invalid(format!("slice start {st} / end {en} outside axis {a} of length {d}"));
                     }
@@ -364,7 +399,9 @@ fn check_bounds(op: &Op, ins: &[&ValueInfo], out: &ValueInfo) -> Result<()> {
             let (m, s) = rq_max(rq);
             check_scaled(k * b(0) * b(1), m, s)
         }
-        Op::Add { mult_a, mult_b, shift } => check_scaled(1, b(0) * (*mult_a as i128).abs() + b(1) * (*mult_b as i128).abs(), *shift),
+        Op::Add { mult_a, mult_b, shift } => {
+            check_scaled(1, b(0) * (*mult_a as i128).abs() + b(1) * (*mult_b as i128).abs(), *shift)
+        }
         Op::Mul { mult, shift } => check_scaled(b(0) * b(1), *mult as i128, *shift),
         Op::Div { mult, shift } => {
             check_scaled(b(0), *mult as i128, 0)?;

@@ -13,13 +13,12 @@ fn err<T>(msg: impl Into<String>) -> Result<T> {
 
 /// Parses an input file: EZKL's `{"input_data": [[...], ...]}` (one list per model
 /// input, in order) or the named `{"NAME": [...], ...}` form. Lists may be nested;
-/// they are read in row-major order. Returns one flat list per model input.
-pub fn parse_input_json(text: &str, model: &Model) -> Result<Vec<Vec<f64>>> {
+/// they are read in row-major order. Returns one flat list per input in `names`.
+pub fn parse_input_json(text: &str, names: &[&str]) -> Result<Vec<Vec<f64>>> {
     let json: Value = serde_json::from_str(text).map_err(|e| ModelError::Input(format!("input is not valid JSON: {e}")))?;
     let Value::Object(obj) = json else {
         return err("input must be a JSON object: {\"input_data\": [[...]]} or {\"NAME\": [...]}");
     };
-    let names: Vec<&str> = model.inputs.iter().map(|&i| model.value(i).name.as_str()).collect();
     let lists: Vec<&Value> = if let Some(data) = obj.get("input_data") {
         let Value::Array(items) = data else {
             return err("\"input_data\" must be a list with one list per model input");
@@ -29,16 +28,26 @@ pub fn parse_input_json(text: &str, model: &Model) -> Result<Vec<Vec<f64>>> {
             vec![data]
         } else {
             if items.len() != names.len() {
-                return err(format!("\"input_data\" has {} lists, the model has {} inputs ({})", items.len(), names.len(), names.join(", ")));
+                return err(format!(
+                    "\"input_data\" has {} lists, the model has {} inputs ({})",
+                    items.len(),
+                    names.len(),
+                    names.join(", ")
+                ));
             }
             items.iter().collect()
         }
     } else {
         let mut lists = Vec::new();
-        for name in &names {
+        for name in names {
             match obj.get(*name) {
                 Some(v) => lists.push(v),
-                None => return err(format!("input file has no \"input_data\" and no entry named \"{name}\" (keys: {})", obj.keys().cloned().collect::<Vec<_>>().join(", "))),
+                None => {
+                    return err(format!(
+                        "input file has no \"input_data\" and no entry named \"{name}\" (keys: {})",
+                        obj.keys().cloned().collect::<Vec<_>>().join(", ")
+                    ))
+                }
             }
         }
         if let Some(extra) = obj.keys().find(|k| !names.contains(&k.as_str())) {
@@ -46,7 +55,7 @@ pub fn parse_input_json(text: &str, model: &Model) -> Result<Vec<Vec<f64>>> {
         }
         lists
     };
-    lists.iter().zip(&names).map(|(v, name)| flatten(v, name)).collect()
+    lists.iter().zip(names).map(|(v, name)| flatten(v, name)).collect()
 }
 
 fn flatten(v: &Value, name: &str) -> Result<Vec<f64>> {
@@ -55,7 +64,9 @@ fn flatten(v: &Value, name: &str) -> Result<Vec<f64>> {
     // Depth-first, children reversed so the flat order is row-major.
     while let Some(v) = stack.pop() {
         match v {
-            Value::Number(n) => out.push(n.as_f64().ok_or_else(|| ModelError::Input(format!("input '{name}': {n} is not a number")))?),
+            Value::Number(n) => {
+                out.push(n.as_f64().ok_or_else(|| ModelError::Input(format!("input '{name}': {n} is not a number")))?)
+            }
             Value::Array(items) => stack.extend(items.iter().rev()),
             Value::Null => return err(format!("input '{name}' holds null (NaN or Inf are not valid inputs)")),
             other => return err(format!("input '{name}' holds {other}, expected numbers")),
@@ -64,8 +75,15 @@ fn flatten(v: &Value, name: &str) -> Result<Vec<f64>> {
     Ok(out)
 }
 
-/// Quantizes one sample for model input `i`: `clamp(round(x / scale))`, rounding half
-/// away from zero in f64 (IEEE division is exact-rounded, so every machine agrees).
+/// Names of the model's inputs, in order.
+pub fn input_names(model: &Model) -> Vec<&str> {
+    model.inputs.iter().map(|&i| model.value(i).name.as_str()).collect()
+}
+
+/// Quantizes one sample for model input `i`: `clamp(round((x * mul + add) / scale))`
+/// with the input's affine map, rounding half away from zero, all in f64 (each IEEE
+/// operation is correctly rounded and no fused multiply-add is used, so every machine
+/// agrees).
 pub fn quantize_input(model: &Model, i: usize, x: &[f64]) -> Result<Tensor> {
     let v = model.value(model.inputs[i]);
     let n = numel(&v.shape);
@@ -76,7 +94,18 @@ pub fn quantize_input(model: &Model, i: usize, x: &[f64]) -> Result<Tensor> {
         return err(format!("input '{}' value {p} is {}, expected a finite number", v.name, x[p]));
     }
     let (lo, hi) = qrange(v.bits);
-    let data = x.iter().map(|&x| (x / v.scale as f64).round().clamp(lo as f64, hi as f64) as i32).collect();
+    let affine = model.input_affine.get(i);
+    let data = x
+        .iter()
+        .enumerate()
+        .map(|(j, &x)| {
+            let mut x = x;
+            if let Some(a) = affine {
+                x = x * a.mul.get(j).copied().unwrap_or(1.0) + a.add.get(j).copied().unwrap_or(0.0);
+            }
+            (x / v.scale as f64).round().clamp(lo as f64, hi as f64) as i32
+        })
+        .collect();
     Ok(Tensor::new(v.shape.clone(), data))
 }
 

@@ -48,45 +48,117 @@ impl Window {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Op {
     /// A constant tensor (its shape is the output value's shape).
-    Const { data: Vec<i32> },
+    Const {
+        data: Vec<i32>,
+    },
     /// `y[.., n] = rq_n(bias[n] + sum_k x[.., k] * weight[n, k])`; weight is `[n_out, k]`.
-    Linear { weight: Vec<i8>, bias: Vec<i32>, rq: Requant },
+    Linear {
+        weight: Vec<i8>,
+        bias: Vec<i32>,
+        rq: Requant,
+    },
     /// 2-D convolution, NCHW; weight is `[c_out, c_in / groups, kh, kw]`.
-    Conv { weight: Vec<i8>, bias: Vec<i32>, window: Window, groups: usize, rq: Requant },
+    Conv {
+        weight: Vec<i8>,
+        bias: Vec<i32>,
+        window: Window,
+        groups: usize,
+        rq: Requant,
+    },
     /// Product of two activations `[.., m, k] x [.., k, n]` (batch dims broadcast).
-    MatMul { rq: Requant },
+    MatMul {
+        rq: Requant,
+    },
     /// `clamp(rshift_round(a * mult_a + b * mult_b, shift))`, numpy broadcasting.
-    Add { mult_a: i32, mult_b: i32, shift: u8 },
+    Add {
+        mult_a: i32,
+        mult_b: i32,
+        shift: u8,
+    },
     /// `clamp(rshift_round(a * b * mult, shift))`, numpy broadcasting.
-    Mul { mult: i32, shift: u8 },
+    Mul {
+        mult: i32,
+        shift: u8,
+    },
     /// `clamp(div_round(a * mult, b * 2^shift))`, with `b == 0` giving `±qmax` or 0.
-    Div { mult: i32, shift: u8 },
+    Div {
+        mult: i32,
+        shift: u8,
+    },
     /// `clamp(rshift_round(x * mult, shift))`.
-    Rescale { mult: i32, shift: u8 },
+    Rescale {
+        mult: i32,
+        shift: u8,
+    },
     /// `min(max(x, lo), hi)`.
-    Clamp { lo: i32, hi: i32 },
+    Clamp {
+        lo: i32,
+        hi: i32,
+    },
     /// `table[x - qmin(in_bits)]`: any unary function of a bounded integer.
-    Lut { table: Vec<i32> },
+    Lut {
+        table: Vec<i32>,
+    },
     /// `x >= 0 ? rq(x * pos_mult) : rq(x * neg_mult[c])`, c = index on axis 1.
-    PRelu { pos_mult: i32, neg_mult: Vec<i32>, shift: u8 },
-    MaxPool { window: Window },
+    PRelu {
+        pos_mult: i32,
+        neg_mult: Vec<i32>,
+        shift: u8,
+    },
+    MaxPool {
+        window: Window,
+    },
     /// Window sum, then `clamp(div_round(sum * mult, count * 2^shift))`.
-    AvgPool { window: Window, count_include_pad: bool, mult: i32, shift: u8 },
+    AvgPool {
+        window: Window,
+        count_include_pad: bool,
+        mult: i32,
+        shift: u8,
+    },
     /// Sum over `axes`; `clamp(div_round(sum * mult, count * 2^shift))` where count is
     /// the number of summed elements for a mean and 1 for a sum.
-    Reduce { axes: Vec<usize>, keep_dims: bool, mean: bool, mult: i32, shift: u8 },
+    Reduce {
+        axes: Vec<usize>,
+        keep_dims: bool,
+        mean: bool,
+        mult: i32,
+        shift: u8,
+    },
     /// `e = exp_table[max - x]` along `axis`, `y = clamp(div_round(e * qmax_out, sum e))`.
-    Softmax { axis: usize, exp_table: Vec<i32> },
+    Softmax {
+        axis: usize,
+        exp_table: Vec<i32>,
+    },
     /// Normalization over the axes `axis..`, see docs/semantics.md.
-    LayerNorm { axis: usize, eps: i64, frac_bits: u8, gamma: Vec<i64>, beta: Vec<i64>, shift: u8 },
+    LayerNorm {
+        axis: usize,
+        eps: i64,
+        frac_bits: u8,
+        gamma: Vec<i64>,
+        beta: Vec<i64>,
+        shift: u8,
+    },
     /// Same data, the output value's shape.
     Reshape,
-    Transpose { perm: Vec<usize> },
+    Transpose {
+        perm: Vec<usize>,
+    },
     /// Inputs share one scale and bit width (the importer rescales them).
-    Concat { axis: usize },
+    Concat {
+        axis: usize,
+    },
     /// Per listed axis: `start`, exclusive `end` and nonzero `step`, already clamped.
-    Slice { axes: Vec<usize>, starts: Vec<i64>, ends: Vec<i64>, steps: Vec<i64> },
-    Gather { axis: usize, indices: Vec<usize>, indices_shape: Vec<usize> },
+    Slice {
+        axes: Vec<usize>,
+        starts: Vec<i64>,
+        ends: Vec<i64>,
+        steps: Vec<i64>,
+    },
+    Gather {
+        axis: usize,
+        indices: Vec<usize>,
+        indices_shape: Vec<usize>,
+    },
 }
 
 impl Op {

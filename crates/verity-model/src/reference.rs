@@ -29,7 +29,10 @@ pub fn check_inputs(model: &Model, inputs: &[Tensor]) -> Result<()> {
     for (t, &id) in inputs.iter().zip(&model.inputs) {
         let v = model.value(id);
         if t.shape != v.shape || t.data.len() != numel(&v.shape) {
-            return Err(ModelError::Input(format!("input '{}' has shape {:?}, the model expects {:?}", v.name, t.shape, v.shape)));
+            return Err(ModelError::Input(format!(
+                "input '{}' has shape {:?}, the model expects {:?}",
+                v.name, t.shape, v.shape
+            )));
         }
         let (lo, hi) = qrange(v.bits);
         if let Some(x) = t.data.iter().find(|&&x| (x as i64) < lo || (x as i64) > hi) {

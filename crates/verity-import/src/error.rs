@@ -1,0 +1,22 @@
+use thiserror::Error;
+use verity_model::ModelError;
+
+#[derive(Debug, Error)]
+pub enum ImportError {
+    #[error("not a valid ONNX model: {0}")]
+    Onnx(String),
+    #[error("unsupported ONNX op '{op}' (node '{node}'){detail}")]
+    Unsupported { op: String, node: String, detail: String },
+    #[error("node '{node}' ({op}): {msg}")]
+    Node { op: String, node: String, msg: String },
+    #[error("calibration: {0}")]
+    Calibration(String),
+    #[error(transparent)]
+    Model(#[from] ModelError),
+}
+
+pub type Result<T> = std::result::Result<T, ImportError>;
+
+pub(crate) fn onnx_err<T>(msg: impl Into<String>) -> Result<T> {
+    Err(ImportError::Onnx(msg.into()))
+}

@@ -1,0 +1,230 @@
+//! The float graph: ONNX normalized into the shapes of canonical ops, with every shape
+//! static and every constant sub-expression folded. Calibration runs it; quantization
+//! lowers it op by op.
+
+use crate::ftensor::{self as f, FTensor};
+use verity_model::{InputAffine, Window};
+
+/// Unary element-wise functions (lowered to clamps or lookup tables).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Unary {
+    Relu,
+    LeakyRelu(f64),
+    Clip(f64, f64),
+    Sigmoid,
+    Tanh,
+    Erf,
+    /// `tanh` selects the tanh approximation of GELU.
+    Gelu {
+        tanh: bool,
+    },
+    Exp,
+}
+
+impl Unary {
+    pub fn apply(self, x: f64) -> f64 {
+        match self {
+            Unary::Relu => x.max(0.0),
+            Unary::LeakyRelu(a) => {
+                if x >= 0.0 {
+                    x
+                } else {
+                    a * x
+                }
+            }
+            Unary::Clip(lo, hi) => x.max(lo).min(hi),
+            Unary::Sigmoid => 1.0 / (1.0 + (-x).exp()),
+            Unary::Tanh => x.tanh(),
+            Unary::Erf => libm::erf(x),
+            Unary::Gelu { tanh: false } => 0.5 * x * (1.0 + libm::erf(x / std::f64::consts::SQRT_2)),
+            Unary::Gelu { tanh: true } => {
+                let c = (2.0 / std::f64::consts::PI).sqrt();
+                0.5 * x * (1.0 + (c * (x + 0.044715 * x.powi(3))).tanh())
+            }
+            Unary::Exp => x.exp(),
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Binary {
+    Add,
+    Sub,
+    Mul,
+    Div,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub enum FOp {
+    /// `w` is `[n, k]` row-major, `b` has `n` entries.
+    Linear {
+        w: Vec<f64>,
+        b: Vec<f64>,
+    },
+    Conv {
+        w: Vec<f64>,
+        b: Vec<f64>,
+        window: Window,
+        groups: usize,
+    },
+    MatMul,
+    Binary(Binary),
+    Unary(Unary),
+    /// Per-channel (axis 1) slopes, or one slope.
+    PRelu {
+        slope: Vec<f64>,
+    },
+    Softmax {
+        axis: usize,
+    },
+    LayerNorm {
+        axis: usize,
+        eps: f64,
+        gamma: Vec<f64>,
+        beta: Vec<f64>,
+    },
+    MaxPool {
+        window: Window,
+    },
+    AvgPool {
+        window: Window,
+        count_include_pad: bool,
+    },
+    Reduce {
+        axes: Vec<usize>,
+        keep_dims: bool,
+        mean: bool,
+    },
+    Reshape {
+        shape: Vec<usize>,
+    },
+    Transpose {
+        perm: Vec<usize>,
+    },
+    Concat {
+        axis: usize,
+    },
+    Slice {
+        axes: Vec<usize>,
+        starts: Vec<i64>,
+        ends: Vec<i64>,
+        steps: Vec<i64>,
+    },
+    Gather {
+        axis: usize,
+        indices: Vec<usize>,
+        indices_shape: Vec<usize>,
+    },
+}
+
+impl FOp {
+    /// Evaluates on real tensors; `None` when the operands do not fit the op.
+    pub fn eval(&self, ins: &[&FTensor]) -> Option<FTensor> {
+        let x = *ins.first()?;
+        Some(match self {
+            FOp::Linear { w, b } => f::linear(x, w, b),
+            FOp::Conv { w, b, window, groups } => f::conv(x, w, b, window, *groups)?,
+            FOp::MatMul => f::matmul(x, ins.get(1)?)?,
+            FOp::Binary(op) => {
+                let y = ins.get(1)?;
+                match op {
+                    Binary::Add => f::binary(x, y, |a, b| a + b)?,
+                    Binary::Sub => f::binary(x, y, |a, b| a - b)?,
+                    Binary::Mul => f::binary(x, y, |a, b| a * b)?,
+                    Binary::Div => f::binary(x, y, |a, b| a / b)?,
+                }
+            }
+            FOp::Unary(u) => FTensor::new(x.shape.clone(), x.data.iter().map(|&v| u.apply(v)).collect()),
+            FOp::PRelu { slope } => {
+                let c = if x.shape.len() >= 2 { x.shape[1] } else { 1 };
+                let inner: usize = x.shape.iter().skip(2).product();
+                let data = x
+                    .data
+                    .iter()
+                    .enumerate()
+                    .map(|(i, &v)| if v >= 0.0 { v } else { v * slope[if slope.len() == 1 { 0 } else { (i / inner) % c }] })
+                    .collect();
+                FTensor::new(x.shape.clone(), data)
+            }
+            FOp::Softmax { axis } => f::softmax(x, *axis),
+            FOp::LayerNorm { axis, eps, gamma, beta } => f::layer_norm(x, *axis, *eps, gamma, beta),
+            FOp::MaxPool { window } => f::pool(x, window, None)?,
+            FOp::AvgPool { window, count_include_pad } => f::pool(x, window, Some(*count_include_pad))?,
+            FOp::Reduce { axes, keep_dims, mean } => f::reduce(x, axes, *keep_dims, *mean),
+            FOp::Reshape { shape } => FTensor::new(shape.clone(), x.data.clone()),
+            FOp::Transpose { perm } => f::transpose(x, perm),
+            FOp::Concat { axis } => f::concat(ins, *axis),
+            FOp::Slice { axes, starts, ends, steps } => f::slice(x, axes, starts, ends, steps),
+            FOp::Gather { axis, indices, indices_shape } => f::gather(x, *axis, indices, indices_shape),
+        })
+    }
+
+    /// Ops whose output is a selection or reordering of input values (or a clamp that
+    /// cannot widen the range): the output keeps its input's scale.
+    pub fn keeps_scale(&self) -> bool {
+        matches!(
+            self,
+            FOp::Unary(Unary::Relu | Unary::Clip(..))
+                | FOp::PRelu { .. }
+                | FOp::MaxPool { .. }
+                | FOp::AvgPool { .. }
+                | FOp::Reduce { mean: true, .. }
+                | FOp::Reshape { .. }
+                | FOp::Transpose { .. }
+                | FOp::Slice { .. }
+                | FOp::Gather { .. }
+        )
+    }
+}
+
+#[derive(Clone, Debug)]
+pub struct FValue {
+    pub name: String,
+    pub shape: Vec<usize>,
+    pub konst: Option<FTensor>,
+}
+
+#[derive(Clone, Debug)]
+pub struct FNode {
+    pub name: String,
+    pub onnx_op: String,
+    pub op: FOp,
+    pub inputs: Vec<usize>,
+    pub output: usize,
+}
+
+#[derive(Clone, Debug, Default)]
+pub struct FGraph {
+    pub values: Vec<FValue>,
+    pub nodes: Vec<FNode>,
+    pub inputs: Vec<usize>,
+    /// Element-wise affine maps folded out of the graph into input quantization.
+    pub input_affine: Vec<InputAffine>,
+    pub outputs: Vec<usize>,
+}
+
+impl FGraph {
+    /// Runs the graph on one sample per input; returns every value (constants included).
+    pub fn run(&self, inputs: &[FTensor]) -> Vec<Option<FTensor>> {
+        let mut vals: Vec<Option<FTensor>> = self.values.iter().map(|v| v.konst.clone()).collect();
+        for ((&id, t), a) in self.inputs.iter().zip(inputs).zip(&self.input_affine) {
+            vals[id] = Some(apply_affine(a, t));
+        }
+        for n in &self.nodes {
+            let ins: Vec<&FTensor> = n.inputs.iter().map(|&i| vals[i].as_ref().expect("topological order")).collect();
+            vals[n.output] = Some(n.op.eval(&ins).expect("shapes checked at build time"));
+        }
+        vals
+    }
+}
+
+/// `x * mul + add` element-wise, exactly as input quantization computes it.
+pub fn apply_affine(a: &InputAffine, t: &FTensor) -> FTensor {
+    let data = t
+        .data
+        .iter()
+        .enumerate()
+        .map(|(j, &x)| x * a.mul.get(j).copied().unwrap_or(1.0) + a.add.get(j).copied().unwrap_or(0.0))
+        .collect();
+    FTensor::new(t.shape.clone(), data)
+}

@@ -1,0 +1,259 @@
+//! Real-valued tensors (f64, so int64 shape data stays exact) and the float kernels used
+//! for constant folding and calibration. Only ranges come out of here; the integer
+//! semantics never depend on these results.
+
+use verity_model::shape::{broadcast, broadcast_strides, numel, strides};
+use verity_model::Window;
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct FTensor {
+    pub shape: Vec<usize>,
+    pub data: Vec<f64>,
+}
+
+impl FTensor {
+    pub fn new(shape: Vec<usize>, data: Vec<f64>) -> Self {
+        debug_assert_eq!(numel(&shape), data.len());
+        FTensor { shape, data }
+    }
+    pub fn scalar(v: f64) -> Self {
+        FTensor { shape: vec![], data: vec![v] }
+    }
+    pub fn max_abs(&self) -> f64 {
+        self.data.iter().fold(0.0, |m, v| m.max(v.abs()))
+    }
+    pub fn ints(&self) -> Vec<i64> {
+        self.data.iter().map(|&v| v as i64).collect()
+    }
+}
+
+/// Calls `f` with every multi-index of `shape` in row-major order.
+pub fn for_each_index(shape: &[usize], mut f: impl FnMut(&[usize])) {
+    let mut idx = vec![0; shape.len()];
+    for _ in 0..numel(shape) {
+        f(&idx);
+        for d in (0..shape.len()).rev() {
+            idx[d] += 1;
+            if idx[d] < shape[d] {
+                break;
+            }
+            idx[d] = 0;
+        }
+    }
+}
+
+fn dot(i: &[usize], s: &[usize]) -> usize {
+    i.iter().zip(s).map(|(a, b)| a * b).sum()
+}
+
+pub fn binary(a: &FTensor, b: &FTensor, f: impl Fn(f64, f64) -> f64) -> Option<FTensor> {
+    let shape = broadcast(&a.shape, &b.shape).ok()?;
+    let (sa, sb) = (broadcast_strides(&a.shape, &shape), broadcast_strides(&b.shape, &shape));
+    let mut data = Vec::with_capacity(numel(&shape));
+    for_each_index(&shape, |i| data.push(f(a.data[dot(i, &sa)], b.data[dot(i, &sb)])));
+    Some(FTensor::new(shape, data))
+}
+
+/// `x [.., k] . w[n, k]^T + b`.
+pub fn linear(x: &FTensor, w: &[f64], b: &[f64]) -> FTensor {
+    let k = *x.shape.last().unwrap();
+    let n = b.len();
+    let rows = x.data.len() / k;
+    let mut data = Vec::with_capacity(rows * n);
+    for r in 0..rows {
+        let xr = &x.data[r * k..(r + 1) * k];
+        for j in 0..n {
+            data.push(b[j] + xr.iter().zip(&w[j * k..(j + 1) * k]).map(|(a, b)| a * b).sum::<f64>());
+        }
+    }
+    let mut shape = x.shape.clone();
+    *shape.last_mut().unwrap() = n;
+    FTensor::new(shape, data)
+}
+
+pub fn matmul(a: &FTensor, b: &FTensor) -> Option<FTensor> {
+    let shape = verity_model::shape::matmul(&a.shape, &b.shape).ok()?;
+    let r = shape.len();
+    let (m, k, n) = (a.shape[a.shape.len() - 2], a.shape[a.shape.len() - 1], b.shape[b.shape.len() - 1]);
+    let sa = broadcast_strides(&a.shape[..a.shape.len() - 2], &shape[..r - 2]);
+    let sb = broadcast_strides(&b.shape[..b.shape.len() - 2], &shape[..r - 2]);
+    let mut data = Vec::with_capacity(numel(&shape));
+    for_each_index(&shape, |o| {
+        let (ao, bo) = (dot(&o[..r - 2], &sa) * m * k, dot(&o[..r - 2], &sb) * k * n);
+        let (i, j) = (o[r - 2], o[r - 1]);
+        data.push((0..k).map(|t| a.data[ao + i * k + t] * b.data[bo + t * n + j]).sum());
+    });
+    Some(FTensor::new(shape, data))
+}
+
+fn tap(w: &Window, h: usize, wd: usize, oy: usize, ox: usize, ky: usize, kx: usize) -> Option<(usize, usize)> {
+    let y = (oy * w.stride[0] + ky * w.dilation[0]) as i64 - w.pads[0] as i64;
+    let x = (ox * w.stride[1] + kx * w.dilation[1]) as i64 - w.pads[1] as i64;
+    (y >= 0 && x >= 0 && (y as usize) < h && (x as usize) < wd).then_some((y as usize, x as usize))
+}
+
+/// NCHW convolution; `w` is `[c_out, c_in / groups, kh, kw]`.
+pub fn conv(x: &FTensor, w: &[f64], b: &[f64], win: &Window, groups: usize) -> Option<FTensor> {
+    let [oh, ow] = win.out_size(x.shape[2], x.shape[3])?;
+    let (c_in, h, wd, c_out) = (x.shape[1], x.shape[2], x.shape[3], b.len());
+    let (cig, cog) = (c_in / groups, c_out / groups);
+    let [kh, kw] = win.kernel;
+    let shape = vec![x.shape[0], c_out, oh, ow];
+    let xs = strides(&x.shape);
+    let mut data = Vec::with_capacity(numel(&shape));
+    for_each_index(&shape, |o| {
+        let g = o[1] / cog;
+        let mut acc = b[o[1]];
+        for ic in 0..cig {
+            for ky in 0..kh {
+                for kx in 0..kw {
+                    if let Some((iy, ix)) = tap(win, h, wd, o[2], o[3], ky, kx) {
+                        acc += x.data[dot(&[o[0], g * cig + ic, iy, ix], &xs)] * w[((o[1] * cig + ic) * kh + ky) * kw + kx];
+                    }
+                }
+            }
+        }
+        data.push(acc);
+    });
+    Some(FTensor::new(shape, data))
+}
+
+/// Max pool (`avg == None`) or average pool (`Some(count_include_pad)`).
+pub fn pool(x: &FTensor, win: &Window, avg: Option<bool>) -> Option<FTensor> {
+    let [oh, ow] = win.out_size(x.shape[2], x.shape[3])?;
+    let shape = vec![x.shape[0], x.shape[1], oh, ow];
+    let xs = strides(&x.shape);
+    let mut data = Vec::with_capacity(numel(&shape));
+    for_each_index(&shape, |o| {
+        let (mut best, mut sum, mut n) = (f64::NEG_INFINITY, 0.0, 0usize);
+        for ky in 0..win.kernel[0] {
+            for kx in 0..win.kernel[1] {
+                if let Some((iy, ix)) = tap(win, x.shape[2], x.shape[3], o[2], o[3], ky, kx) {
+                    let v = x.data[dot(&[o[0], o[1], iy, ix], &xs)];
+                    best = best.max(v);
+                    sum += v;
+                    n += 1;
+                }
+            }
+        }
+        data.push(match avg {
+            None => best,
+            Some(true) => sum / (win.kernel[0] * win.kernel[1]) as f64,
+            Some(false) => sum / n as f64,
+        });
+    });
+    Some(FTensor::new(shape, data))
+}
+
+pub fn reduce(x: &FTensor, axes: &[usize], keep: bool, mean: bool) -> FTensor {
+    let kept = verity_model::shape::reduce(&x.shape, axes, true);
+    let ks = strides(&kept);
+    let mut sums = vec![0.0; numel(&kept)];
+    let mut at = 0;
+    for_each_index(&x.shape, |i| {
+        let r: Vec<usize> = i.iter().enumerate().map(|(d, &v)| if axes.contains(&d) { 0 } else { v }).collect();
+        sums[dot(&r, &ks)] += x.data[at];
+        at += 1;
+    });
+    if mean {
+        let n: usize = axes.iter().map(|&a| x.shape[a]).product();
+        sums.iter_mut().for_each(|s| *s /= n as f64);
+    }
+    FTensor::new(verity_model::shape::reduce(&x.shape, axes, keep), sums)
+}
+
+/// Calls `f` with the flat indices of each lane along `axis`.
+fn lanes(shape: &[usize], axis: usize, mut f: impl FnMut(&[usize])) {
+    let s = strides(shape);
+    let mut outer = shape.to_vec();
+    outer[axis] = 1;
+    for_each_index(&outer, |o| {
+        let base = dot(o, &s);
+        let lane: Vec<usize> = (0..shape[axis]).map(|i| base + i * s[axis]).collect();
+        f(&lane);
+    });
+}
+
+pub fn softmax(x: &FTensor, axis: usize) -> FTensor {
+    let mut data = x.data.clone();
+    lanes(&x.shape, axis, |lane| {
+        let max = lane.iter().map(|&i| x.data[i]).fold(f64::NEG_INFINITY, f64::max);
+        let sum: f64 = lane.iter().map(|&i| (x.data[i] - max).exp()).sum();
+        for &i in lane {
+            data[i] = (x.data[i] - max).exp() / sum;
+        }
+    });
+    FTensor::new(x.shape.clone(), data)
+}
+
+pub fn layer_norm(x: &FTensor, axis: usize, eps: f64, gamma: &[f64], beta: &[f64]) -> FTensor {
+    let n = numel(&x.shape[axis..]);
+    let mut data = Vec::with_capacity(x.data.len());
+    for row in x.data.chunks(n) {
+        let mean = row.iter().sum::<f64>() / n as f64;
+        let var = row.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / n as f64;
+        let den = (var + eps).sqrt();
+        data.extend(row.iter().enumerate().map(|(i, v)| (v - mean) / den * gamma[i] + beta[i]));
+    }
+    FTensor::new(x.shape.clone(), data)
+}
+
+pub fn transpose(x: &FTensor, perm: &[usize]) -> FTensor {
+    let xs = strides(&x.shape);
+    let shape: Vec<usize> = perm.iter().map(|&p| x.shape[p]).collect();
+    let src: Vec<usize> = perm.iter().map(|&p| xs[p]).collect();
+    let mut data = Vec::with_capacity(x.data.len());
+    for_each_index(&shape, |o| data.push(x.data[dot(o, &src)]));
+    FTensor::new(shape, data)
+}
+
+pub fn concat(ins: &[&FTensor], axis: usize) -> FTensor {
+    let mut shape = ins[0].shape.clone();
+    shape[axis] = ins.iter().map(|t| t.shape[axis]).sum();
+    let outer: usize = shape[..axis].iter().product();
+    let mut data = Vec::with_capacity(numel(&shape));
+    for o in 0..outer {
+        for t in ins {
+            let block = numel(&t.shape[axis..]);
+            data.extend_from_slice(&t.data[o * block..(o + 1) * block]);
+        }
+    }
+    FTensor::new(shape, data)
+}
+
+pub fn slice(x: &FTensor, axes: &[usize], starts: &[i64], ends: &[i64], steps: &[i64]) -> FTensor {
+    let mut shape = x.shape.clone();
+    for (k, &a) in axes.iter().enumerate() {
+        shape[a] = verity_model::shape::slice_len(starts[k], ends[k], steps[k]);
+    }
+    let xs = strides(&x.shape);
+    let mut data = Vec::with_capacity(numel(&shape));
+    for_each_index(&shape, |o| {
+        let off: i64 = o
+            .iter()
+            .enumerate()
+            .map(|(d, &i)| {
+                let p = axes.iter().position(|&a| a == d).map_or(i as i64, |k| starts[k] + i as i64 * steps[k]);
+                p * xs[d] as i64
+            })
+            .sum();
+        data.push(x.data[off as usize]);
+    });
+    FTensor::new(shape, data)
+}
+
+pub fn gather(x: &FTensor, axis: usize, indices: &[usize], ishape: &[usize]) -> FTensor {
+    let mut shape = x.shape[..axis].to_vec();
+    shape.extend(ishape);
+    shape.extend(&x.shape[axis + 1..]);
+    let (xs, is) = (strides(&x.shape), strides(ishape));
+    let q = ishape.len();
+    let mut data = Vec::with_capacity(numel(&shape));
+    for_each_index(&shape, |o| {
+        let mut src = o[..axis].to_vec();
+        src.push(indices[dot(&o[axis..axis + q], &is)]);
+        src.extend(&o[axis + q..]);
+        data.push(x.data[dot(&src, &xs)]);
+    });
+    FTensor::new(shape, data)
+}
