@@ -1,6 +1,9 @@
 //! The float graph: ONNX normalized into the shapes of canonical ops, with every shape
 //! static and every constant sub-expression folded. Calibration runs it; quantization
 //! lowers it op by op.
+//!
+//! Transcendental functions come from `libm` (pure Rust), not the platform C library,
+//! so that importing the same ONNX file gives the same model id on every machine.
 
 use crate::ftensor::{self as f, FTensor};
 use verity_model::{InputAffine, Window};
@@ -33,15 +36,15 @@ impl Unary {
                 }
             }
             Unary::Clip(lo, hi) => x.max(lo).min(hi),
-            Unary::Sigmoid => 1.0 / (1.0 + (-x).exp()),
-            Unary::Tanh => x.tanh(),
+            Unary::Sigmoid => 1.0 / (1.0 + libm::exp(-x)),
+            Unary::Tanh => libm::tanh(x),
             Unary::Erf => libm::erf(x),
             Unary::Gelu { tanh: false } => 0.5 * x * (1.0 + libm::erf(x / std::f64::consts::SQRT_2)),
             Unary::Gelu { tanh: true } => {
                 let c = (2.0 / std::f64::consts::PI).sqrt();
-                0.5 * x * (1.0 + (c * (x + 0.044715 * x.powi(3))).tanh())
+                0.5 * x * (1.0 + libm::tanh(c * (x + 0.044715 * x * x * x)))
             }
-            Unary::Exp => x.exp(),
+            Unary::Exp => libm::exp(x),
         }
     }
 }

@@ -178,9 +178,9 @@ pub fn softmax(x: &FTensor, axis: usize) -> FTensor {
     let mut data = x.data.clone();
     lanes(&x.shape, axis, |lane| {
         let max = lane.iter().map(|&i| x.data[i]).fold(f64::NEG_INFINITY, f64::max);
-        let sum: f64 = lane.iter().map(|&i| (x.data[i] - max).exp()).sum();
+        let sum: f64 = lane.iter().map(|&i| libm::exp(x.data[i] - max)).sum();
         for &i in lane {
-            data[i] = (x.data[i] - max).exp() / sum;
+            data[i] = libm::exp(x.data[i] - max) / sum;
         }
     });
     FTensor::new(x.shape.clone(), data)
@@ -191,7 +191,7 @@ pub fn layer_norm(x: &FTensor, axis: usize, eps: f64, gamma: &[f64], beta: &[f64
     let mut data = Vec::with_capacity(x.data.len());
     for row in x.data.chunks(n) {
         let mean = row.iter().sum::<f64>() / n as f64;
-        let var = row.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / n as f64;
+        let var = row.iter().map(|v| (v - mean) * (v - mean)).sum::<f64>() / n as f64;
         let den = (var + eps).sqrt();
         data.extend(row.iter().enumerate().map(|(i, v)| (v - mean) / den * gamma[i] + beta[i]));
     }

@@ -100,16 +100,21 @@ pub fn calibrate(fg: &FGraph, samples: &[Vec<FTensor>], mut progress: impl FnMut
     ranges
 }
 
-/// Imports an ONNX model, calibrated on the samples of a calibration file.
-pub fn import(onnx: &[u8], calibration_json: &str, opts: &ImportOptions, progress: impl FnMut(usize, usize)) -> Result<Model> {
+/// Lowers a calibrated float graph to a canonical model.
+pub fn quantize(fg: &FGraph, ranges: &[f64], opts: &ImportOptions) -> Result<Model> {
     if opts.bits != 8 && opts.bits != 16 {
         return Err(ImportError::Calibration(format!("activation bits must be 8 or 16, not {}", opts.bits)));
     }
+    quantize::Lowerer::new(fg, ranges, opts.bits).lower()
+}
+
+/// Imports an ONNX model, calibrated on the samples of a calibration file.
+pub fn import(onnx: &[u8], calibration_json: &str, opts: &ImportOptions, progress: impl FnMut(usize, usize)) -> Result<Model> {
     let fg = load_onnx(onnx)?;
     let samples = calibration_samples(&fg, calibration_json)?;
     if samples.is_empty() {
         return Err(ImportError::Calibration("no calibration samples".into()));
     }
     let ranges = calibrate(&fg, &samples, progress);
-    quantize::Lowerer::new(&fg, &ranges, opts.bits).lower()
+    quantize(&fg, &ranges, opts)
 }

@@ -89,8 +89,9 @@ impl<'a> Lowerer<'a> {
             })?;
         }
         self.m.outputs = self.fg.outputs.iter().map(|&o| self.map[o].expect("outputs are computed")).collect();
-        self.m.validate()?;
-        Ok(self.m)
+        let model = self.m.into_canonical_order();
+        model.validate()?;
+        Ok(model)
     }
 
     /// Scale from calibration: the range of `v`, or, when `v` only feeds a Relu, the
@@ -264,7 +265,7 @@ impl<'a> Lowerer<'a> {
             }
             FOp::Softmax { axis } => {
                 let out = out_of(self, bits, (1.0 / qmax(bits)) as f32);
-                let exp_table = (0..1i64 << bx).map(|d| (EXP_ONE * (-(d as f64) * sx).exp()).round() as i32).collect();
+                let exp_table = (0..1i64 << bx).map(|d| (EXP_ONE * libm::exp(-(d as f64) * sx)).round() as i32).collect();
                 self.emit(&node.name, Op::Softmax { axis: *axis, exp_table }, ins, out);
             }
             FOp::LayerNorm { axis, eps, gamma, beta } => {
@@ -273,7 +274,7 @@ impl<'a> Lowerer<'a> {
                 let sy = sy as f64;
                 let g = gamma.iter().map(|g| (g / sy * ((LN_SHIFT - LN_FRAC_BITS) as f64).exp2()).round() as i64).collect();
                 let b = beta.iter().map(|b| (b / sy * (LN_SHIFT as f64).exp2()).round() as i64).collect();
-                let eps = (n.powi(3) * eps / (sx * sx)).round().min(2f64.powi(60)) as i64;
+                let eps = ((n * n * n) * eps / (sx * sx)).round().min(2f64.powi(60)) as i64;
                 let op = Op::LayerNorm { axis: *axis, eps, frac_bits: LN_FRAC_BITS, gamma: g, beta: b, shift: LN_SHIFT };
                 self.emit(&node.name, op, ins, out);
             }

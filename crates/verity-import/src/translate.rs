@@ -27,7 +27,7 @@ pub fn build(graph: &GraphProto, opset: i64) -> Result<FGraph> {
             continue; // an initializer listed as an input (older exporters)
         }
         let shape = proto::declared_shape(input)?;
-        if numel(&shape) > verity_model::MAX_ELEMENTS {
+        if checked_numel(&shape).is_none() {
             return onnx_err(format!("graph input '{}' is too large: {shape:?}", input.name()));
         }
         let id = b.add_value(input.name(), shape.clone(), None);
@@ -72,6 +72,11 @@ enum Out {
     Node(FOp, Vec<usize>),
     Const(FTensor),
     Alias(usize),
+}
+
+/// Element count of `shape`, if it is within the model limit.
+fn checked_numel(shape: &[usize]) -> Option<usize> {
+    shape.iter().try_fold(1usize, |a, &d| a.checked_mul(d)).filter(|&n| n <= verity_model::MAX_ELEMENTS)
 }
 
 fn norm_axis(a: i64, rank: usize) -> Option<usize> {
@@ -160,6 +165,7 @@ impl Builder {
             }
             "ConstantOfShape" => {
                 let s: Vec<usize> = konst_in(0, "shape")?.ints().iter().map(|&d| d.max(0) as usize).collect();
+                checked_numel(&s).ok_or_else(|| fail(format!("shape {s:?} is too large")))?;
                 let v = node
                     .attribute
                     .first()
@@ -370,8 +376,9 @@ impl Builder {
                         _ => return Err(fail(format!("invalid target shape {target:?}"))),
                     }
                 }
+                let known = checked_numel(&out).ok_or_else(|| fail(format!("target shape {target:?} is too large")))?;
                 if let Some(i) = infer {
-                    let known = numel(&out).max(1);
+                    let known = known.max(1);
                     if numel(&s) % known != 0 {
                         return Err(fail(format!("cannot reshape {s:?} to {target:?}")));
                     }
@@ -658,6 +665,10 @@ impl Builder {
             }
         };
         let (stride, dilation) = (two("strides", 1)?, two("dilations", 1)?);
+        let in_range = |v: &[usize]| v.iter().all(|&x| x <= 1 << 16);
+        if kernel.contains(&0) || !in_range(&kernel) || !in_range(&stride) || !in_range(&dilation) {
+            return Err(format!("window kernel {kernel:?}, strides {stride:?} or dilations {dilation:?} out of range"));
+        }
         let auto = a.string("auto_pad").unwrap_or_default();
         let pads = match auto.as_str() {
             "" | "NOTSET" => match a.ints("pads") {
@@ -680,8 +691,8 @@ impl Builder {
             }
             other => return Err(format!("auto_pad {other} is not supported")),
         };
-        if kernel.contains(&0) {
-            return Err("kernel size 0".into());
+        if !in_range(&pads) {
+            return Err(format!("pads {pads:?} out of range"));
         }
         Ok(Window { kernel, stride, pads, dilation })
     }

@@ -31,10 +31,7 @@ impl Model {
         w.ids(&self.outputs);
         w.len(self.nodes.len());
         for n in &self.nodes {
-            w.str(&n.name);
-            w.ids(&n.inputs);
-            w.u32(n.output);
-            w.op(&n.op);
+            w.node(n);
         }
         w.0
     }
@@ -64,7 +61,7 @@ impl Model {
         let n = r.len(1)?;
         let mut nodes = Vec::with_capacity(n);
         for _ in 0..n {
-            nodes.push(Node { name: r.str()?, inputs: r.ids()?, output: r.u32()?, op: r.op()? });
+            nodes.push(r.node()?);
         }
         if r.pos != bytes.len() {
             return Err(ModelError::Corrupt(format!("{} trailing bytes", bytes.len() - r.pos)));
@@ -82,6 +79,28 @@ impl Model {
     /// The model id: BLAKE3 of the canonical bytes, as 64 hex digits.
     pub fn id(&self) -> String {
         blake3::hash(&self.encode()).to_hex().to_string()
+    }
+}
+
+impl Node {
+    /// The node's canonical bytes, exactly as they appear inside the model encoding.
+    pub fn encode(&self) -> Vec<u8> {
+        let mut w = Writer(Vec::new());
+        w.node(self);
+        w.0
+    }
+
+    /// Decodes one node (not validated: only a model gives it meaning).
+    pub fn decode(bytes: &[u8]) -> Result<Node> {
+        let mut r = Reader { buf: bytes, pos: 0 };
+        let node = r.node()?;
+        if r.pos != bytes.len() {
+            return Err(ModelError::Corrupt(format!("{} trailing bytes after the node", bytes.len() - r.pos)));
+        }
+        if node.encode() != bytes {
+            return Err(ModelError::Corrupt("non-canonical node encoding".into()));
+        }
+        Ok(node)
     }
 }
 
@@ -140,6 +159,12 @@ impl Writer {
     }
     fn window(&mut self, w: &Window) {
         w.kernel.iter().chain(&w.stride).chain(&w.pads).chain(&w.dilation).for_each(|&x| self.u32(x as u32));
+    }
+    fn node(&mut self, n: &Node) {
+        self.str(&n.name);
+        self.ids(&n.inputs);
+        self.u32(n.output);
+        self.op(&n.op);
     }
     fn op(&mut self, op: &Op) {
         match op {
@@ -348,6 +373,9 @@ impl<'a> Reader<'a> {
             *x = self.usize()?;
         }
         Ok(Window { kernel: [v[0], v[1]], stride: [v[2], v[3]], pads: [v[4], v[5], v[6], v[7]], dilation: [v[8], v[9]] })
+    }
+    fn node(&mut self) -> Result<Node> {
+        Ok(Node { name: self.str()?, inputs: self.ids()?, output: self.u32()?, op: self.op()? })
     }
     fn op(&mut self) -> Result<Op> {
         let tag = self.u8()?;

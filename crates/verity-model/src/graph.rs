@@ -56,6 +56,27 @@ impl Model {
         &self.values[id as usize]
     }
 
+    /// Renumbers values into the canonical order `validate` requires (inputs, then
+    /// node outputs in node order) and drops values nothing defines.
+    pub fn into_canonical_order(mut self) -> Model {
+        let mut map = vec![u32::MAX; self.values.len()];
+        let order: Vec<u32> = self.inputs.iter().copied().chain(self.nodes.iter().map(|n| n.output)).collect();
+        for (new, &old) in order.iter().enumerate() {
+            if let Some(m) = map.get_mut(old as usize) {
+                *m = new as u32;
+            }
+        }
+        let remap = |id: &mut u32| *id = map.get(*id as usize).copied().unwrap_or(u32::MAX);
+        self.values = order.iter().filter_map(|&old| self.values.get(old as usize).cloned()).collect();
+        self.inputs.iter_mut().for_each(remap);
+        self.outputs.iter_mut().for_each(remap);
+        for n in &mut self.nodes {
+            n.inputs.iter_mut().for_each(remap);
+            remap(&mut n.output);
+        }
+        self
+    }
+
     pub fn param_count(&self) -> usize {
         self.nodes.iter().map(|n| n.op.param_count()).sum()
     }
@@ -88,6 +109,14 @@ impl Model {
         };
         if self.inputs.is_empty() || self.outputs.is_empty() {
             return invalid("a model needs at least one input and one output");
+        }
+        // Value ids follow execution order (inputs, then node outputs), so a trace
+        // leaf's position is its value id.
+        let in_order = self.inputs.iter().enumerate().all(|(i, &id)| id as usize == i)
+            && self.nodes.iter().enumerate().all(|(k, n)| n.output as usize == self.inputs.len() + k)
+            && self.values.len() == self.inputs.len() + self.nodes.len();
+        if !in_order {
+            return invalid("values must be numbered inputs first, then node outputs in node order");
         }
         for &id in &self.inputs {
             define(id, "a graph input")?;

@@ -15,7 +15,11 @@ fn err<T>(msg: impl Into<String>) -> Result<T> {
 /// input, in order) or the named `{"NAME": [...], ...}` form. Lists may be nested;
 /// they are read in row-major order. Returns one flat list per input in `names`.
 pub fn parse_input_json(text: &str, names: &[&str]) -> Result<Vec<Vec<f64>>> {
-    let json: Value = serde_json::from_str(text).map_err(|e| ModelError::Input(format!("input is not valid JSON: {e}")))?;
+    let json: Value = serde_json::from_str(text).map_err(|e| {
+        let hint =
+            if ["NaN", "Infinity"].iter().any(|w| text.contains(w)) { " (NaN and Infinity are not valid inputs)" } else { "" };
+        ModelError::Input(format!("input is not valid JSON: {e}{hint}"))
+    })?;
     let Value::Object(obj) = json else {
         return err("input must be a JSON object: {\"input_data\": [[...]]} or {\"NAME\": [...]}");
     };

@@ -6,6 +6,7 @@
 
 pub mod arith;
 mod codec;
+pub mod element;
 mod error;
 mod graph;
 pub mod input;

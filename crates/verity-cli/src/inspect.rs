@@ -1,0 +1,67 @@
+use std::path::Path;
+
+use anyhow::Result;
+use serde_json::json;
+use verity_model::Model;
+
+use crate::files::read_model;
+
+fn value_json(m: &Model, id: u32) -> serde_json::Value {
+    let v = m.value(id);
+    json!({"name": v.name, "shape": v.shape, "bits": v.bits, "scale": v.scale})
+}
+
+pub fn run(path: &Path, as_json: bool) -> Result<()> {
+    let m = read_model(path)?;
+    if as_json {
+        let nodes: Vec<_> = m
+            .nodes
+            .iter()
+            .map(|n| {
+                json!({
+                    "name": n.name, "op": n.op.kind(), "params": n.op.param_count(),
+                    "inputs": n.inputs.iter().map(|&i| m.value(i).name.clone()).collect::<Vec<_>>(),
+                    "output": value_json(&m, n.output),
+                })
+            })
+            .collect();
+        let out = json!({
+            "model_id": m.id(),
+            "format_version": verity_model::VERSION,
+            "params": m.param_count(),
+            "inputs": m.inputs.iter().map(|&i| value_json(&m, i)).collect::<Vec<_>>(),
+            "outputs": m.outputs.iter().map(|&i| value_json(&m, i)).collect::<Vec<_>>(),
+            "nodes": nodes,
+        });
+        println!("{}", serde_json::to_string_pretty(&out)?);
+        return Ok(());
+    }
+    println!("model id   {}", m.id());
+    println!("format     VRTM v{}", verity_model::VERSION);
+    println!("parameters {}", m.param_count());
+    for (kind, ids) in [("input ", &m.inputs), ("output", &m.outputs)] {
+        for &i in ids {
+            let v = m.value(i);
+            println!("{kind}     {} {:?} int{} scale {:e}", v.name, v.shape, v.bits, v.scale);
+        }
+    }
+    if m.input_affine.iter().any(|a| !a.mul.is_empty()) {
+        println!("           (inputs are normalized element-wise before quantization)");
+    }
+    println!();
+    println!("{:>4}  {:<10} {:<28} {:<18} {:>5} {:>12} {:>8}", "#", "op", "name", "output shape", "bits", "scale", "params");
+    for (i, n) in m.nodes.iter().enumerate() {
+        let v = m.value(n.output);
+        let name: String = n.name.chars().take(28).collect();
+        println!(
+            "{i:>4}  {:<10} {:<28} {:<18} {:>5} {:>12.4e} {:>8}",
+            n.op.kind(),
+            name,
+            format!("{:?}", v.shape),
+            v.bits,
+            v.scale,
+            n.op.param_count()
+        );
+    }
+    Ok(())
+}

@@ -1,0 +1,66 @@
+//! Bad ONNX input: clear errors, never a panic. The property tests mutate the trained
+//! fixture models byte by byte and run the whole import on whatever still parses.
+
+use proptest::prelude::*;
+use verity_import::{calibrate, load_onnx, quantize, FTensor, ImportError, ImportOptions};
+
+const MODELS: [&str; 6] = ["mlp_digits", "cnn_digits", "mlp_cancer", "iris_logreg", "transformer_block", "ops_zoo"];
+
+fn read(name: &str) -> Vec<u8> {
+    std::fs::read(format!("{}/../../fixtures/{name}", env!("CARGO_MANIFEST_DIR"))).unwrap()
+}
+
+/// The whole import on one all-ones calibration sample; must return, not panic.
+fn import_any(bytes: &[u8]) -> Result<(), ImportError> {
+    let fg = load_onnx(bytes)?;
+    let sample: Vec<FTensor> = fg
+        .inputs
+        .iter()
+        .map(|&i| {
+            let shape = fg.values[i].shape.clone();
+            FTensor::new(shape.clone(), vec![1.0; shape.iter().product()])
+        })
+        .collect();
+    let ranges = calibrate(&fg, &[sample], |_, _| {});
+    quantize(&fg, &ranges, &ImportOptions::default()).map(|_| ())
+}
+
+#[test]
+fn bad_fixture_files_give_clear_errors() {
+    for f in ["bad/truncated.onnx", "bad/garbage.onnx"] {
+        let e = import_any(&read(f)).unwrap_err();
+        assert!(matches!(e, ImportError::Onnx(_)), "{f}: {e}");
+        assert!(e.to_string().contains("not a valid ONNX model"), "{f}: {e}");
+    }
+    let e = import_any(&read("bad/unsupported_op.onnx")).unwrap_err().to_string();
+    assert!(e.contains("'LSTM'") && e.contains("'my_lstm'"), "{e}");
+    assert!(import_any(&[]).is_err());
+}
+
+#[test]
+fn every_fixture_imports() {
+    for m in MODELS {
+        import_any(&read(&format!("{m}.onnx"))).unwrap_or_else(|e| panic!("{m}: {e}"));
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 3000, failure_persistence: None, ..ProptestConfig::default() })]
+
+    #[test]
+    fn mutated_onnx_never_panics(
+        model in 0..MODELS.len(),
+        edits in prop::collection::vec((any::<prop::sample::Index>(), any::<u8>()), 1..6),
+        cut in prop::option::of(any::<prop::sample::Index>()),
+    ) {
+        let mut bytes = read(&format!("{}.onnx", MODELS[model]));
+        for (at, b) in edits {
+            let i = at.index(bytes.len());
+            bytes[i] = b;
+        }
+        if let Some(c) = cut {
+            bytes.truncate(c.index(bytes.len()));
+        }
+        let _ = import_any(&bytes);
+    }
+}
