@@ -47,8 +47,16 @@ pub fn run(path: &Path, input: &Path, seconds: f64, threads: Option<usize>) -> R
             "threads_1": time(seconds, || Ok(single.run(&inputs)?))?,
             format!("threads_{n}"): time(seconds, || Ok(multi.run(&inputs)?))?,
         },
+        // Plain inference vs inference that commits its trace as it goes (1 thread).
+        "engine_with_trace_commitment": {
+            "threads_1": time(seconds, || Ok(crate::exec::execute(&single, &model, &inputs)?.outputs))?,
+        },
         "reference": time(seconds.min(1.0), || Ok(reference::run(&model, &inputs)?))?,
     });
+    let mut out = out;
+    let plain = out["engine"]["threads_1"]["median_us"].as_f64().unwrap_or(f64::NAN);
+    let traced = out["engine_with_trace_commitment"]["threads_1"]["median_us"].as_f64().unwrap_or(f64::NAN);
+    out["trace_commitment_overhead"] = json!((traced - plain) / plain);
     println!("{}", serde_json::to_string_pretty(&out)?);
     Ok(())
 }

@@ -1,9 +1,12 @@
 //! `verity`: turn ONNX models into canonical integer models and run them exactly.
 
 mod bench;
+mod dispute;
+mod exec;
 mod files;
 mod import;
 mod inspect;
+mod receipt;
 mod run;
 
 use std::path::PathBuf;
@@ -61,6 +64,36 @@ enum Command {
         /// Use the slow reference interpreter instead of the engine.
         #[arg(long)]
         reference: bool,
+        /// Also write a signed receipt (JSON) binding model, input, output and trace root.
+        #[arg(long)]
+        receipt: Option<PathBuf>,
+        /// Executor key file (default: $VERITY_KEY or ~/.verity/executor.key; created on first use).
+        #[arg(long)]
+        key: Option<PathBuf>,
+    },
+    /// Check a receipt: its signature, then a re-execution that must reproduce the model
+    /// id, input hash, output hash and trace root. Exits 0 only if all hold.
+    Verify {
+        #[arg(long)]
+        receipt: PathBuf,
+        #[arg(long)]
+        model: PathBuf,
+        #[arg(long)]
+        input: PathBuf,
+    },
+    /// Play a bisection dispute between an honest challenger and an executor that
+    /// cheats in the chosen way, in front of a referee holding only roots.
+    Dispute {
+        model: PathBuf,
+        #[arg(long)]
+        input: PathBuf,
+        /// none | output | weight | input | skip-layer | duplicate-layer | precision | bitflip
+        /// (`none`: an honest executor facing a challenger who disputes anyway).
+        #[arg(long, default_value = "bitflip")]
+        cheat: String,
+        /// Print one JSON object: winner, rounds, bytes, referee_step_us, moves.
+        #[arg(long)]
+        json: bool,
     },
     /// Time the engine (1 thread and all cores) and the reference interpreter; prints JSON.
     Bench {
@@ -77,13 +110,29 @@ enum Command {
 }
 
 fn main() -> ExitCode {
+    // Die quietly on a closed pipe (`verity ... | head`), like other Unix tools,
+    // instead of panicking in println!.
+    #[cfg(unix)]
+    // SAFETY: restoring the default disposition of SIGPIPE before any thread starts.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+    }
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Import { model, calibration, output, bits } => import::run(&model, &calibration, &output, bits),
         Command::Inspect { model, json } => inspect::run(&model, json),
-        Command::Run { model, input, json, threads, trace, reference } => {
-            run::run(&model, &input, json, threads, trace, reference)
-        }
+        Command::Run { model, input, json, threads, trace, reference, receipt, key } => run::run(run::RunArgs {
+            model: &model,
+            input: &input,
+            json,
+            threads,
+            trace,
+            reference,
+            receipt: receipt.as_deref(),
+            key: key.as_deref(),
+        }),
+        Command::Verify { receipt, model, input } => receipt::verify(&receipt, &model, &input),
+        Command::Dispute { model, input, cheat, json } => dispute::run(&model, &input, &cheat, json),
         Command::Bench { model, input, seconds, threads } => bench::run(&model, &input, seconds, threads),
     };
     match result {

@@ -80,6 +80,11 @@ impl Model {
     pub fn id(&self) -> String {
         blake3::hash(&self.encode()).to_hex().to_string()
     }
+
+    /// The model id as bytes.
+    pub fn id_bytes(&self) -> [u8; 32] {
+        *blake3::hash(&self.encode()).as_bytes()
+    }
 }
 
 impl Node {

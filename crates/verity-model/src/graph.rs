@@ -328,6 +328,9 @@ impl Model {
                 let mut s = x.to_vec();
                 for i in 0..n {
                     let (a, st, en, sp) = (axes[i], starts[i], ends[i], steps[i]);
+                    if axes[..i].contains(&a) {
+                        return invalid(format!("slice axis {a} listed twice"));
+                    }
                     if a >= x.len() || sp == 0 {
                         return invalid(format!("slice axis {a} or step {sp} invalid"));
                     }
@@ -452,9 +455,10 @@ fn check_bounds(op: &Op, ins: &[&ValueInfo], out: &ValueInfo) -> Result<()> {
             check_shifted(count, *shift)
         }
         Op::LayerNorm { gamma, beta, shift, frac_bits, .. } => {
-            // |z| <= sqrt(n), so |zq| <= sqrt(n) * 2^frac_bits <= n * 2^frac_bits.
+            // |d_i| <= sqrt(V) and D >= floor(|d_i| / sqrt(n)), so |z| <= 2 sqrt(n) 2^F
+            // (+1 for rounding), which (2n + 1) 2^F bounds for every n >= 1.
             let n = gamma.len() as i128;
-            let zq = n << frac_bits;
+            let zq = (2 * n + 1) << frac_bits;
             let g = max_abs(gamma.iter().copied());
             let bt = max_abs(beta.iter().copied());
             if g > 1 << 40 || bt > 1 << 61 {

@@ -19,4 +19,4 @@ pub use codec::{MAGIC, VERSION};
 pub use error::{ModelError, Result};
 pub use graph::{InputAffine, Model, Node, ValueId, ValueInfo, LIMIT, MAX_ELEMENTS};
 pub use ops::{Op, Requant, Window};
-pub use tensor::{hash_tensors, Tensor};
+pub use tensor::Tensor;

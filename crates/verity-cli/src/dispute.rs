@@ -1,0 +1,51 @@
+//! `verity dispute`: a full game between an honest challenger and an executor that
+//! cheats in a chosen way, in front of a referee that holds only roots.
+
+use std::path::Path;
+
+use anyhow::{Context, Result};
+use serde_json::json;
+use verity_commit::ModelCommitment;
+use verity_dispute::{cheat, play, statement, Challenger, Cheat, Execution, Executor, Referee};
+use verity_model::reference;
+
+use crate::files::{read_input, read_model};
+
+const TIMEOUT: u64 = 60;
+
+pub fn run(model: &Path, input: &Path, kind: &str, as_json: bool) -> Result<()> {
+    let kinds = Cheat::ALL.map(Cheat::name).join(", ");
+    let kind = Cheat::parse(kind).with_context(|| format!("unknown cheat '{kind}' (one of: {kinds})"))?;
+    let m = read_model(model)?;
+    let inputs = read_input(&m, input)?;
+    let commitment = ModelCommitment::new(&m);
+    let claim =
+        cheat(&m, &inputs, kind)?.with_context(|| format!("cheat '{}' changes nothing on this model and input", kind.name()))?;
+    let truth = Execution::new(&m, reference::run_tampered(&m, &inputs, |_, _| {})?);
+    let mut referee = Referee::new(statement(&m, &commitment, &inputs, &claim), 0, TIMEOUT)?;
+    let mut ex = Executor { model: &m, commitment: &commitment, run: &claim.run };
+    let log = play(&mut referee, &mut ex, &mut Challenger { run: &truth }, TIMEOUT);
+    let v = &log.verdict;
+    if as_json {
+        let rounds: Vec<_> = log
+            .rounds
+            .iter()
+            .map(|r| json!({"party": r.party.name(), "move": r.kind, "bytes": r.bytes, "rejected": r.rejected}))
+            .collect();
+        let out = json!({
+            "cheat": kind.name(), "detail": claim.detail, "winner": v.winner.name(), "reason": v.reason,
+            "rounds": log.moves(), "bytes": log.bytes(), "referee_step_us": log.step_time.as_secs_f64() * 1e6,
+            "moves": rounds,
+        });
+        println!("{out}");
+        return Ok(());
+    }
+    println!("model {}  cheat: {} ({})", m.id(), kind.name(), claim.detail);
+    for (i, r) in log.rounds.iter().enumerate() {
+        let note = r.rejected.as_ref().map(|e| format!("  REJECTED: {e}")).unwrap_or_default();
+        println!("  {:>3}  {:<10} {:<9} {:>6} bytes{note}", i + 1, r.party.name(), r.kind, r.bytes);
+    }
+    println!("verdict: {} wins — {}", v.winner.name(), v.reason);
+    println!("{} moves, {} bytes, referee final step {:.1} us", log.moves(), log.bytes(), log.step_time.as_secs_f64() * 1e6);
+    Ok(())
+}
