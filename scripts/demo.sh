@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The main job on a bundled example: import the trained digits CNN, inspect it, run it
 # with the engine and with the reference interpreter, and check that both give the same
-# bits for every thread count.
+# bits for every thread count; then sign a receipt and verify it, and catch a cheat.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 cargo build --release --locked -q -p verity-cli
@@ -24,3 +24,10 @@ b=$("$verity" run "$out/cnn.vrt" --input fixtures/cnn_digits.input.json --json -
 c=$("$verity" run "$out/cnn.vrt" --input fixtures/cnn_digits.input.json --json --threads 2)
 [ "$a" = "$b" ] && [ "$b" = "$c" ] || { echo "MISMATCH"; exit 1; }
 echo "identical: $(echo "$a" | grep -o '"output_hash":"[0-9a-f]*"')"
+echo
+echo "== a signed receipt, checked by re-execution"
+VERITY_KEY="$out/executor.key" "$verity" run "$out/cnn.vrt" --input fixtures/cnn_digits.input.json --receipt "$out/receipt.json" >/dev/null
+"$verity" verify --receipt "$out/receipt.json" --model "$out/cnn.vrt" --input fixtures/cnn_digits.input.json
+echo
+echo "== an executor that changed one weight, caught by a bisection dispute"
+"$verity" dispute "$out/cnn.vrt" --input fixtures/cnn_digits.input.json --cheat weight

@@ -65,9 +65,9 @@ fn import_gives_the_pinned_model_ids() {
 fn run_is_exact_and_pinned_across_threads_and_the_reference() {
     let key = tempfile::tempdir().unwrap().path().join("key");
     let pins = [
-        ("mlp_digits", "bda69a554b5f18d0cfad7533086ad0680f2f694b9e9f474ecc24a52269c5db0b"),
-        ("cnn_digits", "e06541e685d520dcdd345a5916eb708a75d817dbfbd3b7095b6423bf0a84f763"),
-        ("transformer_block", "29ba9536dc37f9a3a08006d5fca1226d52481af90db77c3755c1a6f06623f942"),
+        ("mlp_digits", "e72d77215c8e4c35bf1f14783d64bca15446af6517d03eaf2a62a46e8b58223c"),
+        ("cnn_digits", "c8679451e36844544663946c15f88e25a80b13f75a36d441afc0bd58947ba95d"),
+        ("transformer_block", "bd02667306e23f45643e9adb3f964622d87807d18c1a0bd6baedc6d92aa1c707"),
     ];
     for (name, hash) in pins {
         let (m, i) = (fx(&format!("{name}.vrt")), fx(&format!("{name}.input.json")));

@@ -1,5 +1,7 @@
 //! Domain-separated BLAKE3 hashes: every hash says what it commits to, so a leaf can
-//! never be passed off as an inner node or a tensor root as a chunk.
+//! never be passed off as an inner node or a tensor root as a chunk. Each domain is a
+//! BLAKE3 key (keyed mode costs nothing extra, where a tag byte would push a 64-byte
+//! inner node into a second compression).
 
 pub type Hash = [u8; 32];
 
@@ -10,16 +12,15 @@ pub const EMPTY: Hash = [0; 32];
 /// at its last bisection level.
 pub const CHUNK: usize = 256;
 
-const CHUNK_TAG: u8 = 0;
-const NODE_TAG: u8 = 1;
-const TENSOR_TAG: u8 = 2;
-const MODEL_NODE_TAG: u8 = 3;
-const MODEL_TAG: u8 = 4;
-const LIST_TAG: u8 = 5;
+const CHUNK_KEY: &[u8; 32] = b"verity/v1/chunk.................";
+const NODE_KEY: &[u8; 32] = b"verity/v1/merkle-node...........";
+const TENSOR_KEY: &[u8; 32] = b"verity/v1/tensor................";
+const MODEL_NODE_KEY: &[u8; 32] = b"verity/v1/model-node............";
+const MODEL_KEY: &[u8; 32] = b"verity/v1/model.................";
+const LIST_KEY: &[u8; 32] = b"verity/v1/list..................";
 
 pub fn node(l: &Hash, r: &Hash) -> Hash {
-    let mut h = blake3::Hasher::new();
-    h.update(&[NODE_TAG]);
+    let mut h = blake3::Hasher::new_keyed(NODE_KEY);
     h.update(l);
     h.update(r);
     *h.finalize().as_bytes()
@@ -28,22 +29,28 @@ pub fn node(l: &Hash, r: &Hash) -> Hash {
 /// A chunk of a `bits`-bit tensor: its index and its values, packed at their width
 /// (one byte for 8-bit values, two for 16-bit), little-endian.
 pub fn chunk(bits: u8, index: usize, values: &[i32]) -> Hash {
-    let mut buf = Vec::with_capacity(8 + values.len() * 2);
-    buf.push(CHUNK_TAG);
-    buf.push(bits);
-    buf.extend_from_slice(&(index as u32).to_le_bytes());
-    if bits <= 8 {
-        buf.extend(values.iter().map(|&v| v as i8 as u8));
-    } else {
-        values.iter().for_each(|&v| buf.extend_from_slice(&(v as i16).to_le_bytes()));
+    // Packed through a stack buffer: this runs for every chunk of every op output.
+    let mut h = blake3::Hasher::new_keyed(CHUNK_KEY);
+    h.update(&[bits]);
+    h.update(&(index as u32).to_le_bytes());
+    let mut buf = [0u8; 2 * CHUNK];
+    for part in values.chunks(CHUNK) {
+        let len = if bits <= 8 {
+            buf.iter_mut().zip(part).for_each(|(b, &v)| *b = v as i8 as u8);
+            part.len()
+        } else {
+            buf.chunks_exact_mut(2).zip(part).for_each(|(b, &v)| b.copy_from_slice(&(v as i16).to_le_bytes()));
+            2 * part.len()
+        };
+        h.update(&buf[..len]);
     }
-    *blake3::hash(&buf).as_bytes()
+    *h.finalize().as_bytes()
 }
 
 /// A tensor: its type and shape bound to the root of its chunk tree.
 pub fn tensor(bits: u8, shape: &[usize], chunk_root: &Hash) -> Hash {
-    let mut h = blake3::Hasher::new();
-    h.update(&[TENSOR_TAG, bits]);
+    let mut h = blake3::Hasher::new_keyed(TENSOR_KEY);
+    h.update(&[bits]);
     h.update(&(shape.len() as u32).to_le_bytes());
     shape.iter().for_each(|&d| {
         h.update(&(d as u32).to_le_bytes());
@@ -54,16 +61,14 @@ pub fn tensor(bits: u8, shape: &[usize], chunk_root: &Hash) -> Hash {
 
 /// One node of a model (its canonical encoding: op, parameters and wiring).
 pub fn model_node(encoding: &[u8]) -> Hash {
-    let mut h = blake3::Hasher::new();
-    h.update(&[MODEL_NODE_TAG]);
+    let mut h = blake3::Hasher::new_keyed(MODEL_NODE_KEY);
     h.update(encoding);
     *h.finalize().as_bytes()
 }
 
 /// A model commitment: its public header bound to the root of its node tree.
 pub fn model(header: &[u8], nodes_root: &Hash) -> Hash {
-    let mut h = blake3::Hasher::new();
-    h.update(&[MODEL_TAG]);
+    let mut h = blake3::Hasher::new_keyed(MODEL_KEY);
     h.update(header);
     h.update(nodes_root);
     *h.finalize().as_bytes()
@@ -71,8 +76,7 @@ pub fn model(header: &[u8], nodes_root: &Hash) -> Hash {
 
 /// A short list of tensor roots (a run's inputs or outputs).
 pub fn list(roots: &[Hash]) -> Hash {
-    let mut h = blake3::Hasher::new();
-    h.update(&[LIST_TAG]);
+    let mut h = blake3::Hasher::new_keyed(LIST_KEY);
     h.update(&(roots.len() as u32).to_le_bytes());
     roots.iter().for_each(|r| {
         h.update(r);

@@ -9,6 +9,7 @@ pub struct TensorCommitment {
     pub bits: u8,
     pub shape: Vec<usize>,
     pub tree: MerkleTree,
+    root: Hash,
 }
 
 /// Number of chunks of a tensor with `n` elements.
@@ -23,7 +24,9 @@ impl TensorCommitment {
         } else {
             values.chunks(CHUNK).enumerate().map(|(i, c)| hash::chunk(bits, i, c)).collect()
         };
-        TensorCommitment { bits, shape: shape.to_vec(), tree: MerkleTree::new(leaves) }
+        let tree = MerkleTree::new(leaves);
+        let root = hash::tensor(bits, shape, &tree.root());
+        TensorCommitment { bits, shape: shape.to_vec(), tree, root }
     }
 
     pub fn chunk_root(&self) -> Hash {
@@ -32,7 +35,7 @@ impl TensorCommitment {
 
     /// The tensor's root: what traces, inputs and outputs commit to.
     pub fn root(&self) -> Hash {
-        hash::tensor(self.bits, &self.shape, &self.tree.root())
+        self.root
     }
 }
 
