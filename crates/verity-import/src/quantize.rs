@@ -198,29 +198,14 @@ impl<'a> Lowerer<'a> {
         let out_of = |s: &mut Self, bits: u8, scale: f32| s.new_value(node.output, bits, scale);
         let r = sx / sy as f64;
         match &node.op {
-            FOp::Linear { w, b } => {
-                let (wq, sw) = quantize_rows(w, b.len());
-                let k = w.len() / b.len();
+            FOp::Linear { w, b } | FOp::Conv { w, b, .. } => {
+                let (weight, bias, rq) = self.quantize_weights(w, b, sx, bx, r);
                 let out = out_of(self, bits, sy);
-                let bias: Vec<i32> = b
-                    .iter()
-                    .zip(&sw)
-                    .map(|(b, s)| (b / (sx * s)).round().clamp(-(2f64.powi(30)), 2f64.powi(30)) as i32)
-                    .collect();
-                let rq = self.requant(&sw, &bias, k as i128 * mag(bx) * 127, r);
-                self.emit(&node.name, Op::Linear { weight: wq, bias, rq }, ins, out);
-            }
-            FOp::Conv { w, b, window, groups } => {
-                let (wq, sw) = quantize_rows(w, b.len());
-                let k = w.len() / b.len();
-                let out = out_of(self, bits, sy);
-                let bias: Vec<i32> = b
-                    .iter()
-                    .zip(&sw)
-                    .map(|(b, s)| (b / (sx * s)).round().clamp(-(2f64.powi(30)), 2f64.powi(30)) as i32)
-                    .collect();
-                let rq = self.requant(&sw, &bias, k as i128 * mag(bx) * 127, r);
-                self.emit(&node.name, Op::Conv { weight: wq, bias, window: window.clone(), groups: *groups, rq }, ins, out);
+                let op = match &node.op {
+                    FOp::Conv { window, groups, .. } => Op::Conv { weight, bias, window: window.clone(), groups: *groups, rq },
+                    _ => Op::Linear { weight, bias, rq },
+                };
+                self.emit(&node.name, op, ins, out);
             }
             FOp::MatMul => {
                 let (by, syb) = self.info(ins[1]);
@@ -297,6 +282,17 @@ impl<'a> Lowerer<'a> {
             _ => unreachable!("scale-keeping ops are handled above"),
         }
         Ok(())
+    }
+
+    /// Int8 per-output-channel weights, the bias in accumulator units (`sx * sw[c]`),
+    /// and the requantization `r * sw[c]` (with `r = sx / sy`) for each channel.
+    fn quantize_weights(&self, w: &[f64], b: &[f64], sx: f64, bx: u8, r: f64) -> (Vec<i8>, Vec<i32>, Requant) {
+        let (wq, sw) = quantize_rows(w, b.len());
+        let k = w.len() / b.len();
+        let limit = 2f64.powi(30);
+        let bias: Vec<i32> = b.iter().zip(&sw).map(|(b, s)| (b / (sx * s)).round().clamp(-limit, limit) as i32).collect();
+        let rq = self.requant(&sw, &bias, k as i128 * mag(bx) * 127, r);
+        (wq, bias, rq)
     }
 
     /// Per-channel requantization `sx * sw[c] / sy` for an accumulator of `acc_bound`
