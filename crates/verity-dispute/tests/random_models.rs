@@ -9,8 +9,13 @@ use verity_model::reference;
 
 const TIMEOUT: u64 = 10;
 
+/// Cases per property: the default keeps CI quick; `VERITY_FUZZ_CASES=N` runs a longer campaign.
+fn cases(default: u32) -> u32 {
+    std::env::var("VERITY_FUZZ_CASES").ok().and_then(|v| v.parse().ok()).unwrap_or(default)
+}
+
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 400, failure_persistence: None, ..ProptestConfig::default() })]
+    #![proptest_config(ProptestConfig { cases: cases(400), failure_persistence: None, ..ProptestConfig::default() })]
 
     #[test]
     fn cheats_lose_and_honest_executors_win(seed in any::<u64>(), rseed in any::<u64>()) {

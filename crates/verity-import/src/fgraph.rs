@@ -125,8 +125,17 @@ impl FOp {
     pub fn eval(&self, ins: &[&FTensor]) -> Option<FTensor> {
         let x = *ins.first()?;
         Some(match self {
-            FOp::Linear { w, b } => f::linear(x, w, b),
-            FOp::Conv { w, b, window, groups } => f::conv(x, w, b, window, *groups)?,
+            FOp::Linear { w, b } => {
+                let k = *x.shape.last()?;
+                (w.len() == b.len() * k).then_some(())?;
+                f::linear(x, w, b)
+            }
+            FOp::Conv { w, b, window, groups } => {
+                let (g, co) = (*groups, b.len());
+                let fits = x.shape.len() == 4 && g > 0 && x.shape[1] % g == 0 && co % g == 0;
+                (fits && w.len() == co * (x.shape[1] / g) * window.kernel[0] * window.kernel[1]).then_some(())?;
+                f::conv(x, w, b, window, g)?
+            }
             FOp::MatMul => f::matmul(x, ins.get(1)?)?,
             FOp::Binary(op) => {
                 let y = ins.get(1)?;
@@ -140,6 +149,7 @@ impl FOp {
             FOp::Unary(u) => FTensor::new(x.shape.clone(), x.data.iter().map(|&v| u.apply(v)).collect()),
             FOp::PRelu { slope } => {
                 let c = if x.shape.len() >= 2 { x.shape[1] } else { 1 };
+                (slope.len() == 1 || slope.len() == c).then_some(())?;
                 let inner: usize = x.shape.iter().skip(2).product();
                 let data = x
                     .data
@@ -150,12 +160,21 @@ impl FOp {
                 FTensor::new(x.shape.clone(), data)
             }
             FOp::Softmax { axis } => f::softmax(x, *axis),
-            FOp::LayerNorm { axis, eps, gamma, beta } => f::layer_norm(x, *axis, *eps, gamma, beta),
+            FOp::LayerNorm { axis, eps, gamma, beta } => {
+                let n: usize = x.shape.get(*axis..)?.iter().product();
+                (gamma.len() == n && beta.len() == n).then_some(())?;
+                f::layer_norm(x, *axis, *eps, gamma, beta)
+            }
             FOp::MaxPool { window } => f::pool(x, window, None)?,
             FOp::AvgPool { window, count_include_pad } => f::pool(x, window, Some(*count_include_pad))?,
             FOp::Reduce { axes, keep_dims, mean } => f::reduce(x, axes, *keep_dims, *mean),
             FOp::Reshape { shape } => FTensor::new(shape.clone(), x.data.clone()),
-            FOp::Transpose { perm } => f::transpose(x, perm),
+            FOp::Transpose { perm } => {
+                let mut sorted = perm.clone();
+                sorted.sort_unstable();
+                (sorted == (0..x.shape.len()).collect::<Vec<_>>()).then_some(())?;
+                f::transpose(x, perm)
+            }
             FOp::Concat { axis } => f::concat(ins, *axis),
             FOp::Slice { axes, starts, ends, steps } => f::slice(x, axes, starts, ends, steps),
             FOp::Gather { axis, indices, indices_shape } => f::gather(x, *axis, indices, indices_shape),

@@ -181,6 +181,9 @@ impl Builder {
                     return Err(fail("transA=1 is not supported".into()));
                 }
                 let w = konst_in(1, "weight")?;
+                if w.shape.len() != 2 {
+                    return Err(fail(format!("weight must be a matrix, got shape {:?}", w.shape)));
+                }
                 let (alpha, beta) = (a.float("alpha", 1.0), a.float("beta", 1.0));
                 let wt = if a.int("transB", 0) != 0 { w } else { crate::ftensor::transpose(&w, &[1, 0]) };
                 let (n, k) = (wt.shape[0], wt.shape[1]);
@@ -225,7 +228,11 @@ impl Builder {
                 if b.len() != w.shape[0] {
                     return Err(fail("bias length differs from the output channels".into()));
                 }
-                Out::Node(FOp::Conv { w: w.data, b, window, groups: a.int("group", 1).max(1) as usize }, vec![x])
+                let g = a.int("group", 1);
+                if g < 1 || xs[1] as i64 != w.shape[1] as i64 * g || w.shape[0] as i64 % g != 0 {
+                    return Err(fail(format!("weight shape {:?} with group {g} does not fit input {xs:?}", w.shape)));
+                }
+                Out::Node(FOp::Conv { w: w.data, b, window, groups: g as usize }, vec![x])
             }
             "BatchNormalization" => {
                 let x = x?;
