@@ -19,44 +19,51 @@ const MODEL_NODE_KEY: &[u8; 32] = b"verity/v1/model-node............";
 const MODEL_KEY: &[u8; 32] = b"verity/v1/model.................";
 const LIST_KEY: &[u8; 32] = b"verity/v1/list..................";
 
+// One-shot `keyed_hash` on a stack buffer: a `blake3::Hasher` zeroes ~1.7 KB of state
+// on creation, which costs more than hashing a small message.
+
 pub fn node(l: &Hash, r: &Hash) -> Hash {
-    let mut h = blake3::Hasher::new_keyed(NODE_KEY);
-    h.update(l);
-    h.update(r);
-    *h.finalize().as_bytes()
+    let mut buf = [0u8; 64];
+    buf[..32].copy_from_slice(l);
+    buf[32..].copy_from_slice(r);
+    *blake3::keyed_hash(NODE_KEY, &buf).as_bytes()
 }
 
 /// A chunk of a `bits`-bit tensor: its index and its values, packed at their width
 /// (one byte for 8-bit values, two for 16-bit), little-endian.
 pub fn chunk(bits: u8, index: usize, values: &[i32]) -> Hash {
-    // Packed through a stack buffer: this runs for every chunk of every op output.
-    let mut h = blake3::Hasher::new_keyed(CHUNK_KEY);
-    h.update(&[bits]);
-    h.update(&(index as u32).to_le_bytes());
-    let mut buf = [0u8; 2 * CHUNK];
-    for part in values.chunks(CHUNK) {
-        let len = if bits <= 8 {
-            buf.iter_mut().zip(part).for_each(|(b, &v)| *b = v as i8 as u8);
-            part.len()
-        } else {
-            buf.chunks_exact_mut(2).zip(part).for_each(|(b, &v)| b.copy_from_slice(&(v as i16).to_le_bytes()));
-            2 * part.len()
-        };
-        h.update(&buf[..len]);
+    if values.len() > CHUNK {
+        // Never a valid chunk; still a total function, hashed the slow way.
+        let mut h = blake3::Hasher::new_keyed(CHUNK_KEY);
+        h.update(&[bits]);
+        h.update(&(index as u32).to_le_bytes());
+        values.iter().for_each(|v| {
+            h.update(&v.to_le_bytes());
+        });
+        return *h.finalize().as_bytes();
     }
-    *h.finalize().as_bytes()
+    let mut buf = [0u8; 5 + 2 * CHUNK];
+    buf[0] = bits;
+    buf[1..5].copy_from_slice(&(index as u32).to_le_bytes());
+    let body = &mut buf[5..];
+    let len = if bits <= 8 {
+        body.iter_mut().zip(values).for_each(|(b, &v)| *b = v as i8 as u8);
+        values.len()
+    } else {
+        body.chunks_exact_mut(2).zip(values).for_each(|(b, &v)| b.copy_from_slice(&(v as i16).to_le_bytes()));
+        2 * values.len()
+    };
+    *blake3::keyed_hash(CHUNK_KEY, &buf[..5 + len]).as_bytes()
 }
 
 /// A tensor: its type and shape bound to the root of its chunk tree.
 pub fn tensor(bits: u8, shape: &[usize], chunk_root: &Hash) -> Hash {
-    let mut h = blake3::Hasher::new_keyed(TENSOR_KEY);
-    h.update(&[bits]);
-    h.update(&(shape.len() as u32).to_le_bytes());
-    shape.iter().for_each(|&d| {
-        h.update(&(d as u32).to_le_bytes());
-    });
-    h.update(chunk_root);
-    *h.finalize().as_bytes()
+    let mut buf = Vec::with_capacity(37 + 4 * shape.len());
+    buf.push(bits);
+    buf.extend_from_slice(&(shape.len() as u32).to_le_bytes());
+    shape.iter().for_each(|&d| buf.extend_from_slice(&(d as u32).to_le_bytes()));
+    buf.extend_from_slice(chunk_root);
+    *blake3::keyed_hash(TENSOR_KEY, &buf).as_bytes()
 }
 
 /// One node of a model (its canonical encoding: op, parameters and wiring).
