@@ -103,6 +103,7 @@ pub enum Phase {
     Done(Verdict),
 }
 
+#[derive(Clone)]
 pub struct Referee {
     st: Statement,
     depth: usize,
@@ -126,12 +127,6 @@ impl Referee {
         }
         let depth = depth_for(h.values.len());
         Ok(Referee { st, depth, phase: Phase::Outputs, deadline: now.saturating_add(timeout), timeout })
-    }
-
-    #[doc(hidden)]
-    /// Test support: jump to a position (phases are plain data).
-    pub fn set_phase_for_test(&mut self, phase: Phase) {
-        self.phase = phase;
     }
 
     pub fn phase(&self) -> &Phase {
