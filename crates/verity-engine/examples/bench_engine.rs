@@ -1,20 +1,24 @@
 //! Times `Engine::run` on `.vrt` models with random in-range inputs.
 //!
-//!     cargo run --release -p verity-engine --example bench_engine -- [--threads N] [--secs S] [--check] [--ops] MODEL.vrt...
+//!     cargo run --release -p verity-engine --example bench_engine -- [--threads N] [--secs S] [--check] [--ops]
+//!         [--simd best|baseline|portable] MODEL.vrt...
 //!
 //! Prints one line per model: median / p10 / p90 microseconds per run. `--check` first
 //! compares the engine's trace with the reference interpreter's on a few random inputs;
-//! `--ops` prints each node's mean time (from trace callback timestamps).
+//! `--ops` prints each node's mean time (from trace callback timestamps; a traced run
+//! executes every node as written, without the Clamp fusion of a plain run). `--simd`
+//! restricts the kernels' instruction set (default: the best the CPU has).
 
 use std::time::{Duration, Instant};
 
 use verity_engine::testgen::random_inputs;
-use verity_engine::Engine;
+use verity_engine::{Engine, Simd};
 use verity_model::{reference, Model};
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let (mut threads, mut secs, mut check, mut paths) = (1usize, 1.0f64, false, Vec::new());
     let mut per_op = false;
+    let mut simd = Simd::Best;
     let mut args = std::env::args().skip(1);
     while let Some(a) = args.next() {
         match a.as_str() {
@@ -22,15 +26,23 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             "--secs" => secs = args.next().ok_or("--secs needs a value")?.parse()?,
             "--check" => check = true,
             "--ops" => per_op = true,
+            "--simd" => {
+                simd = match args.next().as_deref() {
+                    Some("best") => Simd::Best,
+                    Some("baseline") => Simd::Baseline,
+                    Some("portable") => Simd::Portable,
+                    _ => return Err("--simd takes best, baseline or portable".into()),
+                }
+            }
             _ => paths.push(a),
         }
     }
     if paths.is_empty() {
-        return Err("usage: bench_engine [--threads N] [--secs S] [--check] [--ops] MODEL.vrt...".into());
+        return Err("usage: bench_engine [--threads N] [--secs S] [--check] [--ops] [--simd LEVEL] MODEL.vrt...".into());
     }
     for path in paths {
         let model = Model::decode(&std::fs::read(&path)?)?;
-        let engine = Engine::new(&model)?.with_threads(threads);
+        let engine = Engine::new(&model)?.with_threads(threads).with_simd(simd);
         let inputs = random_inputs(&model, 1);
         if check {
             for seed in 0..20 {

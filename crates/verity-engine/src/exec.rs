@@ -40,12 +40,17 @@ impl Workspace {
     /// Runs every node (or only the live ones without a trace); returns the outputs.
     pub fn run(&mut self, plan: &Plan, inputs: &[Tensor], par: Par, mut trace: Option<OnOp>) -> Vec<Tensor> {
         let Workspace { values, scratch } = self;
+        let fast = trace.is_none();
         for (i, step) in plan.steps.iter().enumerate() {
-            if trace.is_none() && !step.live {
+            if fast && (!step.live || step.fused_away) {
                 continue;
             }
+            let (target, clamped) = match step.fused_into {
+                Some(v) if fast => (v, true),
+                _ => (step.output, false),
+            };
             // Move the output out so the inputs can be borrowed from the same vector.
-            let mut out = std::mem::replace(&mut values[step.output], empty());
+            let mut out = std::mem::replace(&mut values[target], empty());
             {
                 let get = |id: usize| -> &[i32] {
                     match plan.input_pos[id] {
@@ -57,8 +62,8 @@ impl Workspace {
                 let y = &mut out.data;
                 match &step.kernel {
                     Kernel::Const => {}
-                    Kernel::Linear(p) => p.run(x(), y, scratch, par),
-                    Kernel::Conv(p) => p.run(x(), y, scratch, par),
+                    Kernel::Linear(p) => p.run(x(), y, scratch, par, clamped),
+                    Kernel::Conv(p) => p.run(x(), y, scratch, par, clamped),
                     Kernel::MatMul(p) => p.run(x(), get(step.inputs[1]), y, scratch, par),
                     Kernel::Binary(p) => p.run(x(), get(step.inputs[1]), y),
                     Kernel::Map(p) => p.run(x(), y),
@@ -76,7 +81,7 @@ impl Workspace {
             if let Some(f) = trace.as_mut() {
                 f(i, &out);
             }
-            values[step.output] = out;
+            values[target] = out;
         }
         plan.outputs
             .iter()

@@ -6,6 +6,12 @@
 //! with no per-element allocation. Everything is integer arithmetic and every output
 //! element is computed independently, so splitting work across threads cannot change
 //! a single bit.
+//!
+//! Convolutions, Linear and MatMul whose sums provably fit in i32 run on one SIMD
+//! micro-kernel over pairs of i16 taps, on SSE2 (the x86-64 baseline) or on AVX2 when
+//! the CPU has it (detected at run time); other targets use plain Rust loops. Without a
+//! trace, a Clamp that only post-processes a Conv or Linear is folded into its
+//! requantization.
 
 mod exec;
 mod kernels;
@@ -19,8 +25,22 @@ use std::sync::Mutex;
 use verity_model::{reference, Model, ModelError, Tensor};
 
 use exec::{OnOp, Workspace};
+use kernels::simd::Isa;
 use par::Par;
 use plan::Plan;
+
+/// Instruction sets the kernels can be restricted to ([`Engine::with_simd`]); all give
+/// the same bits.
+#[doc(hidden)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Simd {
+    /// Plain Rust loops.
+    Portable,
+    /// The x86-64 baseline, SSE2.
+    Baseline,
+    /// The best the CPU has (the default).
+    Best,
+}
 
 /// Every way an engine run can fail: the model or the inputs are wrong.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -41,6 +61,7 @@ pub struct Engine {
     /// Dedicated pool when `with_threads(n > 1)`; `None` uses rayon's global pool.
     pool: Option<rayon::ThreadPool>,
     min_parallel_work: usize,
+    isa: Isa,
     /// Buffers of finished runs, reused so a run allocates only its returned outputs.
     spare: Mutex<Vec<Workspace>>,
 }
@@ -56,6 +77,7 @@ impl Engine {
             threads: rayon::current_num_threads(),
             pool: None,
             min_parallel_work: MIN_PARALLEL_WORK,
+            isa: Isa::detect(),
             spare: Mutex::new(Vec::new()),
         })
     }
@@ -82,6 +104,18 @@ impl Engine {
         self
     }
 
+    /// Test hook: restricts the SIMD kernels to `simd` (never beyond what the CPU has).
+    #[doc(hidden)]
+    pub fn with_simd(mut self, simd: Simd) -> Self {
+        let want = match simd {
+            Simd::Portable => Isa::Portable,
+            Simd::Baseline => Isa::Sse2,
+            Simd::Best => Isa::Avx2,
+        };
+        self.isa = want.min(Isa::detect());
+        self
+    }
+
     /// Number of threads ops may be split across.
     pub fn threads(&self) -> usize {
         self.threads
@@ -101,7 +135,7 @@ impl Engine {
     fn execute(&self, inputs: &[Tensor], trace: Option<OnOp>) -> Result<Vec<Tensor>, EngineError> {
         reference::check_inputs(&self.plan.signature, inputs)?;
         let mut ws = self.spare.lock().map(|mut s| s.pop()).unwrap_or(None).unwrap_or_else(|| Workspace::new(&self.plan));
-        let par = Par { pool: self.pool.as_ref(), threads: self.threads, min_work: self.min_parallel_work };
+        let par = Par { pool: self.pool.as_ref(), threads: self.threads, min_work: self.min_parallel_work, isa: self.isa };
         let outputs = ws.run(&self.plan, inputs, par, trace);
         if let Ok(mut s) = self.spare.lock() {
             s.push(ws);

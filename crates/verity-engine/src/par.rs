@@ -4,6 +4,8 @@
 use rayon::prelude::*;
 use rayon::ThreadPool;
 
+use crate::kernels::simd::Isa;
+
 #[derive(Clone, Copy)]
 pub struct Par<'a> {
     /// Dedicated pool, or `None` for rayon's global pool.
@@ -11,6 +13,8 @@ pub struct Par<'a> {
     pub threads: usize,
     /// Smallest op (in multiply-adds) worth splitting.
     pub min_work: usize,
+    /// Instruction set for the kernels that have several.
+    pub isa: Isa,
 }
 
 /// One task: the column range `[c0, c0 + len)` of consecutive rows from `r0`.
@@ -73,6 +77,24 @@ impl Par<'_> {
 }
 
 impl Par<'_> {
+    /// Whether an op of `work` multiply-adds runs inline on the calling thread.
+    pub fn inline(&self, work: usize) -> bool {
+        self.threads <= 1 || work < self.min_work
+    }
+
+    /// Calls `f` on every item, on the pool (callers check [`inline`](Self::inline)
+    /// first and loop themselves, which saves collecting the items).
+    pub fn for_each<T: Send, F>(&self, items: Vec<T>, f: F)
+    where
+        F: Fn(T) + Sync,
+    {
+        let job = || items.into_par_iter().for_each(&f);
+        match self.pool {
+            Some(pool) => pool.install(job),
+            None => job(),
+        }
+    }
+
     /// Calls `f(index, chunk)` for the `chunk`-sized pieces of `buf`, on the pool when
     /// `work` is large enough.
     pub fn for_chunks<T: Send, F>(&self, buf: &mut [T], chunk: usize, work: usize, f: F)

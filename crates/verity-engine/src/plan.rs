@@ -37,6 +37,11 @@ pub struct Step {
     pub output: usize,
     /// Whether a graph output depends on this node (`run` skips the others).
     pub live: bool,
+    /// A run without a trace writes this value instead of `output`, applying the
+    /// Clamp that produces it (and skips that Clamp): `output` is read by nothing else.
+    pub fused_into: Option<usize>,
+    /// A Clamp folded into the node before it (see `fused_into`), skipped without a trace.
+    pub fused_away: bool,
 }
 
 pub struct Plan {
@@ -77,8 +82,11 @@ impl Plan {
                 inputs: node.inputs.iter().map(|&i| i as usize).collect(),
                 output: node.output as usize,
                 live: false,
+                fused_into: None,
+                fused_away: false,
             });
         }
+        fuse_clamps(&mut steps, &model.outputs, n_values);
         // Liveness, backwards from the graph outputs.
         let mut needed = vec![false; n_values];
         for &o in &model.outputs {
@@ -102,6 +110,31 @@ impl Plan {
             produced,
             scratch,
         })
+    }
+}
+
+/// Folds each Clamp into the Conv or Linear that produces its input, when nothing else
+/// reads that input: the clamp then costs nothing in the requantization epilogue. A
+/// trace still runs both nodes as written.
+fn fuse_clamps(steps: &mut [Step], outputs: &[u32], n_values: usize) {
+    let mut uses = vec![0usize; n_values];
+    let mut producer = vec![None; n_values];
+    for (i, step) in steps.iter().enumerate() {
+        step.inputs.iter().for_each(|&v| uses[v] += 1);
+        producer[step.output] = Some(i);
+    }
+    outputs.iter().for_each(|&v| uses[v as usize] += 1);
+    for j in 0..steps.len() {
+        let Kernel::Map(MapPlan::Clamp(lo, hi)) = steps[j].kernel else { continue };
+        let v = steps[j].inputs[0];
+        let Some(i) = producer[v].filter(|_| uses[v] == 1) else { continue };
+        match &mut steps[i].kernel {
+            Kernel::Conv(p) => p.fuse_clamp(lo, hi),
+            Kernel::Linear(p) => p.fuse_clamp(lo, hi),
+            _ => continue,
+        }
+        steps[i].fused_into = Some(steps[j].output);
+        steps[j].fused_away = true;
     }
 }
 

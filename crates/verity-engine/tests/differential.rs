@@ -4,7 +4,7 @@ use std::collections::BTreeMap;
 
 use proptest::prelude::*;
 use verity_engine::testgen::{random_inputs, random_model, OP_KINDS};
-use verity_engine::{Engine, EngineError};
+use verity_engine::{Engine, EngineError, Simd};
 use verity_model::{reference, Model, ModelError, Node, Op, Requant, Tensor, ValueInfo, Window};
 
 /// Runs `engine` with and without a trace and checks both against the reference.
@@ -30,10 +30,13 @@ fn check(model: &Model, inputs: &[Tensor], engine: &Engine) -> Result<(), TestCa
 proptest! {
     #![proptest_config(ProptestConfig { cases: 1000, ..ProptestConfig::default() })]
 
+    /// On every instruction set the kernels have (SSE2 and plain Rust besides the best).
     #[test]
     fn matches_reference_on_one_thread(seed in any::<u64>()) {
         let (model, inputs) = random_model(seed);
-        check(&model, &inputs, &Engine::new(&model).unwrap().with_threads(1))?;
+        for simd in [Simd::Best, Simd::Baseline, Simd::Portable] {
+            check(&model, &inputs, &Engine::new(&model).unwrap().with_threads(1).with_simd(simd))?;
+        }
     }
 }
 
@@ -44,7 +47,9 @@ proptest! {
     #[test]
     fn matches_reference_on_four_threads(seed in any::<u64>()) {
         let (model, inputs) = random_model(seed);
-        check(&model, &inputs, &Engine::new(&model).unwrap().with_threads(4).with_min_parallel_work(0))?;
+        for simd in [Simd::Best, Simd::Baseline] {
+            check(&model, &inputs, &Engine::new(&model).unwrap().with_threads(4).with_min_parallel_work(0).with_simd(simd))?;
+        }
     }
 }
 
@@ -55,7 +60,8 @@ fn soak_many_seeds() {
     for seed in 1_000_000..1_200_000u64 {
         let (model, inputs) = random_model(seed);
         let threads = if seed % 10 == 0 { 4 } else { 1 };
-        let engine = Engine::new(&model).unwrap().with_threads(threads).with_min_parallel_work(0);
+        let simd = [Simd::Best, Simd::Baseline, Simd::Portable][(seed % 3) as usize];
+        let engine = Engine::new(&model).unwrap().with_threads(threads).with_min_parallel_work(0).with_simd(simd);
         check(&model, &inputs, &engine).unwrap_or_else(|e| panic!("seed {seed}: {e}"));
     }
 }

@@ -7,49 +7,74 @@ use verity_model::arith::qrange;
 use verity_model::shape::{broadcast_strides, numel};
 use verity_model::{ModelError, Op, ValueInfo};
 
-#[derive(Clone, Copy)]
-enum BinOp {
-    Add {
-        ma: i64,
-        mb: i64,
-        post: Shift,
-    },
-    Mul {
-        mult: i64,
-        post: Shift,
-    },
-    /// `wide`: the operand bounds need i128 for `div_round`.
-    Div {
-        mult: i64,
-        shift: u32,
-        wide: bool,
-        lo: i64,
-        hi: i64,
-    },
+/// One output element of a binary op. Each loop below is generic over this, so it is
+/// one monomorphic loop per op kind with `apply` inlined (with closures the compiler
+/// left a call per element).
+trait Elem: Copy {
+    fn apply(self, a: i32, b: i32) -> i32;
 }
 
-impl BinOp {
+#[derive(Clone, Copy)]
+struct AddOp {
+    ma: i64,
+    mb: i64,
+    post: Shift,
+}
+
+#[derive(Clone, Copy)]
+struct MulOp {
+    mult: i64,
+    post: Shift,
+}
+
+/// `wide`: the operand bounds need i128 for `div_round`.
+#[derive(Clone, Copy)]
+struct DivOp {
+    mult: i64,
+    shift: u32,
+    wide: bool,
+    lo: i64,
+    hi: i64,
+}
+
+impl Elem for AddOp {
+    #[inline(always)]
+    fn apply(self, a: i32, b: i32) -> i32 {
+        self.post.apply(a as i64 * self.ma + b as i64 * self.mb)
+    }
+}
+
+impl Elem for MulOp {
+    #[inline(always)]
+    fn apply(self, a: i32, b: i32) -> i32 {
+        self.post.apply(a as i64 * b as i64 * self.mult)
+    }
+}
+
+impl Elem for DivOp {
     #[inline(always)]
     fn apply(self, a: i32, b: i32) -> i32 {
         let (a, b) = (a as i64, b as i64);
-        match self {
-            BinOp::Add { ma, mb, post } => post.apply(a * ma + b * mb),
-            BinOp::Mul { mult, post } => post.apply(a * b * mult),
-            BinOp::Div { mult, shift, wide, lo, hi } => {
-                if b == 0 {
-                    // Division by zero saturates toward the sign of `a * mult` (0 for 0).
-                    match (a.signum() * mult.signum()).signum() {
-                        1 => hi as i32,
-                        -1 => lo as i32,
-                        _ => 0,
-                    }
-                } else {
-                    let n = a * mult * b.signum();
-                    div_clamp(n, b.abs() << shift, wide, lo, hi)
-                }
+        let DivOp { mult, shift, wide, lo, hi } = self;
+        if b == 0 {
+            // Division by zero saturates toward the sign of `a * mult` (0 for 0).
+            match (a.signum() * mult.signum()).signum() {
+                1 => hi as i32,
+                -1 => lo as i32,
+                _ => 0,
             }
+        } else {
+            let n = a * mult * b.signum();
+            div_clamp(n, b.abs() << shift, wide, lo, hi)
         }
     }
+}
+
+#[derive(Clone, Copy)]
+enum BinOp {
+    Add(AddOp),
+    Mul(MulOp),
+    Div(DivOp),
 }
 
 enum Layout {
@@ -70,14 +95,14 @@ impl BinaryPlan {
         let bits = out.bits;
         let op = match *op {
             Op::Add { mult_a, mult_b, shift } => {
-                BinOp::Add { ma: mult_a as i64, mb: mult_b as i64, post: Shift::new(shift, bits) }
+                BinOp::Add(AddOp { ma: mult_a as i64, mb: mult_b as i64, post: Shift::new(shift, bits) })
             }
-            Op::Mul { mult, shift } => BinOp::Mul { mult: mult as i64, post: Shift::new(shift, bits) },
+            Op::Mul { mult, shift } => BinOp::Mul(MulOp { mult: mult as i64, post: Shift::new(shift, bits) }),
             Op::Div { mult, shift } => {
                 let (lo, hi) = qrange(bits);
                 let n_max = (1i128 << (a.bits - 1)) * (mult as i128).abs();
                 let d_max = (1i128 << (b.bits - 1)) << shift;
-                BinOp::Div { mult: mult as i64, shift: shift as u32, wide: !div_fits_i64(n_max, d_max), lo, hi }
+                BinOp::Div(DivOp { mult: mult as i64, shift: shift as u32, wide: !div_fits_i64(n_max, d_max), lo, hi })
             }
             _ => unreachable!("BinaryPlan is built for Add, Mul and Div only"),
         };
@@ -100,14 +125,15 @@ impl BinaryPlan {
     pub fn run(&self, a: &[i32], b: &[i32], out: &mut [i32]) {
         // One monomorphic loop per op kind keeps the match out of the element loop.
         match self.op {
-            op @ BinOp::Add { .. } => self.layout_loop(a, b, out, move |x, y| op.apply(x, y)),
-            op @ BinOp::Mul { .. } => self.layout_loop(a, b, out, move |x, y| op.apply(x, y)),
-            op @ BinOp::Div { .. } => self.layout_loop(a, b, out, move |x, y| op.apply(x, y)),
+            BinOp::Add(op) => self.layout_loop(a, b, out, op),
+            BinOp::Mul(op) => self.layout_loop(a, b, out, op),
+            BinOp::Div(op) => self.layout_loop(a, b, out, op),
         }
     }
 
     #[inline(always)]
-    fn layout_loop(&self, a: &[i32], b: &[i32], out: &mut [i32], f: impl Fn(i32, i32) -> i32) {
+    fn layout_loop(&self, a: &[i32], b: &[i32], out: &mut [i32], op: impl Elem) {
+        let f = |x: i32, y: i32| op.apply(x, y);
         match &self.layout {
             Layout::Same => {
                 for ((o, &x), &y) in out.iter_mut().zip(a).zip(b) {

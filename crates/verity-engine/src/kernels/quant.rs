@@ -36,6 +36,52 @@ impl Rq {
     pub fn apply(self, acc: i64) -> i32 {
         ((acc * self.mult + self.round) >> self.shift).clamp(self.lo, self.hi) as i32
     }
+
+    /// `apply` followed by a Clamp to `[lo, hi]`, for a Clamp fused into this op. The
+    /// validator puts a Clamp's bounds inside its (equal) input and output bit range,
+    /// so clamping to the bit range and then to `[lo, hi]` is clamping to `[lo, hi]`.
+    pub fn clamped(self, lo: i32, hi: i32) -> Rq {
+        debug_assert!(self.lo <= lo as i64 && lo <= hi && hi as i64 <= self.hi);
+        Rq { lo: lo as i64, hi: hi as i64, ..self }
+    }
+}
+
+/// One output channel's requantization in the form the SIMD epilogues use: with
+/// `shift >= 32`, `floor((acc * mult + round) / 2^shift)` is the high 32 bits of the
+/// 64-bit value shifted right by `shift - 32`, so no 64-bit shift or compare is needed.
+#[derive(Clone, Copy, Debug)]
+pub struct Epi {
+    /// The exact scalar form, used when `vector` is false.
+    pub rq: Rq,
+    /// Whether the vector form applies (`shift >= 32`).
+    pub vector: bool,
+    pub mult: i32,
+    /// `|mult|` and `-1` if `mult < 0` else 0 (SSE2 has only an unsigned 32x32 product).
+    pub mult_abs: u32,
+    pub sign: i32,
+    pub round: i64,
+    /// `shift - 32`.
+    pub count: i32,
+    pub lo: i32,
+    pub hi: i32,
+}
+
+impl Epi {
+    pub fn new(rq: Rq) -> Epi {
+        let vector = rq.shift >= 32;
+        Epi {
+            rq,
+            vector,
+            mult: rq.mult as i32,
+            mult_abs: (rq.mult as i32).unsigned_abs(),
+            sign: if rq.mult < 0 { -1 } else { 0 },
+            round: rq.round,
+            count: if vector { rq.shift as i32 - 32 } else { 0 },
+            // Output ranges are 8 or 16 bits, so these fit i16 (the SSE2 clamp packs to i16).
+            lo: rq.lo as i32,
+            hi: rq.hi as i32,
+        }
+    }
 }
 
 /// `rshift_round` then `clamp_bits`, for ops with one shift and a computed product.
@@ -56,6 +102,42 @@ impl Shift {
     #[inline(always)]
     pub fn apply(self, v: i64) -> i32 {
         ((v + self.round) >> self.shift).clamp(self.lo, self.hi) as i32
+    }
+}
+
+/// Requantization per column (Linear: a channel per output column) in the form the
+/// AVX2 epilogue loads eight lanes at a time. Arrays cover whole blocks of columns.
+pub struct Lanes {
+    pub rq: Vec<Rq>,
+    /// Whether every column's shift is at least 32 (see [`Epi`]).
+    pub vector: bool,
+    pub mult: Vec<i32>,
+    /// Rounding constants of the even and of the odd columns, as the 64-bit lanes of
+    /// the even and odd products line up.
+    pub round_even: Vec<i64>,
+    pub round_odd: Vec<i64>,
+    pub count: Vec<i32>,
+    pub lo: i32,
+    pub hi: i32,
+}
+
+impl Lanes {
+    /// For `rq` (one per column, sharing the clamp bounds), padded to `len` columns (a
+    /// multiple of 16) with copies of the first.
+    pub fn new(rq: &[Rq], len: usize) -> Lanes {
+        let rq: Vec<Rq> = (0..len).map(|c| *rq.get(c).unwrap_or(&rq[0])).collect();
+        let epi: Vec<Epi> = rq.iter().map(|&r| Epi::new(r)).collect();
+        debug_assert!(epi.iter().all(|e| (e.lo, e.hi) == (epi[0].lo, epi[0].hi)));
+        Lanes {
+            vector: epi.iter().all(|e| e.vector),
+            mult: epi.iter().map(|e| e.mult).collect(),
+            round_even: epi.iter().step_by(2).map(|e| e.round).collect(),
+            round_odd: epi.iter().skip(1).step_by(2).map(|e| e.round).collect(),
+            count: epi.iter().map(|e| e.count).collect(),
+            lo: epi[0].lo,
+            hi: epi[0].hi,
+            rq,
+        }
     }
 }
 
