@@ -1,39 +1,13 @@
 use std::path::Path;
 
 use anyhow::Result;
-use serde_json::json;
-use verity_model::Model;
 
 use crate::files::read_model;
-
-fn value_json(m: &Model, id: u32) -> serde_json::Value {
-    let v = m.value(id);
-    json!({"name": v.name, "shape": v.shape, "bits": v.bits, "scale": v.scale})
-}
 
 pub fn run(path: &Path, as_json: bool) -> Result<()> {
     let m = read_model(path)?;
     if as_json {
-        let nodes: Vec<_> = m
-            .nodes
-            .iter()
-            .map(|n| {
-                json!({
-                    "name": n.name, "op": n.op.kind(), "params": n.op.param_count(),
-                    "inputs": n.inputs.iter().map(|&i| m.value(i).name.clone()).collect::<Vec<_>>(),
-                    "output": value_json(&m, n.output),
-                })
-            })
-            .collect();
-        let out = json!({
-            "model_id": m.id(),
-            "format_version": verity_model::VERSION,
-            "params": m.param_count(),
-            "inputs": m.inputs.iter().map(|&i| value_json(&m, i)).collect::<Vec<_>>(),
-            "outputs": m.outputs.iter().map(|&i| value_json(&m, i)).collect::<Vec<_>>(),
-            "nodes": nodes,
-        });
-        println!("{}", serde_json::to_string_pretty(&out)?);
+        println!("{}", serde_json::to_string_pretty(&verity_exec::inspect_json(&m))?);
         return Ok(());
     }
     println!("model id   {}", m.id());

@@ -6,7 +6,9 @@ mod exec;
 mod files;
 mod import;
 mod inspect;
+mod node;
 mod receipt;
+mod remote;
 mod run;
 
 use std::path::PathBuf;
@@ -107,6 +109,89 @@ enum Command {
         #[arg(long)]
         threads: Option<usize>,
     },
+    /// Run a node: an HTTP API that publishes models, answers inferences with signed
+    /// receipts, and verifies receipts (see docs/node.md). Stops on SIGINT/SIGTERM.
+    Node {
+        /// Data directory: the redb store, model blobs and the executor key.
+        #[arg(long)]
+        data: PathBuf,
+        /// Address to listen on; port 0 picks a free one (the URL is printed on stdout).
+        #[arg(long, default_value = "127.0.0.1:8700")]
+        listen: String,
+        /// Bearer token that write endpoints (publish) require; without one, publishing is disabled.
+        #[arg(long, env = "VERITY_API_KEY", hide_env_values = true)]
+        api_key: Option<String>,
+        /// Fraction (0..=1) of issued and submitted receipts to re-execute with the reference
+        /// interpreter, recording mismatches (GET /v1/mismatches).
+        #[arg(long, default_value_t = 0.0)]
+        verify_sample: f64,
+        /// Largest request body in bytes (larger requests get 413).
+        #[arg(long, default_value_t = 32 << 20)]
+        max_body: usize,
+        /// Compute jobs running at once (default: the number of cores).
+        #[arg(long)]
+        max_concurrency: Option<usize>,
+        /// Compute jobs waiting for a slot; beyond that requests get 503 with Retry-After.
+        #[arg(long, default_value_t = 64)]
+        max_queue: usize,
+        /// Executor key file (default: DATA/executor.key, created on first start).
+        #[arg(long)]
+        key: Option<PathBuf>,
+    },
+    /// Publish a model to a node: a canonical .vrt, or an ONNX model with --calibration
+    /// (also imported locally: the node's model id must match). Prints the model id.
+    Publish {
+        /// Node URL, e.g. http://127.0.0.1:8700.
+        #[arg(long)]
+        node: String,
+        /// An ONNX model or a canonical .vrt.
+        model: PathBuf,
+        /// Calibration samples for an ONNX model (as for `verity import`).
+        #[arg(long)]
+        calibration: Option<PathBuf>,
+        /// Activation bit width for ONNX imports (8 or 16).
+        #[arg(long, default_value_t = 8, value_parser = clap::value_parser!(u8).range(8..=16))]
+        bits: u8,
+        /// The node's API key (sent as Authorization: Bearer KEY).
+        #[arg(long, env = "VERITY_API_KEY", hide_env_values = true)]
+        api_key: Option<String>,
+    },
+    /// Run a published model on a node. The answer is printed only after the model (checked
+    /// against its id) is re-executed locally and agrees, receipt included.
+    Infer {
+        /// Node URL, e.g. http://127.0.0.1:8700.
+        #[arg(long)]
+        node: String,
+        model_id: String,
+        /// {"input_data": [[...]]} (one flat list per model input) or {"NAME": [...]}.
+        #[arg(long)]
+        input: PathBuf,
+        /// none | receipt | zk (zk is not implemented yet; the node answers 501).
+        #[arg(long, default_value = "none")]
+        evidence: String,
+        /// Print one JSON object: the fields of `verity run --json` plus evidence (and receipt).
+        #[arg(long)]
+        json: bool,
+        /// Also write the verified receipt (JSON, as `verity run --receipt` does).
+        #[arg(long)]
+        receipt: Option<PathBuf>,
+    },
+    /// Fetch a model or a receipt from a node by id, checked before it is written: a model's
+    /// bytes must hash to its id; a receipt must be signed and reproduce on re-execution.
+    Fetch {
+        /// Node URL, e.g. http://127.0.0.1:8700.
+        #[arg(long)]
+        node: String,
+        /// A model id or a receipt id (64 hex digits).
+        id: String,
+        /// Where to write the .vrt or the receipt JSON (default: print the model's
+        /// `inspect --json`, or the receipt).
+        #[arg(short, long)]
+        output: Option<PathBuf>,
+        /// For receipts: also write the input it was issued for.
+        #[arg(long)]
+        input_out: Option<PathBuf>,
+    },
 }
 
 fn main() -> ExitCode {
@@ -134,6 +219,21 @@ fn main() -> ExitCode {
         Command::Verify { receipt, model, input } => receipt::verify(&receipt, &model, &input),
         Command::Dispute { model, input, cheat, json } => dispute::run(&model, &input, &cheat, json),
         Command::Bench { model, input, seconds, threads } => bench::run(&model, &input, seconds, threads),
+        Command::Node { data, listen, api_key, verify_sample, max_body, max_concurrency, max_queue, key } => {
+            node::run(node::NodeArgs { data, listen, api_key, verify_sample, max_body, max_concurrency, max_queue, key })
+        }
+        Command::Publish { node, model, calibration, bits, api_key } => {
+            remote::publish(&node, &model, calibration.as_deref(), bits, api_key)
+        }
+        Command::Infer { node, model_id, input, evidence, json, receipt } => remote::infer(remote::InferArgs {
+            node: &node,
+            model_id: &model_id,
+            input: &input,
+            evidence: &evidence,
+            json,
+            receipt: receipt.as_deref(),
+        }),
+        Command::Fetch { node, id, output, input_out } => remote::fetch(&node, &id, output.as_deref(), input_out.as_deref()),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -2,10 +2,10 @@
 
 use std::path::{Path, PathBuf};
 
-use anyhow::{bail, Context, Result};
+use anyhow::{Context, Result};
 use verity_commit::hash::hex;
 use verity_model::Model;
-use verity_receipt::{to_checksum_address, Claims, EvidenceKind, Receipt, ReceiptBody, Signer};
+use verity_receipt::{to_checksum_address, Receipt, Signer};
 
 use crate::exec::{engine, execute, Executed};
 use crate::files::{read_input, read_model, write_atomic};
@@ -28,16 +28,7 @@ pub fn write(model: &Model, ex: &Executed, path: &Path, key: Option<&Path>) -> R
     if created {
         eprintln!("created executor key {} (address {})", kp.display(), to_checksum_address(&signer.address()));
     }
-    let body = ReceiptBody {
-        model_id: model.id_bytes(),
-        input_hash: ex.input_hash,
-        output_hash: ex.output_hash,
-        trace_root: ex.trace.root(),
-        evidence: EvidenceKind::Reexecution,
-        executor: signer.address(),
-        timestamp: std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs()),
-    };
-    let receipt = signer.sign(body);
+    let receipt = verity_exec::sign_receipt(&signer, model.id_bytes(), ex, verity_exec::unix_now());
     write_atomic(path, receipt.to_json().as_bytes())?;
     eprintln!("receipt written to {} (signed by {})", path.display(), to_checksum_address(&signer.address()));
     Ok(())
@@ -48,15 +39,11 @@ pub fn write(model: &Model, ex: &Executed, path: &Path, key: Option<&Path>) -> R
 pub fn verify(receipt: &Path, model: &Path, input: &Path) -> Result<()> {
     let text = std::fs::read_to_string(receipt).with_context(|| format!("cannot read receipt {}", receipt.display()))?;
     let r = Receipt::from_json(&text).with_context(|| format!("bad receipt {}", receipt.display()))?;
-    r.verify_signature().context("receipt signature is not valid")?;
+    verity_exec::check_signature(&r)?;
     let m = read_model(model)?;
     let inputs = read_input(&m, input)?;
     let ex = execute(&engine(&m, None)?, &m, &inputs)?;
-    let claims = Claims { model_id: m.id_bytes(), input_hash: ex.input_hash, output_hash: ex.output_hash };
-    r.check(&claims).context("receipt does not match this model and input")?;
-    if r.body.trace_root != ex.trace.root() {
-        bail!("receipt trace root {} differs from the re-executed trace {}", hex(&r.body.trace_root), hex(&ex.trace.root()));
-    }
+    verity_exec::check_execution(&r, &m.id_bytes(), &ex)?;
     println!(
         "receipt OK: signed by {}, model {}, output {}",
         to_checksum_address(&r.body.executor),

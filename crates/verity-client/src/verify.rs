@@ -1,0 +1,80 @@
+//! Checking a node's answers against a local re-execution.
+
+use verity_exec::api::{Evidence, InferResponse, ReceiptRecord};
+use verity_exec::{parse_id, Executed};
+use verity_receipt::EvidenceKind;
+
+use crate::error::{Error, Result};
+use crate::LocalModel;
+
+fn fail<T>(msg: impl Into<String>) -> Result<T> {
+    Err(Error::Verification(msg.into()))
+}
+
+/// Whether `got` is `want` up to a few units in the last place. The node sends each
+/// output as a JSON number; a JSON float parser is only guaranteed to round-trip within an
+/// ulp, and distinct quantized outputs differ by a whole scale step, far more than this.
+fn same_real(got: f64, want: f64) -> bool {
+    got == want || (got - want).abs() <= want.abs().max(f64::MIN_POSITIVE) * 4.0 * f64::EPSILON
+}
+
+fn same_hash(field: &str, got: &str, want: &[u8; 32]) -> Result<()> {
+    if parse_id(got).as_ref() != Some(want) {
+        return fail(format!("the node's {field} is {got}, a local re-execution gives {}", verity_commit::hash::hex(want)));
+    }
+    Ok(())
+}
+
+/// Re-executes `input` on `model` and checks every field of the node's answer: model id,
+/// input hash, output hash, outputs, evidence kind, and for `receipt` the receipt itself
+/// (signature, model id, input hash, output hash, trace root, kind) and its id.
+pub fn check_answer(model: &LocalModel, input: &str, evidence: Evidence, resp: &InferResponse) -> Result<Executed> {
+    let m = &model.model;
+    let inputs = verity_exec::parse_input(m, input).map_err(|e| Error::Local(e.to_string()))?;
+    let ex = verity_exec::execute(&model.engine, m, &inputs).map_err(|e| Error::Local(e.to_string()))?;
+    same_hash("model_id", &resp.model_id, &m.id_bytes())?;
+    same_hash("input_hash", &resp.input_hash, &ex.input_hash)?;
+    same_hash("output_hash", &resp.output_hash, &ex.output_hash)?;
+    let local = verity_exec::real_outputs(m, &ex.outputs);
+    let same_outputs = resp.outputs.len() == local.len()
+        && resp.outputs.iter().zip(&local).all(|(a, b)| a.len() == b.len() && a.iter().zip(b).all(|(&x, &y)| same_real(x, y)));
+    if !same_outputs {
+        return fail("the node's outputs differ from a local re-execution");
+    }
+    if resp.evidence != evidence {
+        return fail(format!("asked for evidence {}, the node answered with {}", evidence.as_str(), resp.evidence.as_str()));
+    }
+    if evidence == Evidence::Receipt {
+        let Some(r) = &resp.receipt else { return fail("asked for a receipt, the node sent none") };
+        verity_exec::check_receipt(r, &m.id_bytes(), &ex).map_err(|e| Error::Verification(e.to_string()))?;
+        if r.body.evidence != EvidenceKind::Reexecution {
+            return fail(format!("the receipt claims evidence {}, expected reexecution", r.body.evidence));
+        }
+        if resp.receipt_id.as_deref().and_then(parse_id) != Some(r.signing_hash()) {
+            return fail("the node's receipt_id is not the receipt's signing hash");
+        }
+    }
+    Ok(ex)
+}
+
+/// Checks a stored receipt record fetched by `id`: it is that receipt, of that model, and
+/// re-executing its input reproduces every claim (the same check as `verity verify`).
+pub fn check_receipt_record(model: &LocalModel, id: &str, record: &ReceiptRecord) -> Result<Executed> {
+    let r = &record.receipt;
+    if parse_id(id) != Some(r.signing_hash()) {
+        return fail(format!("asked for receipt {id}, the node sent {}", verity_exec::receipt_id(r)));
+    }
+    let m = &model.model;
+    if r.body.model_id != m.id_bytes() {
+        return fail(format!(
+            "the receipt is for model {}, the record names {}",
+            verity_commit::hash::hex(&r.body.model_id),
+            m.id()
+        ));
+    }
+    let inputs = verity_exec::parse_input(m, record.input.get())
+        .map_err(|e| Error::Verification(format!("the stored input does not fit the model: {e}")))?;
+    let ex = verity_exec::execute(&model.engine, m, &inputs).map_err(|e| Error::Verification(e.to_string()))?;
+    verity_exec::check_receipt(r, &m.id_bytes(), &ex).map_err(|e| Error::Verification(e.to_string()))?;
+    Ok(ex)
+}

@@ -1,0 +1,284 @@
+//! The client against a real node over loopback HTTP: publish, infer with every evidence
+//! kind, fetch; and a tampering proxy between them whose every lie the client catches.
+
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::{HeaderMap, Method, StatusCode, Uri};
+use axum::response::{IntoResponse, Response};
+use serde_json::{json, Value};
+use verity_client::{Client, Error};
+use verity_exec::api::Evidence;
+use verity_node::{NodeConfig, RunningNode};
+use verity_receipt::{Receipt, Signer};
+
+const KEY: &str = "k";
+
+fn fixture(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../fixtures").join(name)
+}
+
+fn text(name: &str) -> String {
+    std::fs::read_to_string(fixture(name)).unwrap()
+}
+
+fn node(dir: &Path) -> RunningNode {
+    let mut c = NodeConfig::new(dir.join("node"));
+    c.api_key = Some(KEY.into());
+    verity_node::start(c).unwrap()
+}
+
+fn client(url: &str, dir: &Path) -> Client {
+    Client::new(url).with_api_key(Some(KEY.into())).with_cache_dir(Some(dir.join("cache")))
+}
+
+/// What the pinned fixtures give (crates/verity-cli/tests/cli.rs pins the same hash).
+const CNN_OUTPUT_HASH: &str = "c8679451e36844544663946c15f88e25a80b13f75a36d441afc0bd58947ba95d";
+
+#[test]
+fn publish_infer_and_fetch_with_every_evidence_kind() {
+    let dir = tempfile::tempdir().unwrap();
+    let node = node(dir.path());
+    let c = client(&node.url(), dir.path());
+    assert_eq!(c.health().unwrap()["status"], "ok");
+
+    // ONNX + calibration: imported on both sides, ids must agree; the .vrt is the same model.
+    let onnx = std::fs::read(fixture("cnn_digits.onnx")).unwrap();
+    let published = c.publish_onnx(&onnx, &text("cnn_digits.calibration.json"), 8).unwrap();
+    assert!(published.created);
+    let vrt = std::fs::read(fixture("cnn_digits.vrt")).unwrap();
+    let again = c.publish_vrt(&vrt).unwrap();
+    assert_eq!((again.model_id.as_str(), again.created), (published.model_id.as_str(), false));
+    let id = published.model_id;
+    assert_eq!(c.list_models(None, None).unwrap().models.len(), 1);
+    assert_eq!(c.describe_model(&id).unwrap()["model_id"], id);
+
+    let input = text("cnn_digits.input.json");
+    let none = c.infer_verified(&id, &input, Evidence::None).unwrap();
+    let v = none.to_json();
+    assert_eq!((v["output_hash"].as_str(), v["evidence"].as_str()), (Some(CNN_OUTPUT_HASH), Some("none")));
+    assert!(v.get("receipt").is_none());
+    // The same object `verity run --json` prints, plus the evidence.
+    let local = verity_exec::run_json(&none.model.model, &none.executed);
+    let mut trimmed = v.clone();
+    trimmed.as_object_mut().unwrap().remove("evidence");
+    assert_eq!(trimmed, local);
+
+    let with_receipt = c.infer_verified(&id, &input, Evidence::Receipt).unwrap();
+    let r = with_receipt.receipt.clone().unwrap();
+    assert_eq!(verity_receipt::to_checksum_address(&r.body.executor), c.info().unwrap().executor);
+    let rid = verity_exec::receipt_id(&r);
+    assert_eq!(with_receipt.to_json()["receipt_id"], rid);
+
+    let (record, fetched) = c.fetch_receipt_verified(&rid).unwrap();
+    assert_eq!((record.receipt, record.input.get()), (r.clone(), input.trim()));
+    assert_eq!(verity_commit::hash::hex(&fetched.executed.output_hash), CNN_OUTPUT_HASH);
+    // The node's own verifier agrees; with another input it names the field.
+    assert!(c.verify_receipt(&r, &id, &input).unwrap().ok);
+    let other = input.replacen("0.0", "3.0", 1);
+    assert_eq!(c.verify_receipt(&r, &id, &other).unwrap().field.as_deref(), Some("input_hash"));
+
+    match c.infer_verified(&id, &input, Evidence::Zk) {
+        Err(Error::Node { status: 501, message }) => assert!(message.contains("not implemented"), "{message}"),
+        other => panic!("zk should be 501, got {:?}", other.err()),
+    }
+    match c.infer_verified(&"ab".repeat(32), &input, Evidence::None) {
+        Err(Error::Node { status: 404, .. }) => {}
+        other => panic!("unknown model should be 404, got {:?}", other.err()),
+    }
+    assert!(matches!(c.infer_verified("nope", &input, Evidence::None), Err(Error::Local(_))));
+    let no_key = Client::new(&node.url()).with_cache_dir(None);
+    assert!(matches!(no_key.publish_vrt(&vrt), Err(Error::Node { status: 401, .. })));
+}
+
+/// Rewrites (path, body) of the node's answers.
+type Tamper = Box<dyn Fn(&str, &mut Vec<u8>) + Send>;
+
+/// A man in the middle: forwards every request to the node and lets the test rewrite the
+/// answer's body.
+struct Proxy {
+    upstream: String,
+    agent: ureq::Agent,
+    tamper: Mutex<Option<Tamper>>,
+}
+
+async fn forward(State(p): State<Arc<Proxy>>, method: Method, uri: Uri, headers: HeaderMap, body: Bytes) -> Response {
+    let p2 = p.clone();
+    tokio::task::spawn_blocking(move || {
+        let url = format!("{}{}", p2.upstream, uri.path_and_query().map_or("/", |q| q.as_str()));
+        let mut req = ureq::http::Request::builder().method(method.as_str()).uri(url);
+        for name in ["content-type", "authorization"] {
+            if let Some(v) = headers.get(name) {
+                req = req.header(name, v.as_bytes());
+            }
+        }
+        let mut resp = p2.agent.run(req.body(body.to_vec()).unwrap()).unwrap();
+        let status = resp.status().as_u16();
+        let mut bytes = resp.body_mut().with_config().limit(1 << 30).read_to_vec().unwrap();
+        if let Some(t) = p2.tamper.lock().unwrap().as_ref() {
+            t(uri.path(), &mut bytes);
+        }
+        (StatusCode::from_u16(status).unwrap(), bytes).into_response()
+    })
+    .await
+    .unwrap()
+}
+
+fn start_proxy(upstream: String) -> (String, Arc<Proxy>) {
+    let agent = ureq::Agent::config_builder().http_status_as_error(false).build().new_agent();
+    let proxy = Arc::new(Proxy { upstream, agent, tamper: Mutex::new(None) });
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    listener.set_nonblocking(true).unwrap();
+    let addr = listener.local_addr().unwrap();
+    let app = axum::Router::new().fallback(forward).with_state(proxy.clone());
+    std::thread::spawn(move || {
+        let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build().unwrap();
+        rt.block_on(async move {
+            let l = tokio::net::TcpListener::from_std(listener).unwrap();
+            axum::serve(l, app).await.unwrap();
+        });
+    });
+    (format!("http://{addr}"), proxy)
+}
+
+fn edit_json(bytes: &mut Vec<u8>, f: impl FnOnce(&mut Value)) {
+    let mut v: Value = serde_json::from_slice(bytes).unwrap();
+    f(&mut v);
+    *bytes = serde_json::to_vec(&v).unwrap();
+}
+
+/// Re-signs a receipt JSON after `edit`, with the attacker's own key: a genuine signature
+/// over a false claim.
+fn resign(receipt: &mut Value, edit: impl FnOnce(&mut verity_receipt::ReceiptBody)) {
+    let mut body = Receipt::from_json(&receipt.to_string()).unwrap().body;
+    edit(&mut body);
+    *receipt = serde_json::to_value(Signer::from_secret_bytes(&[42; 32]).unwrap().sign(body)).unwrap();
+}
+
+#[test]
+fn tampered_answers_are_caught() {
+    let dir = tempfile::tempdir().unwrap();
+    let node = node(dir.path());
+    let (url, proxy) = start_proxy(node.url());
+    let input = text("cnn_digits.input.json");
+    let other_input = input.replacen("0.0", "5.0", 1);
+    let setup = client(&node.url(), dir.path());
+    let id = setup.publish_vrt(&std::fs::read(fixture("cnn_digits.vrt")).unwrap()).unwrap().model_id;
+    let mlp = setup.publish_vrt(&std::fs::read(fixture("mlp_digits.vrt")).unwrap()).unwrap().model_id;
+    let genuine = setup.infer_verified(&id, &input, Evidence::Receipt).unwrap().receipt.unwrap();
+    let rid = verity_exec::receipt_id(&genuine);
+    let other_rid =
+        verity_exec::receipt_id(&setup.infer_verified(&id, &other_input, Evidence::Receipt).unwrap().receipt.unwrap());
+
+    let set = |t: Tamper| *proxy.tamper.lock().unwrap() = Some(t);
+    // Each case gets a fresh client with an empty cache, so downloads go through the proxy.
+    let case = |n: usize| Client::new(&url).with_cache_dir(Some(dir.path().join(format!("cache{n}"))));
+    let expect = |n: usize, what: &str, result: Result<(), Error>, needle: &str| match result {
+        Err(Error::Verification(m)) => assert!(m.contains(needle), "case {n} ({what}): {m:?} lacks {needle:?}"),
+        Err(e) => panic!("case {n} ({what}): expected a verification failure, got {e}"),
+        Ok(()) => panic!("case {n} ({what}): the lie was accepted"),
+    };
+    let infer = |n: usize, ev: Evidence| case(n).infer_verified(&id, &input, ev).map(|_| ());
+
+    // Sanity: through an honest proxy everything verifies.
+    infer(0, Evidence::Receipt).unwrap();
+    case(0).fetch_receipt_verified(&rid).unwrap();
+
+    let on_infer = |f: fn(&mut Value)| -> Tamper {
+        Box::new(move |path: &str, b: &mut Vec<u8>| {
+            if path == "/v1/infer" {
+                edit_json(b, f)
+            }
+        })
+    };
+    set(on_infer(|v| v["outputs"][0][3] = json!(v["outputs"][0][3].as_f64().unwrap() + 0.5)));
+    expect(1, "an output value", infer(1, Evidence::None), "outputs differ");
+    set(on_infer(|v| {
+        let o = v["outputs"][0].as_array_mut().unwrap();
+        o.swap(0, 6);
+    }));
+    expect(2, "the argmax", infer(2, Evidence::Receipt), "outputs differ");
+    set(on_infer(|v| v["output_hash"] = json!("11".repeat(32))));
+    expect(3, "output hash", infer(3, Evidence::None), "output_hash");
+    set(on_infer(|v| v["input_hash"] = json!("22".repeat(32))));
+    expect(4, "input hash", infer(4, Evidence::None), "input_hash");
+    set(on_infer(|v| v["model_id"] = json!("33".repeat(32))));
+    expect(5, "model id", infer(5, Evidence::None), "model_id");
+    set(on_infer(|v| v["receipt"]["trace_root"] = json!(format!("0x{}", "44".repeat(32)))));
+    expect(6, "receipt field, old signature", infer(6, Evidence::Receipt), "signature");
+    set(on_infer(|v| resign(&mut v["receipt"], |b| b.trace_root[0] ^= 1)));
+    expect(7, "re-signed trace root", infer(7, Evidence::Receipt), "trace root");
+    set(on_infer(|v| resign(&mut v["receipt"], |b| b.output_hash[5] ^= 1)));
+    expect(8, "re-signed output hash", infer(8, Evidence::Receipt), "output_hash");
+    set(on_infer(|v| {
+        v.as_object_mut().unwrap().remove("receipt");
+    }));
+    expect(9, "receipt withheld", infer(9, Evidence::Receipt), "sent none");
+    set(on_infer(|v| v["receipt_id"] = json!("55".repeat(32))));
+    expect(10, "receipt id", infer(10, Evidence::Receipt), "receipt_id");
+    set(on_infer(|v| v["evidence"] = json!("none")));
+    expect(11, "evidence kind", infer(11, Evidence::Receipt), "evidence");
+    set(on_infer(|v| resign(&mut v["receipt"], |b| b.evidence = verity_receipt::EvidenceKind::Zk)));
+    expect(12, "receipt evidence kind", infer(12, Evidence::Receipt), "evidence");
+
+    // Model bytes: one flipped byte, or a different (genuine) model under this id.
+    set(Box::new(|path: &str, b: &mut Vec<u8>| {
+        if path.ends_with("/vrt") {
+            let n = b.len();
+            b[n / 2] ^= 1;
+        }
+    }));
+    expect(13, "model bytes", infer(13, Evidence::None), "hash to");
+    let mlp_bytes = std::fs::read(fixture("mlp_digits.vrt")).unwrap();
+    set(Box::new(move |path: &str, b: &mut Vec<u8>| {
+        if path.ends_with("/vrt") {
+            b.clone_from(&mlp_bytes);
+        }
+    }));
+    expect(14, "another model", infer(14, Evidence::None), "hash to");
+    assert!(!dir.path().join("cache14").join(format!("{id}.vrt")).exists(), "a rejected model is not cached");
+
+    // Stored receipts: the input, the receipt, or the model id swapped.
+    let on_receipt = |f: Box<dyn Fn(&mut Value) + Send>| -> Tamper {
+        Box::new(move |path: &str, b: &mut Vec<u8>| {
+            if path.starts_with("/v1/receipts/") {
+                edit_json(b, &f)
+            }
+        })
+    };
+    let other_value: Value = serde_json::from_str(&other_input).unwrap();
+    set(on_receipt(Box::new(move |v| v["input"] = other_value.clone())));
+    expect(15, "stored input", case(15).fetch_receipt_verified(&rid).map(|_| ()), "input_hash");
+    let swapped = setup.receipt(&other_rid).unwrap().receipt;
+    let swapped = serde_json::to_value(swapped).unwrap();
+    set(on_receipt(Box::new(move |v| v["receipt"] = swapped.clone())));
+    expect(16, "another receipt", case(16).fetch_receipt_verified(&rid).map(|_| ()), "asked for receipt");
+    let mlp2 = mlp.clone();
+    set(on_receipt(Box::new(move |v| v["model_id"] = json!(mlp2))));
+    expect(17, "stored model id", case(17).fetch_receipt_verified(&rid).map(|_| ()), "the receipt is for model");
+
+    // A truncated answer is a protocol error, not a verified answer.
+    set(on_infer(|v| *v = json!({"model_id": v["model_id"]})));
+    assert!(matches!(infer(18, Evidence::None), Err(Error::Protocol(_))));
+}
+
+#[test]
+fn cached_models_are_checked_against_their_id() {
+    let dir = tempfile::tempdir().unwrap();
+    let node = node(dir.path());
+    let c = client(&node.url(), dir.path());
+    let id = c.publish_vrt(&std::fs::read(fixture("cnn_digits.vrt")).unwrap()).unwrap().model_id;
+    let input = text("cnn_digits.input.json");
+    c.infer_verified(&id, &input, Evidence::None).unwrap();
+    let cached = dir.path().join("cache").join(format!("{id}.vrt"));
+    let good = std::fs::read(&cached).unwrap();
+    assert_eq!(blake3::hash(&good).to_hex().as_str(), id);
+    // A corrupted cache entry is ignored and replaced by a checked download.
+    std::fs::write(&cached, b"not a model").unwrap();
+    let fresh = client(&node.url(), dir.path());
+    let v = fresh.infer_verified(&id, &input, Evidence::None).unwrap();
+    assert_eq!(verity_commit::hash::hex(&v.executed.output_hash), CNN_OUTPUT_HASH);
+    assert_eq!(std::fs::read(&cached).unwrap(), good);
+}

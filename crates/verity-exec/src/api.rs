@@ -1,0 +1,227 @@
+//! JSON wire types of the node's HTTP API (`docs/node.md`), shared by server and client.
+//!
+//! Inputs travel as [`RawValue`]: the exact JSON text the user wrote. JSON numbers are
+//! parsed to `f64` on each side, and re-serializing a parsed number is not guaranteed to
+//! parse back to the same `f64` with every parser, so the node, its receipts store and a
+//! verifying client all parse the *same text* to get the same quantized input.
+
+use serde::{Deserialize, Serialize};
+use serde_json::value::RawValue;
+use serde_json::Value;
+use verity_receipt::Receipt;
+
+/// What backs an inference answer.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Evidence {
+    /// Just the answer; a client checks it by re-executing.
+    #[default]
+    None,
+    /// The answer and a signed receipt (re-execution evidence) stored by the node.
+    Receipt,
+    /// A zero-knowledge proof (not implemented yet: the node answers 501).
+    Zk,
+}
+
+impl Evidence {
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Evidence::None => "none",
+            Evidence::Receipt => "receipt",
+            Evidence::Zk => "zk",
+        }
+    }
+}
+
+impl std::str::FromStr for Evidence {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "none" => Ok(Evidence::None),
+            "receipt" => Ok(Evidence::Receipt),
+            "zk" => Ok(Evidence::Zk),
+            _ => Err(format!("unknown evidence {s:?} (expected none, receipt or zk)")),
+        }
+    }
+}
+
+/// Every error answer: `{"error": "..."}`.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct ErrorBody {
+    pub error: String,
+}
+
+/// `POST /v1/models`: exactly one of `vrt` (a canonical model) or `onnx` + `calibration`.
+#[derive(Debug, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PublishRequest {
+    /// Base64 (standard alphabet, padded) of a canonical `.vrt` model.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub vrt: Option<String>,
+    /// Base64 of an ONNX model.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub onnx: Option<String>,
+    /// Calibration samples (the document `verity import --calibration` reads), inline.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub calibration: Option<Box<RawValue>>,
+    /// Activation bits for ONNX imports: 8 (default) or 16.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bits: Option<u8>,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+pub struct PublishResponse {
+    pub model_id: String,
+    /// False if the node already had this model (publishing is idempotent).
+    pub created: bool,
+}
+
+/// One entry of `GET /v1/models`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ModelSummary {
+    pub model_id: String,
+    /// Size of the canonical encoding.
+    pub bytes: u64,
+    /// `"vrt"` or `"onnx"`: what was uploaded.
+    pub source: String,
+    /// Unix seconds.
+    pub published_at: u64,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+pub struct ModelList {
+    pub models: Vec<ModelSummary>,
+    /// Pass as `?after=` to get the next page; absent on the last page.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub next_after: Option<String>,
+}
+
+/// `POST /v1/infer`.
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct InferRequest {
+    pub model_id: String,
+    /// EZKL `{"input_data": [[...]]}` or named `{"NAME": [...]}`, as in an input file.
+    pub input: Box<RawValue>,
+    #[serde(default)]
+    pub evidence: Evidence,
+}
+
+/// The answer of `POST /v1/infer`: the fields of `verity run --json`, the evidence kind and,
+/// for `receipt`, the signed receipt (the JSON `verity run --receipt` writes) and its id.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct InferResponse {
+    pub model_id: String,
+    pub input_hash: String,
+    pub output_hash: String,
+    pub outputs: Vec<Vec<f64>>,
+    pub evidence: Evidence,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub receipt: Option<Receipt>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub receipt_id: Option<String>,
+}
+
+/// A receipt the node issued, with what is needed to re-check it (`GET /v1/receipts/{id}`).
+#[derive(Debug, Serialize, Deserialize)]
+pub struct ReceiptRecord {
+    pub receipt_id: String,
+    pub model_id: String,
+    /// The input exactly as the client sent it.
+    pub input: Box<RawValue>,
+    pub receipt: Receipt,
+    /// Unix seconds when the node stored it.
+    pub issued_at: u64,
+}
+
+/// `POST /v1/verify/receipt`: does this receipt hold for this model and input?
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct VerifyRequest {
+    pub receipt: Receipt,
+    pub model_id: String,
+    pub input: Box<RawValue>,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+pub struct VerifyResponse {
+    pub ok: bool,
+    pub receipt_id: String,
+    /// `signature`, `model_id`, `input_hash`, `output_hash` or `trace_root` when not ok.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub field: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    /// Id of the stored mismatch record, when the receipt was genuinely signed but wrong.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mismatch_id: Option<u64>,
+}
+
+/// `POST /v1/audit`: a receipt handed to this node's verifier role.
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AuditRequest {
+    pub receipt: Receipt,
+    pub input: Box<RawValue>,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+pub struct AuditResponse {
+    pub receipt_id: String,
+    /// Whether it was picked for re-execution (`--verify-sample`) and queued.
+    pub sampled: bool,
+}
+
+/// Where a mismatching receipt came from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum MismatchSource {
+    /// Issued by this node and caught by its own sampled audit.
+    Issued,
+    /// Submitted to `POST /v1/audit`.
+    Submitted,
+    /// Sent to `POST /v1/verify/receipt`.
+    Verify,
+}
+
+/// Evidence for a dispute: a genuinely signed receipt whose claims a re-execution with the
+/// reference interpreter (audits) or the engine (`verify`) does not reproduce.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct MismatchRecord {
+    pub id: u64,
+    pub detected_at: u64,
+    pub source: MismatchSource,
+    pub receipt_id: String,
+    /// The model the receipt was re-executed with.
+    pub model_id: String,
+    pub field: String,
+    pub error: String,
+    pub receipt: Receipt,
+    pub input: Box<RawValue>,
+    /// What the re-execution computed: `{input_hash, output_hash, trace_root}`.
+    pub computed: Value,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+pub struct MismatchList {
+    pub mismatches: Vec<MismatchRecord>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub next_after: Option<u64>,
+}
+
+/// `GET /v1/info`: who this node is and its limits.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct NodeInfo {
+    /// EIP-55 address of the key that signs this node's receipts.
+    pub executor: String,
+    pub version: String,
+    pub publish_enabled: bool,
+    pub verify_sample: f64,
+    pub max_body: u64,
+    pub max_concurrency: u32,
+    pub max_queue: u32,
+    /// Models and receipts stored.
+    pub models: u64,
+    pub receipts: u64,
+}

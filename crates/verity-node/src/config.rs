@@ -1,0 +1,51 @@
+//! What an operator sets (the flags of `verity node`).
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use crate::hooks::Pause;
+
+#[derive(Clone, Debug)]
+pub struct NodeConfig {
+    /// Data directory: the redb file, model blobs and (by default) the executor key.
+    pub data_dir: PathBuf,
+    /// Address to listen on; port 0 picks a free one.
+    pub listen: SocketAddr,
+    /// Bearer token required by write endpoints; `None` disables publishing.
+    pub api_key: Option<String>,
+    /// Fraction (0..=1) of issued and submitted receipts the verifier re-executes.
+    pub verify_sample: f64,
+    /// Largest request body accepted, in bytes (413 above).
+    pub max_body: usize,
+    /// Compute jobs running at once.
+    pub max_concurrency: usize,
+    /// Compute jobs waiting for a slot before requests are refused with 503.
+    pub max_queue: usize,
+    /// Executor key file (default `DATA/executor.key`, created on first start).
+    pub key_file: Option<PathBuf>,
+    /// Models kept decoded and prepared in memory.
+    pub model_cache: usize,
+    /// Audits waiting for the verifier before new ones are dropped.
+    pub audit_queue: usize,
+    /// Test hook (see `hooks`); `None` in production.
+    pub pause: Option<Pause>,
+}
+
+impl NodeConfig {
+    pub fn new(data_dir: impl Into<PathBuf>) -> Self {
+        let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
+        NodeConfig {
+            data_dir: data_dir.into(),
+            listen: SocketAddr::from(([127, 0, 0, 1], 0)),
+            api_key: None,
+            verify_sample: 0.0,
+            max_body: 32 << 20,
+            max_concurrency: cores,
+            max_queue: 64,
+            key_file: None,
+            model_cache: 32,
+            audit_queue: 1024,
+            pause: None,
+        }
+    }
+}

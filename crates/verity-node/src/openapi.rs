@@ -1,0 +1,290 @@
+//! The OpenAPI 3.1 description of the API, written by hand next to the routes it
+//! describes (a test checks that it lists exactly `routes::ROUTES`, and that every
+//! documented route is served).
+
+use serde_json::{json, Value};
+
+fn hex32(description: &str) -> Value {
+    json!({"type": "string", "pattern": "^(0x)?[0-9a-fA-F]{64}$", "description": description})
+}
+
+fn error_response(description: &str) -> Value {
+    json!({"description": description, "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}})
+}
+
+fn ok_json(description: &str, schema: &str) -> Value {
+    json!({"description": description, "content": {"application/json": {"schema": {"$ref": format!("#/components/schemas/{schema}")}}}})
+}
+
+fn body(schema: &str) -> Value {
+    json!({"required": true, "content": {"application/json": {"schema": {"$ref": format!("#/components/schemas/{schema}")}}}})
+}
+
+fn id_param(name: &str, description: &str) -> Value {
+    json!({"name": name, "in": "path", "required": true, "schema": hex32(description)})
+}
+
+pub fn document() -> Value {
+    let e400 = error_response("Malformed request: bad JSON, a missing or unknown field, a bad id, an input of the wrong shape");
+    let e404 = error_response("No such model or receipt on this node");
+    let e413 = error_response("Request body larger than the node's --max-body");
+    let e503 = error_response("Compute is saturated (running and queued slots are full); retry after `Retry-After` seconds");
+    let e500 = error_response("The node failed (storage); details are in its log");
+    let page = |name: &str, schema: Value| json!({"name": name, "in": "query", "required": false, "schema": schema});
+    json!({
+        "openapi": "3.1.0",
+        "info": {
+            "title": "Verity node",
+            "version": env!("CARGO_PKG_VERSION"),
+            "description": "Publish canonical models, run them with evidence (signed receipts), fetch and verify receipts. \
+                            Every error is {\"error\": \"...\"}. See docs/node.md."
+        },
+        "components": {
+            "securitySchemes": {"apiKey": {"type": "http", "scheme": "bearer", "description": "The node's --api-key"}},
+            "schemas": {
+                "Error": {"type": "object", "required": ["error"], "properties": {"error": {"type": "string"}}},
+                "Input": {
+                    "type": "object",
+                    "description": "EZKL form {\"input_data\": [[...]]} (one flat list per model input) or named form \
+                                    {\"NAME\": [...]}; nested lists are read row-major.",
+                    "additionalProperties": true
+                },
+                "Receipt": {
+                    "type": "object",
+                    "description": "A signed receipt (docs/receipts.md, JSON form). Every field is required; no other is allowed.",
+                    "additionalProperties": false,
+                    "required": ["version", "model_id", "input_hash", "output_hash", "trace_root", "evidence", "executor", "timestamp", "signature"],
+                    "properties": {
+                        "version": {"type": "integer", "const": 1},
+                        "model_id": {"type": "string", "pattern": "^0x[0-9a-fA-F]{64}$"},
+                        "input_hash": {"type": "string", "pattern": "^0x[0-9a-fA-F]{64}$"},
+                        "output_hash": {"type": "string", "pattern": "^0x[0-9a-fA-F]{64}$"},
+                        "trace_root": {"type": "string", "pattern": "^0x[0-9a-fA-F]{64}$"},
+                        "evidence": {"type": "string", "enum": ["reexecution", "dispute", "zk"]},
+                        "executor": {"type": "string", "pattern": "^0x[0-9a-fA-F]{40}$", "description": "EIP-55 address"},
+                        "timestamp": {"type": "integer", "minimum": 0},
+                        "signature": {"type": "string", "pattern": "^0x[0-9a-fA-F]{130}$", "description": "r || s || v"}
+                    }
+                },
+                "PublishRequest": {
+                    "type": "object",
+                    "additionalProperties": false,
+                    "description": "Exactly one of `vrt`, or `onnx` with `calibration`.",
+                    "properties": {
+                        "vrt": {"type": "string", "contentEncoding": "base64", "description": "A canonical .vrt model"},
+                        "onnx": {"type": "string", "contentEncoding": "base64", "description": "An ONNX model, imported like `verity import`"},
+                        "calibration": {"$ref": "#/components/schemas/Input"},
+                        "bits": {"type": "integer", "enum": [8, 16], "default": 8}
+                    }
+                },
+                "PublishResponse": {
+                    "type": "object", "required": ["model_id", "created"],
+                    "properties": {"model_id": hex32("BLAKE3 of the canonical model"), "created": {"type": "boolean"}}
+                },
+                "ModelSummary": {
+                    "type": "object", "required": ["model_id", "bytes", "source", "published_at"],
+                    "properties": {
+                        "model_id": hex32("model id"),
+                        "bytes": {"type": "integer"},
+                        "source": {"type": "string", "enum": ["vrt", "onnx"]},
+                        "published_at": {"type": "integer", "description": "unix seconds"}
+                    }
+                },
+                "ModelList": {
+                    "type": "object", "required": ["models"],
+                    "properties": {
+                        "models": {"type": "array", "items": {"$ref": "#/components/schemas/ModelSummary"}},
+                        "next_after": hex32("cursor for the next page; absent on the last page")
+                    }
+                },
+                "ModelInfo": {
+                    "type": "object",
+                    "description": "`verity inspect --json` plus bytes, source and published_at.",
+                    "required": ["model_id", "format_version", "params", "inputs", "outputs", "nodes"],
+                    "properties": {
+                        "model_id": hex32("model id"),
+                        "format_version": {"type": "integer"},
+                        "params": {"type": "integer"},
+                        "inputs": {"type": "array", "items": {"$ref": "#/components/schemas/ValueInfo"}},
+                        "outputs": {"type": "array", "items": {"$ref": "#/components/schemas/ValueInfo"}},
+                        "nodes": {"type": "array", "items": {
+                            "type": "object",
+                            "properties": {
+                                "name": {"type": "string"}, "op": {"type": "string"}, "params": {"type": "integer"},
+                                "inputs": {"type": "array", "items": {"type": "string"}},
+                                "output": {"$ref": "#/components/schemas/ValueInfo"}
+                            }
+                        }},
+                        "bytes": {"type": "integer"},
+                        "source": {"type": "string"},
+                        "published_at": {"type": "integer"}
+                    }
+                },
+                "ValueInfo": {
+                    "type": "object",
+                    "properties": {
+                        "name": {"type": "string"},
+                        "shape": {"type": "array", "items": {"type": "integer"}},
+                        "bits": {"type": "integer"},
+                        "scale": {"type": "number"}
+                    }
+                },
+                "InferRequest": {
+                    "type": "object", "additionalProperties": false, "required": ["model_id", "input"],
+                    "properties": {
+                        "model_id": hex32("model id"),
+                        "input": {"$ref": "#/components/schemas/Input"},
+                        "evidence": {"type": "string", "enum": ["none", "receipt", "zk"], "default": "none"}
+                    }
+                },
+                "InferResponse": {
+                    "type": "object",
+                    "description": "The fields of `verity run --json`, the evidence kind, and for `receipt` the signed receipt and its id.",
+                    "required": ["model_id", "input_hash", "output_hash", "outputs", "evidence"],
+                    "properties": {
+                        "model_id": hex32("model id"),
+                        "input_hash": hex32("list hash of the quantized inputs' tensor roots"),
+                        "output_hash": hex32("list hash of the outputs' tensor roots"),
+                        "outputs": {"type": "array", "items": {"type": "array", "items": {"type": "number"}}},
+                        "evidence": {"type": "string", "enum": ["none", "receipt"]},
+                        "receipt": {"$ref": "#/components/schemas/Receipt"},
+                        "receipt_id": hex32("keccak-256 signing hash of the receipt")
+                    }
+                },
+                "ReceiptRecord": {
+                    "type": "object", "required": ["receipt_id", "model_id", "input", "receipt", "issued_at"],
+                    "properties": {
+                        "receipt_id": hex32("keccak-256 signing hash of the receipt"),
+                        "model_id": hex32("model id"),
+                        "input": {"$ref": "#/components/schemas/Input"},
+                        "receipt": {"$ref": "#/components/schemas/Receipt"},
+                        "issued_at": {"type": "integer"}
+                    }
+                },
+                "VerifyRequest": {
+                    "type": "object", "additionalProperties": false, "required": ["receipt", "model_id", "input"],
+                    "properties": {
+                        "receipt": {"$ref": "#/components/schemas/Receipt"},
+                        "model_id": hex32("model to re-execute"),
+                        "input": {"$ref": "#/components/schemas/Input"}
+                    }
+                },
+                "VerifyResponse": {
+                    "type": "object", "required": ["ok", "receipt_id"],
+                    "properties": {
+                        "ok": {"type": "boolean"},
+                        "receipt_id": hex32("keccak-256 signing hash of the receipt"),
+                        "field": {"type": "string", "enum": ["signature", "model_id", "input_hash", "output_hash", "trace_root"]},
+                        "error": {"type": "string"},
+                        "mismatch_id": {"type": "integer", "description": "set when the mismatch was recorded (verifier role)"}
+                    }
+                },
+                "AuditRequest": {
+                    "type": "object", "additionalProperties": false, "required": ["receipt", "input"],
+                    "properties": {"receipt": {"$ref": "#/components/schemas/Receipt"}, "input": {"$ref": "#/components/schemas/Input"}}
+                },
+                "AuditResponse": {
+                    "type": "object", "required": ["receipt_id", "sampled"],
+                    "properties": {"receipt_id": hex32("receipt id"), "sampled": {"type": "boolean"}}
+                },
+                "Mismatch": {
+                    "type": "object",
+                    "required": ["id", "detected_at", "source", "receipt_id", "model_id", "field", "error", "receipt", "input", "computed"],
+                    "properties": {
+                        "id": {"type": "integer"},
+                        "detected_at": {"type": "integer"},
+                        "source": {"type": "string", "enum": ["issued", "submitted", "verify"]},
+                        "receipt_id": hex32("receipt id"),
+                        "model_id": hex32("model id"),
+                        "field": {"type": "string"},
+                        "error": {"type": "string"},
+                        "receipt": {"$ref": "#/components/schemas/Receipt"},
+                        "input": {"$ref": "#/components/schemas/Input"},
+                        "computed": {"type": "object", "properties": {
+                            "input_hash": hex32(""), "output_hash": hex32(""), "trace_root": hex32("")
+                        }}
+                    }
+                },
+                "MismatchList": {
+                    "type": "object", "required": ["mismatches"],
+                    "properties": {
+                        "mismatches": {"type": "array", "items": {"$ref": "#/components/schemas/Mismatch"}},
+                        "next_after": {"type": "integer"}
+                    }
+                },
+                "NodeInfo": {
+                    "type": "object",
+                    "properties": {
+                        "executor": {"type": "string", "description": "EIP-55 address that signs this node's receipts"},
+                        "version": {"type": "string"},
+                        "publish_enabled": {"type": "boolean"},
+                        "verify_sample": {"type": "number"},
+                        "max_body": {"type": "integer"},
+                        "max_concurrency": {"type": "integer"},
+                        "max_queue": {"type": "integer"},
+                        "models": {"type": "integer", "description": "models stored"},
+                        "receipts": {"type": "integer", "description": "receipts stored"}
+                    }
+                }
+            }
+        },
+        "paths": {
+            "/health": {"get": {"operationId": "health", "summary": "Liveness",
+                "responses": {"200": {"description": "{\"status\": \"ok\"}", "content": {"application/json": {"schema": {"type": "object"}}}}}}},
+            "/metrics": {"get": {"operationId": "metrics", "summary": "Prometheus metrics (text exposition format)",
+                "responses": {"200": {"description": "metrics", "content": {"text/plain": {"schema": {"type": "string"}}}}}}},
+            "/openapi.json": {"get": {"operationId": "openapi", "summary": "This document",
+                "responses": {"200": {"description": "OpenAPI 3.1", "content": {"application/json": {"schema": {"type": "object"}}}}}}},
+            "/v1/info": {"get": {"operationId": "info", "summary": "Executor address, version and limits",
+                "responses": {"200": ok_json("node info", "NodeInfo"), "500": e500}}},
+            "/v1/models": {
+                "get": {"operationId": "listModels", "summary": "Published models, in id order",
+                    "parameters": [page("after", hex32("return models after this id")), page("limit", json!({"type": "integer", "minimum": 1, "maximum": 1000, "default": 100}))],
+                    "responses": {"200": ok_json("a page of models", "ModelList"), "400": e400}},
+                "post": {"operationId": "publish", "summary": "Publish a canonical model, or an ONNX model to import",
+                    "security": [{"apiKey": []}],
+                    "requestBody": body("PublishRequest"),
+                    "responses": {
+                        "201": ok_json("published", "PublishResponse"),
+                        "200": ok_json("already published (idempotent)", "PublishResponse"),
+                        "400": e400,
+                        "401": error_response("Missing or wrong API key"),
+                        "403": error_response("Publishing is disabled (the node has no API key)"),
+                        "413": e413, "503": e503, "500": e500
+                    }}
+            },
+            "/v1/models/{id}": {"get": {"operationId": "describeModel", "summary": "Ops, shapes, scales and parameters of a model",
+                "parameters": [id_param("id", "model id")],
+                "responses": {"200": ok_json("the model", "ModelInfo"), "400": e400, "404": e404}}},
+            "/v1/models/{id}/vrt": {"get": {"operationId": "downloadModel", "summary": "The canonical model bytes; BLAKE3 of the body equals the id",
+                "parameters": [id_param("id", "model id")],
+                "responses": {
+                    "200": {"description": "the .vrt file", "content": {"application/octet-stream": {"schema": {"type": "string", "format": "binary"}}}},
+                    "400": e400, "404": e404, "500": e500
+                }}},
+            "/v1/infer": {"post": {"operationId": "infer", "summary": "Run a model on an input, with evidence none or receipt",
+                "requestBody": body("InferRequest"),
+                "responses": {
+                    "200": ok_json("the answer (with a durably stored receipt for evidence receipt)", "InferResponse"),
+                    "400": e400, "404": e404, "413": e413,
+                    "501": error_response("evidence zk: zero-knowledge proofs are not implemented yet"),
+                    "503": e503, "500": e500
+                }}},
+            "/v1/receipts/{id}": {"get": {"operationId": "getReceipt", "summary": "A receipt this node issued, with its model id and input",
+                "parameters": [id_param("id", "receipt id (keccak-256 signing hash)")],
+                "responses": {"200": ok_json("the receipt record", "ReceiptRecord"), "400": e400, "404": e404}}},
+            "/v1/verify/receipt": {"post": {"operationId": "verifyReceipt",
+                "summary": "Check anyone's receipt: signature, then re-execution of model_id on input (model id, input hash, output hash, trace root)",
+                "requestBody": body("VerifyRequest"),
+                "responses": {"200": ok_json("ok, or which field failed", "VerifyResponse"), "400": e400, "404": e404, "413": e413, "503": e503}}},
+            "/v1/audit": {"post": {"operationId": "audit",
+                "summary": "Hand a signed receipt and its input to the verifier role; a --verify-sample fraction is re-executed in the background",
+                "requestBody": body("AuditRequest"),
+                "responses": {"202": ok_json("accepted", "AuditResponse"), "400": e400, "404": e404, "413": e413,
+                              "503": error_response("the audit queue is full")}}},
+            "/v1/mismatches": {"get": {"operationId": "listMismatches", "summary": "Mismatch records (dispute evidence) found by the verifier role",
+                "parameters": [page("after", json!({"type": "integer", "minimum": 0})), page("limit", json!({"type": "integer", "minimum": 1, "maximum": 1000, "default": 100}))],
+                "responses": {"200": ok_json("a page of records", "MismatchList"), "400": e400}}}
+        }
+    })
+}

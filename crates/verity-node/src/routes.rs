@@ -1,0 +1,504 @@
+//! The HTTP API (`docs/node.md`; `openapi.rs` describes the same routes).
+
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+
+use axum::body::Body;
+use axum::extract::rejection::{PathRejection, QueryRejection};
+use axum::extract::{Path, Query, State};
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{middleware, Json, Router};
+use base64::Engine as _;
+use http_body_util::BodyExt;
+use serde::de::DeserializeOwned;
+use serde::Deserialize;
+use serde_json::value::RawValue;
+use serde_json::{json, Value};
+use verity_exec::api::{
+    AuditRequest, AuditResponse, Evidence, InferRequest, InferResponse, MismatchSource, ModelList, NodeInfo, PublishRequest,
+    PublishResponse, ReceiptRecord, VerifyRequest, VerifyResponse,
+};
+use verity_exec::{parse_id, receipt_id, CheckField};
+use verity_model::Model;
+
+use crate::error::{ApiError, ApiResult};
+use crate::hooks::Pause;
+use crate::limiter::Permit;
+use crate::state::AppState;
+use crate::store::ModelMeta;
+use crate::verifier::{record_mismatch, sampled, AuditJob};
+use crate::{metrics, openapi};
+
+/// Every route as (method, path template); `openapi.rs` must describe exactly these
+/// (checked by a test).
+pub const ROUTES: &[(&str, &str)] = &[
+    ("get", "/health"),
+    ("get", "/metrics"),
+    ("get", "/openapi.json"),
+    ("get", "/v1/info"),
+    ("get", "/v1/models"),
+    ("post", "/v1/models"),
+    ("get", "/v1/models/{id}"),
+    ("get", "/v1/models/{id}/vrt"),
+    ("post", "/v1/infer"),
+    ("get", "/v1/receipts/{id}"),
+    ("post", "/v1/verify/receipt"),
+    ("post", "/v1/audit"),
+    ("get", "/v1/mismatches"),
+];
+
+pub fn router(state: Arc<AppState>) -> Router {
+    Router::new()
+        .route("/health", get(health))
+        .route("/metrics", get(metrics_text))
+        .route("/openapi.json", get(openapi_doc))
+        .route("/v1/info", get(info))
+        .route("/v1/models", get(list_models).post(publish))
+        .route("/v1/models/{id}", get(describe_model))
+        .route("/v1/models/{id}/vrt", get(download_model))
+        .route("/v1/infer", post(infer))
+        .route("/v1/receipts/{id}", get(get_receipt))
+        .route("/v1/verify/receipt", post(verify_receipt))
+        .route("/v1/audit", post(audit))
+        .route("/v1/mismatches", get(list_mismatches))
+        .fallback(|| async { ApiError::not_found("no such route; see /openapi.json") })
+        .method_not_allowed_fallback(|| async {
+            ApiError::new(StatusCode::METHOD_NOT_ALLOWED, "method not allowed on this route; see /openapi.json")
+        })
+        .layer(middleware::from_fn(close_if_body_unread))
+        .layer(middleware::from_fn_with_state(state.clone(), metrics::track))
+        .with_state(state)
+}
+
+// ---- helpers ----
+
+/// hyper closes a connection whose request body was not read to the end, but says nothing;
+/// a client that reuses it then fails on its next request. Such answers are errors sent
+/// before reading (401, 413, ...) or GETs that carried a body, so those announce
+/// `Connection: close` and well-behaved clients open a fresh connection.
+async fn close_if_body_unread(req: axum::extract::Request, next: middleware::Next) -> Response {
+    let has_body = req.headers().get(header::CONTENT_LENGTH).is_some_and(|v| v != "0")
+        || req.headers().contains_key(header::TRANSFER_ENCODING);
+    let bodyless_method = matches!(*req.method(), axum::http::Method::GET | axum::http::Method::HEAD);
+    let mut response = next.run(req).await;
+    if has_body && (bodyless_method || response.status().is_client_error() || response.status().is_server_error()) {
+        response.headers_mut().insert(header::CONNECTION, HeaderValue::from_static("close"));
+    }
+    response
+}
+
+/// How much of a refused request body the node still reads and discards so that the client,
+/// which is usually still sending, receives the error instead of a broken pipe.
+const DRAIN_BUDGET: u64 = 4 << 20;
+
+/// Reads and discards up to [`DRAIN_BUDGET`] bytes of a body the node will not use.
+async fn drain(mut body: Body) {
+    let mut seen = 0u64;
+    while let Some(Ok(frame)) = body.frame().await {
+        seen += frame.data_ref().map_or(0, |d| d.len() as u64);
+        if seen > DRAIN_BUDGET {
+            return;
+        }
+    }
+}
+
+/// Reads a JSON body of at most `max_body` bytes: 413 beyond it, 400 if it is not the
+/// expected JSON (the message names the offending field where serde can).
+async fn read_json<T: DeserializeOwned>(st: &AppState, headers: &HeaderMap, mut body: Body) -> ApiResult<T> {
+    let limit = st.config.max_body;
+    let too_large = || {
+        ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, format!("request body is larger than this node's limit of {limit} bytes"))
+    };
+    let declared = headers.get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()).and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|n| n > limit as u64 + DRAIN_BUDGET) {
+        return Err(too_large()); // not worth draining; the client may see the connection reset
+    }
+    let mut bytes = Vec::new();
+    while let Some(frame) = body.frame().await {
+        let frame = frame.map_err(|e| ApiError::bad_request(format!("cannot read the request body: {e}")))?;
+        let Some(data) = frame.data_ref() else { continue };
+        if bytes.len() + data.len() > limit {
+            drain(body).await;
+            return Err(too_large());
+        }
+        bytes.extend_from_slice(data);
+    }
+    serde_json::from_slice(&bytes).map_err(|e| ApiError::bad_request(format!("invalid JSON body: {e}")))
+}
+
+fn query<T>(q: Result<Query<T>, QueryRejection>) -> ApiResult<T> {
+    q.map(|Query(t)| t).map_err(|e| ApiError::bad_request(format!("invalid query string: {}", e.body_text())))
+}
+
+/// The `{id}` segment of a path as 32 bytes.
+fn path_id(what: &str, p: Result<Path<String>, PathRejection>) -> ApiResult<[u8; 32]> {
+    let Path(text) = p.map_err(|e| ApiError::bad_request(format!("invalid path: {}", e.body_text())))?;
+    id_param(what, &text)
+}
+
+fn id_param(what: &str, text: &str) -> ApiResult<[u8; 32]> {
+    parse_id(text).ok_or_else(|| ApiError::bad_request(format!("{what} must be 64 hex digits, got {text:?}")))
+}
+
+/// Write endpoints need `Authorization: Bearer KEY`. Both sides are hashed before the
+/// comparison (BLAKE3's `Hash` compares in constant time), so timing reveals neither the
+/// key nor its length.
+fn authorize(st: &AppState, headers: &HeaderMap) -> ApiResult<()> {
+    let Some(key) = &st.config.api_key else {
+        return Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            "publishing is disabled on this node: start it with --api-key or VERITY_API_KEY",
+        ));
+    };
+    let given = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split_once(' '))
+        .and_then(|(scheme, token)| scheme.eq_ignore_ascii_case("bearer").then_some(token));
+    match given {
+        None => Err(ApiError::new(StatusCode::UNAUTHORIZED, "missing API key: send the header Authorization: Bearer KEY")),
+        Some(g) if blake3::hash(g.trim().as_bytes()) == blake3::hash(key.as_bytes()) => Ok(()),
+        Some(_) => Err(ApiError::new(StatusCode::UNAUTHORIZED, "invalid API key")),
+    }
+}
+
+/// Runs CPU-bound work on the blocking pool, holding the compute slot until it finishes
+/// (even if the client disconnects and this future is dropped).
+async fn compute<T: Send + 'static>(permit: Permit, f: impl FnOnce() -> ApiResult<T> + Send + 'static) -> ApiResult<T> {
+    tokio::task::spawn_blocking(move || {
+        let _permit = permit;
+        f()
+    })
+    .await
+    .map_err(|e| ApiError::internal("a computation failed", e))?
+}
+
+fn json_bytes(status: StatusCode, bytes: Vec<u8>) -> Response {
+    (status, [(header::CONTENT_TYPE, HeaderValue::from_static("application/json"))], bytes).into_response()
+}
+
+// ---- service routes ----
+
+async fn health() -> Json<Value> {
+    Json(json!({"status": "ok"}))
+}
+
+async fn metrics_text(State(st): State<Arc<AppState>>) -> Response {
+    let l = &st.limiter;
+    let text = st.metrics.render(
+        l.queued.load(Ordering::Relaxed),
+        l.running.load(Ordering::Relaxed),
+        l.rejected.load(Ordering::Relaxed),
+    );
+    ([(header::CONTENT_TYPE, HeaderValue::from_static("text/plain; version=0.0.4"))], text).into_response()
+}
+
+async fn openapi_doc() -> Json<Value> {
+    Json(openapi::document())
+}
+
+async fn info(State(st): State<Arc<AppState>>) -> ApiResult<Json<NodeInfo>> {
+    let store = st.store.clone();
+    let (models, receipts) = tokio::task::spawn_blocking(move || store.counts())
+        .await
+        .map_err(|e| ApiError::internal("counting failed", e))?
+        .map_err(|e| ApiError::internal("cannot read the store", format!("{e:#}")))?;
+    let c = &st.config;
+    Ok(Json(NodeInfo {
+        executor: st.executor.clone(),
+        version: env!("CARGO_PKG_VERSION").to_string(),
+        publish_enabled: c.api_key.is_some(),
+        verify_sample: c.verify_sample,
+        max_body: c.max_body as u64,
+        max_concurrency: c.max_concurrency as u32,
+        max_queue: c.max_queue as u32,
+        models,
+        receipts,
+    }))
+}
+
+// ---- models ----
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ModelsQuery {
+    after: Option<String>,
+    limit: Option<usize>,
+}
+
+const MAX_PAGE: usize = 1000;
+
+async fn list_models(
+    State(st): State<Arc<AppState>>,
+    q: Result<Query<ModelsQuery>, QueryRejection>,
+) -> ApiResult<Json<ModelList>> {
+    let q = query(q)?;
+    let after = q.after.as_deref().map(|a| id_param("after", a)).transpose()?;
+    let limit = q.limit.unwrap_or(100).clamp(1, MAX_PAGE);
+    let store = st.store.clone();
+    let (models, next_after) = tokio::task::spawn_blocking(move || store.list_models(after, limit))
+        .await
+        .map_err(|e| ApiError::internal("listing models failed", e))?
+        .map_err(|e| ApiError::internal("cannot list models", format!("{e:#}")))?;
+    Ok(Json(ModelList { models, next_after }))
+}
+
+async fn publish(
+    State(st): State<Arc<AppState>>,
+    headers: HeaderMap,
+    body: Body,
+) -> ApiResult<(StatusCode, Json<PublishResponse>)> {
+    if let Err(e) = authorize(&st, &headers) {
+        drain(body).await;
+        return Err(e);
+    }
+    let req: PublishRequest = read_json(&st, &headers, body).await?;
+    let permit = st.permit().await?;
+    let st2 = st.clone();
+    let (model_id, created) = compute(permit, move || publish_blocking(&st2, req)).await?;
+    let status = if created { StatusCode::CREATED } else { StatusCode::OK };
+    Ok((status, Json(PublishResponse { model_id, created })))
+}
+
+fn base64_field(name: &str, text: &str) -> ApiResult<Vec<u8>> {
+    base64::engine::general_purpose::STANDARD
+        .decode(text)
+        .map_err(|e| ApiError::bad_request(format!("`{name}` is not valid base64: {e}")))
+}
+
+fn publish_blocking(st: &AppState, req: PublishRequest) -> ApiResult<(String, bool)> {
+    let (model, source) = match (req.vrt, req.onnx) {
+        (Some(vrt), None) => {
+            if req.calibration.is_some() || req.bits.is_some() {
+                return Err(ApiError::bad_request("`calibration` and `bits` go with `onnx`, not with `vrt`"));
+            }
+            let bytes = base64_field("vrt", &vrt)?;
+            let model =
+                Model::decode(&bytes).map_err(|e| ApiError::bad_request(format!("`vrt` is not a valid canonical model: {e}")))?;
+            (model, "vrt")
+        }
+        (None, Some(onnx)) => {
+            let cal = req.calibration.ok_or_else(|| ApiError::bad_request("`onnx` needs `calibration` (calibration samples)"))?;
+            let bits = req.bits.unwrap_or(8);
+            let bytes = base64_field("onnx", &onnx)?;
+            let model = verity_exec::import_onnx(&bytes, cal.get(), bits)
+                .map_err(|e| ApiError::bad_request(format!("cannot import the ONNX model: {e}")))?;
+            (model, "onnx")
+        }
+        _ => return Err(ApiError::bad_request("send exactly one of `vrt` (a canonical model) or `onnx` with `calibration`")),
+    };
+    let bytes = model.encode();
+    let id = model.id_bytes();
+    let meta = ModelMeta { bytes: bytes.len() as u64, source: source.into(), published_at: verity_exec::unix_now() };
+    let created =
+        st.store.put_model(&id, &bytes, &meta).map_err(|e| ApiError::internal("cannot store the model", format!("{e:#}")))?;
+    if created {
+        tracing::info!("published model {} ({source}, {} bytes)", model.id(), bytes.len());
+    }
+    Ok((model.id(), created))
+}
+
+async fn describe_model(State(st): State<Arc<AppState>>, id: Result<Path<String>, PathRejection>) -> ApiResult<Json<Value>> {
+    let id = path_id("model id", id)?;
+    let st2 = st.clone();
+    let out = tokio::task::spawn_blocking(move || -> ApiResult<Value> {
+        let m = st2.model(&id)?;
+        let meta = st2.store.model_meta(&id).map_err(|e| ApiError::internal("cannot read model metadata", format!("{e:#}")))?;
+        let mut v = verity_exec::inspect_json(&m.model);
+        if let (Some(meta), Some(obj)) = (meta, v.as_object_mut()) {
+            obj.insert("bytes".into(), meta.bytes.into());
+            obj.insert("source".into(), meta.source.into());
+            obj.insert("published_at".into(), meta.published_at.into());
+        }
+        Ok(v)
+    })
+    .await
+    .map_err(|e| ApiError::internal("describing a model failed", e))??;
+    Ok(Json(out))
+}
+
+async fn download_model(State(st): State<Arc<AppState>>, id: Result<Path<String>, PathRejection>) -> ApiResult<Response> {
+    let id = path_id("model id", id)?;
+    let store = st.store.clone();
+    let bytes = tokio::task::spawn_blocking(move || store.read_model(&id))
+        .await
+        .map_err(|e| ApiError::internal("reading a model failed", e))?
+        .map_err(|e| ApiError::internal("cannot read a stored model", format!("{e:#}")))?
+        .ok_or_else(|| ApiError::not_found(format!("no model with id {} on this node", verity_commit::hash::hex(&id))))?;
+    Ok((
+        [
+            (header::CONTENT_TYPE, HeaderValue::from_static("application/octet-stream")),
+            (header::CACHE_CONTROL, HeaderValue::from_static("public, max-age=31536000, immutable")),
+        ],
+        bytes,
+    )
+        .into_response())
+}
+
+// ---- inference and receipts ----
+
+async fn infer(State(st): State<Arc<AppState>>, headers: HeaderMap, body: Body) -> ApiResult<Json<InferResponse>> {
+    let req: InferRequest = read_json(&st, &headers, body).await?;
+    let id = id_param("model_id", &req.model_id)?;
+    let permit = st.permit().await?;
+    let st2 = st.clone();
+    let (response, receipt_row) = compute(permit, move || {
+        let m = st2.model(&id)?;
+        if req.evidence == Evidence::Zk {
+            // A proof job would be queued here (store table `jobs`) and answered 202 with its
+            // id; until a prover exists there is nothing honest to return.
+            return Err(ApiError::new(
+                StatusCode::NOT_IMPLEMENTED,
+                "evidence \"zk\" is not available: zero-knowledge proofs are not implemented in Verity yet; \
+                 use \"receipt\" (signed, re-executable) or \"none\"",
+            ));
+        }
+        let inputs = verity_exec::parse_input(&m.model, req.input.get()).map_err(|e| ApiError::bad_request(e.to_string()))?;
+        Pause::at(&st2.config.pause, "infer:compute");
+        let ex = verity_exec::execute(&m.engine, &m.model, &inputs).map_err(|e| ApiError::bad_request(e.to_string()))?;
+        let mut response = InferResponse {
+            model_id: m.id_hex.clone(),
+            input_hash: verity_commit::hash::hex(&ex.input_hash),
+            output_hash: verity_commit::hash::hex(&ex.output_hash),
+            outputs: verity_exec::real_outputs(&m.model, &ex.outputs),
+            evidence: req.evidence,
+            receipt: None,
+            receipt_id: None,
+        };
+        let mut row = None;
+        if req.evidence == Evidence::Receipt {
+            let receipt = verity_exec::sign_receipt(&st2.signer, m.id, &ex, verity_exec::unix_now());
+            let rid = receipt_id(&receipt);
+            let record = ReceiptRecord {
+                receipt_id: rid.clone(),
+                model_id: m.id_hex.clone(),
+                input: req.input.clone(),
+                receipt: receipt.clone(),
+                issued_at: verity_exec::unix_now(),
+            };
+            let bytes = serde_json::to_vec(&record).map_err(|e| ApiError::internal("cannot encode a receipt record", e))?;
+            row = Some((
+                receipt.signing_hash(),
+                bytes,
+                AuditJob { source: MismatchSource::Issued, receipt: receipt.clone(), input: req.input, model: m },
+            ));
+            response.receipt = Some(receipt);
+            response.receipt_id = Some(rid);
+        }
+        Ok((response, row))
+    })
+    .await?;
+    if let Some((hash, bytes, job)) = receipt_row {
+        // Acknowledge only what is durable: the answer leaves after the commit.
+        st.receipts.write(hash, bytes).await.map_err(|e| ApiError::internal("cannot store the receipt", format!("{e:#}")))?;
+        st.metrics.receipts_issued.fetch_add(1, Ordering::Relaxed);
+        if sampled(st.config.verify_sample, &hash) {
+            st.auditor.submit(job);
+        }
+    }
+    st.metrics.inferences.fetch_add(1, Ordering::Relaxed);
+    Ok(Json(response))
+}
+
+async fn get_receipt(State(st): State<Arc<AppState>>, id: Result<Path<String>, PathRejection>) -> ApiResult<Response> {
+    let id = path_id("receipt id", id)?;
+    let store = st.store.clone();
+    let bytes = tokio::task::spawn_blocking(move || store.get_receipt(&id))
+        .await
+        .map_err(|e| ApiError::internal("reading a receipt failed", e))?
+        .map_err(|e| ApiError::internal("cannot read a receipt", format!("{e:#}")))?
+        .ok_or_else(|| ApiError::not_found(format!("no receipt with id {} on this node", verity_commit::hash::hex(&id))))?;
+    Ok(json_bytes(StatusCode::OK, bytes))
+}
+
+async fn verify_receipt(State(st): State<Arc<AppState>>, headers: HeaderMap, body: Body) -> ApiResult<Json<VerifyResponse>> {
+    let req: VerifyRequest = read_json(&st, &headers, body).await?;
+    let id = id_param("model_id", &req.model_id)?;
+    let permit = st.permit().await?;
+    let st2 = st.clone();
+    let out = compute(permit, move || {
+        let m = st2.model(&id)?;
+        let rid = receipt_id(&req.receipt);
+        if let Err(e) = verity_exec::check_signature(&req.receipt) {
+            let field = Some(e.field().to_string());
+            return Ok(VerifyResponse { ok: false, receipt_id: rid, field, error: Some(e.to_string()), mismatch_id: None });
+        }
+        let inputs = verity_exec::parse_input(&m.model, req.input.get()).map_err(|e| ApiError::bad_request(e.to_string()))?;
+        let ex = verity_exec::execute(&m.engine, &m.model, &inputs).map_err(|e| ApiError::bad_request(e.to_string()))?;
+        let Err(err) = verity_exec::check_execution(&req.receipt, &m.id, &ex) else {
+            return Ok(VerifyResponse { ok: true, receipt_id: rid, field: None, error: None, mismatch_id: None });
+        };
+        // A genuinely signed receipt that is wrong is dispute evidence; keep it if the
+        // verifier role samples it.
+        let mut mismatch_id = None;
+        if err.field() != CheckField::Signature && sampled(st2.config.verify_sample, &req.receipt.signing_hash()) {
+            let recorded =
+                record_mismatch(&st2.store, &st2.metrics, MismatchSource::Verify, &m.id_hex, &req.receipt, &req.input, &err, &ex);
+            mismatch_id = Some(recorded.map_err(|e| ApiError::internal("cannot store a mismatch record", format!("{e:#}")))?);
+        }
+        Ok(VerifyResponse {
+            ok: false,
+            receipt_id: rid,
+            field: Some(err.field().to_string()),
+            error: Some(err.to_string()),
+            mismatch_id,
+        })
+    })
+    .await?;
+    Ok(Json(out))
+}
+
+async fn audit(State(st): State<Arc<AppState>>, headers: HeaderMap, body: Body) -> ApiResult<(StatusCode, Json<AuditResponse>)> {
+    let req: AuditRequest = read_json(&st, &headers, body).await?;
+    verity_exec::check_signature(&req.receipt).map_err(|e| ApiError::bad_request(e.to_string()))?;
+    let rid = receipt_id(&req.receipt);
+    let st2 = st.clone();
+    let model_id = req.receipt.body.model_id;
+    let m = tokio::task::spawn_blocking(move || st2.model(&model_id))
+        .await
+        .map_err(|e| ApiError::internal("loading a model failed", e))??;
+    // Reject inputs the model cannot take now rather than in the background.
+    verity_exec::parse_input(&m.model, req.input.get()).map_err(|e| ApiError::bad_request(e.to_string()))?;
+    let mut queued = false;
+    if sampled(st.config.verify_sample, &req.receipt.signing_hash()) {
+        queued =
+            st.auditor.submit(AuditJob { source: MismatchSource::Submitted, receipt: req.receipt, input: req.input, model: m });
+        if !queued {
+            return Err(ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "the verifier's audit queue is full; retry later"));
+        }
+    }
+    Ok((StatusCode::ACCEPTED, Json(AuditResponse { receipt_id: rid, sampled: queued })))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct MismatchQuery {
+    after: Option<u64>,
+    limit: Option<usize>,
+}
+
+async fn list_mismatches(
+    State(st): State<Arc<AppState>>,
+    q: Result<Query<MismatchQuery>, QueryRejection>,
+) -> ApiResult<Response> {
+    let q = query(q)?;
+    let limit = q.limit.unwrap_or(100).clamp(1, MAX_PAGE);
+    let store = st.store.clone();
+    let (rows, next) = tokio::task::spawn_blocking(move || store.list_mismatches(q.after.unwrap_or(0), limit))
+        .await
+        .map_err(|e| ApiError::internal("listing mismatches failed", e))?
+        .map_err(|e| ApiError::internal("cannot list mismatches", format!("{e:#}")))?;
+    // Rows are stored as JSON already; splice them in rather than re-encoding.
+    let rows: Vec<Box<RawValue>> = rows
+        .into_iter()
+        .map(|r| String::from_utf8(r).ok().and_then(|s| RawValue::from_string(s).ok()))
+        .collect::<Option<_>>()
+        .ok_or_else(|| ApiError::internal("cannot list mismatches", "a stored record is not JSON"))?;
+    let mut out = json!({ "mismatches": rows });
+    if let Some(n) = next {
+        out["next_after"] = n.into();
+    }
+    Ok(Json(out).into_response())
+}

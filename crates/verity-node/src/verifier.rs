@@ -1,0 +1,176 @@
+//! The verifier role: re-execute a sample of receipts and keep what is needed to open a
+//! dispute whenever a genuinely signed receipt claims something the re-execution does not
+//! reproduce.
+//!
+//! Audits of issued and submitted receipts run on one background thread with the
+//! *reference interpreter* — an implementation independent of the engine that produced
+//! the receipt, so an engine bug or a faulty machine shows up as a mismatch. The queue is
+//! bounded: when audits arrive faster than they run, new ones are dropped and counted
+//! (`verity_audits_total{result="dropped"}`) rather than delaying inference.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::{self, SyncSender, TrySendError};
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+
+use anyhow::Result;
+use serde_json::json;
+use serde_json::value::RawValue;
+use verity_exec::api::{MismatchRecord, MismatchSource};
+use verity_exec::{CheckError, Executed};
+use verity_receipt::Receipt;
+
+use crate::metrics::{Audit, Metrics};
+use crate::state::Loaded;
+use crate::store::Store;
+
+/// Whether the receipt with this signing hash is in the sample of fraction `p`. Derived from
+/// the hash rather than a random number generator: no dependency, reproducible, and no
+/// party can choose which receipts get audited without changing what they sign.
+pub fn sampled(p: f64, signing_hash: &[u8; 32]) -> bool {
+    if p >= 1.0 {
+        return true; // u64::MAX rounds up to 2^64 as an f64
+    }
+    let mut head = [0u8; 8];
+    head.copy_from_slice(&signing_hash[..8]);
+    (u64::from_be_bytes(head) as f64) < p * 18_446_744_073_709_551_616.0 // 2^64
+}
+
+pub struct AuditJob {
+    pub source: MismatchSource,
+    pub receipt: Receipt,
+    pub input: Box<RawValue>,
+    pub model: Arc<Loaded>,
+}
+
+pub struct Auditor {
+    tx: Mutex<Option<SyncSender<AuditJob>>>,
+    thread: Mutex<Option<JoinHandle<()>>>,
+    stopping: Arc<AtomicBool>,
+    metrics: Arc<Metrics>,
+}
+
+impl Auditor {
+    pub fn start(store: Arc<Store>, metrics: Arc<Metrics>, queue: usize) -> Result<Self> {
+        let (tx, rx) = mpsc::sync_channel::<AuditJob>(queue.max(1));
+        let stopping = Arc::new(AtomicBool::new(false));
+        let (stop, m) = (stopping.clone(), metrics.clone());
+        let thread = std::thread::Builder::new().name("verifier".into()).spawn(move || {
+            for job in rx {
+                if stop.load(Ordering::Relaxed) {
+                    m.audit(Audit::Dropped);
+                    continue;
+                }
+                audit(&store, &m, job);
+            }
+        })?;
+        Ok(Auditor { tx: Mutex::new(Some(tx)), thread: Mutex::new(Some(thread)), stopping, metrics })
+    }
+
+    /// Queues an audit; false (and counted as dropped) if the queue is full or stopped.
+    pub fn submit(&self, job: AuditJob) -> bool {
+        let tx = self.tx.lock().unwrap_or_else(|e| e.into_inner());
+        let Some(tx) = tx.as_ref() else {
+            self.metrics.audit(Audit::Dropped);
+            return false;
+        };
+        match tx.try_send(job) {
+            Ok(()) => true,
+            Err(TrySendError::Full(_) | TrySendError::Disconnected(_)) => {
+                self.metrics.audit(Audit::Dropped);
+                false
+            }
+        }
+    }
+
+    /// Finishes the audit in progress, drops the queued ones and stops the thread.
+    pub fn stop(&self) {
+        self.stopping.store(true, Ordering::Relaxed);
+        self.tx.lock().unwrap_or_else(|e| e.into_inner()).take();
+        if let Some(t) = self.thread.lock().unwrap_or_else(|e| e.into_inner()).take() {
+            let _ = t.join();
+        }
+    }
+}
+
+fn audit(store: &Store, metrics: &Metrics, job: AuditJob) {
+    let m = &job.model;
+    let result = verity_exec::parse_input(&m.model, job.input.get())
+        .map_err(verity_exec::ExecError::from)
+        .and_then(|inputs| verity_exec::execute_reference(&m.model, &inputs));
+    let ex = match result {
+        Ok(ex) => ex,
+        Err(e) => {
+            // Inputs are validated before a job is queued, so this is unexpected.
+            tracing::error!("audit of receipt {} could not re-execute: {e}", verity_exec::receipt_id(&job.receipt));
+            metrics.audit(Audit::Error);
+            return;
+        }
+    };
+    match verity_exec::check_execution(&job.receipt, &m.id, &ex) {
+        Ok(()) => metrics.audit(Audit::Ok),
+        Err(err) => {
+            metrics.audit(Audit::Mismatch);
+            if let Err(e) = record_mismatch(store, metrics, job.source, &m.id_hex, &job.receipt, &job.input, &err, &ex) {
+                tracing::error!("cannot store a mismatch record: {e:#}");
+            }
+        }
+    }
+}
+
+/// Stores the evidence for a dispute: the receipt, the model id and the input it was
+/// re-executed on, which field failed, and what the re-execution computed.
+#[allow(clippy::too_many_arguments)]
+pub fn record_mismatch(
+    store: &Store,
+    metrics: &Metrics,
+    source: MismatchSource,
+    model_id: &str,
+    receipt: &Receipt,
+    input: &RawValue,
+    err: &CheckError,
+    ex: &Executed,
+) -> Result<u64> {
+    let hex = verity_commit::hash::hex;
+    let receipt_id = verity_exec::receipt_id(receipt);
+    let id = store.add_mismatch(|id| {
+        let record = MismatchRecord {
+            id,
+            detected_at: verity_exec::unix_now(),
+            source,
+            receipt_id: receipt_id.clone(),
+            model_id: model_id.to_string(),
+            field: err.field().to_string(),
+            error: err.to_string(),
+            receipt: receipt.clone(),
+            input: input.to_owned(),
+            computed: json!({
+                "input_hash": hex(&ex.input_hash),
+                "output_hash": hex(&ex.output_hash),
+                "trace_root": hex(&ex.trace.root()),
+            }),
+        };
+        Ok(serde_json::to_vec(&record)?)
+    })?;
+    metrics.mismatches_recorded.fetch_add(1, Ordering::Relaxed);
+    tracing::warn!("mismatch {id}: receipt {receipt_id} ({source:?}): {err}");
+    Ok(id)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::sampled;
+
+    #[test]
+    fn sampling_bounds() {
+        let (lo, hi) = ([0u8; 32], [0xff; 32]);
+        assert!(!sampled(0.0, &lo) && !sampled(0.0, &hi));
+        assert!(sampled(1.0, &lo) && sampled(1.0, &hi));
+        let mut mid = [0u8; 32];
+        mid[0] = 0x80;
+        assert!(sampled(0.51, &mid) && !sampled(0.49, &mid));
+        // About half of a spread of hashes at p = 0.5.
+        let n = (0..=255u8).filter(|&b| sampled(0.5, &[b; 32])).count();
+        assert_eq!(n, 128);
+    }
+}

@@ -1,0 +1,510 @@
+//! The node's HTTP API over real loopback HTTP: the OpenAPI document matches the routes,
+//! authentication, limits and backpressure, every kind of bad request, the verifier role,
+//! metrics, graceful shutdown and restarts.
+
+use std::path::{Path, PathBuf};
+
+use base64::Engine as _;
+use serde_json::{json, Value};
+use verity_node::{NodeConfig, Pause, RunningNode};
+
+const KEY: &str = "test-api-key";
+
+fn fixture(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../fixtures").join(name)
+}
+
+fn read(name: &str) -> Vec<u8> {
+    std::fs::read(fixture(name)).unwrap()
+}
+
+fn text(name: &str) -> String {
+    std::fs::read_to_string(fixture(name)).unwrap()
+}
+
+fn b64(bytes: &[u8]) -> String {
+    base64::engine::general_purpose::STANDARD.encode(bytes)
+}
+
+fn config(dir: &Path) -> NodeConfig {
+    let mut c = NodeConfig::new(dir.join("data"));
+    c.api_key = Some(KEY.into());
+    c.max_body = 256 << 10;
+    c
+}
+
+struct Resp {
+    status: u16,
+    headers: ureq::http::HeaderMap,
+    body: Vec<u8>,
+}
+
+impl Resp {
+    fn json(&self) -> Value {
+        serde_json::from_slice(&self.body).unwrap_or_else(|e| panic!("not JSON ({e}): {}", String::from_utf8_lossy(&self.body)))
+    }
+
+    /// Asserts an error status with a JSON `{"error": ...}` containing `needle`.
+    fn error(&self, status: u16, needle: &str) {
+        let v = self.json();
+        assert_eq!(self.status, status, "{v}");
+        let msg = v["error"].as_str().unwrap_or_else(|| panic!("no error field: {v}"));
+        assert!(msg.contains(needle), "error {msg:?} lacks {needle:?}");
+        assert_eq!(v.as_object().unwrap().len(), 1, "error bodies hold only `error`: {v}");
+    }
+}
+
+struct Http {
+    agent: ureq::Agent,
+    base: String,
+}
+
+impl Http {
+    fn new(node: &RunningNode) -> Self {
+        let agent = ureq::Agent::config_builder().http_status_as_error(false).build().new_agent();
+        Http { agent, base: node.url() }
+    }
+
+    fn call(&self, method: &str, path: &str, body: Option<&[u8]>, auth: Option<&str>) -> Resp {
+        let url = format!("{}{path}", self.base);
+        let req = ureq::http::Request::builder().method(method).uri(&url).header("Content-Type", "application/json");
+        let req = match auth {
+            Some(a) => req.header("Authorization", a),
+            None => req,
+        };
+        let mut r = self.agent.run(req.body(body.unwrap_or_default().to_vec()).unwrap()).unwrap();
+        let body = r.body_mut().with_config().limit(1 << 30).read_to_vec().unwrap();
+        Resp { status: r.status().as_u16(), headers: r.headers().clone(), body }
+    }
+
+    fn get(&self, path: &str) -> Resp {
+        self.call("GET", path, None, None)
+    }
+
+    fn post(&self, path: &str, body: &Value) -> Resp {
+        self.call("POST", path, Some(body.to_string().as_bytes()), None)
+    }
+
+    fn publish(&self, body: &Value) -> Resp {
+        self.call("POST", "/v1/models", Some(body.to_string().as_bytes()), Some(&format!("Bearer {KEY}")))
+    }
+
+    fn publish_cnn(&self) -> String {
+        let r = self.publish(&json!({"vrt": b64(&read("cnn_digits.vrt"))}));
+        assert!(r.status == 201 || r.status == 200, "{}", String::from_utf8_lossy(&r.body));
+        r.json()["model_id"].as_str().unwrap().to_string()
+    }
+
+    fn infer(&self, model: &str, input: Value, evidence: &str) -> Resp {
+        self.post("/v1/infer", &json!({"model_id": model, "input": input, "evidence": evidence}))
+    }
+
+    fn metric(&self, line_prefix: &str) -> f64 {
+        let text = String::from_utf8(self.get("/metrics").body).unwrap();
+        text.lines()
+            .find_map(|l| l.strip_prefix(line_prefix).and_then(|rest| rest.trim().parse().ok()))
+            .unwrap_or_else(|| panic!("no metric {line_prefix} in\n{text}"))
+    }
+}
+
+fn cnn_input() -> Value {
+    serde_json::from_str(&text("cnn_digits.input.json")).unwrap()
+}
+
+/// Waits (bounded) for `cond`, for effects of background work; not a timing assertion.
+fn eventually(what: &str, mut cond: impl FnMut() -> bool) {
+    for _ in 0..2000 {
+        if cond() {
+            return;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    panic!("timed out waiting for {what}");
+}
+
+/// Every blob file is a registered model and nothing is left in `blobs/tmp`.
+fn assert_store_consistent(data: &Path, http: &Http) {
+    let listed: Vec<String> = http.get("/v1/models").json()["models"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["model_id"].as_str().unwrap().into())
+        .collect();
+    let mut blobs: Vec<String> = std::fs::read_dir(data.join("blobs"))
+        .unwrap()
+        .filter_map(|e| e.ok())
+        .filter(|e| e.file_type().unwrap().is_file())
+        .map(|e| e.file_name().into_string().unwrap())
+        .collect();
+    blobs.sort();
+    assert_eq!(blobs, listed, "blob files and registered models differ");
+    assert_eq!(std::fs::read_dir(data.join("blobs/tmp")).unwrap().count(), 0, "leftover temp files");
+    for id in &listed {
+        let bytes = http.get(&format!("/v1/models/{id}/vrt")).body;
+        assert_eq!(blake3::hash(&bytes).to_hex().as_str(), id);
+    }
+}
+
+#[test]
+fn openapi_lists_exactly_the_served_routes() {
+    let dir = tempfile::tempdir().unwrap();
+    let node = verity_node::start(config(dir.path())).unwrap();
+    let http = Http::new(&node);
+    let doc = http.get("/openapi.json").json();
+    assert_eq!(doc, verity_node::openapi_document());
+    assert_eq!(doc["openapi"], "3.1.0");
+    let mut documented: Vec<(String, String)> = doc["paths"]
+        .as_object()
+        .unwrap()
+        .iter()
+        .flat_map(|(path, ops)| ops.as_object().unwrap().keys().map(move |m| (m.clone(), path.clone())))
+        .collect();
+    let mut served: Vec<(String, String)> = verity_node::ROUTES.iter().map(|(m, p)| (m.to_string(), p.to_string())).collect();
+    documented.sort();
+    served.sort();
+    assert_eq!(documented, served);
+    // Every schema reference resolves.
+    let text = doc.to_string();
+    for piece in text.split("\"$ref\":\"#/components/schemas/").skip(1) {
+        let name = &piece[..piece.find('"').unwrap()];
+        assert!(doc["components"]["schemas"][name].is_object(), "dangling $ref {name}");
+    }
+    // Every documented route is routed (a handler answers, not the router's fallback).
+    for (method, path) in &served {
+        let path = path.replace("{id}", &"ab".repeat(32));
+        let r = http.call(&method.to_uppercase(), &path, Some(b"{}"), None);
+        let body = String::from_utf8_lossy(&r.body);
+        assert!(r.status != 405 && !body.contains("no such route"), "{method} {path}: {} {body}", r.status);
+    }
+    http.get("/v1/nope").error(404, "no such route");
+    http.call("DELETE", "/v1/models", None, None).error(405, "method not allowed");
+}
+
+#[test]
+fn publishing_needs_the_api_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let node = verity_node::start(config(dir.path())).unwrap();
+    let http = Http::new(&node);
+    let body = json!({"vrt": b64(&read("cnn_digits.vrt"))}).to_string();
+    let r = http.call("POST", "/v1/models", Some(body.as_bytes()), None);
+    r.error(401, "missing API key");
+    for bad in ["Bearer wrong", "Bearer ", "Basic dGVzdA==", "test-api-key", &format!("Bearer {KEY}x")] {
+        let r = http.call("POST", "/v1/models", Some(body.as_bytes()), Some(bad));
+        assert_eq!(r.status, 401, "{bad}");
+    }
+    assert_eq!(http.get("/v1/models").json()["models"], json!([]));
+    let r = http.call("POST", "/v1/models", Some(body.as_bytes()), Some(&format!("bearer {KEY}")));
+    assert_eq!(r.status, 201, "the scheme is case-insensitive");
+    assert_eq!(r.json()["created"], true);
+    let again = http.call("POST", "/v1/models", Some(body.as_bytes()), Some(&format!("Bearer {KEY}")));
+    assert_eq!((again.status, again.json()["created"].clone()), (200, json!(false)));
+    assert_eq!(http.get("/v1/info").json()["publish_enabled"], true);
+    drop(node);
+
+    // Without a configured key, publishing is off rather than open.
+    let mut c = config(dir.path());
+    c.api_key = None;
+    let node = verity_node::start(c).unwrap();
+    let http = Http::new(&node);
+    http.call("POST", "/v1/models", Some(body.as_bytes()), Some(&format!("Bearer {KEY}"))).error(403, "publishing is disabled");
+    assert_eq!(http.get("/v1/info").json()["publish_enabled"], false);
+    assert_eq!(http.get("/v1/models").json()["models"].as_array().unwrap().len(), 1, "the earlier model survived the restart");
+}
+
+#[test]
+fn bad_requests_get_clear_errors_and_change_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let node = verity_node::start(config(dir.path())).unwrap();
+    let http = Http::new(&node);
+    let id = http.publish_cnn();
+    let unknown = "cd".repeat(32);
+
+    // Publishing.
+    let raw = |body: &str| http.call("POST", "/v1/models", Some(body.as_bytes()), Some(&format!("Bearer {KEY}")));
+    raw("{not json").error(400, "invalid JSON body");
+    raw("\"vrt\"").error(400, "invalid JSON body");
+    raw("{}").error(400, "exactly one of");
+    raw(r#"{"vrt": "AAAA", "extra": 1}"#).error(400, "unknown field `extra`");
+    raw(r#"{"vrt": "%%%"}"#).error(400, "`vrt` is not valid base64");
+    let garbage = b64(&read("bad/garbage.onnx"));
+    let cal: Value = serde_json::from_str(&text("mlp_digits.calibration.json")).unwrap();
+    http.publish(&json!({"onnx": garbage, "calibration": cal})).error(400, "not a valid ONNX model");
+    http.publish(&json!({"onnx": b64(&read("bad/truncated.onnx")), "calibration": cal})).error(400, "not a valid ONNX model");
+    http.publish(&json!({"onnx": b64(&read("bad/unsupported_op.onnx")), "calibration": cal}))
+        .error(400, "unsupported ONNX op 'LSTM'");
+    http.publish(&json!({"onnx": b64(&read("mlp_digits.onnx"))})).error(400, "needs `calibration`");
+    http.publish(&json!({"onnx": b64(&read("mlp_digits.onnx")), "calibration": cal, "bits": 12})).error(400, "8 or 16");
+    let vrt = read("cnn_digits.vrt");
+    http.publish(&json!({"vrt": b64(&vrt[..vrt.len() / 2])})).error(400, "not a valid canonical model");
+    http.publish(&json!({"vrt": b64(&[vrt.as_slice(), &[0]].concat())})).error(400, "trailing");
+    http.publish(&json!({"vrt": b64(&vrt), "bits": 8})).error(400, "go with `onnx`");
+    // Oversized: refused from Content-Length, and also when streamed without one.
+    let big = json!({"vrt": "A".repeat(300 << 10)}).to_string();
+    raw(&big).error(413, "larger than this node's limit");
+    // A declared size far beyond the limit is refused from the headers alone.
+    let mut tcp = std::net::TcpStream::connect(node.listening.addr).unwrap();
+    std::io::Write::write_all(&mut tcp, b"POST /v1/infer HTTP/1.1\r\nHost: x\r\nContent-Length: 100000000000\r\n\r\n").unwrap();
+    let mut head = String::new();
+    std::io::Read::read_to_string(&mut tcp, &mut head).unwrap();
+    assert!(head.starts_with("HTTP/1.1 413") && head.contains("connection: close"), "{head}");
+    http.call("POST", "/v1/infer", Some(big.as_bytes()), None).error(413, "limit of 262144 bytes");
+
+    // Inference.
+    let input = cnn_input();
+    http.post("/v1/infer", &json!({"model_id": id})).error(400, "missing field `input`");
+    http.post("/v1/infer", &json!({"model_id": id, "input": input, "evidence": "maybe"})).error(400, "unknown variant `maybe`");
+    http.infer("xyz", input.clone(), "none").error(400, "model_id must be 64 hex digits");
+    http.infer(&unknown, input.clone(), "none").error(404, "no model with id");
+    http.infer(&unknown, input.clone(), "zk").error(404, "no model with id");
+    http.infer(&id, input.clone(), "zk").error(501, "zero-knowledge proofs are not implemented");
+    http.infer(&id, json!({"input_data": [[1, 2, 3]]}), "none").error(400, "has 3 values, the model expects 64");
+    http.infer(&id, json!({"input_data": [[1, 2], [3]]}), "receipt").error(400, "has 2 lists, the model has 1 inputs");
+    http.infer(&id, json!({"pixels": [1]}), "none").error(400, "no entry named \"input\"");
+    http.infer(&id, json!([1, 2]), "none").error(400, "must be a JSON object");
+    http.infer(&id, json!({"input": [null]}), "none").error(400, "null");
+    http.infer(&id, json!({"input": ["a"]}), "none").error(400, "expected numbers");
+    let huge = format!(r#"{{"model_id": "{id}", "input": {{"input_data": [[1e999]]}}}}"#);
+    http.call("POST", "/v1/infer", Some(huge.as_bytes()), None).error(400, "input is not valid JSON");
+    http.call("POST", "/v1/infer", Some(b"{\"model_id\": 1"), None).error(400, "invalid JSON body");
+
+    // Lookups.
+    http.get("/v1/models/zz").error(400, "model id must be 64 hex digits");
+    http.get(&format!("/v1/models/{unknown}")).error(404, "no model with id");
+    http.get(&format!("/v1/models/{unknown}/vrt")).error(404, "no model with id");
+    http.get(&format!("/v1/receipts/{unknown}")).error(404, "no receipt with id");
+    http.get("/v1/receipts/0x12").error(400, "receipt id must be 64 hex digits");
+    http.get("/v1/models?limit=abc").error(400, "invalid query string");
+    http.get("/v1/models?after=nothex").error(400, "after must be 64 hex digits");
+    http.get("/v1/mismatches?after=-1").error(400, "invalid query string");
+    http.get("/v1/mismatches?bogus=1").error(400, "invalid query string");
+
+    // Odd requests only a raw socket sends: a path that is not UTF-8, a made-up method.
+    let raw_http = |head: &str| {
+        let mut tcp = std::net::TcpStream::connect(node.listening.addr).unwrap();
+        std::io::Write::write_all(&mut tcp, format!("{head}\r\nHost: x\r\nConnection: close\r\n\r\n").as_bytes()).unwrap();
+        let mut out = String::new();
+        std::io::Read::read_to_string(&mut tcp, &mut out).unwrap();
+        out
+    };
+    let r = raw_http("GET /v1/models/%FF%FE HTTP/1.1");
+    assert!(r.starts_with("HTTP/1.1 400") && r.contains(r#"{"error":"invalid path"#), "{r}");
+    let r = raw_http("FROB /v1/models HTTP/1.1");
+    assert!(r.starts_with("HTTP/1.1 405") && r.contains("method not allowed"), "{r}");
+    assert_eq!(http.metric("verity_http_requests_total{route=\"/v1/models\",method=\"other\",status=\"405\"}"), 1.0);
+
+    // Verify and audit.
+    http.post("/v1/verify/receipt", &json!({"receipt": {"version": 1}, "model_id": id, "input": input}))
+        .error(400, "missing field `model_id`");
+    http.post("/v1/audit", &json!({"receipt": 5, "input": input})).error(400, "invalid JSON body");
+
+    // Still serving, and the store holds exactly the one good model.
+    assert_eq!(http.get("/health").json()["status"], "ok");
+    assert_eq!(http.infer(&id, input, "none").status, 200);
+    assert_store_consistent(&dir.path().join("data"), &http);
+    assert!(http.metric("verity_http_requests_total{route=\"/v1/models\",method=\"POST\",status=\"400\"}") >= 10.0);
+}
+
+#[test]
+fn models_are_listed_described_downloaded_and_paged() {
+    let dir = tempfile::tempdir().unwrap();
+    let node = verity_node::start(config(dir.path())).unwrap();
+    let http = Http::new(&node);
+    let mut ids: Vec<String> = ["cnn_digits.vrt", "mlp_digits.vrt", "transformer_block.vrt"]
+        .iter()
+        .map(|f| http.publish(&json!({"vrt": b64(&read(f))})).json()["model_id"].as_str().unwrap().to_string())
+        .collect();
+    // An ONNX upload is imported like `verity import`: same id as the committed .vrt.
+    let cal: Value = serde_json::from_str(&text("cnn_digits.calibration.json")).unwrap();
+    let r = http.publish(&json!({"onnx": b64(&read("cnn_digits.onnx")), "calibration": cal}));
+    assert_eq!((r.status, r.json()["model_id"].as_str().unwrap()), (200, ids[0].as_str()));
+    ids.sort();
+
+    let page1 = http.get("/v1/models?limit=2").json();
+    let next = page1["next_after"].as_str().unwrap();
+    let page2 = http.get(&format!("/v1/models?limit=2&after={next}")).json();
+    assert!(page2.get("next_after").is_none());
+    let listed: Vec<&str> = page1["models"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .chain(page2["models"].as_array().unwrap())
+        .map(|m| m["model_id"].as_str().unwrap())
+        .collect();
+    assert_eq!(listed, ids);
+
+    let cnn = http.get(&format!("/v1/models/{}", blake3::hash(&read("cnn_digits.vrt")).to_hex())).json();
+    assert_eq!(cnn["source"], "vrt");
+    assert_eq!(cnn["bytes"], read("cnn_digits.vrt").len());
+    assert_eq!(cnn["inputs"][0]["shape"], json!([1, 1, 8, 8]));
+    assert!(cnn["nodes"].as_array().unwrap().len() > 3 && cnn["params"].as_u64().unwrap() > 100);
+    for id in &ids {
+        let r = http.get(&format!("/v1/models/{id}/vrt"));
+        assert_eq!(r.headers["content-type"], "application/octet-stream");
+        assert_eq!(blake3::hash(&r.body).to_hex().as_str(), id);
+    }
+}
+
+#[test]
+fn saturation_is_refused_with_retry_after() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut c = config(dir.path());
+    c.max_concurrency = 1;
+    c.max_queue = 1;
+    let pause = Pause::new("infer:compute");
+    c.pause = Some(pause.clone());
+    let node = verity_node::start(c).unwrap();
+    let http = Http::new(&node);
+    let id = http.publish_cnn();
+    let base = node.url();
+    let spawn_infer = |id: String| {
+        let base = base.clone();
+        std::thread::spawn(move || {
+            let agent = ureq::Agent::config_builder().http_status_as_error(false).build().new_agent();
+            let body = json!({"model_id": id, "input": cnn_input(), "evidence": "receipt"}).to_string();
+            agent.post(format!("{base}/v1/infer")).send(body.as_bytes()).unwrap().status().as_u16()
+        })
+    };
+    let running = spawn_infer(id.clone());
+    pause.wait_reached(1);
+    let queued = spawn_infer(id.clone());
+    eventually("a queued request", || http.metric("verity_compute_queued") == 1.0);
+    // One computing, one queued: the third is refused at once.
+    let r = http.infer(&id, cnn_input(), "none");
+    r.error(503, "at capacity");
+    assert_eq!(r.headers["retry-after"], "1");
+    assert_eq!(http.metric("verity_compute_rejected_total"), 1.0);
+    assert_eq!(http.metric("verity_compute_running"), 1.0);
+    pause.release();
+    assert_eq!(running.join().unwrap(), 200);
+    assert_eq!(queued.join().unwrap(), 200);
+    assert_eq!(http.infer(&id, cnn_input(), "none").status, 200);
+    assert_eq!(http.metric("verity_receipts_issued_total"), 2.0);
+}
+
+#[test]
+fn graceful_shutdown_finishes_in_flight_requests() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut c = config(dir.path());
+    let pause = Pause::new("infer:compute");
+    c.pause = Some(pause.clone());
+    let node = verity_node::start(c.clone()).unwrap();
+    let http = Http::new(&node);
+    let id = http.publish_cnn();
+    let url = node.url();
+    let addr = node.listening.addr;
+    let in_flight = std::thread::spawn(move || {
+        let agent = ureq::Agent::config_builder().http_status_as_error(false).build().new_agent();
+        let body = json!({"model_id": id, "input": cnn_input(), "evidence": "receipt"}).to_string();
+        let mut r = agent.post(format!("{url}/v1/infer")).send(body.as_bytes()).unwrap();
+        (r.status().as_u16(), serde_json::from_str::<Value>(&r.body_mut().read_to_string().unwrap()).unwrap())
+    });
+    pause.wait_reached(1);
+    drop(http);
+    let stopping = std::thread::spawn(move || node.shutdown());
+    // The listener closes first; the request in flight still gets its answer.
+    eventually("the listener to close", || std::net::TcpStream::connect(addr).is_err());
+    pause.release();
+    let (status, answer) = in_flight.join().unwrap();
+    assert_eq!(status, 200, "{answer}");
+    stopping.join().unwrap().unwrap();
+
+    // Its receipt was committed before the answer left.
+    c.pause = None;
+    let node = verity_node::start(c).unwrap();
+    let http = Http::new(&node);
+    let record = http.get(&format!("/v1/receipts/{}", answer["receipt_id"].as_str().unwrap())).json();
+    assert_eq!(record["receipt"], answer["receipt"]);
+    assert_eq!(record["input"], cnn_input());
+}
+
+#[test]
+fn receipts_are_stored_and_verified_and_mismatches_recorded() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut c = config(dir.path());
+    c.verify_sample = 1.0;
+    let node = verity_node::start(c).unwrap();
+    let http = Http::new(&node);
+    let id = http.publish_cnn();
+    let input = cnn_input();
+    let answer = http.infer(&id, input.clone(), "receipt").json();
+    let receipt = answer["receipt"].clone();
+    assert_eq!(receipt["executor"], http.get("/v1/info").json()["executor"]);
+    assert_eq!(answer["output_hash"], "c8679451e36844544663946c15f88e25a80b13f75a36d441afc0bd58947ba95d");
+    let rid = answer["receipt_id"].as_str().unwrap();
+    let record = http.get(&format!("/v1/receipts/0x{}", rid.to_uppercase())).json();
+    assert_eq!((record["receipt"].clone(), record["model_id"].as_str().unwrap()), (receipt.clone(), id.as_str()));
+    // Issued receipts are audited in the background with the reference interpreter.
+    eventually("the audit of the issued receipt", || http.metric("verity_audits_total{result=\"ok\"}") == 1.0);
+
+    let verify = |receipt: &Value, input: &Value| {
+        let r = http.post("/v1/verify/receipt", &json!({"receipt": receipt, "model_id": id, "input": input}));
+        assert_eq!(r.status, 200);
+        r.json()
+    };
+    assert_eq!(verify(&receipt, &input), json!({"ok": true, "receipt_id": rid}));
+
+    // Replayed for another input: names the field and records dispute evidence.
+    let mut other = input.clone();
+    other["input_data"][0][10] = json!(other["input_data"][0][10].as_f64().unwrap() + 4.0);
+    let v = verify(&receipt, &other);
+    assert_eq!((v["ok"].clone(), v["field"].clone()), (json!(false), json!("input_hash")));
+    assert_eq!(v["mismatch_id"], 1);
+
+    // A tampered field breaks the signature: reported, but not evidence against anyone.
+    let mut forged = receipt.clone();
+    forged["timestamp"] = json!(forged["timestamp"].as_u64().unwrap() + 1);
+    let v = verify(&forged, &input);
+    assert_eq!((v["field"].clone(), v.get("mismatch_id")), (json!("signature"), None));
+
+    // A genuinely signed but wrong receipt (an executor that lied about the output).
+    let liar = verity_receipt::Signer::from_secret_bytes(&[9; 32]).unwrap();
+    let mut body = verity_receipt::Receipt::from_json(&receipt.to_string()).unwrap().body;
+    body.output_hash[0] ^= 1;
+    let lie = serde_json::to_value(liar.sign(body)).unwrap();
+    let v = verify(&lie, &input);
+    assert_eq!((v["field"].clone(), v["mismatch_id"].clone()), (json!("output_hash"), json!(2)));
+
+    // The same lie submitted to the verifier role is audited in the background.
+    let a = http.post("/v1/audit", &json!({"receipt": lie, "input": input}));
+    assert_eq!((a.status, a.json()["sampled"].clone()), (202, json!(true)));
+    eventually("the submitted lie to be recorded", || {
+        http.get("/v1/mismatches").json()["mismatches"].as_array().unwrap().len() == 3
+    });
+    let all = http.get("/v1/mismatches").json()["mismatches"].clone();
+    let sources: Vec<&str> = all.as_array().unwrap().iter().map(|m| m["source"].as_str().unwrap()).collect();
+    assert_eq!(sources, ["verify", "verify", "submitted"]);
+    let m = &all[2];
+    assert_eq!(
+        (m["field"].as_str(), m["receipt"].clone(), m["input"].clone()),
+        (Some("output_hash"), lie.clone(), input.clone())
+    );
+    assert_eq!(m["model_id"], id);
+    assert_eq!(m["computed"]["output_hash"], answer["output_hash"]);
+    let page = http.get("/v1/mismatches?limit=1&after=1").json();
+    assert_eq!((page["mismatches"][0]["id"].clone(), page["next_after"].clone()), (json!(2), json!(2)));
+    assert!(http.metric("verity_mismatches_total") >= 3.0);
+
+    // Unsigned garbage is refused by the verifier before any work.
+    http.post("/v1/audit", &json!({"receipt": forged, "input": input})).error(400, "signature");
+}
+
+#[test]
+fn metrics_count_routes_statuses_and_receipts() {
+    let dir = tempfile::tempdir().unwrap();
+    let node = verity_node::start(config(dir.path())).unwrap();
+    let http = Http::new(&node);
+    let id = http.publish_cnn();
+    for _ in 0..3 {
+        assert_eq!(http.infer(&id, cnn_input(), "receipt").status, 200);
+    }
+    http.get(&format!("/v1/models/{}", "ab".repeat(32)));
+    assert_eq!(http.metric("verity_http_requests_total{route=\"/v1/infer\",method=\"POST\",status=\"200\"}"), 3.0);
+    assert_eq!(http.metric("verity_http_requests_total{route=\"/v1/models/{id}\",method=\"GET\",status=\"404\"}"), 1.0);
+    assert_eq!(http.metric("verity_http_request_duration_seconds_count{route=\"/v1/infer\"}"), 3.0);
+    assert_eq!(http.metric("verity_http_request_duration_seconds_bucket{route=\"/v1/infer\",le=\"+Inf\"}"), 3.0);
+    assert_eq!(http.metric("verity_receipts_issued_total"), 3.0);
+    assert_eq!(http.metric("verity_inferences_total"), 3.0);
+    // The /metrics request itself is in flight while it renders.
+    assert_eq!(http.metric("verity_http_in_flight"), 1.0);
+    assert_eq!(http.metric("verity_audits_total{result=\"ok\"}"), 0.0);
+}
