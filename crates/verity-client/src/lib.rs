@@ -16,8 +16,7 @@ mod error;
 mod verify;
 
 use std::collections::HashMap;
-use std::io::Write;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -269,7 +268,7 @@ impl Client {
                 }
                 if let Some(p) = &cached {
                     // A cache that cannot be written only costs a download next time.
-                    let _ = write_atomic(p, &b);
+                    let _ = verity_exec::write_atomic(p, &b);
                 }
                 b
             }
@@ -326,20 +325,4 @@ fn expect_id(what: &str, got: &str, want: &str) -> Result<()> {
         return Err(Error::Verification(format!("the node {what} model {got}, but the model's own id is {want}")));
     }
     Ok(())
-}
-
-fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
-    let dir = path.parent().unwrap_or(Path::new("."));
-    std::fs::create_dir_all(dir)?;
-    let tmp = dir.join(format!(".{}.tmp{}", path.file_name().and_then(|n| n.to_str()).unwrap_or("model"), std::process::id()));
-    let result = (|| {
-        let mut f = std::fs::File::create(&tmp)?;
-        f.write_all(bytes)?;
-        f.sync_all()?;
-        std::fs::rename(&tmp, path)
-    })();
-    if result.is_err() {
-        let _ = std::fs::remove_file(&tmp);
-    }
-    result
 }
