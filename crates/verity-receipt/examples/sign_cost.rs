@@ -31,9 +31,9 @@ fn main() {
     };
     let sign = median_us(|| {
         body.timestamp += 1;
-        std::hint::black_box(signer.sign(body.clone()));
+        std::hint::black_box(signer.sign(body));
     });
-    let receipt = signer.sign(body.clone());
+    let receipt = signer.sign(body);
     let verify = median_us(|| receipt.verify_signature().expect("own signature verifies"));
     println!("sign {sign:.1} us, verify (ecrecover) {verify:.1} us");
 }
