@@ -2,7 +2,7 @@
 //! claims on `W̃(r, s)` (to be opened against the weight commitment) and on `x̃(s)` (the
 //! claim passed down to the layer below), GKR-style, so `x` is never committed.
 
-use crate::field::E;
+use crate::field::{from_i64, E, F};
 use crate::mle::{eq_table, evaluate, table};
 use crate::sumcheck::{self, Reduced, SumcheckProof};
 use crate::transcript::Transcript;
@@ -15,17 +15,23 @@ pub struct Matrix {
     values: Vec<E>,
 }
 
+/// A row-major `rows × cols` integer matrix zero-padded to power-of-two dimensions: the
+/// table a weight commitment commits to.
+pub fn padded(values: &[i64], rows: usize, cols: usize) -> Vec<F> {
+    assert_eq!(values.len(), rows * cols, "matrix size");
+    let (pr, pc) = (rows.next_power_of_two(), cols.next_power_of_two());
+    let mut t = vec![F::ZERO; pr * pc];
+    for j in 0..rows {
+        for k in 0..cols {
+            t[j * pc + k] = from_i64(values[j * cols + k]);
+        }
+    }
+    t
+}
+
 impl Matrix {
     pub fn new(values: &[i64], rows: usize, cols: usize) -> Self {
-        assert_eq!(values.len(), rows * cols, "matrix size");
-        let (pr, pc) = (rows.next_power_of_two(), cols.next_power_of_two());
-        let mut t = vec![E::ZERO; pr * pc];
-        for j in 0..rows {
-            for (k, &v) in table(&values[j * cols..(j + 1) * cols], cols).iter().enumerate() {
-                t[j * pc + k] = v;
-            }
-        }
-        Matrix { rows, cols, values: t }
+        Matrix { rows, cols, values: padded(values, rows, cols).into_iter().map(E::from).collect() }
     }
 
     pub fn row_vars(&self) -> usize {

@@ -1,10 +1,11 @@
 //! Foundations for zero-knowledge proofs of inference (issue 4, in progress; the design
 //! is `docs/zk-plan.md`): the field, a Fiat–Shamir transcript, multilinear extensions and
-//! the sumcheck protocol, with the matrix-product layer reduction built on them. No
-//! `verity prove` command exists yet.
+//! the sumcheck protocol, the matrix-product layer reduction built on them, and a
+//! Ligero-style multilinear commitment. No `verity prove` command exists yet.
 
 pub mod field;
 pub mod layers;
 pub mod mle;
+pub mod pcs;
 pub mod sumcheck;
 pub mod transcript;
