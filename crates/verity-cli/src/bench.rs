@@ -49,7 +49,7 @@ pub fn run(path: &Path, input: &Path, seconds: f64, threads: Option<usize>) -> R
         },
         // Plain inference vs inference that commits its trace as it goes (1 thread).
         "engine_with_trace_commitment": {
-            "threads_1": time(seconds, || Ok(crate::exec::execute(&single, &model, &inputs)?.outputs))?,
+            "threads_1": time(seconds, || Ok(verity_exec::execute(&single, &model, &inputs)?.outputs))?,
         },
         "reference": time(seconds.min(1.0), || Ok(reference::run(&model, &inputs)?))?,
     });

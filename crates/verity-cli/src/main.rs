@@ -2,7 +2,6 @@
 
 mod bench;
 mod dispute;
-mod exec;
 mod files;
 mod import;
 mod inspect;

@@ -7,8 +7,8 @@ use verity_commit::hash::hex;
 use verity_model::Model;
 use verity_receipt::{to_checksum_address, Receipt, Signer};
 
-use crate::exec::{engine, execute, Executed};
 use crate::files::{read_input, read_model, write_atomic};
+use verity_exec::{engine, execute, Executed};
 
 /// `--key`, else `$VERITY_KEY`, else `~/.verity/executor.key`.
 fn key_path(key: Option<&Path>) -> Result<PathBuf> {

@@ -64,18 +64,7 @@ fn print_verified(v: &Verified, json: bool) {
         println!("{}", v.to_json());
         return;
     }
-    let m = &v.model.model;
-    let ex = &v.executed;
-    println!("model id     {}", m.id());
-    println!("input hash   {}", hex(&ex.input_hash));
-    println!("output hash  {}", hex(&ex.output_hash));
-    for (i, r) in verity_exec::real_outputs(m, &ex.outputs).iter().enumerate() {
-        let name = &m.value(m.outputs[i]).name;
-        let shown: Vec<String> = r.iter().take(16).map(|x| format!("{x:.4}")).collect();
-        let more = if r.len() > 16 { format!(" ... ({} values)", r.len()) } else { String::new() };
-        let best = (0..r.len()).fold(0, |b, j| if r[j] > r[b] { j } else { b });
-        println!("output {name}: [{}]{more}  argmax {best}", shown.join(", "));
-    }
+    crate::run::print_summary(&v.model.model, &v.executed);
     match &v.receipt {
         Some(r) => println!(
             "verified     re-executed locally; receipt {} signed by {}",
