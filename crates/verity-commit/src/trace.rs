@@ -44,6 +44,13 @@ pub struct TraceCommitment {
 }
 
 impl TraceCommitment {
+    /// The commitment to every value of a run of `model` (inputs, then node outputs).
+    pub fn of_values(model: &Model, values: &[Tensor]) -> Self {
+        let mut b = TraceBuilder { model, tensors: Vec::with_capacity(values.len()) };
+        values.iter().for_each(|t| b.push(t));
+        b.finish()
+    }
+
     pub fn from_tensors(tensors: Vec<TensorCommitment>) -> Self {
         let leaves: Vec<Hash> = tensors.iter().map(TensorCommitment::root).collect();
         TraceCommitment { depth: depth_for(leaves.len()), leaves, tensors }

@@ -3,7 +3,7 @@
 
 use proptest::prelude::*;
 use verity_commit::hash::{self, CHUNK};
-use verity_commit::{verify_chunk, verify_node, verify_path, ModelCommitment, TensorCommitment, TraceBuilder, TraceCommitment};
+use verity_commit::{verify_chunk, verify_node, verify_path, ModelCommitment, TraceBuilder, TraceCommitment};
 use verity_engine::testgen::random_model;
 use verity_engine::Engine;
 use verity_model::reference;
@@ -15,8 +15,7 @@ proptest! {
     fn engine_trace_commitment_matches_the_reference(seed in any::<u64>()) {
         let (model, inputs) = random_model(seed);
         let values = reference::run_tampered(&model, &inputs, |_, _| {}).unwrap();
-        let tensors = values.iter().zip(&model.values).map(|(t, v)| TensorCommitment::new(v.bits, &t.shape, &t.data)).collect();
-        let expected = TraceCommitment::from_tensors(tensors).root();
+        let expected = TraceCommitment::of_values(&model, &values).root();
         for threads in [1, 4] {
             let engine = Engine::new(&model).unwrap().with_threads(threads);
             let mut b = TraceBuilder::new(&model, &inputs);
@@ -29,9 +28,8 @@ proptest! {
     fn element_and_weight_openings_verify_and_bind(seed in any::<u64>(), pick in any::<prop::sample::Index>()) {
         let (model, inputs) = random_model(seed);
         let values = reference::run_tampered(&model, &inputs, |_, _| {}).unwrap();
-        let tensors: Vec<TensorCommitment> =
-            values.iter().zip(&model.values).map(|(t, v)| TensorCommitment::new(v.bits, &t.shape, &t.data)).collect();
-        let trace = TraceCommitment::from_tensors(tensors.clone());
+        let trace = TraceCommitment::of_values(&model, &values);
+        let tensors = &trace.tensors;
         let root = trace.root();
         // Any element of any value: value leaf against the trace root, chunk against the value.
         let v = pick.index(values.len());

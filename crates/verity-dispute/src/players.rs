@@ -4,7 +4,7 @@
 
 use crate::messages::{ChunkOpening, Move, StepProof, TensorOpening};
 use crate::referee::{Phase, Referee};
-use verity_commit::{Hash, ModelCommitment, TensorCommitment, TraceCommitment, CHUNK};
+use verity_commit::{Hash, ModelCommitment, TraceCommitment, CHUNK};
 use verity_model::element::{operands, OpContext};
 use verity_model::{Model, Tensor, ValueInfo};
 
@@ -16,8 +16,7 @@ pub struct Execution {
 
 impl Execution {
     pub fn new(model: &Model, values: Vec<Tensor>) -> Self {
-        let tensors = values.iter().zip(&model.values).map(|(t, v)| TensorCommitment::new(v.bits, &t.shape, &t.data)).collect();
-        Execution { values, trace: TraceCommitment::from_tensors(tensors) }
+        Execution { trace: TraceCommitment::of_values(model, &values), values }
     }
 
     pub fn outputs_root(&self, model: &Model) -> Hash {
