@@ -2,7 +2,7 @@
 //! for constant folding and calibration. Only ranges come out of here; the integer
 //! semantics never depend on these results.
 
-use verity_model::shape::{broadcast, broadcast_strides, numel, strides};
+use verity_model::shape::{broadcast, broadcast_strides, gather_source, lane, numel, slice_source, strides, window_taps};
 use verity_model::Window;
 
 #[derive(Clone, Debug, PartialEq)]
@@ -86,12 +86,6 @@ pub fn matmul(a: &FTensor, b: &FTensor) -> Option<FTensor> {
     Some(FTensor::new(shape, data))
 }
 
-fn tap(w: &Window, h: usize, wd: usize, oy: usize, ox: usize, ky: usize, kx: usize) -> Option<(usize, usize)> {
-    let y = (oy * w.stride[0] + ky * w.dilation[0]) as i64 - w.pads[0] as i64;
-    let x = (ox * w.stride[1] + kx * w.dilation[1]) as i64 - w.pads[1] as i64;
-    (y >= 0 && x >= 0 && (y as usize) < h && (x as usize) < wd).then_some((y as usize, x as usize))
-}
-
 /// NCHW convolution; `w` is `[c_out, c_in / groups, kh, kw]`.
 pub fn conv(x: &FTensor, w: &[f64], b: &[f64], win: &Window, groups: usize) -> Option<FTensor> {
     let [oh, ow] = win.out_size(x.shape[2], x.shape[3])?;
@@ -105,12 +99,8 @@ pub fn conv(x: &FTensor, w: &[f64], b: &[f64], win: &Window, groups: usize) -> O
         let g = o[1] / cog;
         let mut acc = b[o[1]];
         for ic in 0..cig {
-            for ky in 0..kh {
-                for kx in 0..kw {
-                    if let Some((iy, ix)) = tap(win, h, wd, o[2], o[3], ky, kx) {
-                        acc += x.data[dot(&[o[0], g * cig + ic, iy, ix], &xs)] * w[((o[1] * cig + ic) * kh + ky) * kw + kx];
-                    }
-                }
+            for (ky, kx, iy, ix) in window_taps(win, h, wd, o[2], o[3]) {
+                acc += x.data[dot(&[o[0], g * cig + ic, iy, ix], &xs)] * w[((o[1] * cig + ic) * kh + ky) * kw + kx];
             }
         }
         data.push(acc);
@@ -126,15 +116,11 @@ pub fn pool(x: &FTensor, win: &Window, avg: Option<bool>) -> Option<FTensor> {
     let mut data = Vec::with_capacity(numel(&shape));
     for_each_index(&shape, |o| {
         let (mut best, mut sum, mut n) = (f64::NEG_INFINITY, 0.0, 0usize);
-        for ky in 0..win.kernel[0] {
-            for kx in 0..win.kernel[1] {
-                if let Some((iy, ix)) = tap(win, x.shape[2], x.shape[3], o[2], o[3], ky, kx) {
-                    let v = x.data[dot(&[o[0], o[1], iy, ix], &xs)];
-                    best = best.max(v);
-                    sum += v;
-                    n += 1;
-                }
-            }
+        for (_, _, iy, ix) in window_taps(win, x.shape[2], x.shape[3], o[2], o[3]) {
+            let v = x.data[dot(&[o[0], o[1], iy, ix], &xs)];
+            best = best.max(v);
+            sum += v;
+            n += 1;
         }
         data.push(match avg {
             None => best,
@@ -162,27 +148,18 @@ pub fn reduce(x: &FTensor, axes: &[usize], keep: bool, mean: bool) -> FTensor {
     FTensor::new(verity_model::shape::reduce(&x.shape, axes, keep), sums)
 }
 
-/// Calls `f` with the flat indices of each lane along `axis`.
-fn lanes(shape: &[usize], axis: usize, mut f: impl FnMut(&[usize])) {
-    let s = strides(shape);
-    let mut outer = shape.to_vec();
-    outer[axis] = 1;
-    for_each_index(&outer, |o| {
-        let base = dot(o, &s);
-        let lane: Vec<usize> = (0..shape[axis]).map(|i| base + i * s[axis]).collect();
-        f(&lane);
-    });
-}
-
 pub fn softmax(x: &FTensor, axis: usize) -> FTensor {
     let mut data = x.data.clone();
-    lanes(&x.shape, axis, |lane| {
+    let step = strides(&x.shape)[axis];
+    // One lane per element at position 0 along `axis`.
+    for j in (0..x.data.len()).filter(|j| j / step % x.shape[axis] == 0) {
+        let lane: Vec<usize> = lane(&x.shape, axis, j).collect();
         let max = lane.iter().map(|&i| x.data[i]).fold(f64::NEG_INFINITY, f64::max);
         let sum: f64 = lane.iter().map(|&i| libm::exp(x.data[i] - max)).sum();
-        for &i in lane {
+        for &i in &lane {
             data[i] = libm::exp(x.data[i] - max) / sum;
         }
-    });
+    }
     FTensor::new(x.shape.clone(), data)
 }
 
@@ -228,17 +205,7 @@ pub fn slice(x: &FTensor, axes: &[usize], starts: &[i64], ends: &[i64], steps: &
     }
     let xs = strides(&x.shape);
     let mut data = Vec::with_capacity(numel(&shape));
-    for_each_index(&shape, |o| {
-        let off: i64 = o
-            .iter()
-            .enumerate()
-            .map(|(d, &i)| {
-                let p = axes.iter().position(|&a| a == d).map_or(i as i64, |k| starts[k] + i as i64 * steps[k]);
-                p * xs[d] as i64
-            })
-            .sum();
-        data.push(x.data[off as usize]);
-    });
+    for_each_index(&shape, |o| data.push(x.data[slice_source(o, axes, starts, steps, &xs)]));
     FTensor::new(shape, data)
 }
 
@@ -246,14 +213,8 @@ pub fn gather(x: &FTensor, axis: usize, indices: &[usize], ishape: &[usize]) -> 
     let mut shape = x.shape[..axis].to_vec();
     shape.extend(ishape);
     shape.extend(&x.shape[axis + 1..]);
-    let (xs, is) = (strides(&x.shape), strides(ishape));
-    let q = ishape.len();
+    let xs = strides(&x.shape);
     let mut data = Vec::with_capacity(numel(&shape));
-    for_each_index(&shape, |o| {
-        let mut src = o[..axis].to_vec();
-        src.push(indices[dot(&o[axis..axis + q], &is)]);
-        src.extend(&o[axis + q..]);
-        data.push(x.data[dot(&src, &xs)]);
-    });
+    for_each_index(&shape, |o| data.push(x.data[dot(&gather_source(o, axis, indices, ishape), &xs)]));
     FTensor::new(shape, data)
 }

@@ -5,8 +5,8 @@
 
 use crate::arith::{clamp_bits, div_round, isqrt, qrange, requant, rshift_round};
 use crate::graph::ValueInfo;
-use crate::ops::{Op, Window};
-use crate::shape::{broadcast_strides, numel, strides};
+use crate::ops::Op;
+use crate::shape::{broadcast_strides, gather_source, lane, numel, slice_source, strides, window_taps as taps};
 
 /// An op together with the types of its inputs and output.
 #[derive(Clone, Copy)]
@@ -30,23 +30,6 @@ fn unravel(mut j: usize, shape: &[usize]) -> Vec<usize> {
 
 fn dot(i: &[usize], s: &[usize]) -> usize {
     i.iter().zip(s).map(|(a, b)| a * b).sum()
-}
-
-/// Input positions read by output position `(oy, ox)` of a window, in kernel order,
-/// skipping padding.
-fn taps(w: &Window, h: usize, wd: usize, oy: usize, ox: usize) -> impl Iterator<Item = (usize, usize, usize, usize)> + '_ {
-    (0..w.kernel[0]).flat_map(move |ky| (0..w.kernel[1]).map(move |kx| (ky, kx))).filter_map(move |(ky, kx)| {
-        let y = (oy * w.stride[0] + ky * w.dilation[0]) as i64 - w.pads[0] as i64;
-        let x = (ox * w.stride[1] + kx * w.dilation[1]) as i64 - w.pads[1] as i64;
-        (y >= 0 && x >= 0 && (y as usize) < h && (x as usize) < wd).then_some((ky, kx, y as usize, x as usize))
-    })
-}
-
-/// Flat indices of the lane through `j` along `axis`.
-fn lane(shape: &[usize], axis: usize, j: usize) -> impl Iterator<Item = usize> {
-    let s = strides(shape);
-    let base = j - (j / s[axis] % shape[axis]) * s[axis];
-    (0..shape[axis]).map(move |i| base + i * s[axis])
 }
 
 /// The input elements that output element `j` depends on, in the order `eval` wants them.
@@ -123,24 +106,9 @@ pub fn operands(cx: OpContext, j: usize) -> Vec<Operand> {
             }
             unreachable!("validated concat shapes")
         }
-        Op::Slice { axes, starts, steps, .. } => {
-            let xs = strides(x);
-            let off: i64 = o
-                .iter()
-                .enumerate()
-                .map(|(d, &i)| {
-                    let p = axes.iter().position(|&a| a == d).map_or(i as i64, |k| starts[k] + i as i64 * steps[k]);
-                    p * xs[d] as i64
-                })
-                .sum();
-            vec![(0, off as usize)]
-        }
+        Op::Slice { axes, starts, steps, .. } => vec![(0, slice_source(&o, axes, starts, steps, &strides(x)))],
         Op::Gather { axis, indices, indices_shape } => {
-            let q = indices_shape.len();
-            let mut src = o[..*axis].to_vec();
-            src.push(indices[dot(&o[*axis..*axis + q], &strides(indices_shape))]);
-            src.extend(&o[axis + q..]);
-            vec![(0, dot(&src, &strides(x)))]
+            vec![(0, dot(&gather_source(&o, *axis, indices, indices_shape), &strides(x)))]
         }
     }
 }

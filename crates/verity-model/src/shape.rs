@@ -1,6 +1,7 @@
 //! Shape rules of the canonical ops.
 
 use crate::error::{invalid, Result};
+use crate::ops::Window;
 
 pub fn numel(shape: &[usize]) -> usize {
     shape.iter().product()
@@ -79,6 +80,55 @@ pub fn slice_len(start: i64, end: i64, step: i64) -> usize {
     } else {
         0
     }
+}
+
+// Index maps shared by every evaluator of the ops (reference, importer): which input
+// elements an output element reads.
+
+/// `(ky, kx, y, x)`: the input positions read by output position `(oy, ox)` of a window
+/// over an `h × wd` input, in kernel order, skipping padding.
+pub fn window_taps(
+    w: &Window,
+    h: usize,
+    wd: usize,
+    oy: usize,
+    ox: usize,
+) -> impl Iterator<Item = (usize, usize, usize, usize)> + '_ {
+    (0..w.kernel[0]).flat_map(move |ky| (0..w.kernel[1]).map(move |kx| (ky, kx))).filter_map(move |(ky, kx)| {
+        let y = (oy * w.stride[0] + ky * w.dilation[0]) as i64 - w.pads[0] as i64;
+        let x = (ox * w.stride[1] + kx * w.dilation[1]) as i64 - w.pads[1] as i64;
+        (y >= 0 && x >= 0 && (y as usize) < h && (x as usize) < wd).then_some((ky, kx, y as usize, x as usize))
+    })
+}
+
+/// Flat indices of the lane through flat index `j` along `axis`.
+pub fn lane(shape: &[usize], axis: usize, j: usize) -> impl Iterator<Item = usize> {
+    let s = strides(shape);
+    let base = j - (j / s[axis] % shape[axis]) * s[axis];
+    (0..shape[axis]).map(move |i| base + i * s[axis])
+}
+
+/// Flat input index that output multi-index `o` of a Slice reads (`in_strides` of the input).
+pub fn slice_source(o: &[usize], axes: &[usize], starts: &[i64], steps: &[i64], in_strides: &[usize]) -> usize {
+    let off: i64 = o
+        .iter()
+        .enumerate()
+        .map(|(d, &i)| {
+            let p = axes.iter().position(|&a| a == d).map_or(i as i64, |k| starts[k] + i as i64 * steps[k]);
+            p * in_strides[d] as i64
+        })
+        .sum();
+    off as usize
+}
+
+/// Input multi-index that output multi-index `o` of a Gather reads.
+pub fn gather_source(o: &[usize], axis: usize, indices: &[usize], indices_shape: &[usize]) -> Vec<usize> {
+    let q = indices_shape.len();
+    let at: usize = o[axis..axis + q].iter().zip(strides(indices_shape)).map(|(a, b)| a * b).sum();
+    let mut src = o[..axis].to_vec();
+    src.push(indices[at]);
+    src.extend(&o[axis + q..]);
+    src
 }
 
 #[cfg(test)]
