@@ -83,7 +83,12 @@ impl Model {
 
     /// The model id as bytes.
     pub fn id_bytes(&self) -> [u8; 32] {
-        *blake3::hash(&self.encode()).as_bytes()
+        Model::id_of_encoding(&self.encode())
+    }
+
+    /// The id of a model from its canonical bytes (when they are at hand already).
+    pub fn id_of_encoding(bytes: &[u8]) -> [u8; 32] {
+        *blake3::hash(bytes).as_bytes()
     }
 }
 

@@ -290,14 +290,15 @@ fn publish_blocking(st: &AppState, req: PublishRequest) -> ApiResult<(String, bo
         _ => return Err(ApiError::bad_request("send exactly one of `vrt` (a canonical model) or `onnx` with `calibration`")),
     };
     let bytes = model.encode();
-    let id = model.id_bytes();
+    let id = verity_model::Model::id_of_encoding(&bytes);
+    let id_hex = verity_commit::hash::hex(&id);
     let meta = ModelMeta { bytes: bytes.len() as u64, source: source.into(), published_at: verity_exec::unix_now() };
     let created =
         st.store.put_model(&id, &bytes, &meta).map_err(|e| ApiError::internal("cannot store the model", format!("{e:#}")))?;
     if created {
-        tracing::info!("published model {} ({source}, {} bytes)", model.id(), bytes.len());
+        tracing::info!("published model {id_hex} ({source}, {} bytes)", bytes.len());
     }
-    Ok((model.id(), created))
+    Ok((id_hex, created))
 }
 
 async fn describe_model(State(st): State<Arc<AppState>>, id: Result<Path<String>, PathRejection>) -> ApiResult<Json<Value>> {
