@@ -3,9 +3,14 @@
 //! the sumcheck protocol, the matrix-product layer reduction built on them, and a
 //! Ligero-style multilinear commitment. No `verity prove` command exists yet.
 
+pub mod circuit;
+pub mod expr;
 pub mod field;
+pub mod layout;
 pub mod layers;
 pub mod mle;
 pub mod pcs;
+pub mod protocol;
+pub mod stream;
 pub mod sumcheck;
 pub mod transcript;

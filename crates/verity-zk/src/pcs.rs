@@ -94,12 +94,18 @@ where
     a
 }
 
+/// `(row_vars, col_vars)` of a table with `2^vars` entries. An opening costs about
+/// `QUERIES · 8 · rows + 32 · cols` bytes, smallest near `rows ≈ √(N / 60)`.
+pub fn shape(vars: usize) -> (usize, usize) {
+    let row_vars = vars.saturating_sub(6) / 2;
+    (row_vars, vars - row_vars)
+}
+
 /// Commits to a table of `2^vars` values.
 pub fn commit(values: &[F]) -> Committed {
     let vars = values.len().trailing_zeros() as usize;
     assert_eq!(values.len(), 1 << vars, "table size must be a power of two");
-    let col_vars = vars.div_ceil(2);
-    let row_vars = vars - col_vars;
+    let (row_vars, col_vars) = shape(vars);
     let cols = 1 << col_vars;
     let rows: Vec<Vec<F>> = values.chunks(cols).map(|r| r.to_vec()).collect();
     let encoded: Vec<Vec<F>> = rows.iter().map(|r| encode(r, F::ZERO)).collect();

@@ -56,6 +56,52 @@ pub fn prove(mut tables: Vec<Vec<E>>, t: &mut Transcript) -> (SumcheckProof, Vec
     (SumcheckProof { rounds }, point, finals)
 }
 
+/// Proves `Σ_x Σ_k c_k Π_{i ∈ m_k} f_i(x)` for a sum of products of the multilinear
+/// `tables` (`terms` are `(c_k, m_k)` with indices into `tables`). Returns the proof, the
+/// challenge point and each table's value there.
+pub fn prove_terms(mut tables: Vec<Vec<E>>, terms: &[(E, Vec<usize>)], t: &mut Transcript) -> (SumcheckProof, Vec<E>, Vec<E>) {
+    let d = terms.iter().map(|(_, m)| m.len()).max().unwrap_or(0).max(1);
+    let n = tables.first().map_or(0, |f| f.len().trailing_zeros() as usize);
+    assert!(tables.iter().all(|f| f.len() == 1 << n), "tables must share one power-of-two length");
+    let used: Vec<usize> = {
+        let mut u: Vec<usize> = terms.iter().flat_map(|(_, m)| m.iter().copied()).collect();
+        u.sort_unstable();
+        u.dedup();
+        u
+    };
+    let mut rounds = Vec::with_capacity(n);
+    let mut point = Vec::with_capacity(n);
+    let mut line = vec![E::ZERO; tables.len() * (d + 1)];
+    for _ in 0..n {
+        let half = tables[0].len() / 2;
+        let mut g = vec![E::ZERO; d + 1];
+        for b in 0..half {
+            for &i in &used {
+                let f = &tables[i];
+                let (mut v, step) = (f[b], f[half + b] - f[b]);
+                for slot in &mut line[i * (d + 1)..(i + 1) * (d + 1)] {
+                    *slot = v;
+                    v += step;
+                }
+            }
+            for (c, m) in terms {
+                for (x, gx) in g.iter_mut().enumerate() {
+                    *gx += m.iter().fold(*c, |acc, &i| acc * line[i * (d + 1) + x]);
+                }
+            }
+        }
+        t.absorb_ext(b"sumcheck round", &g);
+        let r = t.challenge();
+        for &i in &used {
+            tables[i] = fold(&tables[i], r);
+        }
+        rounds.push(g);
+        point.push(r);
+    }
+    let finals = tables.iter().map(|f| f[0]).collect();
+    (SumcheckProof { rounds }, point, finals)
+}
+
 /// Checks a proof of `claim` for `n` variables and degree `d`; returns what is left to
 /// check, or an error naming the first failing round.
 pub fn verify(claim: E, n: usize, d: usize, proof: &SumcheckProof, t: &mut Transcript) -> Result<Reduced, String> {

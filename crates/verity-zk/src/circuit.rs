@@ -1,0 +1,645 @@
+//! A canonical model compiled to the proof's constraint system.
+//!
+//! Prover and verifier build the same [`Circuit`] from the model (the prover with the
+//! whole trace, the verifier with only the public input and output). It holds:
+//! * **columns** — tables over a boolean hypercube: committed witnesses, public tables the
+//!   verifier computes itself, *virtual* columns (a fixed 0/1 wiring of another column:
+//!   im2col, pooling windows, broadcasts, reshapes), bilinear accumulators
+//!   (`bias + W·X`, reduced by their own sumcheck) and lookup helpers;
+//! * **instances** — per op, polynomial constraints that must vanish on every row, plus
+//!   the op's lookups;
+//! * **tables** — the 16-bit range table and each nonlinear op's `(x, f(x))` table;
+//! * **weights** — the weight and bias tables committed in the model's key.
+//!
+//! Every op of `docs/semantics.md` that has an argument here is listed in
+//! [`Builder::node`]; the others are refused before proving, by op and node name.
+
+use crate::expr::{ColId, Expr};
+use crate::layout::{self, log2, pad_values};
+use verity_model::arith::qrange;
+use verity_model::element::{operands, OpContext};
+use verity_model::shape::window_taps;
+use verity_model::{Model, Op, Tensor, ValueInfo};
+
+pub const RANGE_BITS: usize = 16;
+/// Limbs of range-checked quantities (R, its complement, the clamp excess) stay below
+/// this many bits, so every constraint's integer terms stay far below p/2.
+const MAX_SUM_BITS: u32 = 61;
+
+#[derive(Clone, Debug)]
+pub enum Kind {
+    /// Committed before any challenge.
+    Witness,
+    /// Known to the verifier (model input and output, constants, per-element parameters).
+    Public,
+    /// `Public` whose value at row `i` is `i` (evaluated in closed form).
+    Iota,
+    /// `value[target] = Σ src[source]` over `entries`.
+    Virtual { src: ColId, entries: Vec<(u32, u32)> },
+    /// The accumulator of bilinear `b`.
+    Acc(usize),
+    /// A logUp helper (extension values), committed after the lookup challenges.
+    Helper,
+}
+
+#[derive(Clone, Debug)]
+pub struct Column {
+    pub name: String,
+    pub vars: usize,
+    pub kind: Kind,
+    /// Witness and public values (prover: all; verifier: public only).
+    pub values: Option<Vec<i64>>,
+}
+
+#[derive(Clone, Debug)]
+pub struct Instance {
+    pub name: String,
+    pub vars: usize,
+    pub constraints: Vec<Expr>,
+    pub lookups: Vec<usize>,
+}
+
+/// `tuple(row)` must be a row of `table`, for every row of `instance`.
+#[derive(Clone, Debug)]
+pub struct Lookup {
+    pub instance: usize,
+    pub table: usize,
+    pub tuple: Vec<Expr>,
+    pub helper: ColId,
+}
+
+#[derive(Clone, Debug)]
+pub struct Table {
+    pub name: String,
+    pub vars: usize,
+    pub tuple: Vec<ColId>,
+    pub mult: ColId,
+    pub helper: ColId,
+}
+
+/// `acc[a, c, b] = bias[c] + Σ_j W[c, j] · x[a, j, b]` over padded index groups.
+#[derive(Clone, Debug)]
+pub struct Bilinear {
+    pub acc: ColId,
+    pub x: ColId,
+    pub a_vars: usize,
+    pub c_vars: usize,
+    pub b_vars: usize,
+    pub j_vars: usize,
+    pub weight: usize,
+    pub bias: usize,
+}
+
+#[derive(Default)]
+pub struct Circuit {
+    pub columns: Vec<Column>,
+    pub instances: Vec<Instance>,
+    pub lookups: Vec<Lookup>,
+    pub tables: Vec<Table>,
+    pub bilinears: Vec<Bilinear>,
+    /// Weight-key tables (padded, power-of-two lengths).
+    pub weights: Vec<Vec<i64>>,
+}
+
+/// Ops with a proof argument.
+pub fn unsupported(model: &Model) -> Option<String> {
+    for n in &model.nodes {
+        let why = match &n.op {
+            Op::MatMul { .. } | Op::Div { .. } | Op::Softmax { .. } | Op::LayerNorm { .. } => "has no proof argument yet",
+            Op::PRelu { neg_mult, .. } if neg_mult.len() > 1 => "with per-channel slopes has no proof argument yet",
+            Op::Conv { groups, .. } if *groups != 1 => "with groups > 1 has no proof argument yet",
+            Op::Clamp { .. } | Op::Lut { .. } | Op::PRelu { .. } if model.value(n.inputs[0]).bits > 16 => {
+                "on inputs wider than 16 bits has no proof argument"
+            }
+            _ => continue,
+        };
+        return Some(format!("op {} (node '{}') {why}", n.op.kind(), n.name));
+    }
+    None
+}
+
+/// Builds the circuit. `values[v]` holds value `v`'s tensor where known: everything for
+/// the prover; the model inputs and outputs for the verifier.
+pub fn build(model: &Model, values: &[Option<Tensor>], prover: bool) -> Result<Circuit, String> {
+    if let Some(why) = unsupported(model) {
+        return Err(why);
+    }
+    let mut b = Builder { model, values, prover, c: Circuit::default(), cols: vec![None; model.values.len()], range: None };
+    for &v in &model.inputs {
+        b.public_value(v)?;
+    }
+    for (i, n) in model.nodes.iter().enumerate() {
+        b.node(i).map_err(|e| format!("node '{}' ({}): {e}", n.name, n.op.kind()))?;
+    }
+    if prover {
+        b.fill_multiplicities()?;
+    }
+    Ok(b.c)
+}
+
+struct Builder<'a> {
+    model: &'a Model,
+    values: &'a [Option<Tensor>],
+    prover: bool,
+    c: Circuit,
+    cols: Vec<Option<ColId>>,
+    range: Option<usize>,
+}
+
+fn bits_for(v: i128) -> u32 {
+    128 - v.max(0).leading_zeros()
+}
+
+impl Builder<'_> {
+    fn col(&mut self, name: String, vars: usize, kind: Kind, values: Option<Vec<i64>>) -> ColId {
+        debug_assert!(values.as_ref().is_none_or(|v| v.len() == 1 << vars));
+        self.c.columns.push(Column { name, vars, kind, values });
+        self.c.columns.len() - 1
+    }
+
+    fn witness(&mut self, name: String, vars: usize, values: impl FnOnce() -> Vec<i64>) -> ColId {
+        let v = self.prover.then(values);
+        self.col(name, vars, Kind::Witness, v)
+    }
+
+    fn public(&mut self, name: String, vars: usize, values: Vec<i64>) -> ColId {
+        self.col(name, vars, Kind::Public, Some(values))
+    }
+
+    fn tensor(&self, v: u32) -> Result<&Tensor, String> {
+        self.values[v as usize].as_ref().ok_or_else(|| format!("value '{}' is unknown", self.model.value(v).name))
+    }
+
+    /// A model input, output or constant: a public column.
+    fn public_value(&mut self, v: u32) -> Result<ColId, String> {
+        let info = self.model.value(v);
+        let t = self.tensor(v)?;
+        let vals = pad_values(&info.shape, t.data.iter().map(|&x| x as i64));
+        let c = self.public(info.name.clone(), layout::vars(&info.shape), vals);
+        self.cols[v as usize] = Some(c);
+        Ok(c)
+    }
+
+    fn value_col(&self, v: u32) -> ColId {
+        self.cols[v as usize].expect("canonical order defines values before use")
+    }
+
+    /// The column of a node's output: public if it is a model output, else a witness.
+    fn output_col(&mut self, v: u32) -> Result<ColId, String> {
+        if self.model.outputs.contains(&v) {
+            return self.public_value(v);
+        }
+        let info = self.model.value(v);
+        let shape = info.shape.clone();
+        let data = if self.prover { Some(self.tensor(v)?.data.clone()) } else { None };
+        let c = self.witness(info.name.clone(), layout::vars(&shape), || pad_values(&shape, data.unwrap().into_iter().map(i64::from)));
+        self.cols[v as usize] = Some(c);
+        Ok(c)
+    }
+
+    /// A public per-element column over `shape`, zero in the padding.
+    fn per_element(&mut self, name: &str, shape: &[usize], f: impl Fn(usize) -> i64) -> ColId {
+        let n: usize = shape.iter().product();
+        let vals = pad_values(shape, (0..n).map(f));
+        self.public(name.into(), layout::vars(shape), vals)
+    }
+
+    fn instance(&mut self, name: &str, vars: usize) -> usize {
+        self.c.instances.push(Instance { name: name.into(), vars, constraints: vec![], lookups: vec![] });
+        self.c.instances.len() - 1
+    }
+
+    fn constrain(&mut self, inst: usize, e: Expr) {
+        self.c.instances[inst].constraints.push(e);
+    }
+
+    fn lookup(&mut self, inst: usize, table: usize, tuple: Vec<Expr>) {
+        let vars = self.c.instances[inst].vars;
+        let name = format!("{} lookup {}", self.c.instances[inst].name, self.c.lookups.len());
+        let helper = self.col(name, vars, Kind::Helper, None);
+        self.c.lookups.push(Lookup { instance: inst, table, tuple, helper });
+        let id = self.c.lookups.len() - 1;
+        self.c.instances[inst].lookups.push(id);
+    }
+
+    fn table(&mut self, name: &str, vars: usize, tuple: Vec<ColId>) -> usize {
+        let mult = self.witness(format!("{name} multiplicities"), vars, || vec![0; 1 << vars]);
+        let helper = self.col(format!("{name} helper"), vars, Kind::Helper, None);
+        self.c.tables.push(Table { name: name.into(), vars, tuple, mult, helper });
+        self.c.tables.len() - 1
+    }
+
+    fn range_table(&mut self) -> usize {
+        if let Some(t) = self.range {
+            return t;
+        }
+        let iota = self.col("0..2^16".into(), RANGE_BITS, Kind::Iota, Some((0..1 << RANGE_BITS).collect()));
+        let t = self.table("range", RANGE_BITS, vec![iota]);
+        self.range = Some(t);
+        t
+    }
+
+    /// `[lo, hi) ∋ x - lo` for `bits ≤ 16`: a lookup of `(x - lo·valid) · 2^(16 - bits)`.
+    fn range_check(&mut self, inst: usize, e: Expr) {
+        let t = self.range_table();
+        self.lookup(inst, t, vec![e]);
+    }
+
+    /// Splits a non-negative quantity below `2^bits` into 16-bit limbs (the top one
+    /// range-checked at its own width by scaling) and returns their weighted sum.
+    fn limbs(&mut self, inst: usize, name: &str, vars: usize, bits: u32, vals: Option<&[i64]>) -> Expr {
+        let n = bits.div_ceil(RANGE_BITS as u32) as usize;
+        let mut sum = Expr::zero();
+        for k in 0..n {
+            let width = (bits as usize - RANGE_BITS * k).min(RANGE_BITS);
+            let c = self.witness(format!("{name} limb {k}"), vars, || {
+                vals.unwrap().iter().map(|&v| (v >> (RANGE_BITS * k)) & ((1 << width) - 1)).collect()
+            });
+            self.range_check(inst, Expr::col(c).scale_i(1 << (RANGE_BITS - width)));
+            sum = sum.add(&Expr::col(c).scale_i(1 << (RANGE_BITS * k)));
+        }
+        sum
+    }
+
+    /// A virtual column over `shape` whose element `j` sums input `slot`'s elements listed
+    /// by `sources(j)` (row-major flat indices).
+    fn wiring(&mut self, name: &str, src: u32, shape: &[usize], sources: impl Fn(usize) -> Vec<usize>) -> ColId {
+        let src_shape = self.model.value(src).shape.clone();
+        let n: usize = shape.iter().product();
+        let mut entries = Vec::new();
+        for j in 0..n {
+            let t = layout::flat_to_padded(shape, j) as u32;
+            entries.extend(sources(j).into_iter().map(|u| (t, layout::flat_to_padded(&src_shape, u) as u32)));
+        }
+        self.virtual_col(name, self.value_col(src), layout::vars(shape), entries)
+    }
+
+    fn virtual_col(&mut self, name: &str, src: ColId, vars: usize, entries: Vec<(u32, u32)>) -> ColId {
+        let values = self.prover.then(|| {
+            let s = self.c.columns[src].values.as_ref().expect("source values");
+            let mut v = vec![0i64; 1 << vars];
+            entries.iter().for_each(|&(t, u)| v[t as usize] += s[u as usize]);
+            v
+        });
+        self.col(name.into(), vars, Kind::Virtual { src, entries }, values)
+    }
+
+    fn node(&mut self, i: usize) -> Result<(), String> {
+        let model = self.model;
+        let node = &model.nodes[i];
+        let ins: Vec<&ValueInfo> = node.inputs.iter().map(|&v| model.value(v)).collect();
+        let out = model.value(node.output);
+        let cx = OpContext { op: &node.op, inputs: &ins, output: out };
+        let shape = out.shape.clone();
+        let vars = layout::vars(&shape);
+        let n: usize = shape.iter().product();
+        let name = node.name.as_str();
+        if let Op::Const { .. } = node.op {
+            self.public_value(node.output)?;
+            return Ok(());
+        }
+        let y = self.output_col(node.output)?;
+        let inst = self.instance(name, vars);
+        let one = |j: usize| operands(cx, j).into_iter().map(|(_, u)| u).collect::<Vec<_>>();
+        let valid = |s: &[usize]| -> Vec<i64> { pad_values(s, std::iter::repeat_n(1, s.iter().product())) };
+        match &node.op {
+            Op::Const { .. } => unreachable!(),
+            Op::Linear { weight, bias, rq } => {
+                let x = self.value_col(node.inputs[0]);
+                let (k, nout) = (weight.len() / bias.len(), bias.len());
+                let acc = self.bilinear(name, x, &shape[..shape.len() - 1], weight, bias, k, nout, &[]);
+                let ch = shape.len() - 1;
+                self.requant(inst, &shape, Expr::col(acc), acc, |c| rq.at(c), ch, y, out.bits, acc_bound(&ins, weight, bias))?;
+            }
+            Op::Conv { weight, bias, window, rq, .. } => {
+                let xs = ins[0].shape.clone();
+                let (ci, [kh, kw]) = (xs[1], window.kernel);
+                let j = ci * kh * kw;
+                let im2col_shape = [shape[0], j, shape[2], shape[3]];
+                let mut entries = Vec::new();
+                for b in 0..shape[0] {
+                    for (oy, ox) in (0..shape[2]).flat_map(|oy| (0..shape[3]).map(move |ox| (oy, ox))) {
+                        for c in 0..ci {
+                            for (ky, kx, sy, sx) in window_taps(window, xs[2], xs[3], oy, ox) {
+                                let t = layout::index(&im2col_shape, &[b, (c * kh + ky) * kw + kx, oy, ox]);
+                                entries.push((t as u32, layout::index(&xs, &[b, c, sy, sx]) as u32));
+                            }
+                        }
+                    }
+                }
+                let src = self.value_col(node.inputs[0]);
+                let xcol = self.virtual_col(&format!("{name} im2col"), src, layout::vars(&im2col_shape), entries);
+                let acc = self.bilinear(name, xcol, &shape[..1], weight, bias, j, bias.len(), &shape[2..]);
+                self.requant(inst, &shape, Expr::col(acc), acc, |c| rq.at(c), 1, y, out.bits, acc_bound(&ins, weight, bias))?;
+            }
+            Op::Rescale { mult, shift } => {
+                let x = self.value_col(node.inputs[0]);
+                let bound = (1i128 << (ins[0].bits - 1)) * (*mult as i128).abs();
+                self.requant(inst, &shape, Expr::col(x), x, |_| (*mult, *shift), 0, y, out.bits, bound)?;
+            }
+            Op::Add { mult_a, mult_b, shift } => {
+                let a = self.wiring(&format!("{name} a"), node.inputs[0], &shape, |j| vec![operands(cx, j)[0].1]);
+                let b = self.wiring(&format!("{name} b"), node.inputs[1], &shape, |j| vec![operands(cx, j)[1].1]);
+                let e = Expr::col(a).scale_i(*mult_a as i64).add(&Expr::col(b).scale_i(*mult_b as i64));
+                let vals = self.prover.then(|| self.combine(&[a, b], |v| v[0] * *mult_a as i64 + v[1] * *mult_b as i64));
+                let bound = (1i128 << (ins[0].bits - 1)) * (*mult_a as i128).abs() + (1i128 << (ins[1].bits - 1)) * (*mult_b as i128).abs();
+                self.divround(inst, &shape, e, vals, |_| (1, 1 << shift >> 1, 1 << shift), y, out.bits, bound)?;
+            }
+            Op::Mul { mult, shift } => {
+                let a = self.wiring(&format!("{name} a"), node.inputs[0], &shape, |j| vec![operands(cx, j)[0].1]);
+                let b = self.wiring(&format!("{name} b"), node.inputs[1], &shape, |j| vec![operands(cx, j)[1].1]);
+                let e = Expr::col(a).mul(&Expr::col(b)).scale_i(*mult as i64);
+                let vals = self.prover.then(|| self.combine(&[a, b], |v| v[0] * v[1] * *mult as i64));
+                let bound = (1i128 << (ins[0].bits + ins[1].bits - 2)) * (*mult as i128).abs();
+                self.divround(inst, &shape, e, vals, |_| (1, 1 << shift >> 1, 1 << shift), y, out.bits, bound)?;
+            }
+            Op::AvgPool { window, count_include_pad, mult, shift } => {
+                let s = self.wiring(&format!("{name} sum"), node.inputs[0], &shape, one);
+                let full = (window.kernel[0] * window.kernel[1]) as i64;
+                let counts: Vec<i64> = (0..n).map(|j| if *count_include_pad { full } else { one(j).len() as i64 }).collect();
+                let bound = (1i128 << (ins[0].bits - 1)) * full as i128 * 2 * (*mult as i128).abs();
+                let vals = self.prover.then(|| self.combine(&[s], |v| v[0]));
+                let d = |j: usize| counts[j] << shift;
+                self.divround(inst, &shape, Expr::col(s), vals, |j| (2 * *mult as i64, d(j), 2 * d(j)), y, out.bits, bound)?;
+            }
+            Op::Reduce { mean, mult, shift, .. } => {
+                let s = self.wiring(&format!("{name} sum"), node.inputs[0], &shape, one);
+                let counts: Vec<i64> = (0..n).map(|j| if *mean { one(j).len() as i64 } else { 1 }).collect();
+                let cnt = counts.iter().copied().max().unwrap_or(1).max(one(0).len() as i64);
+                let bound = (1i128 << (ins[0].bits - 1)) * cnt as i128 * 2 * (*mult as i128).abs();
+                let vals = self.prover.then(|| self.combine(&[s], |v| v[0]));
+                let d = |j: usize| counts[j] << shift;
+                self.divround(inst, &shape, Expr::col(s), vals, |j| (2 * *mult as i64, d(j), 2 * d(j)), y, out.bits, bound)?;
+            }
+            Op::Clamp { .. } | Op::Lut { .. } | Op::PRelu { .. } => {
+                let in_bits = ins[0].bits;
+                let (lo, hi) = qrange(in_bits);
+                let f = |x: i64| verity_model::element::eval(cx, 0, &[x as i32]) as i64;
+                let rows = (hi - lo + 1) as usize;
+                let tvars = log2(rows + 1);
+                let mut a = vec![0; 1 << tvars];
+                let mut b = vec![0; 1 << tvars];
+                let mut v = vec![0; 1 << tvars];
+                for (r, x) in (lo..=hi).enumerate() {
+                    (a[r], b[r], v[r]) = (x, f(x), 1);
+                }
+                let cols = vec![
+                    self.public(format!("{name} table x"), tvars, a),
+                    self.public(format!("{name} table y"), tvars, b),
+                    self.public(format!("{name} table valid"), tvars, v),
+                ];
+                let t = self.table(name, tvars, cols);
+                let x = self.value_col(node.inputs[0]);
+                let vcol = self.public(format!("{name} valid"), vars, valid(&shape));
+                self.lookup(inst, t, vec![Expr::col(x), Expr::col(y), Expr::col(vcol)]);
+            }
+            Op::MaxPool { window } => {
+                let taps = window.kernel[0] * window.kernel[1];
+                let mut prod = Expr::constant(1);
+                let mut diffs = Vec::new();
+                for t in 0..taps {
+                    // Windows cut by padding repeat their first tap; the max is unchanged.
+                    let xt = self.wiring(&format!("{name} tap {t}"), node.inputs[0], &shape, |j| {
+                        let o = one(j);
+                        vec![*o.get(t).unwrap_or(&o[0])]
+                    });
+                    let d = Expr::col(y).sub(&Expr::col(xt));
+                    prod = prod.mul(&d);
+                    diffs.push(d);
+                }
+                self.constrain(inst, prod);
+                for d in diffs {
+                    self.range_check(inst, d);
+                }
+            }
+            Op::Reshape | Op::Transpose { .. } | Op::Slice { .. } | Op::Gather { .. } | Op::Concat { .. } => {
+                let mut e = Expr::col(y);
+                for (slot, &src) in node.inputs.iter().enumerate() {
+                    let xt = self.wiring(&format!("{name} input {slot}"), src, &shape, |j| {
+                        operands(cx, j).into_iter().filter(|o| o.0 == slot).map(|o| o.1).collect()
+                    });
+                    e = e.sub(&Expr::col(xt));
+                }
+                self.constrain(inst, e);
+            }
+            Op::MatMul { .. } | Op::Div { .. } | Op::Softmax { .. } | Op::LayerNorm { .. } => unreachable!("refused above"),
+        }
+        Ok(())
+    }
+
+    /// Row-wise combination of materialized columns.
+    fn combine(&self, cols: &[ColId], f: impl Fn(&[i64]) -> i64) -> Vec<i64> {
+        let vals: Vec<&Vec<i64>> = cols.iter().map(|&c| self.c.columns[c].values.as_ref().expect("values")).collect();
+        (0..vals[0].len()).map(|i| f(&vals.iter().map(|v| v[i]).collect::<Vec<_>>())).collect()
+    }
+
+    /// Adds the weight tables and the accumulator column of `bias + W · x`.
+    #[allow(clippy::too_many_arguments)]
+    fn bilinear(&mut self, name: &str, x: ColId, a: &[usize], w: &[i8], bias: &[i32], j: usize, c: usize, b: &[usize]) -> ColId {
+        let (a_vars, b_vars, c_vars, j_vars) = (layout::vars(a), layout::vars(b), log2(c), log2(j));
+        let [wt, bt] = weight_tables(w, bias);
+        let values = self.prover.then(|| {
+            let xv = self.c.columns[x].values.as_ref().expect("input values");
+            let (na, nc, nb, nj) = (1 << a_vars, 1 << c_vars, 1 << b_vars, 1 << j_vars);
+            let mut acc = vec![0i64; na * nc * nb];
+            for ia in 0..na {
+                for ic in 0..nc {
+                    for ib in 0..nb {
+                        let s: i64 = (0..nj).map(|ij| wt[ic * nj + ij] * xv[(ia * nj + ij) * nb + ib]).sum();
+                        acc[(ia * nc + ic) * nb + ib] = bt[ic] + s;
+                    }
+                }
+            }
+            acc
+        });
+        self.c.weights.push(wt);
+        self.c.weights.push(bt);
+        let (weight, bias) = (self.c.weights.len() - 2, self.c.weights.len() - 1);
+        let id = self.c.bilinears.len();
+        let acc = self.col(format!("{name} accumulator"), a_vars + c_vars + b_vars, Kind::Acc(id), values);
+        self.c.bilinears.push(Bilinear { acc, x, a_vars, c_vars, b_vars, j_vars, weight, bias });
+        acc
+    }
+
+    /// `y = clamp(rshift_round(n · mult[c], shift[c]))`, `c` the index on axis `ch`.
+    #[allow(clippy::too_many_arguments)]
+    fn requant(
+        &mut self,
+        inst: usize,
+        shape: &[usize],
+        n: Expr,
+        ncol: ColId,
+        rq: impl Fn(usize) -> (i32, u8),
+        ch: usize,
+        y: ColId,
+        bits: u8,
+        n_bound: i128,
+    ) -> Result<(), String> {
+        let chan = |j: usize| if shape.is_empty() { 0 } else { layout::unravel(j, shape)[ch] };
+        let vals = self.c.columns[ncol].values.clone();
+        let m_max = (0..shape.iter().product()).map(|j| (rq(chan(j)).0 as i128).abs()).max().unwrap_or(0);
+        let params = |j: usize| {
+            let (m, s) = rq(chan(j));
+            (m as i64, if s == 0 { 0 } else { 1i64 << (s - 1) }, 1i64 << s)
+        };
+        self.divround(inst, shape, n, vals, params, y, bits, n_bound * m_max)
+    }
+
+    /// The quotient–remainder argument for `y = clamp(floor((n·A + H) / D))` with public
+    /// per-element `(A, H, D)`, `D > 0`; `l_bound` bounds `|n·A|`.
+    ///
+    /// Witnesses: the remainder `R` and `RC = D − 1 − R` (both range-checked, so
+    /// `0 ≤ R < D`), the clamp excess `d = q − y` and `E = |d|` (range-checked). With
+    /// `Δ = qmax − qmin`:
+    ///   `n·A + H − R − (y + d)·D = 0`, `R + RC − D + valid = 0`,
+    ///   `d·(y − qmin)·(y − qmax) = 0`, `E·Δ − d·(2y − qmin − qmax) = 0`,
+    /// and `y − qmin ∈ [0, 2^bits)`. So `d = 0` unless `y` is at a bound, `d ≥ 0` at `qmax`
+    /// and `d ≤ 0` at `qmin`: exactly the clamp of the rounded quotient. All integer terms
+    /// stay below 2^63 in magnitude, so the field identities are integer identities.
+    #[allow(clippy::too_many_arguments)]
+    fn divround(
+        &mut self,
+        inst: usize,
+        shape: &[usize],
+        n: Expr,
+        nvals: Option<Vec<i64>>,
+        params: impl Fn(usize) -> (i64, i64, i64),
+        y: ColId,
+        bits: u8,
+        l_bound: i128,
+    ) -> Result<(), String> {
+        let vars = layout::vars(shape);
+        let count: usize = shape.iter().product();
+        let p: Vec<(i64, i64, i64)> = (0..count).map(&params).collect();
+        let a = self.per_element("A", shape, |j| p[j].0);
+        let h = self.per_element("H", shape, |j| p[j].1);
+        let d = self.per_element("D", shape, |j| p[j].2);
+        let v = self.per_element("valid", shape, |_| 1);
+        let (qmin, qmax) = qrange(bits);
+        let d_max = p.iter().map(|t| t.2).max().unwrap_or(1);
+        let d_min = p.iter().map(|t| t.2).min().unwrap_or(1);
+        let h_max = p.iter().map(|t| t.1).max().unwrap_or(0) as i128;
+        let r_bits = bits_for(d_max as i128 - 1);
+        let e_bits = bits_for((l_bound + h_max) / d_min as i128 + 2 + (1 << (bits - 1)));
+        if r_bits > MAX_SUM_BITS - 8 || e_bits + bits_for(d_max as i128) > MAX_SUM_BITS || l_bound >= 1 << 62 {
+            return Err(format!("divisor 2^{r_bits} and quotient range 2^{e_bits} are too wide for the proof field"));
+        }
+        // Witness values.
+        let mut wit: Option<(Vec<i64>, Vec<i64>, Vec<i64>, Vec<i64>)> = None;
+        if self.prover {
+            let nv = nvals.as_ref().expect("numerator values");
+            let (av, hv, dv) = (self.vals(a), self.vals(h), self.vals(d));
+            let yv = self.vals(y);
+            let len = 1 << vars;
+            let (mut r, mut rc, mut dd, mut e) = (vec![0; len], vec![0; len], vec![0; len], vec![0; len]);
+            for i in 0..len {
+                if dv[i] == 0 {
+                    continue;
+                }
+                let l = nv[i] as i128 * av[i] as i128 + hv[i] as i128;
+                let q = l.div_euclid(dv[i] as i128);
+                let yy = q.clamp(qmin as i128, qmax as i128) as i64;
+                if yy != yv[i] {
+                    return Err(format!("the trace disagrees with the op at padded element {i}: {} vs {yy}", yv[i]));
+                }
+                r[i] = (l - q * dv[i] as i128) as i64;
+                rc[i] = dv[i] - 1 - r[i];
+                dd[i] = (q - yy as i128) as i64;
+                e[i] = dd[i].abs();
+            }
+            wit = Some((r, rc, dd, e));
+        }
+        let name = self.c.instances[inst].name.clone();
+        let w = wit.as_ref();
+        let r = self.limbs(inst, &format!("{name} remainder"), vars, r_bits, w.map(|w| w.0.as_slice()));
+        let rc = self.limbs(inst, &format!("{name} remainder complement"), vars, r_bits, w.map(|w| w.1.as_slice()));
+        let dcol = self.witness(format!("{name} clamp excess"), vars, || w.unwrap().2.clone());
+        let e = self.limbs(inst, &format!("{name} |clamp excess|"), vars, e_bits, w.map(|w| w.3.as_slice()));
+        let (yc, dc) = (Expr::col(y), Expr::col(dcol));
+        let c1 = n.mul(&Expr::col(a)).add(&Expr::col(h)).sub(&r).sub(&yc.add(&dc).mul(&Expr::col(d)));
+        let c2 = r.add(&rc).sub(&Expr::col(d)).add(&Expr::col(v));
+        let c3 = dc.mul(&yc.sub(&Expr::constant(qmin))).mul(&yc.sub(&Expr::constant(qmax)));
+        let c4 = e.scale_i(qmax - qmin).sub(&dc.mul(&yc.scale_i(2).sub(&Expr::constant(qmin + qmax))));
+        for c in [c1, c2, c3, c4] {
+            self.constrain(inst, c);
+        }
+        let ybits = bits as usize;
+        if ybits > RANGE_BITS {
+            return Err(format!("{bits}-bit outputs have no range argument"));
+        }
+        let shifted = yc.sub(&Expr::col(v).scale_i(qmin)).scale_i(1 << (RANGE_BITS - ybits));
+        self.range_check(inst, shifted);
+        Ok(())
+    }
+
+    fn vals(&self, c: ColId) -> &Vec<i64> {
+        self.c.columns[c].values.as_ref().expect("values")
+    }
+
+    /// Multiplicities of every table row among its lookups.
+    fn fill_multiplicities(&mut self) -> Result<(), String> {
+        use std::collections::HashMap;
+        for ti in 0..self.c.tables.len() {
+            let t = &self.c.tables[ti];
+            let rows = 1usize << t.vars;
+            let cols: Vec<&Vec<i64>> = t.tuple.iter().map(|&c| self.vals(c)).collect();
+            let mut index: HashMap<Vec<i64>, usize> = HashMap::new();
+            for r in (0..rows).rev() {
+                index.insert(cols.iter().map(|c| c[r]).collect(), r);
+            }
+            let mut mult = vec![0i64; rows];
+            for l in self.c.lookups.iter().filter(|l| l.table == ti) {
+                let inst = &self.c.instances[l.instance];
+                for i in 0..1usize << inst.vars {
+                    let key: Vec<i64> = l.tuple.iter().map(|e| eval_int(e, &self.c.columns, i)).collect();
+                    let r = index.get(&key).ok_or_else(|| {
+                        format!("node '{}': {key:?} is not in table '{}' (the trace does not satisfy the op)", inst.name, t.name)
+                    })?;
+                    mult[*r] += 1;
+                }
+            }
+            let m = self.c.tables[ti].mult;
+            self.c.columns[m].values = Some(mult);
+        }
+        Ok(())
+    }
+}
+
+/// A Linear or Conv layer's weight matrix `[c_out, j]` and bias, padded: the tables the
+/// model's key commits to.
+fn weight_tables(w: &[i8], bias: &[i32]) -> [Vec<i64>; 2] {
+    let (c, j) = (bias.len(), w.len() / bias.len());
+    [pad_values(&[c, j], w.iter().map(|&v| v as i64)), pad_values(&[c], bias.iter().map(|&v| v as i64))]
+}
+
+/// Every weight table of `model`, in circuit order.
+pub fn model_weights(model: &Model) -> Vec<Vec<i64>> {
+    let mut out = Vec::new();
+    for n in &model.nodes {
+        if let Op::Linear { weight, bias, .. } | Op::Conv { weight, bias, .. } = &n.op {
+            out.extend(weight_tables(weight, bias));
+        }
+    }
+    out
+}
+
+/// An integer expression's value at row `i` (coefficients are small integers here).
+fn eval_int(e: &Expr, cols: &[Column], i: usize) -> i64 {
+    use p3_field::PrimeField64;
+    let v = e.eval(|c| crate::field::ext(cols[c].values.as_ref().expect("values")[i]));
+    let c: &[crate::field::F] = p3_field::BasedVectorSpace::as_basis_coefficients_slice(&v);
+    let u = c[0].as_canonical_u64();
+    if u > crate::field::F::ORDER_U64 / 2 {
+        -((crate::field::F::ORDER_U64 - u) as i64)
+    } else {
+        u as i64
+    }
+}
+
+/// `max |acc|` of a Linear or Conv layer.
+fn acc_bound(ins: &[&ValueInfo], weight: &[i8], bias: &[i32]) -> i128 {
+    let k = (weight.len() / bias.len()) as i128;
+    let wmax = weight.iter().map(|&w| (w as i128).abs()).max().unwrap_or(0);
+    let bmax = bias.iter().map(|&b| (b as i128).abs()).max().unwrap_or(0);
+    k * (1i128 << (ins[0].bits - 1)) * wmax + bmax
+}

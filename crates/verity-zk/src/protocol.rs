@@ -1,0 +1,700 @@
+//! The proof of one inference, prover and verifier side by side. Steps (docs/zk.md):
+//!
+//! 1. absorb the statement: model id, the key's weight root, input and output;
+//! 2. commit every witness column (activations, remainders, limbs, multiplicities);
+//! 3. draw the lookup challenges `β` (tuple compression) and `α` (logUp point), commit the
+//!    logUp helpers `1/(α − f)` and `m/(α − t)`, send each lookup's and table's sum, and
+//!    check that every table's sums balance;
+//! 4. per op (and per table) one sumcheck shows that its constraints vanish on every row
+//!    (weighted by `eq(τ, ·)`) and that its helpers sum to the sent sums; it ends in
+//!    claims on columns at a random point;
+//! 5. claims on accumulators reduce, by a sumcheck over the inner dimension, to claims on
+//!    weights (key) and on the layer input; claims on virtual columns reduce, by one
+//!    sumcheck per source column, to claims on that source;
+//! 6. the verifier evaluates public columns itself; all other claims are batched into one
+//!    opening per committed polynomial (witness, helpers, weights).
+
+use crate::circuit::{self, Circuit, Kind};
+use crate::expr::{ColId, Expr};
+use crate::field::{ext, from_i64, E, F};
+use crate::layout::Segments;
+use crate::mle::{eq_table, evaluate};
+use crate::pcs::{self, Commitment, Committed};
+use crate::stream::{Reader, Writer};
+use crate::sumcheck;
+use crate::transcript::Transcript;
+use p3_field::{BasedVectorSpace, PrimeCharacteristicRing};
+use verity_model::{Model, Tensor};
+
+const PROTOCOL: &str = "verity/zk-inference/v1";
+
+/// What a verifier needs besides the model's structure: its id and the weight commitment.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct VerifyingKey {
+    pub model_id: [u8; 32],
+    pub weights: Commitment,
+}
+
+pub struct ProvingKey {
+    pub vk: VerifyingKey,
+    weights: Committed,
+    segments: Segments,
+}
+
+/// Commits to the model's weights (deterministic: every machine derives the same key).
+pub fn keygen(model: &Model) -> Result<ProvingKey, String> {
+    if let Some(why) = circuit::unsupported(model) {
+        return Err(why);
+    }
+    let tables = circuit::model_weights(model);
+    let segments = Segments::new(&tables.iter().map(|t| t.len().trailing_zeros() as usize).collect::<Vec<_>>());
+    let cols: Vec<Vec<F>> = tables.iter().map(|t| t.iter().map(|&v| from_i64(v)).collect()).collect();
+    let refs: Vec<&[F]> = cols.iter().map(|c| c.as_slice()).collect();
+    let weights = pcs::commit(&segments.pack(&refs));
+    let vk = VerifyingKey { model_id: model.id_bytes(), weights: weights.commitment.clone() };
+    Ok(ProvingKey { vk, weights, segments })
+}
+
+fn weight_segments(model: &Model) -> Segments {
+    Segments::new(&circuit::model_weights(model).iter().map(|t| t.len().trailing_zeros() as usize).collect::<Vec<_>>())
+}
+
+fn absorb_statement(t: &mut Transcript, vk: &VerifyingKey, inputs: &[Tensor], outputs: &[Tensor]) {
+    t.absorb(b"model id", &vk.model_id);
+    t.absorb(b"weight root", &vk.weights.root);
+    t.absorb(b"weight shape", &[vk.weights.row_vars as u8, vk.weights.col_vars as u8]);
+    for (label, ts) in [(b"input".as_slice(), inputs), (b"output".as_slice(), outputs)] {
+        for x in ts {
+            let mut b: Vec<u8> = (x.shape.len() as u32).to_le_bytes().to_vec();
+            x.shape.iter().for_each(|d| b.extend((*d as u64).to_le_bytes()));
+            x.data.iter().for_each(|v| b.extend(v.to_le_bytes()));
+            t.absorb(label, &b);
+        }
+    }
+}
+
+/// The extension generator `X` (`E = F[X]/(X² − 7)`), to rebuild helper values from
+/// their two committed coordinates.
+fn x_gen() -> E {
+    E::from_basis_coefficients_slice(&[F::ZERO, F::ONE]).expect("two coefficients")
+}
+
+fn coords(e: &E) -> [F; 2] {
+    let c = e.as_basis_coefficients_slice();
+    [c[0], c[1]]
+}
+
+/// Which committed polynomial a claim is about.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Poly {
+    Witness,
+    Helper,
+    Weights,
+}
+
+/// A claim `poly segment(point) = value`.
+struct Opening {
+    poly: Poly,
+    segment: usize,
+    point: Vec<E>,
+    value: E,
+}
+
+/// Claims on circuit columns still to be reduced.
+#[derive(Default)]
+struct Claims {
+    acc: Vec<(ColId, Vec<E>, E)>,
+    virt: Vec<(ColId, Vec<E>, E)>,
+    public: Vec<(ColId, Vec<E>, E)>,
+    open: Vec<Opening>,
+}
+
+/// Segment layout of the committed columns.
+struct Layout {
+    witness: Segments,
+    witness_of: Vec<Option<usize>>,
+    helper: Segments,
+    /// Helper column → segments of its two coordinates.
+    helper_of: Vec<Option<usize>>,
+}
+
+impl Layout {
+    fn new(c: &Circuit) -> Self {
+        let mut witness_of = vec![None; c.columns.len()];
+        let mut helper_of = vec![None; c.columns.len()];
+        let (mut wv, mut hv) = (vec![], vec![]);
+        for (i, col) in c.columns.iter().enumerate() {
+            match col.kind {
+                Kind::Witness => {
+                    witness_of[i] = Some(wv.len());
+                    wv.push(col.vars);
+                }
+                Kind::Helper => {
+                    helper_of[i] = Some(hv.len() / 2);
+                    hv.extend([col.vars, col.vars]);
+                }
+                _ => {}
+            }
+        }
+        Layout { witness: Segments::new(&wv), witness_of, helper: Segments::new(&hv), helper_of }
+    }
+}
+
+/// One sumcheck's worth of constraints over a common domain.
+struct Check {
+    vars: usize,
+    constraints: Vec<Expr>,
+    /// Helper columns whose sums are claimed.
+    sums: Vec<ColId>,
+}
+
+fn checks(c: &Circuit, alpha: E, beta: E) -> Vec<Check> {
+    let compress = |tuple: &[Expr]| {
+        let mut f = Expr::zero();
+        let mut w = E::ONE;
+        for e in tuple {
+            f = f.add(&e.scale(w));
+            w *= beta;
+        }
+        f
+    };
+    let mut out: Vec<Check> = c.instances.iter().map(|i| Check { vars: i.vars, constraints: i.constraints.clone(), sums: vec![] }).collect();
+    for l in &c.lookups {
+        let f = compress(&l.tuple);
+        let h = Expr::col(l.helper);
+        let ch = &mut out[l.instance];
+        ch.constraints.push(h.mul(&Expr::constant_e(alpha).sub(&f)).sub(&Expr::constant(1)));
+        ch.sums.push(l.helper);
+    }
+    for t in &c.tables {
+        let f = compress(&t.tuple.iter().map(|&c| Expr::col(c)).collect::<Vec<_>>());
+        let g = Expr::col(t.helper);
+        let constraint = g.mul(&Expr::constant_e(alpha).sub(&f)).sub(&Expr::col(t.mult));
+        out.push(Check { vars: t.vars, constraints: vec![constraint], sums: vec![t.helper] });
+    }
+    out
+}
+
+/// Sumcheck terms of a check: `Σ_k λ^k eq·C_k + Σ_s μ^(s+1) h_s`, over local table indices
+/// (0 = eq); returns the terms and the circuit columns behind indices 1...
+fn terms(ch: &Check, lambda: E, mu: E) -> (Vec<(E, Vec<usize>)>, Vec<ColId>) {
+    let mut cols: Vec<ColId> = vec![];
+    let local = |c: ColId, cols: &mut Vec<ColId>| match cols.iter().position(|&x| x == c) {
+        Some(p) => p + 1,
+        None => {
+            cols.push(c);
+            cols.len()
+        }
+    };
+    let mut out = vec![];
+    let mut w = E::ONE;
+    for con in &ch.constraints {
+        for (coef, mono) in &con.terms {
+            let mut m = vec![0];
+            m.extend(mono.iter().map(|&c| local(c, &mut cols)));
+            out.push((*coef * w, m));
+        }
+        w *= lambda;
+    }
+    let mut w = mu;
+    for &s in &ch.sums {
+        out.push((w, vec![local(s, &mut cols)]));
+        w *= mu;
+    }
+    (out, cols)
+}
+
+fn degree(terms: &[(E, Vec<usize>)]) -> usize {
+    terms.iter().map(|(_, m)| m.len()).max().unwrap_or(0).max(1)
+}
+
+fn eq_at(a: &[E], b: &[E]) -> E {
+    a.iter().zip(b).map(|(&x, &y)| x * y + (E::ONE - x) * (E::ONE - y)).product()
+}
+
+/// Where claims on each kind of column go.
+fn route(c: &Circuit, lay: &Layout, claims: &mut Claims, col: ColId, point: Vec<E>, value: E) {
+    match c.columns[col].kind {
+        Kind::Witness => {
+            claims.open.push(Opening { poly: Poly::Witness, segment: lay.witness_of[col].unwrap(), point, value })
+        }
+        Kind::Public | Kind::Iota => claims.public.push((col, point, value)),
+        Kind::Virtual { .. } => claims.virt.push((col, point, value)),
+        Kind::Acc(_) => claims.acc.push((col, point, value)),
+        Kind::Helper => unreachable!("helper claims are split into coordinates"),
+    }
+}
+
+/// The verifier's value of a public column.
+fn public_eval(c: &Circuit, col: ColId, point: &[E]) -> E {
+    let column = &c.columns[col];
+    match column.kind {
+        Kind::Iota => point.iter().rev().enumerate().map(|(k, &p)| p * E::from_u64(1 << k)).sum(),
+        _ => {
+            let v: Vec<E> = column.values.as_ref().expect("public values").iter().map(|&x| ext(x)).collect();
+            evaluate(&v, point)
+        }
+    }
+}
+
+/// Groups virtual-column claims by source column, in first-seen order.
+fn by_source(c: &Circuit, virt: &[(ColId, Vec<E>, E)]) -> Vec<(ColId, Vec<usize>)> {
+    let mut groups: Vec<(ColId, Vec<usize>)> = vec![];
+    for (k, (col, _, _)) in virt.iter().enumerate() {
+        let Kind::Virtual { src, .. } = c.columns[*col].kind else { unreachable!() };
+        match groups.iter_mut().find(|g| g.0 == src) {
+            Some(g) => g.1.push(k),
+            None => groups.push((src, vec![k])),
+        }
+    }
+    groups
+}
+
+fn entries(c: &Circuit, col: ColId) -> &[(u32, u32)] {
+    match &c.columns[col].kind {
+        Kind::Virtual { entries, .. } => entries,
+        _ => unreachable!(),
+    }
+}
+
+/// `Σ_k γ^k M_k(ρ_k, ·)` over the source's hypercube, for the claims `idx` on virtual columns.
+fn wiring_table(c: &Circuit, virt: &[(ColId, Vec<E>, E)], idx: &[usize], gamma: E, src_vars: usize) -> Vec<E> {
+    let mut m = vec![E::ZERO; 1 << src_vars];
+    let mut w = E::ONE;
+    for &k in idx {
+        let (col, point, _) = &virt[k];
+        let eq = eq_table(point);
+        for &(t, u) in entries(c, *col) {
+            m[u as usize] += w * eq[t as usize];
+        }
+        w *= gamma;
+    }
+    m
+}
+
+/// Every value's tensor (by value id) from the reference interpreter: the prover's witness.
+pub fn trace_values(model: &Model, inputs: &[Tensor]) -> Result<Vec<Option<Tensor>>, String> {
+    let trace = verity_model::reference::trace(model, inputs).map_err(|e| e.to_string())?;
+    let mut values = vec![None; model.values.len()];
+    for (x, &v) in inputs.iter().zip(&model.inputs) {
+        values[v as usize] = Some(x.clone());
+    }
+    for (t, n) in trace.into_iter().zip(&model.nodes) {
+        values[n.output as usize] = Some(t);
+    }
+    Ok(values)
+}
+
+/// Progress callback: `(step, steps done, total)`.
+pub type Progress<'a> = &'a mut dyn FnMut(&str, usize, usize);
+
+/// Proves that `model` maps `inputs` to the outputs of `trace` (every value's tensor,
+/// by value id). Returns the proof bytes.
+pub fn prove(model: &Model, pk: &ProvingKey, values: &[Option<Tensor>], progress: Progress) -> Result<Vec<u8>, String> {
+    prove_tampered(model, pk, values, progress, |_| {})
+}
+
+/// `prove` with a hook that may alter the witness after it is built: soundness tests use
+/// it to play a prover who lies anywhere in the witness.
+#[doc(hidden)]
+pub fn prove_tampered(
+    model: &Model,
+    pk: &ProvingKey,
+    values: &[Option<Tensor>],
+    progress: Progress,
+    tamper: impl FnOnce(&mut Circuit),
+) -> Result<Vec<u8>, String> {
+    let missing = || "the witness lacks a model input or output".to_string();
+    let inputs: Vec<Tensor> = model.inputs.iter().map(|&v| values[v as usize].clone().ok_or_else(missing)).collect::<Result<_, _>>()?;
+    let outputs: Vec<Tensor> = model.outputs.iter().map(|&v| values[v as usize].clone().ok_or_else(missing)).collect::<Result<_, _>>()?;
+    let mut t = Transcript::new(PROTOCOL);
+    absorb_statement(&mut t, &pk.vk, &inputs, &outputs);
+    progress("building the witness", 0, 1);
+    let mut c = circuit::build(model, values, true)?;
+    tamper(&mut c);
+    let lay = Layout::new(&c);
+    let mut w = Writer::default();
+
+    // Values of every non-helper column as field elements.
+    let mut vals: Vec<Option<Vec<E>>> = c.columns.iter().map(|col| col.values.as_ref().map(|v| v.iter().map(|&x| ext(x)).collect())).collect();
+
+    progress("committing the witness", 0, 1);
+    let wcols: Vec<Vec<F>> = c
+        .columns
+        .iter()
+        .filter(|col| matches!(col.kind, Kind::Witness))
+        .map(|col| col.values.as_ref().unwrap().iter().map(|&x| from_i64(x)).collect())
+        .collect();
+    let witness = pcs::commit(&lay.witness.pack(&wcols.iter().map(|v| v.as_slice()).collect::<Vec<_>>()));
+    w.hash(&mut t, b"witness root", &witness.commitment.root);
+    let (beta, alpha) = (t.challenge(), t.challenge());
+    let checks = checks(&c, alpha, beta);
+
+    // logUp helpers: 1 / (α − f) per lookup row, m / (α − t) per table row.
+    progress("committing the lookup helpers", 0, 1);
+    let compress = |tuple: &[Expr], vals: &Vec<Option<Vec<E>>>, n: usize| -> Vec<E> {
+        (0..n)
+            .map(|i| {
+                let mut acc = E::ZERO;
+                let mut wgt = E::ONE;
+                for e in tuple {
+                    acc += wgt * e.eval(|k| vals[k].as_ref().expect("column values")[i]);
+                    wgt *= beta;
+                }
+                acc
+            })
+            .collect()
+    };
+    let mut helper_vals: Vec<(ColId, Vec<E>)> = vec![];
+    for l in &c.lookups {
+        let n = 1 << c.instances[l.instance].vars;
+        let den: Vec<E> = compress(&l.tuple, &vals, n).into_iter().map(|f| alpha - f).collect();
+        helper_vals.push((l.helper, p3_field::batch_multiplicative_inverse(&den)));
+    }
+    for tb in &c.tables {
+        let n = 1 << tb.vars;
+        let tuple: Vec<Expr> = tb.tuple.iter().map(|&k| Expr::col(k)).collect();
+        let den: Vec<E> = compress(&tuple, &vals, n).into_iter().map(|f| alpha - f).collect();
+        let m = vals[tb.mult].as_ref().unwrap();
+        let inv = p3_field::batch_multiplicative_inverse(&den);
+        helper_vals.push((tb.helper, inv.iter().zip(m).map(|(a, b)| *a * *b).collect()));
+    }
+    helper_vals.sort_by_key(|h| h.0);
+    let mut hcols: Vec<Vec<F>> = vec![];
+    for (col, v) in &helper_vals {
+        debug_assert_eq!(lay.helper_of[*col], Some(hcols.len() / 2));
+        hcols.push(v.iter().map(|e| coords(e)[0]).collect());
+        hcols.push(v.iter().map(|e| coords(e)[1]).collect());
+    }
+    for (col, v) in helper_vals {
+        vals[col] = Some(v);
+    }
+    let helper = pcs::commit(&lay.helper.pack(&hcols.iter().map(|v| v.as_slice()).collect::<Vec<_>>()));
+    w.hash(&mut t, b"helper root", &helper.commitment.root);
+    let sums: Vec<E> = helper_cols(&c).iter().map(|&h| vals[h].as_ref().unwrap().iter().copied().sum()).collect();
+    w.ext(&mut t, b"lookup sums", &sums);
+
+    // Materialize accumulators and virtual columns (already in `vals` from the build).
+    let mut claims = Claims::default();
+    let total = checks.len();
+    for (k, ch) in checks.iter().enumerate() {
+        progress("proving op constraints", k, total);
+        let tau = t.challenges(ch.vars);
+        let (lambda, mu) = (t.challenge(), t.challenge());
+        let (terms, cols) = terms(ch, lambda, mu);
+        let mut tables = vec![eq_table(&tau)];
+        tables.extend(cols.iter().map(|&col| vals[col].clone().expect("column values")));
+        let (proof, point, finals) = sumcheck::prove_terms(tables, &terms, &mut t);
+        w.sumcheck(&proof);
+        let mut sent = vec![];
+        for (i, &col) in cols.iter().enumerate() {
+            match c.columns[col].kind {
+                Kind::Public | Kind::Iota => {}
+                Kind::Helper => {
+                    let seg = lay.helper_of[col].unwrap();
+                    let [a, b] = [0, 1].map(|j| evaluate(&hcols[2 * seg + j].iter().map(|&f| E::from(f)).collect::<Vec<_>>(), &point));
+                    sent.extend([a, b]);
+                    claims.open.push(Opening { poly: Poly::Helper, segment: 2 * seg, point: point.clone(), value: a });
+                    claims.open.push(Opening { poly: Poly::Helper, segment: 2 * seg + 1, point: point.clone(), value: b });
+                }
+                _ => {
+                    sent.push(finals[i + 1]);
+                    route(&c, &lay, &mut claims, col, point.clone(), finals[i + 1]);
+                }
+            }
+        }
+        w.ext(&mut t, b"column values", &sent);
+    }
+
+    progress("proving layer products", 0, 1);
+    for (col, point, _) in std::mem::take(&mut claims.acc) {
+        let Kind::Acc(b) = c.columns[col].kind else { unreachable!() };
+        let bl = &c.bilinears[b];
+        let (ra, rest) = point.split_at(bl.a_vars);
+        let (rc, rb) = rest.split_at(bl.c_vars);
+        let wt: Vec<E> = c.weights[bl.weight].iter().map(|&x| ext(x)).collect();
+        let bias: Vec<E> = c.weights[bl.bias].iter().map(|&x| ext(x)).collect();
+        let bias_val = evaluate(&bias, rc);
+        w.ext(&mut t, b"bias value", &[bias_val]);
+        let nj = 1usize << bl.j_vars;
+        let eqc = eq_table(rc);
+        let mut wr = vec![E::ZERO; nj];
+        for (ic, e) in eqc.iter().enumerate() {
+            for j in 0..nj {
+                wr[j] += *e * wt[ic * nj + j];
+            }
+        }
+        let (eqa, eqb) = (eq_table(ra), eq_table(rb));
+        let xv = vals[bl.x].as_ref().unwrap();
+        let nb = 1usize << bl.b_vars;
+        let mut xr = vec![E::ZERO; nj];
+        for (ia, ea) in eqa.iter().enumerate() {
+            for (j, slot) in xr.iter_mut().enumerate() {
+                let base = (ia * nj + j) * nb;
+                *slot += *ea * xv[base..base + nb].iter().zip(&eqb).map(|(x, e)| *x * *e).sum::<E>();
+            }
+        }
+        let (proof, sigma, finals) = sumcheck::prove_terms(vec![wr, xr], &[(E::ONE, vec![0, 1])], &mut t);
+        w.sumcheck(&proof);
+        w.ext(&mut t, b"product values", &finals);
+        let mut wp = rc.to_vec();
+        wp.extend(&sigma);
+        claims.open.push(Opening { poly: Poly::Weights, segment: bl.weight, point: wp, value: finals[0] });
+        claims.open.push(Opening { poly: Poly::Weights, segment: bl.bias, point: rc.to_vec(), value: bias_val });
+        let mut xp = ra.to_vec();
+        xp.extend(&sigma);
+        xp.extend(rb);
+        route(&c, &lay, &mut claims, bl.x, xp, finals[1]);
+    }
+
+    progress("proving wiring", 0, 1);
+    let virt = std::mem::take(&mut claims.virt);
+    for (src, idx) in by_source(&c, &virt) {
+        let gamma = t.challenge();
+        let m = wiring_table(&c, &virt, &idx, gamma, c.columns[src].vars);
+        let sv = vals[src].clone().unwrap();
+        let (proof, sigma, finals) = sumcheck::prove_terms(vec![sv, m], &[(E::ONE, vec![0, 1])], &mut t);
+        w.sumcheck(&proof);
+        w.ext(&mut t, b"wiring source value", &[finals[0]]);
+        route(&c, &lay, &mut claims, src, sigma, finals[0]);
+    }
+
+    progress("opening commitments", 0, 1);
+    let hvals: Vec<F> = lay.helper.pack(&hcols.iter().map(|v| v.as_slice()).collect::<Vec<_>>());
+    let wvals: Vec<F> = lay.witness.pack(&wcols.iter().map(|v| v.as_slice()).collect::<Vec<_>>());
+    let weight_vals: Vec<F> = {
+        let cols: Vec<Vec<F>> = c.weights.iter().map(|tb| tb.iter().map(|&x| from_i64(x)).collect()).collect();
+        pk.segments.pack(&cols.iter().map(|v| v.as_slice()).collect::<Vec<_>>())
+    };
+    for (poly, segs, table, committed) in [
+        (Poly::Witness, &lay.witness, &wvals, &witness),
+        (Poly::Helper, &lay.helper, &hvals, &helper),
+        (Poly::Weights, &pk.segments, &weight_vals, &pk.weights),
+    ] {
+        let ours: Vec<&Opening> = claims.open.iter().filter(|o| o.poly == poly).collect();
+        if ours.is_empty() {
+            continue;
+        }
+        let lambda = t.challenge();
+        let mut q = vec![E::ZERO; table.len()];
+        let mut wgt = E::ONE;
+        for o in &ours {
+            let off = segs.offsets[o.segment];
+            for (i, e) in eq_table(&o.point).into_iter().enumerate() {
+                q[off + i] += wgt * e;
+            }
+            wgt *= lambda;
+        }
+        let p: Vec<E> = table.iter().map(|&f| E::from(f)).collect();
+        let (proof, rho, finals) = sumcheck::prove_terms(vec![p, q], &[(E::ONE, vec![0, 1])], &mut t);
+        w.sumcheck(&proof);
+        w.ext(&mut t, b"opened value", &[finals[0]]);
+        let opening = pcs::open(committed, &rho, finals[0], &mut t);
+        w.opening(&opening);
+    }
+    progress("done", 1, 1);
+    Ok(w.bytes)
+}
+
+/// Lookup helpers then table helpers: the order of the sent sums.
+fn helper_cols(c: &Circuit) -> Vec<ColId> {
+    c.lookups.iter().map(|l| l.helper).chain(c.tables.iter().map(|t| t.helper)).collect()
+}
+
+/// Checks a proof that `model` (whose key is `vk`) maps `inputs` to `outputs`.
+pub fn verify(model: &Model, vk: &VerifyingKey, inputs: &[Tensor], outputs: &[Tensor], proof: &[u8]) -> Result<(), String> {
+    if vk.model_id != model.id_bytes() {
+        return Err("the verifying key belongs to another model".into());
+    }
+    verity_model::reference::check_inputs(model, inputs).map_err(|e| e.to_string())?;
+    if outputs.len() != model.outputs.len() {
+        return Err(format!("model has {} outputs, the statement {}", model.outputs.len(), outputs.len()));
+    }
+    for (o, &v) in outputs.iter().zip(&model.outputs) {
+        let info = model.value(v);
+        let (lo, hi) = verity_model::arith::qrange(info.bits);
+        if o.shape != info.shape || o.data.len() != info.shape.iter().product::<usize>() {
+            return Err(format!("output '{}' has shape {:?}, the model {:?}", info.name, o.shape, info.shape));
+        }
+        if o.data.iter().any(|&x| (x as i64) < lo || (x as i64) > hi) {
+            return Err(format!("output '{}' is outside its {}-bit range", info.name, info.bits));
+        }
+    }
+    let mut values: Vec<Option<Tensor>> = vec![None; model.values.len()];
+    for (x, &v) in inputs.iter().zip(&model.inputs) {
+        values[v as usize] = Some(x.clone());
+    }
+    for (x, &v) in outputs.iter().zip(&model.outputs) {
+        values[v as usize] = Some(x.clone());
+    }
+    for n in &model.nodes {
+        if let verity_model::Op::Const { data } = &n.op {
+            values[n.output as usize] = Some(Tensor::new(model.value(n.output).shape.clone(), data.clone()));
+        }
+    }
+    let c = circuit::build(model, &values, false)?;
+    let lay = Layout::new(&c);
+    let wsegs = weight_segments(model);
+    let mut t = Transcript::new(PROTOCOL);
+    absorb_statement(&mut t, vk, inputs, outputs);
+    let mut r = Reader::new(proof);
+
+    let witness_root = r.hash(&mut t, b"witness root")?;
+    let (beta, alpha) = (t.challenge(), t.challenge());
+    let checks = checks(&c, alpha, beta);
+    let helper_root = r.hash(&mut t, b"helper root")?;
+    let hcols = helper_cols(&c);
+    let sums = r.ext(&mut t, b"lookup sums", hcols.len())?;
+    let sum_of = |col: ColId| sums[hcols.iter().position(|&h| h == col).unwrap()];
+    for (ti, tb) in c.tables.iter().enumerate() {
+        let looked: E = c.lookups.iter().filter(|l| l.table == ti).map(|l| sum_of(l.helper)).sum();
+        if looked != sum_of(tb.helper) {
+            return Err(format!("lookups into table '{}' do not balance", tb.name));
+        }
+    }
+
+    let mut claims = Claims::default();
+    let xg = x_gen();
+    for (k, ch) in checks.iter().enumerate() {
+        let name = c.instances.get(k).map_or_else(|| format!("table '{}'", c.tables[k - c.instances.len()].name), |i| format!("op '{}'", i.name));
+        let tau = t.challenges(ch.vars);
+        let (lambda, mu) = (t.challenge(), t.challenge());
+        let (terms, cols) = terms(ch, lambda, mu);
+        let d = degree(&terms);
+        let sp = r.sumcheck(ch.vars, d)?;
+        let claim: E = {
+            let mut wgt = mu;
+            ch.sums.iter().map(|&s| {
+                let v = wgt * sum_of(s);
+                wgt *= mu;
+                v
+            }).sum()
+        };
+        let red = sumcheck::verify(claim, ch.vars, d, &sp, &mut t).map_err(|e| format!("{name}: {e}"))?;
+        let point = red.point;
+        let n_sent: usize = cols
+            .iter()
+            .map(|&col| match c.columns[col].kind {
+                Kind::Public | Kind::Iota => 0,
+                Kind::Helper => 2,
+                _ => 1,
+            })
+            .sum();
+        let sent = r.ext(&mut t, b"column values", n_sent)?;
+        let mut at = sent.iter();
+        let mut local = vec![eq_at(&tau, &point)];
+        for &col in &cols {
+            let v = match c.columns[col].kind {
+                Kind::Public | Kind::Iota => public_eval(&c, col, &point),
+                Kind::Helper => {
+                    let (a, b) = (*at.next().unwrap(), *at.next().unwrap());
+                    let seg = lay.helper_of[col].unwrap();
+                    claims.open.push(Opening { poly: Poly::Helper, segment: 2 * seg, point: point.clone(), value: a });
+                    claims.open.push(Opening { poly: Poly::Helper, segment: 2 * seg + 1, point: point.clone(), value: b });
+                    a + xg * b
+                }
+                _ => {
+                    let v = *at.next().unwrap();
+                    route(&c, &lay, &mut claims, col, point.clone(), v);
+                    v
+                }
+            };
+            local.push(v);
+        }
+        let value: E = terms.iter().map(|(coef, m)| m.iter().fold(*coef, |acc, &i| acc * local[i])).sum();
+        if value != red.value {
+            return Err(format!("{name}: the constraints do not hold"));
+        }
+    }
+
+    for (col, point, value) in std::mem::take(&mut claims.acc) {
+        let Kind::Acc(b) = c.columns[col].kind else { unreachable!() };
+        let bl = &c.bilinears[b];
+        let (ra, rest) = point.split_at(bl.a_vars);
+        let (rc, rb) = rest.split_at(bl.c_vars);
+        let bias_val = r.ext(&mut t, b"bias value", 1)?[0];
+        let sp = r.sumcheck(bl.j_vars, 2)?;
+        let red = sumcheck::verify(value - bias_val, bl.j_vars, 2, &sp, &mut t).map_err(|e| format!("layer product: {e}"))?;
+        let fin = r.ext(&mut t, b"product values", 2)?;
+        if fin[0] * fin[1] != red.value {
+            return Err("layer product: the final check failed".into());
+        }
+        let sigma = red.point;
+        let mut wp = rc.to_vec();
+        wp.extend(&sigma);
+        claims.open.push(Opening { poly: Poly::Weights, segment: bl.weight, point: wp, value: fin[0] });
+        claims.open.push(Opening { poly: Poly::Weights, segment: bl.bias, point: rc.to_vec(), value: bias_val });
+        let mut xp = ra.to_vec();
+        xp.extend(&sigma);
+        xp.extend(rb);
+        route(&c, &lay, &mut claims, bl.x, xp, fin[1]);
+    }
+
+    let virt = std::mem::take(&mut claims.virt);
+    for (src, idx) in by_source(&c, &virt) {
+        let gamma = t.challenge();
+        let vars = c.columns[src].vars;
+        let mut claim = E::ZERO;
+        let mut wgt = E::ONE;
+        for &k in &idx {
+            claim += wgt * virt[k].2;
+            wgt *= gamma;
+        }
+        let sp = r.sumcheck(vars, 2)?;
+        let red = sumcheck::verify(claim, vars, 2, &sp, &mut t).map_err(|e| format!("wiring of '{}': {e}", c.columns[src].name))?;
+        let sv = r.ext(&mut t, b"wiring source value", 1)?[0];
+        // M(σ) = Σ_k γ^k Σ_(t,u) eq(ρ_k, t) eq(σ, u), in time linear in the wiring.
+        let eq_sigma = eq_table(&red.point);
+        let mut m = E::ZERO;
+        let mut wgt = E::ONE;
+        for &k in &idx {
+            let (col, point, _) = &virt[k];
+            let eq = eq_table(point);
+            m += wgt * entries(&c, *col).iter().map(|&(tt, u)| eq[tt as usize] * eq_sigma[u as usize]).sum::<E>();
+            wgt *= gamma;
+        }
+        if sv * m != red.value {
+            return Err(format!("wiring of '{}': the final check failed", c.columns[src].name));
+        }
+        route(&c, &lay, &mut claims, src, red.point, sv);
+    }
+
+    for (col, point, value) in &claims.public {
+        if public_eval(&c, *col, point) != *value {
+            return Err(format!("column '{}' differs from the public values", c.columns[*col].name));
+        }
+    }
+
+    let witness_c = Commitment { root: witness_root, row_vars: 0, col_vars: 0 };
+    let helper_c = Commitment { root: helper_root, row_vars: 0, col_vars: 0 };
+    for (poly, segs, commitment) in [(Poly::Witness, &lay.witness, witness_c), (Poly::Helper, &lay.helper, helper_c), (Poly::Weights, &wsegs, vk.weights.clone())] {
+        let ours: Vec<&Opening> = claims.open.iter().filter(|o| o.poly == poly).collect();
+        if ours.is_empty() {
+            continue;
+        }
+        let lambda = t.challenge();
+        let mut claim = E::ZERO;
+        let mut wgt = E::ONE;
+        let mut points = vec![];
+        for o in &ours {
+            claim += wgt * o.value;
+            points.push((wgt, segs.point(o.segment, &o.point)));
+            wgt *= lambda;
+        }
+        let sp = r.sumcheck(segs.total, 2)?;
+        let red = sumcheck::verify(claim, segs.total, 2, &sp, &mut t).map_err(|e| format!("batched opening: {e}"))?;
+        let pv = r.ext(&mut t, b"opened value", 1)?[0];
+        let q: E = points.iter().map(|(wgt, z)| *wgt * eq_at(z, &red.point)).sum();
+        if pv * q != red.value {
+            return Err("batched opening: the final check failed".into());
+        }
+        let shape = pcs::shape(segs.total);
+        let commitment = Commitment { row_vars: shape.0, col_vars: shape.1, ..commitment };
+        if poly == Poly::Weights && commitment != vk.weights {
+            return Err("the weight commitment's shape does not match the model".into());
+        }
+        let opening = r.opening(shape.0, shape.1)?;
+        pcs::verify(&commitment, &red.point, pv, &opening, &mut t).map_err(|e| format!("opening: {e}"))?;
+    }
+    r.finish()
+}
