@@ -6,6 +6,7 @@ mod files;
 mod import;
 mod inspect;
 mod node;
+mod proof;
 mod receipt;
 mod remote;
 mod run;
@@ -72,15 +73,34 @@ enum Command {
         #[arg(long)]
         key: Option<PathBuf>,
     },
-    /// Check a receipt: its signature, then a re-execution that must reproduce the model
-    /// id, input hash, output hash and trace root. Exits 0 only if all hold.
-    Verify {
-        #[arg(long)]
-        receipt: PathBuf,
-        #[arg(long)]
+    /// Prove an inference: writes a proof file binding model id, input and output, which
+    /// `verity verify --proof` checks without re-running the model (see docs/zk.md).
+    Prove {
         model: PathBuf,
         #[arg(long)]
         input: PathBuf,
+        /// Where to write the proof.
+        #[arg(short, long)]
+        output: PathBuf,
+        /// Print one JSON object: model_id, proof_bytes, key_ms, prove_ms, outputs.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Check a proof (`--proof`, no input needed: the proof carries it) or a receipt
+    /// (`--receipt` with `--input`: its signature, then a re-execution that must reproduce
+    /// the model id, input hash, output hash and trace root). Exits 0 only if valid.
+    Verify {
+        #[arg(long, conflicts_with = "proof", required_unless_present = "proof", requires = "input")]
+        receipt: Option<PathBuf>,
+        #[arg(long)]
+        proof: Option<PathBuf>,
+        #[arg(long)]
+        model: PathBuf,
+        #[arg(long)]
+        input: Option<PathBuf>,
+        /// With --proof: print one JSON object (valid, model_id, verify_ms, outputs).
+        #[arg(long)]
+        json: bool,
     },
     /// Play a bisection dispute between an honest challenger and an executor that
     /// cheats in the chosen way, in front of a referee holding only roots.
@@ -215,7 +235,13 @@ fn main() -> ExitCode {
             receipt: receipt.as_deref(),
             key: key.as_deref(),
         }),
-        Command::Verify { receipt, model, input } => receipt::verify(&receipt, &model, &input),
+        Command::Prove { model, input, output, json } => proof::run_prove(&model, &input, &output, json),
+        Command::Verify { receipt, proof, model, input, json } => match (receipt, proof, input) {
+            (Some(r), None, Some(i)) => receipt::verify(&r, &model, &i),
+            (None, Some(p), None) => proof::run_verify(&p, &model, json),
+            (None, Some(_), Some(_)) => Err(anyhow::anyhow!("--input is for receipts; a proof carries its own input")),
+            _ => Err(anyhow::anyhow!("give --proof, or --receipt with --input")),
+        },
         Command::Dispute { model, input, cheat, json } => dispute::run(&model, &input, &cheat, json),
         Command::Bench { model, input, seconds, threads } => bench::run(&model, &input, seconds, threads),
         Command::Node { data, listen, api_key, verify_sample, max_body, max_concurrency, max_queue, key } => {

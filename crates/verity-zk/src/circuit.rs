@@ -22,9 +22,6 @@ use verity_model::shape::window_taps;
 use verity_model::{Model, Op, Tensor, ValueInfo};
 
 pub const RANGE_BITS: usize = 16;
-/// Limbs of range-checked quantities (R, its complement, the clamp excess) stay below
-/// this many bits, so every constraint's integer terms stay far below p/2.
-const MAX_SUM_BITS: u32 = 61;
 
 #[derive(Clone, Debug)]
 pub enum Kind {
@@ -334,7 +331,7 @@ impl Builder<'_> {
             }
             Op::Rescale { mult, shift } => {
                 let x = self.value_col(node.inputs[0]);
-                let bound = (1i128 << (ins[0].bits - 1)) * (*mult as i128).abs();
+                let bound = 1i128 << (ins[0].bits - 1);
                 self.requant(inst, &shape, Expr::col(x), x, |_| (*mult, *shift), 0, y, out.bits, bound)?;
             }
             Op::Add { mult_a, mult_b, shift } => {
@@ -357,7 +354,7 @@ impl Builder<'_> {
                 let s = self.wiring(&format!("{name} sum"), node.inputs[0], &shape, one);
                 let full = (window.kernel[0] * window.kernel[1]) as i64;
                 let counts: Vec<i64> = (0..n).map(|j| if *count_include_pad { full } else { one(j).len() as i64 }).collect();
-                let bound = (1i128 << (ins[0].bits - 1)) * full as i128 * 2 * (*mult as i128).abs();
+                let bound = (1i128 << (ins[0].bits - 1)) * full as i128;
                 let vals = self.prover.then(|| self.combine(&[s], |v| v[0]));
                 let d = |j: usize| counts[j] << shift;
                 self.divround(inst, &shape, Expr::col(s), vals, |j| (2 * *mult as i64, d(j), 2 * d(j)), y, out.bits, bound)?;
@@ -366,7 +363,7 @@ impl Builder<'_> {
                 let s = self.wiring(&format!("{name} sum"), node.inputs[0], &shape, one);
                 let counts: Vec<i64> = (0..n).map(|j| if *mean { one(j).len() as i64 } else { 1 }).collect();
                 let cnt = counts.iter().copied().max().unwrap_or(1).max(one(0).len() as i64);
-                let bound = (1i128 << (ins[0].bits - 1)) * cnt as i128 * 2 * (*mult as i128).abs();
+                let bound = (1i128 << (ins[0].bits - 1)) * cnt as i128;
                 let vals = self.prover.then(|| self.combine(&[s], |v| v[0]));
                 let d = |j: usize| counts[j] << shift;
                 self.divround(inst, &shape, Expr::col(s), vals, |j| (2 * *mult as i64, d(j), 2 * d(j)), y, out.bits, bound)?;
@@ -477,25 +474,27 @@ impl Builder<'_> {
     ) -> Result<(), String> {
         let chan = |j: usize| if shape.is_empty() { 0 } else { layout::unravel(j, shape)[ch] };
         let vals = self.c.columns[ncol].values.clone();
-        let m_max = (0..shape.iter().product()).map(|j| (rq(chan(j)).0 as i128).abs()).max().unwrap_or(0);
         let params = |j: usize| {
             let (m, s) = rq(chan(j));
             (m as i64, if s == 0 { 0 } else { 1i64 << (s - 1) }, 1i64 << s)
         };
-        self.divround(inst, shape, n, vals, params, y, bits, n_bound * m_max)
+        self.divround(inst, shape, n, vals, params, y, bits, n_bound)
     }
 
     /// The quotient–remainder argument for `y = clamp(floor((n·A + H) / D))` with public
-    /// per-element `(A, H, D)`, `D > 0`; `l_bound` bounds `|n·A|`.
+    /// per-element `(A, H, D)`, `0 < D ≤ 2^60`; `n_bound` bounds `|n|`.
     ///
     /// Witnesses: the remainder `R` and `RC = D − 1 − R` (both range-checked, so
-    /// `0 ≤ R < D`), the clamp excess `d = q − y` and `E = |d|` (range-checked). With
-    /// `Δ = qmax − qmin`:
-    ///   `n·A + H − R − (y + d)·D = 0`, `R + RC − D + valid = 0`,
+    /// `0 ≤ R < D`); the quotient `q = y + d` (`d` the clamp excess), shown to lie in
+    /// `[−Q, Q]` for the public per-element bound `Q = ⌊(|n|max·|A| + H) / D⌋ + 1` by
+    /// range-checking `q + Q` and `Q − q`; and `E = |d|`. With `Δ = qmax − qmin`:
+    ///   `n·A + H − R − q·D = 0`, `R + RC − D + valid = 0`,
+    ///   `q + Q − QP = 0`, `QP + QM − 2Q = 0`,
     ///   `d·(y − qmin)·(y − qmax) = 0`, `E·Δ − d·(2y − qmin − qmax) = 0`,
     /// and `y − qmin ∈ [0, 2^bits)`. So `d = 0` unless `y` is at a bound, `d ≥ 0` at `qmax`
-    /// and `d ≤ 0` at `qmin`: exactly the clamp of the rounded quotient. All integer terms
-    /// stay below 2^63 in magnitude, so the field identities are integer identities.
+    /// and `d ≤ 0` at `qmin`: exactly the clamp of the rounded quotient. The bound on `q`
+    /// keeps `|q·D| ≤ 2^62 + D`, so every integer term stays below p/2 and the field
+    /// identities are integer identities.
     #[allow(clippy::too_many_arguments)]
     fn divround(
         &mut self,
@@ -506,32 +505,36 @@ impl Builder<'_> {
         params: impl Fn(usize) -> (i64, i64, i64),
         y: ColId,
         bits: u8,
-        l_bound: i128,
+        n_bound: i128,
     ) -> Result<(), String> {
         let vars = layout::vars(shape);
         let count: usize = shape.iter().product();
         let p: Vec<(i64, i64, i64)> = (0..count).map(&params).collect();
+        let qb: Vec<i64> = p.iter().map(|&(a, h, d)| ((n_bound * (a as i128).abs() + h as i128) / d as i128 + 1) as i64).collect();
+        let l_max = p.iter().map(|&(a, h, _)| n_bound * (a as i128).abs() + h as i128).max().unwrap_or(0);
+        let d_max = p.iter().map(|t| t.2).max().unwrap_or(1);
+        if l_max >= 1 << 62 || d_max > 1 << 60 || p.iter().any(|t| t.2 <= 0) {
+            return Err("the rescaling is outside the proof's range (|n·A + H| < 2^62, 0 < D ≤ 2^60)".into());
+        }
         let a = self.per_element("A", shape, |j| p[j].0);
         let h = self.per_element("H", shape, |j| p[j].1);
         let d = self.per_element("D", shape, |j| p[j].2);
+        let qcol = self.per_element("Q", shape, |j| qb[j]);
         let v = self.per_element("valid", shape, |_| 1);
         let (qmin, qmax) = qrange(bits);
-        let d_max = p.iter().map(|t| t.2).max().unwrap_or(1);
-        let d_min = p.iter().map(|t| t.2).min().unwrap_or(1);
-        let h_max = p.iter().map(|t| t.1).max().unwrap_or(0) as i128;
+        let q_max = qb.iter().copied().max().unwrap_or(1) as i128;
         let r_bits = bits_for(d_max as i128 - 1);
-        let e_bits = bits_for((l_bound + h_max) / d_min as i128 + 2 + (1 << (bits - 1)));
-        if r_bits > MAX_SUM_BITS - 8 || e_bits + bits_for(d_max as i128) > MAX_SUM_BITS || l_bound >= 1 << 62 {
-            return Err(format!("divisor 2^{r_bits} and quotient range 2^{e_bits} are too wide for the proof field"));
-        }
+        let qr_bits = bits_for(2 * q_max);
+        let e_bits = bits_for(q_max + (1 << bits));
         // Witness values.
-        let mut wit: Option<(Vec<i64>, Vec<i64>, Vec<i64>, Vec<i64>)> = None;
+        type Wit = [Vec<i64>; 6];
+        let mut wit: Option<Wit> = None;
         if self.prover {
             let nv = nvals.as_ref().expect("numerator values");
-            let (av, hv, dv) = (self.vals(a), self.vals(h), self.vals(d));
+            let (av, hv, dv, qv) = (self.vals(a), self.vals(h), self.vals(d), self.vals(qcol));
             let yv = self.vals(y);
             let len = 1 << vars;
-            let (mut r, mut rc, mut dd, mut e) = (vec![0; len], vec![0; len], vec![0; len], vec![0; len]);
+            let mut w: Wit = std::array::from_fn(|_| vec![0; len]);
             for i in 0..len {
                 if dv[i] == 0 {
                     continue;
@@ -542,25 +545,36 @@ impl Builder<'_> {
                 if yy != yv[i] {
                     return Err(format!("the trace disagrees with the op at padded element {i}: {} vs {yy}", yv[i]));
                 }
-                r[i] = (l - q * dv[i] as i128) as i64;
-                rc[i] = dv[i] - 1 - r[i];
-                dd[i] = (q - yy as i128) as i64;
-                e[i] = dd[i].abs();
+                let r = (l - q * dv[i] as i128) as i64;
+                let (q, dd) = (q as i64, (q - yy as i128) as i64);
+                w[0][i] = r;
+                w[1][i] = dv[i] - 1 - r;
+                w[2][i] = q + qv[i];
+                w[3][i] = qv[i] - q;
+                w[4][i] = dd;
+                w[5][i] = dd.abs();
             }
-            wit = Some((r, rc, dd, e));
+            wit = Some(w);
         }
         let name = self.c.instances[inst].name.clone();
         let w = wit.as_ref();
-        let r = self.limbs(inst, &format!("{name} remainder"), vars, r_bits, w.map(|w| w.0.as_slice()));
-        let rc = self.limbs(inst, &format!("{name} remainder complement"), vars, r_bits, w.map(|w| w.1.as_slice()));
-        let dcol = self.witness(format!("{name} clamp excess"), vars, || w.unwrap().2.clone());
-        let e = self.limbs(inst, &format!("{name} |clamp excess|"), vars, e_bits, w.map(|w| w.3.as_slice()));
-        let (yc, dc) = (Expr::col(y), Expr::col(dcol));
-        let c1 = n.mul(&Expr::col(a)).add(&Expr::col(h)).sub(&r).sub(&yc.add(&dc).mul(&Expr::col(d)));
-        let c2 = r.add(&rc).sub(&Expr::col(d)).add(&Expr::col(v));
-        let c3 = dc.mul(&yc.sub(&Expr::constant(qmin))).mul(&yc.sub(&Expr::constant(qmax)));
-        let c4 = e.scale_i(qmax - qmin).sub(&dc.mul(&yc.scale_i(2).sub(&Expr::constant(qmin + qmax))));
-        for c in [c1, c2, c3, c4] {
+        let r = self.limbs(inst, &format!("{name} remainder"), vars, r_bits, w.map(|w| w[0].as_slice()));
+        let rc = self.limbs(inst, &format!("{name} remainder complement"), vars, r_bits, w.map(|w| w[1].as_slice()));
+        let qp = self.limbs(inst, &format!("{name} Q + quotient"), vars, qr_bits, w.map(|w| w[2].as_slice()));
+        let qm = self.limbs(inst, &format!("{name} Q − quotient"), vars, qr_bits, w.map(|w| w[3].as_slice()));
+        let dcol = self.witness(format!("{name} clamp excess"), vars, || w.unwrap()[4].clone());
+        let e = self.limbs(inst, &format!("{name} |clamp excess|"), vars, e_bits, w.map(|w| w[5].as_slice()));
+        let (yc, dc, qc) = (Expr::col(y), Expr::col(dcol), Expr::col(qcol));
+        let q = yc.add(&dc);
+        let constraints = [
+            n.mul(&Expr::col(a)).add(&Expr::col(h)).sub(&r).sub(&q.mul(&Expr::col(d))),
+            r.add(&rc).sub(&Expr::col(d)).add(&Expr::col(v)),
+            q.add(&qc).sub(&qp),
+            qp.add(&qm).sub(&qc.scale_i(2)),
+            dc.mul(&yc.sub(&Expr::constant(qmin))).mul(&yc.sub(&Expr::constant(qmax))),
+            e.scale_i(qmax - qmin).sub(&dc.mul(&yc.scale_i(2).sub(&Expr::constant(qmin + qmax)))),
+        ];
+        for c in constraints {
             self.constrain(inst, c);
         }
         let ybits = bits as usize;

@@ -6,6 +6,7 @@
 pub mod circuit;
 pub mod expr;
 pub mod field;
+pub mod file;
 pub mod layout;
 pub mod layers;
 pub mod mle;
