@@ -23,7 +23,8 @@ pub fn run_prove(model_path: &Path, input: &Path, output: &Path, json: bool) -> 
     let key_ms = t0.elapsed().as_secs_f64() * 1e3;
     let t1 = Instant::now();
     let values = trace_values(&model, &inputs).map_err(anyhow::Error::msg)?;
-    let bar = ProgressBar::new(1).with_style(ProgressStyle::with_template("{msg:32} {bar:30} {pos}/{len} {elapsed}").expect("static template"));
+    let bar = ProgressBar::new(1)
+        .with_style(ProgressStyle::with_template("{msg:32} {bar:30} {pos}/{len} {elapsed}").expect("static template"));
     let proof = prove(&model, &pk, &values, &mut |step, done, total| {
         bar.set_message(step.to_string());
         bar.set_length(total as u64);
@@ -52,7 +53,8 @@ pub fn run_prove(model_path: &Path, input: &Path, output: &Path, json: bool) -> 
 
 pub fn run_verify(proof: &Path, model_path: &Path, json: bool) -> Result<()> {
     let bytes = std::fs::read(proof).with_context(|| format!("cannot read proof {}", proof.display()))?;
-    let file = ProofFile::decode(&bytes).map_err(anyhow::Error::msg).with_context(|| format!("bad proof file {}", proof.display()))?;
+    let file =
+        ProofFile::decode(&bytes).map_err(anyhow::Error::msg).with_context(|| format!("bad proof file {}", proof.display()))?;
     let model = read_model(model_path)?;
     if file.model_id != model.id_bytes() {
         bail!("the proof is for model {}, not {} ({})", hex(&file.model_id), model.id(), model_path.display());

@@ -189,7 +189,8 @@ impl Builder<'_> {
         let info = self.model.value(v);
         let shape = info.shape.clone();
         let data = if self.prover { Some(self.tensor(v)?.data.clone()) } else { None };
-        let c = self.witness(info.name.clone(), layout::vars(&shape), || pad_values(&shape, data.unwrap().into_iter().map(i64::from)));
+        let c = self
+            .witness(info.name.clone(), layout::vars(&shape), || pad_values(&shape, data.unwrap().into_iter().map(i64::from)));
         self.cols[v as usize] = Some(c);
         Ok(c)
     }
@@ -230,7 +231,9 @@ impl Builder<'_> {
         if let Some(t) = self.range {
             return t;
         }
-        let iota = self.col("0..2^16".into(), RANGE_BITS, Kind::Iota, Some((0..1 << RANGE_BITS).collect()));
+        // The verifier evaluates the identity table in closed form; only the prover needs its rows.
+        let rows = self.prover.then(|| (0..1 << RANGE_BITS).collect());
+        let iota = self.col("0..2^16".into(), RANGE_BITS, Kind::Iota, rows);
         let t = self.table("range", RANGE_BITS, vec![iota]);
         self.range = Some(t);
         t
@@ -339,7 +342,8 @@ impl Builder<'_> {
                 let b = self.wiring(&format!("{name} b"), node.inputs[1], &shape, |j| vec![operands(cx, j)[1].1]);
                 let e = Expr::col(a).scale_i(*mult_a as i64).add(&Expr::col(b).scale_i(*mult_b as i64));
                 let vals = self.prover.then(|| self.combine(&[a, b], |v| v[0] * *mult_a as i64 + v[1] * *mult_b as i64));
-                let bound = (1i128 << (ins[0].bits - 1)) * (*mult_a as i128).abs() + (1i128 << (ins[1].bits - 1)) * (*mult_b as i128).abs();
+                let bound = (1i128 << (ins[0].bits - 1)) * (*mult_a as i128).abs()
+                    + (1i128 << (ins[1].bits - 1)) * (*mult_b as i128).abs();
                 self.divround(inst, &shape, e, vals, |_| (1, 1 << shift >> 1, 1 << shift), y, out.bits, bound)?;
             }
             Op::Mul { mult, shift } => {
@@ -510,7 +514,8 @@ impl Builder<'_> {
         let vars = layout::vars(shape);
         let count: usize = shape.iter().product();
         let p: Vec<(i64, i64, i64)> = (0..count).map(&params).collect();
-        let qb: Vec<i64> = p.iter().map(|&(a, h, d)| ((n_bound * (a as i128).abs() + h as i128) / d as i128 + 1) as i64).collect();
+        let qb: Vec<i64> =
+            p.iter().map(|&(a, h, d)| ((n_bound * (a as i128).abs() + h as i128) / d as i128 + 1) as i64).collect();
         let l_max = p.iter().map(|&(a, h, _)| n_bound * (a as i128).abs() + h as i128).max().unwrap_or(0);
         let d_max = p.iter().map(|t| t.2).max().unwrap_or(1);
         if l_max >= 1 << 62 || d_max > 1 << 60 || p.iter().any(|t| t.2 <= 0) {
@@ -624,6 +629,17 @@ impl Builder<'_> {
 fn weight_tables(w: &[i8], bias: &[i32]) -> [Vec<i64>; 2] {
     let (c, j) = (bias.len(), w.len() / bias.len());
     [pad_values(&[c, j], w.iter().map(|&v| v as i64)), pad_values(&[c], bias.iter().map(|&v| v as i64))]
+}
+
+/// The number of variables of every weight table of `model`, in circuit order.
+pub fn weight_vars(model: &Model) -> Vec<usize> {
+    let mut out = Vec::new();
+    for n in &model.nodes {
+        if let Op::Linear { weight, bias, .. } | Op::Conv { weight, bias, .. } = &n.op {
+            out.extend([log2(bias.len()) + log2(weight.len() / bias.len()), log2(bias.len())]);
+        }
+    }
+    out
 }
 
 /// Every weight table of `model`, in circuit order.

@@ -36,7 +36,8 @@ struct Cursor<'a> {
 
 impl<'a> Cursor<'a> {
     fn take(&mut self, n: usize, what: &str) -> Result<&'a [u8], String> {
-        let end = self.at.checked_add(n).filter(|&e| e <= self.b.len()).ok_or_else(|| format!("proof file is truncated in {what}"))?;
+        let end =
+            self.at.checked_add(n).filter(|&e| e <= self.b.len()).ok_or_else(|| format!("proof file is truncated in {what}"))?;
         let s = &self.b[self.at..end];
         self.at = end;
         Ok(s)
@@ -59,7 +60,10 @@ impl<'a> Cursor<'a> {
             let mut count: usize = 1;
             for _ in 0..rank {
                 let d = u64::from_le_bytes(self.take(8, what)?.try_into().expect("8 bytes"));
-                count = count.checked_mul(d as usize).filter(|&c| d <= MAX_ELEMENTS as u64 && c <= MAX_ELEMENTS).ok_or_else(|| format!("an {what} tensor is too large"))?;
+                count = count
+                    .checked_mul(d as usize)
+                    .filter(|&c| d <= MAX_ELEMENTS as u64 && c <= MAX_ELEMENTS)
+                    .ok_or_else(|| format!("an {what} tensor is too large"))?;
                 shape.push(d as usize);
             }
             let bytes = self.take(count.checked_mul(4).ok_or("tensor too large")?, what)?;

@@ -41,8 +41,14 @@ pub fn unravel(mut j: usize, shape: &[usize]) -> Vec<usize> {
 }
 
 /// Padded index of row-major flat index `j`.
-pub fn flat_to_padded(shape: &[usize], j: usize) -> usize {
-    index(shape, &unravel(j, shape))
+pub fn flat_to_padded(shape: &[usize], mut j: usize) -> usize {
+    let (mut out, mut stride) = (0, 1);
+    for &d in shape.iter().rev() {
+        out += (j % d) * stride;
+        j /= d;
+        stride *= d.next_power_of_two();
+    }
+    out
 }
 
 /// A row-major tensor's values in the padded layout.
@@ -105,7 +111,8 @@ mod tests {
         assert_eq!(padded(&[1, 6, 5]), vec![1, 8, 8]);
         assert_eq!(vars(&[1, 6, 5]), 6);
         assert_eq!(flat_to_padded(&[2, 3], 4), 5);
-        let cols: Vec<Vec<E>> = [3usize, 1, 2, 0].iter().map(|&v| (0..1 << v).map(|i| ext(i as i64 * 3 + v as i64)).collect()).collect();
+        let cols: Vec<Vec<E>> =
+            [3usize, 1, 2, 0].iter().map(|&v| (0..1 << v).map(|i| ext(i as i64 * 3 + v as i64)).collect()).collect();
         let seg = Segments::new(&[3, 1, 2, 0]);
         assert_eq!(seg.total, 4);
         let refs: Vec<&[E]> = cols.iter().map(|c| c.as_slice()).collect();

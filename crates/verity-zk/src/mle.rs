@@ -7,28 +7,19 @@ use p3_field::PrimeCharacteristicRing;
 
 /// `eq(r, x)` for every `x` in the hypercube.
 pub fn eq_table(r: &[E]) -> Vec<E> {
-    let mut t = vec![E::ONE];
+    let mut t = Vec::with_capacity(1 << r.len());
+    t.push(E::ONE);
     for &ri in r {
-        let mut next = Vec::with_capacity(t.len() * 2);
-        next.extend(t.iter().map(|&v| v * (E::ONE - ri)));
-        next.extend(t.iter().map(|&v| v * ri));
-        t = next;
+        // Each new variable is a new least significant bit.
+        let n = t.len();
+        t.resize(2 * n, E::ZERO);
+        for i in (0..n).rev() {
+            let v = t[i];
+            t[2 * i + 1] = v * ri;
+            t[2 * i] = v - t[2 * i + 1];
+        }
     }
-    // Built with the first variable as the *least* significant bit; reorder.
-    let n = r.len();
-    let mut out = vec![E::ZERO; t.len()];
-    for (i, v) in t.into_iter().enumerate() {
-        out[reverse_bits(i, n)] = v;
-    }
-    out
-}
-
-fn reverse_bits(i: usize, n: usize) -> usize {
-    if n == 0 {
-        0
-    } else {
-        i.reverse_bits() >> (usize::BITS as usize - n)
-    }
+    t
 }
 
 /// Fixes the first variable of `values` to `r`.
@@ -40,9 +31,14 @@ pub fn fold(values: &[E], r: E) -> Vec<E> {
 /// The multilinear extension of `values` (length `2^point.len()`) at `point`.
 pub fn evaluate(values: &[E], point: &[E]) -> E {
     assert_eq!(values.len(), 1 << point.len(), "table size must be 2^vars");
-    let mut v = values.to_vec();
-    for &r in point {
-        v = fold(&v, r);
+    let Some((&r, rest)) = point.split_first() else { return values[0] };
+    let mut v = fold(values, r);
+    for &r in rest {
+        let half = v.len() / 2;
+        for i in 0..half {
+            v[i] = v[i] + r * (v[half + i] - v[i]);
+        }
+        v.truncate(half);
     }
     v[0]
 }

@@ -54,8 +54,8 @@ fn column_hash(index: usize, column: &[F]) -> Hash {
 }
 
 /// In-place radix-2 NTT over the subgroup of size `a.len()` (values of the polynomial
-/// whose coefficients are `a`).
-fn ntt<T>(a: &mut [T])
+/// whose coefficients are `a`), with the twiddles `tw[i] = ω_n^i`, `i < n/2`.
+fn ntt<T>(a: &mut [T], tw: &[F])
 where
     T: Copy + std::ops::Add<Output = T> + std::ops::Sub<Output = T> + std::ops::Mul<F, Output = T>,
 {
@@ -67,31 +67,60 @@ where
             a.swap(i, j);
         }
     }
-    for s in 1..=bits {
-        let m = 1 << s;
-        let w_m = F::two_adic_generator(s);
-        for k in (0..n).step_by(m) {
-            let mut w = F::ONE;
-            for j in 0..m / 2 {
-                let t = a[k + j + m / 2] * w;
-                let u = a[k + j];
-                a[k + j] = u + t;
-                a[k + j + m / 2] = u - t;
-                w *= w_m;
+    let mut half = 1;
+    while half < n {
+        let step = n / (2 * half);
+        for chunk in a.chunks_exact_mut(2 * half) {
+            let (lo, hi) = chunk.split_at_mut(half);
+            // The first butterfly's twiddle is 1.
+            let (u, t) = (lo[0], hi[0]);
+            lo[0] = u + t;
+            hi[0] = u - t;
+            for j in 1..half {
+                let t = hi[j] * tw[j * step];
+                let u = lo[j];
+                lo[j] = u + t;
+                hi[j] = u - t;
             }
         }
+        half *= 2;
     }
 }
 
-/// Reed–Solomon encoding at rate 1/4.
+fn powers(g: F, n: usize) -> Vec<F> {
+    let mut out = Vec::with_capacity(n);
+    let mut x = F::ONE;
+    for _ in 0..n {
+        out.push(x);
+        x *= g;
+    }
+    out
+}
+
+/// Reed–Solomon encoding at rate 1/4: the values at the `4n`-th roots of unity. Position
+/// `4k + j` is the size-`n` transform of the coefficients twisted by `ω_4n^(i·j)`, so the
+/// zero padding is never transformed.
 fn encode<T>(row: &[T], zero: T) -> Vec<T>
 where
     T: Copy + std::ops::Add<Output = T> + std::ops::Sub<Output = T> + std::ops::Mul<F, Output = T>,
 {
-    let mut a = row.to_vec();
-    a.resize(row.len() << BLOWUP_BITS, zero);
-    ntt(&mut a);
-    a
+    let n = row.len();
+    let big = n << BLOWUP_BITS;
+    let w_big = powers(F::two_adic_generator(big.trailing_zeros() as usize), big);
+    // ω_n^i = ω_4n^(4i).
+    let tw: Vec<F> = (0..n / 2).map(|i| w_big[i << BLOWUP_BITS]).collect();
+    let mut out = vec![zero; big];
+    let mut buf = row.to_vec();
+    for j in 0..1usize << BLOWUP_BITS {
+        for (i, (b, &x)) in buf.iter_mut().zip(row).enumerate() {
+            *b = if j == 0 { x } else { x * w_big[(i * j) % big] };
+        }
+        ntt(&mut buf, &tw);
+        for (k, &v) in buf.iter().enumerate() {
+            out[(k << BLOWUP_BITS) + j] = v;
+        }
+    }
+    out
 }
 
 /// `(row_vars, col_vars)` of a table with `2^vars` entries. An opening costs about
@@ -207,9 +236,9 @@ mod tests {
     #[test]
     fn ntt_matches_direct_evaluation() {
         let coeffs: Vec<F> = (0..8).map(|i| from_i64(i * i - 3)).collect();
-        let mut vals = coeffs.clone();
-        ntt(&mut vals);
-        let w = F::two_adic_generator(3);
+        let w = F::two_adic_generator(5);
+        let vals = encode(&coeffs, F::ZERO);
+        assert_eq!(vals.len(), 32);
         for (k, v) in vals.iter().enumerate() {
             let x = w.exp_u64(k as u64);
             let direct = coeffs.iter().rev().fold(F::ZERO, |acc, &c| acc * x + c);

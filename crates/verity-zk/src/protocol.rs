@@ -47,16 +47,12 @@ pub fn keygen(model: &Model) -> Result<ProvingKey, String> {
         return Err(why);
     }
     let tables = circuit::model_weights(model);
-    let segments = Segments::new(&tables.iter().map(|t| t.len().trailing_zeros() as usize).collect::<Vec<_>>());
+    let segments = Segments::new(&circuit::weight_vars(model));
     let cols: Vec<Vec<F>> = tables.iter().map(|t| t.iter().map(|&v| from_i64(v)).collect()).collect();
     let refs: Vec<&[F]> = cols.iter().map(|c| c.as_slice()).collect();
     let weights = pcs::commit(&segments.pack(&refs));
     let vk = VerifyingKey { model_id: model.id_bytes(), weights: weights.commitment.clone() };
     Ok(ProvingKey { vk, weights, segments })
-}
-
-fn weight_segments(model: &Model) -> Segments {
-    Segments::new(&circuit::model_weights(model).iter().map(|t| t.len().trailing_zeros() as usize).collect::<Vec<_>>())
 }
 
 fn absorb_statement(t: &mut Transcript, vk: &VerifyingKey, inputs: &[Tensor], outputs: &[Tensor]) {
@@ -158,7 +154,8 @@ fn checks(c: &Circuit, alpha: E, beta: E) -> Vec<Check> {
         }
         f
     };
-    let mut out: Vec<Check> = c.instances.iter().map(|i| Check { vars: i.vars, constraints: i.constraints.clone(), sums: vec![] }).collect();
+    let mut out: Vec<Check> =
+        c.instances.iter().map(|i| Check { vars: i.vars, constraints: i.constraints.clone(), sums: vec![] }).collect();
     for l in &c.lookups {
         let f = compress(&l.tuple);
         let h = Expr::col(l.helper);
@@ -212,12 +209,28 @@ fn eq_at(a: &[E], b: &[E]) -> E {
     a.iter().zip(b).map(|(&x, &y)| x * y + (E::ONE - x) * (E::ONE - y)).product()
 }
 
+/// `eq(r, ·)` as the product of two half-size tables (high and low index bits), so that
+/// sparse lookups into a large hypercube cost two small tables instead of one large one.
+struct SplitEq {
+    hi: Vec<E>,
+    lo: Vec<E>,
+    lo_bits: u32,
+}
+
+impl SplitEq {
+    fn new(r: &[E]) -> Self {
+        let (h, l) = r.split_at(r.len() / 2);
+        SplitEq { hi: eq_table(h), lo: eq_table(l), lo_bits: l.len() as u32 }
+    }
+    fn at(&self, i: u32) -> E {
+        self.hi[(i >> self.lo_bits) as usize] * self.lo[(i & ((1 << self.lo_bits) - 1)) as usize]
+    }
+}
+
 /// Where claims on each kind of column go.
 fn route(c: &Circuit, lay: &Layout, claims: &mut Claims, col: ColId, point: Vec<E>, value: E) {
     match c.columns[col].kind {
-        Kind::Witness => {
-            claims.open.push(Opening { poly: Poly::Witness, segment: lay.witness_of[col].unwrap(), point, value })
-        }
+        Kind::Witness => claims.open.push(Opening { poly: Poly::Witness, segment: lay.witness_of[col].unwrap(), point, value }),
         Kind::Public | Kind::Iota => claims.public.push((col, point, value)),
         Kind::Virtual { .. } => claims.virt.push((col, point, value)),
         Kind::Acc(_) => claims.acc.push((col, point, value)),
@@ -305,8 +318,10 @@ pub fn prove_tampered(
     tamper: impl FnOnce(&mut Circuit),
 ) -> Result<Vec<u8>, String> {
     let missing = || "the witness lacks a model input or output".to_string();
-    let inputs: Vec<Tensor> = model.inputs.iter().map(|&v| values[v as usize].clone().ok_or_else(missing)).collect::<Result<_, _>>()?;
-    let outputs: Vec<Tensor> = model.outputs.iter().map(|&v| values[v as usize].clone().ok_or_else(missing)).collect::<Result<_, _>>()?;
+    let inputs: Vec<Tensor> =
+        model.inputs.iter().map(|&v| values[v as usize].clone().ok_or_else(missing)).collect::<Result<_, _>>()?;
+    let outputs: Vec<Tensor> =
+        model.outputs.iter().map(|&v| values[v as usize].clone().ok_or_else(missing)).collect::<Result<_, _>>()?;
     let mut t = Transcript::new(PROTOCOL);
     absorb_statement(&mut t, &pk.vk, &inputs, &outputs);
     progress("building the witness", 0, 1);
@@ -316,7 +331,8 @@ pub fn prove_tampered(
     let mut w = Writer::default();
 
     // Values of every non-helper column as field elements.
-    let mut vals: Vec<Option<Vec<E>>> = c.columns.iter().map(|col| col.values.as_ref().map(|v| v.iter().map(|&x| ext(x)).collect())).collect();
+    let mut vals: Vec<Option<Vec<E>>> =
+        c.columns.iter().map(|col| col.values.as_ref().map(|v| v.iter().map(|&x| ext(x)).collect())).collect();
 
     progress("committing the witness", 0, 1);
     let wcols: Vec<Vec<F>> = c
@@ -392,7 +408,8 @@ pub fn prove_tampered(
                 Kind::Public | Kind::Iota => {}
                 Kind::Helper => {
                     let seg = lay.helper_of[col].unwrap();
-                    let [a, b] = [0, 1].map(|j| evaluate(&hcols[2 * seg + j].iter().map(|&f| E::from(f)).collect::<Vec<_>>(), &point));
+                    let [a, b] =
+                        [0, 1].map(|j| evaluate(&hcols[2 * seg + j].iter().map(|&f| E::from(f)).collect::<Vec<_>>(), &point));
                     sent.extend([a, b]);
                     claims.open.push(Opening { poly: Poly::Helper, segment: 2 * seg, point: point.clone(), value: a });
                     claims.open.push(Opening { poly: Poly::Helper, segment: 2 * seg + 1, point: point.clone(), value: b });
@@ -534,7 +551,7 @@ pub fn verify(model: &Model, vk: &VerifyingKey, inputs: &[Tensor], outputs: &[Te
     }
     let c = circuit::build(model, &values, false)?;
     let lay = Layout::new(&c);
-    let wsegs = weight_segments(model);
+    let wsegs = Segments::new(&circuit::weight_vars(model));
     let mut t = Transcript::new(PROTOCOL);
     absorb_statement(&mut t, vk, inputs, outputs);
     let mut r = Reader::new(proof);
@@ -556,7 +573,10 @@ pub fn verify(model: &Model, vk: &VerifyingKey, inputs: &[Tensor], outputs: &[Te
     let mut claims = Claims::default();
     let xg = x_gen();
     for (k, ch) in checks.iter().enumerate() {
-        let name = c.instances.get(k).map_or_else(|| format!("table '{}'", c.tables[k - c.instances.len()].name), |i| format!("op '{}'", i.name));
+        let name = c
+            .instances
+            .get(k)
+            .map_or_else(|| format!("table '{}'", c.tables[k - c.instances.len()].name), |i| format!("op '{}'", i.name));
         let tau = t.challenges(ch.vars);
         let (lambda, mu) = (t.challenge(), t.challenge());
         let (terms, cols) = terms(ch, lambda, mu);
@@ -564,11 +584,14 @@ pub fn verify(model: &Model, vk: &VerifyingKey, inputs: &[Tensor], outputs: &[Te
         let sp = r.sumcheck(ch.vars, d)?;
         let claim: E = {
             let mut wgt = mu;
-            ch.sums.iter().map(|&s| {
-                let v = wgt * sum_of(s);
-                wgt *= mu;
-                v
-            }).sum()
+            ch.sums
+                .iter()
+                .map(|&s| {
+                    let v = wgt * sum_of(s);
+                    wgt *= mu;
+                    v
+                })
+                .sum()
         };
         let red = sumcheck::verify(claim, ch.vars, d, &sp, &mut t).map_err(|e| format!("{name}: {e}"))?;
         let point = red.point;
@@ -641,16 +664,17 @@ pub fn verify(model: &Model, vk: &VerifyingKey, inputs: &[Tensor], outputs: &[Te
             wgt *= gamma;
         }
         let sp = r.sumcheck(vars, 2)?;
-        let red = sumcheck::verify(claim, vars, 2, &sp, &mut t).map_err(|e| format!("wiring of '{}': {e}", c.columns[src].name))?;
+        let red =
+            sumcheck::verify(claim, vars, 2, &sp, &mut t).map_err(|e| format!("wiring of '{}': {e}", c.columns[src].name))?;
         let sv = r.ext(&mut t, b"wiring source value", 1)?[0];
         // M(σ) = Σ_k γ^k Σ_(t,u) eq(ρ_k, t) eq(σ, u), in time linear in the wiring.
-        let eq_sigma = eq_table(&red.point);
+        let eq_sigma = SplitEq::new(&red.point);
         let mut m = E::ZERO;
         let mut wgt = E::ONE;
         for &k in &idx {
             let (col, point, _) = &virt[k];
-            let eq = eq_table(point);
-            m += wgt * entries(&c, *col).iter().map(|&(tt, u)| eq[tt as usize] * eq_sigma[u as usize]).sum::<E>();
+            let eq = SplitEq::new(point);
+            m += wgt * entries(&c, *col).iter().map(|&(tt, u)| eq.at(tt) * eq_sigma.at(u)).sum::<E>();
             wgt *= gamma;
         }
         if sv * m != red.value {
@@ -667,7 +691,11 @@ pub fn verify(model: &Model, vk: &VerifyingKey, inputs: &[Tensor], outputs: &[Te
 
     let witness_c = Commitment { root: witness_root, row_vars: 0, col_vars: 0 };
     let helper_c = Commitment { root: helper_root, row_vars: 0, col_vars: 0 };
-    for (poly, segs, commitment) in [(Poly::Witness, &lay.witness, witness_c), (Poly::Helper, &lay.helper, helper_c), (Poly::Weights, &wsegs, vk.weights.clone())] {
+    for (poly, segs, commitment) in [
+        (Poly::Witness, &lay.witness, witness_c),
+        (Poly::Helper, &lay.helper, helper_c),
+        (Poly::Weights, &wsegs, vk.weights.clone()),
+    ] {
         let ours: Vec<&Opening> = claims.open.iter().filter(|o| o.poly == poly).collect();
         if ours.is_empty() {
             continue;

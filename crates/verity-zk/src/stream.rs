@@ -100,10 +100,14 @@ impl<'a> Reader<'a> {
             let col = (0..rows)
                 .map(|_| {
                     let x = u64::from_le_bytes(self.take(8, "an opened column")?.try_into().expect("8 bytes"));
-                    (x < F::ORDER_U64).then(|| F::from_u64(x)).ok_or_else(|| "non-canonical field element in an opened column".to_string())
+                    (x < F::ORDER_U64)
+                        .then(|| F::from_u64(x))
+                        .ok_or_else(|| "non-canonical field element in an opened column".to_string())
                 })
                 .collect::<Result<Vec<F>>>()?;
-            let path = (0..depth).map(|_| Ok(self.take(32, "a Merkle path")?.try_into().expect("32 bytes"))).collect::<Result<Vec<Hash>>>()?;
+            let path = (0..depth)
+                .map(|_| Ok(self.take(32, "a Merkle path")?.try_into().expect("32 bytes")))
+                .collect::<Result<Vec<Hash>>>()?;
             columns.push((q, col, path));
         }
         Ok(Opening { u, v, columns })

@@ -76,7 +76,10 @@ fn altered_statements_are_rejected() {
     weight[0] = if weight[0] == 5 { 6 } else { 5 };
     let pk2 = keygen(&m2).unwrap();
     assert_ne!(pk2.vk.weights.root, c.pk.vk.weights.root);
-    assert!(verify(&m2, &pk2.vk, &c.inputs, &c.outputs, &c.proof).is_err(), "proof for the original, checked as the altered model");
+    assert!(
+        verify(&m2, &pk2.vk, &c.inputs, &c.outputs, &c.proof).is_err(),
+        "proof for the original, checked as the altered model"
+    );
     assert!(verify(&c.model, &pk2.vk, &c.inputs, &c.outputs, &c.proof).is_err(), "key of another model");
     let values2 = trace_values(&m2, &c.inputs).unwrap();
     let proof2 = prove(&m2, &pk2, &values2, &mut |_, _, _| {}).unwrap();
