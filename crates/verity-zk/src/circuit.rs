@@ -33,8 +33,10 @@ pub enum Kind {
     Iota,
     /// `value[target] = Σ src[source]` over `entries`.
     Virtual { src: ColId, entries: Vec<(u32, u32)> },
-    /// The accumulator of bilinear `b`.
+    /// The accumulator of bilinear `b` (weights times an activation).
     Acc(usize),
+    /// The accumulator of product `p` (an activation times an activation).
+    Prod(usize),
     /// A logUp helper (extension values), committed after the lookup challenges.
     Helper,
 }
@@ -87,6 +89,18 @@ pub struct Bilinear {
     pub bias: usize,
 }
 
+/// `acc[g, m, n] = Σ_k a[g, m, k] · b[g, k, n]` (`MatMul`), over padded index groups.
+#[derive(Clone, Debug)]
+pub struct Product {
+    pub acc: ColId,
+    pub a: ColId,
+    pub b: ColId,
+    pub g_vars: usize,
+    pub m_vars: usize,
+    pub k_vars: usize,
+    pub n_vars: usize,
+}
+
 #[derive(Default)]
 pub struct Circuit {
     pub columns: Vec<Column>,
@@ -94,6 +108,7 @@ pub struct Circuit {
     pub lookups: Vec<Lookup>,
     pub tables: Vec<Table>,
     pub bilinears: Vec<Bilinear>,
+    pub products: Vec<Product>,
     /// Weight-key tables (padded, power-of-two lengths).
     pub weights: Vec<Vec<i64>>,
 }
@@ -102,9 +117,7 @@ pub struct Circuit {
 pub fn unsupported(model: &Model) -> Option<String> {
     for n in &model.nodes {
         let why = match &n.op {
-            Op::MatMul { .. } | Op::Div { .. } | Op::Softmax { .. } | Op::LayerNorm { .. } => "has no proof argument yet",
-            Op::PRelu { neg_mult, .. } if neg_mult.len() > 1 => "with per-channel slopes has no proof argument yet",
-            Op::Conv { groups, .. } if *groups != 1 => "with groups > 1 has no proof argument yet",
+            Op::Div { .. } | Op::Softmax { .. } | Op::LayerNorm { .. } => "has no proof argument yet",
             Op::Clamp { .. } | Op::Lut { .. } | Op::PRelu { .. } if model.value(n.inputs[0]).bits > 16 => {
                 "on inputs wider than 16 bits has no proof argument"
             }
@@ -307,29 +320,46 @@ impl Builder<'_> {
             Op::Linear { weight, bias, rq } => {
                 let x = self.value_col(node.inputs[0]);
                 let (k, nout) = (weight.len() / bias.len(), bias.len());
-                let acc = self.bilinear(name, x, &shape[..shape.len() - 1], weight, bias, k, nout, &[]);
+                let [tables] = weight_tables(&node.op).try_into().expect("one table pair");
+                let acc = self.bilinear(name, x, &shape[..shape.len() - 1], tables, k, nout, &[]);
                 let ch = shape.len() - 1;
                 self.requant(inst, &shape, Expr::col(acc), acc, |c| rq.at(c), ch, y, out.bits, acc_bound(&ins, weight, bias))?;
             }
-            Op::Conv { weight, bias, window, rq, .. } => {
+            Op::Conv { weight, bias, window, rq, groups } => {
+                // Group g is a convolution with the weight rows of the other groups zeroed,
+                // over its own input channels; the accumulator is the sum over groups.
                 let xs = ins[0].shape.clone();
-                let (ci, [kh, kw]) = (xs[1], window.kernel);
-                let j = ci * kh * kw;
+                let (cig, [kh, kw]) = (xs[1] / groups, window.kernel);
+                let j = cig * kh * kw;
                 let im2col_shape = [shape[0], j, shape[2], shape[3]];
-                let mut entries = Vec::new();
-                for b in 0..shape[0] {
-                    for (oy, ox) in (0..shape[2]).flat_map(|oy| (0..shape[3]).map(move |ox| (oy, ox))) {
-                        for c in 0..ci {
-                            for (ky, kx, sy, sx) in window_taps(window, xs[2], xs[3], oy, ox) {
-                                let t = layout::index(&im2col_shape, &[b, (c * kh + ky) * kw + kx, oy, ox]);
-                                entries.push((t as u32, layout::index(&xs, &[b, c, sy, sx]) as u32));
+                let src = self.value_col(node.inputs[0]);
+                let mut sum = Expr::zero();
+                let mut accs = vec![];
+                for (g, tables) in weight_tables(&node.op).into_iter().enumerate() {
+                    let mut entries = Vec::new();
+                    for b in 0..shape[0] {
+                        for (oy, ox) in (0..shape[2]).flat_map(|oy| (0..shape[3]).map(move |ox| (oy, ox))) {
+                            for c in 0..cig {
+                                for (ky, kx, sy, sx) in window_taps(window, xs[2], xs[3], oy, ox) {
+                                    let t = layout::index(&im2col_shape, &[b, (c * kh + ky) * kw + kx, oy, ox]);
+                                    entries.push((t as u32, layout::index(&xs, &[b, g * cig + c, sy, sx]) as u32));
+                                }
                             }
                         }
                     }
+                    let xcol = self.virtual_col(&format!("{name} im2col {g}"), src, layout::vars(&im2col_shape), entries);
+                    let acc = self.bilinear(name, xcol, &shape[..1], tables, j, bias.len(), &shape[2..]);
+                    sum = sum.add(&Expr::col(acc));
+                    accs.push(acc);
                 }
-                let src = self.value_col(node.inputs[0]);
-                let xcol = self.virtual_col(&format!("{name} im2col"), src, layout::vars(&im2col_shape), entries);
-                let acc = self.bilinear(name, xcol, &shape[..1], weight, bias, j, bias.len(), &shape[2..]);
+                let acc = if accs.len() == 1 {
+                    accs[0]
+                } else {
+                    let vals = self.prover.then(|| self.combine(&accs, |v| v.iter().sum()));
+                    let c = self.col(format!("{name} accumulator"), vars, Kind::Witness, vals);
+                    self.constrain(inst, Expr::col(c).sub(&sum));
+                    c
+                };
                 self.requant(inst, &shape, Expr::col(acc), acc, |c| rq.at(c), 1, y, out.bits, acc_bound(&ins, weight, bias))?;
             }
             Op::Rescale { mult, shift } => {
@@ -373,26 +403,47 @@ impl Builder<'_> {
                 self.divround(inst, &shape, Expr::col(s), vals, |j| (2 * *mult as i64, d(j), 2 * d(j)), y, out.bits, bound)?;
             }
             Op::Clamp { .. } | Op::Lut { .. } | Op::PRelu { .. } => {
+                // A lookup of (channel, x, y, 1) in the op's table of (c, x, f_c(x), 1);
+                // only per-channel PRelu has more than one channel.
                 let in_bits = ins[0].bits;
                 let (lo, hi) = qrange(in_bits);
-                let f = |x: i64| verity_model::element::eval(cx, 0, &[x as i32]) as i64;
-                let rows = (hi - lo + 1) as usize;
+                let channels = match &node.op {
+                    Op::PRelu { neg_mult, .. } if neg_mult.len() > 1 => neg_mult.len(),
+                    _ => 1,
+                };
+                let f = |c: usize, x: i64| match &node.op {
+                    Op::PRelu { pos_mult, neg_mult, shift } => {
+                        let m = if x >= 0 { *pos_mult } else { neg_mult[if neg_mult.len() == 1 { 0 } else { c }] };
+                        verity_model::arith::requant(x, m, *shift, out.bits) as i64
+                    }
+                    _ => verity_model::element::eval(cx, 0, &[x as i32]) as i64,
+                };
+                let rows = (hi - lo + 1) as usize * channels;
                 let tvars = log2(rows + 1);
-                let mut a = vec![0; 1 << tvars];
-                let mut b = vec![0; 1 << tvars];
-                let mut v = vec![0; 1 << tvars];
-                for (r, x) in (lo..=hi).enumerate() {
-                    (a[r], b[r], v[r]) = (x, f(x), 1);
+                let mut t: [Vec<i64>; 4] = std::array::from_fn(|_| vec![0; 1 << tvars]);
+                let mut r = 0;
+                for c in 0..channels {
+                    for x in lo..=hi {
+                        (t[0][r], t[1][r], t[2][r], t[3][r]) = (c as i64, x, f(c, x), 1);
+                        r += 1;
+                    }
                 }
-                let cols = vec![
-                    self.public(format!("{name} table x"), tvars, a),
-                    self.public(format!("{name} table y"), tvars, b),
-                    self.public(format!("{name} table valid"), tvars, v),
-                ];
-                let t = self.table(name, tvars, cols);
+                let cols: Vec<ColId> = t
+                    .into_iter()
+                    .zip(["c", "x", "y", "valid"])
+                    .map(|(v, n)| self.public(format!("{name} table {n}"), tvars, v))
+                    .collect();
+                let table = self.table(name, tvars, cols);
                 let x = self.value_col(node.inputs[0]);
+                let chan = self.per_element(&format!("{name} channel"), &shape, |j| {
+                    if channels > 1 {
+                        layout::unravel(j, &shape)[1] as i64
+                    } else {
+                        0
+                    }
+                });
                 let vcol = self.public(format!("{name} valid"), vars, valid(&shape));
-                self.lookup(inst, t, vec![Expr::col(x), Expr::col(y), Expr::col(vcol)]);
+                self.lookup(inst, table, vec![Expr::col(chan), Expr::col(x), Expr::col(y), Expr::col(vcol)]);
             }
             Op::MaxPool { window } => {
                 let taps = window.kernel[0] * window.kernel[1];
@@ -423,7 +474,45 @@ impl Builder<'_> {
                 }
                 self.constrain(inst, e);
             }
-            Op::MatMul { .. } | Op::Div { .. } | Op::Softmax { .. } | Op::LayerNorm { .. } => unreachable!("refused above"),
+            Op::MatMul { rq } => {
+                let (a, b) = (ins[0], ins[1]);
+                let r = shape.len();
+                let (m, k, n_) = (shape[r - 2], a.shape[a.shape.len() - 1], shape[r - 1]);
+                let batch = &shape[..r - 2];
+                let mut left = batch.to_vec();
+                left.extend([m, k]);
+                let mut right = batch.to_vec();
+                right.extend([k, n_]);
+                let nb: usize = batch.iter().product();
+                let (mut ea, mut eb) = (Vec::new(), Vec::new());
+                for g in 0..nb {
+                    for i in 0..m {
+                        let ops = operands(cx, (g * m + i) * n_);
+                        for (t, &(_, u)) in ops[..k].iter().enumerate() {
+                            ea.push((
+                                layout::flat_to_padded(&left, (g * m + i) * k + t) as u32,
+                                layout::flat_to_padded(&a.shape, u) as u32,
+                            ));
+                        }
+                    }
+                    for jj in 0..n_ {
+                        let ops = operands(cx, g * m * n_ + jj);
+                        for (t, &(_, u)) in ops[k..].iter().enumerate() {
+                            eb.push((
+                                layout::flat_to_padded(&right, (g * k + t) * n_ + jj) as u32,
+                                layout::flat_to_padded(&b.shape, u) as u32,
+                            ));
+                        }
+                    }
+                }
+                let (sa, sb) = (self.value_col(node.inputs[0]), self.value_col(node.inputs[1]));
+                let ac = self.virtual_col(&format!("{name} left"), sa, layout::vars(&left), ea);
+                let bc = self.virtual_col(&format!("{name} right"), sb, layout::vars(&right), eb);
+                let acc = self.product(name, ac, bc, layout::vars(batch), log2(m), log2(k), log2(n_));
+                let bound = k as i128 * (1i128 << (a.bits - 1)) * (1i128 << (b.bits - 1));
+                self.requant(inst, &shape, Expr::col(acc), acc, |_| rq.at(0), 0, y, out.bits, bound)?;
+            }
+            Op::Div { .. } | Op::Softmax { .. } | Op::LayerNorm { .. } => unreachable!("refused above"),
         }
         Ok(())
     }
@@ -436,9 +525,8 @@ impl Builder<'_> {
 
     /// Adds the weight tables and the accumulator column of `bias + W · x`.
     #[allow(clippy::too_many_arguments)]
-    fn bilinear(&mut self, name: &str, x: ColId, a: &[usize], w: &[i8], bias: &[i32], j: usize, c: usize, b: &[usize]) -> ColId {
+    fn bilinear(&mut self, name: &str, x: ColId, a: &[usize], [wt, bt]: [Vec<i64>; 2], j: usize, c: usize, b: &[usize]) -> ColId {
         let (a_vars, b_vars, c_vars, j_vars) = (layout::vars(a), layout::vars(b), log2(c), log2(j));
-        let [wt, bt] = weight_tables(w, bias);
         let values = self.prover.then(|| {
             let xv = self.c.columns[x].values.as_ref().expect("input values");
             let (na, nc, nb, nj) = (1 << a_vars, 1 << c_vars, 1 << b_vars, 1 << j_vars);
@@ -459,6 +547,33 @@ impl Builder<'_> {
         let id = self.c.bilinears.len();
         let acc = self.col(format!("{name} accumulator"), a_vars + c_vars + b_vars, Kind::Acc(id), values);
         self.c.bilinears.push(Bilinear { acc, x, a_vars, c_vars, b_vars, j_vars, weight, bias });
+        acc
+    }
+
+    /// The accumulator of the batched product `acc[g, m, n] = Σ_k a[g, m, k] · b[g, k, n]`.
+    #[allow(clippy::too_many_arguments)]
+    fn product(&mut self, name: &str, a: ColId, b: ColId, g_vars: usize, m_vars: usize, k_vars: usize, n_vars: usize) -> ColId {
+        let values = self.prover.then(|| {
+            let (av, bv) = (self.vals(a), self.vals(b));
+            let (ng, nm, nk, nn) = (1 << g_vars, 1 << m_vars, 1 << k_vars, 1 << n_vars);
+            let mut acc = vec![0i64; ng * nm * nn];
+            for g in 0..ng {
+                for i in 0..nm {
+                    for t in 0..nk {
+                        let x = av[(g * nm + i) * nk + t];
+                        if x != 0 {
+                            for jj in 0..nn {
+                                acc[(g * nm + i) * nn + jj] += x * bv[(g * nk + t) * nn + jj];
+                            }
+                        }
+                    }
+                }
+            }
+            acc
+        });
+        let id = self.c.products.len();
+        let acc = self.col(format!("{name} accumulator"), g_vars + m_vars + n_vars, Kind::Prod(id), values);
+        self.c.products.push(Product { acc, a, b, g_vars, m_vars, k_vars, n_vars });
         acc
     }
 
@@ -624,18 +739,37 @@ impl Builder<'_> {
     }
 }
 
-/// A Linear or Conv layer's weight matrix `[c_out, j]` and bias, padded: the tables the
-/// model's key commits to.
-fn weight_tables(w: &[i8], bias: &[i32]) -> [Vec<i64>; 2] {
+/// A Linear or Conv layer's weight matrices `[c_out, j]` and biases, padded: the tables
+/// the model's key commits to. A grouped Conv has one pair per group, with the rows of
+/// the other groups zero.
+fn weight_tables(op: &Op) -> Vec<[Vec<i64>; 2]> {
+    let (w, bias, groups) = match op {
+        Op::Linear { weight, bias, .. } => (weight, bias, 1),
+        Op::Conv { weight, bias, groups, .. } => (weight, bias, *groups),
+        _ => return vec![],
+    };
     let (c, j) = (bias.len(), w.len() / bias.len());
-    [pad_values(&[c, j], w.iter().map(|&v| v as i64)), pad_values(&[c], bias.iter().map(|&v| v as i64))]
+    let cog = c / groups;
+    (0..groups)
+        .map(|g| {
+            let mine = |o: usize| o / cog == g;
+            let wt = pad_values(&[c, j], w.iter().enumerate().map(|(i, &v)| if mine(i / j) { v as i64 } else { 0 }));
+            let bt = pad_values(&[c], bias.iter().enumerate().map(|(o, &v)| if mine(o) { v as i64 } else { 0 }));
+            [wt, bt]
+        })
+        .collect()
 }
 
 /// The number of variables of every weight table of `model`, in circuit order.
 pub fn weight_vars(model: &Model) -> Vec<usize> {
     let mut out = Vec::new();
     for n in &model.nodes {
-        if let Op::Linear { weight, bias, .. } | Op::Conv { weight, bias, .. } = &n.op {
+        let (weight, bias, groups) = match &n.op {
+            Op::Linear { weight, bias, .. } => (weight, bias, 1),
+            Op::Conv { weight, bias, groups, .. } => (weight, bias, *groups),
+            _ => continue,
+        };
+        for _ in 0..groups {
             out.extend([log2(bias.len()) + log2(weight.len() / bias.len()), log2(bias.len())]);
         }
     }
@@ -644,13 +778,7 @@ pub fn weight_vars(model: &Model) -> Vec<usize> {
 
 /// Every weight table of `model`, in circuit order.
 pub fn model_weights(model: &Model) -> Vec<Vec<i64>> {
-    let mut out = Vec::new();
-    for n in &model.nodes {
-        if let Op::Linear { weight, bias, .. } | Op::Conv { weight, bias, .. } = &n.op {
-            out.extend(weight_tables(weight, bias));
-        }
-    }
-    out
+    model.nodes.iter().flat_map(|n| weight_tables(&n.op)).flatten().collect()
 }
 
 /// An integer expression's value at row `i` (coefficients are small integers here).

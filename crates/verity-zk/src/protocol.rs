@@ -233,7 +233,7 @@ fn route(c: &Circuit, lay: &Layout, claims: &mut Claims, col: ColId, point: Vec<
         Kind::Witness => claims.open.push(Opening { poly: Poly::Witness, segment: lay.witness_of[col].unwrap(), point, value }),
         Kind::Public | Kind::Iota => claims.public.push((col, point, value)),
         Kind::Virtual { .. } => claims.virt.push((col, point, value)),
-        Kind::Acc(_) => claims.acc.push((col, point, value)),
+        Kind::Acc(_) | Kind::Prod(_) => claims.acc.push((col, point, value)),
         Kind::Helper => unreachable!("helper claims are split into coordinates"),
     }
 }
@@ -425,6 +425,31 @@ pub fn prove_tampered(
 
     progress("proving layer products", 0, 1);
     for (col, point, _) in std::mem::take(&mut claims.acc) {
+        if let Kind::Prod(p) = c.columns[col].kind {
+            let pr = &c.products[p];
+            let (rg, rest) = point.split_at(pr.g_vars);
+            let (rm, rn) = rest.split_at(pr.m_vars);
+            let (ng, nm, nk, nn) = (1usize << pr.g_vars, 1usize << pr.m_vars, 1usize << pr.k_vars, 1usize << pr.n_vars);
+            let (av, bv) = (vals[pr.a].as_ref().unwrap(), vals[pr.b].as_ref().unwrap());
+            let (eg, em, en) = (eq_table(rg), eq_table(rm), eq_table(rn));
+            let mut e = vec![E::ZERO; ng * nk];
+            let mut ar = vec![E::ZERO; ng * nk];
+            let mut br = vec![E::ZERO; ng * nk];
+            for g in 0..ng {
+                for t in 0..nk {
+                    e[g * nk + t] = eg[g];
+                    ar[g * nk + t] = (0..nm).map(|i| em[i] * av[(g * nm + i) * nk + t]).sum();
+                    br[g * nk + t] = (0..nn).map(|j| en[j] * bv[(g * nk + t) * nn + j]).sum();
+                }
+            }
+            let (proof, gk, finals) = sumcheck::prove_terms(vec![e, ar, br], &[(E::ONE, vec![0, 1, 2])], &mut t);
+            w.sumcheck(&proof);
+            w.ext(&mut t, b"product values", &finals[1..]);
+            let (gs, ks) = gk.split_at(pr.g_vars);
+            route(&c, &lay, &mut claims, pr.a, [gs, rm, ks].concat(), finals[1]);
+            route(&c, &lay, &mut claims, pr.b, [gs, ks, rn].concat(), finals[2]);
+            continue;
+        }
         let Kind::Acc(b) = c.columns[col].kind else { unreachable!() };
         let bl = &c.bilinears[b];
         let (ra, rest) = point.split_at(bl.a_vars);
@@ -631,6 +656,22 @@ pub fn verify(model: &Model, vk: &VerifyingKey, inputs: &[Tensor], outputs: &[Te
     }
 
     for (col, point, value) in std::mem::take(&mut claims.acc) {
+        if let Kind::Prod(p) = c.columns[col].kind {
+            let pr = &c.products[p];
+            let (rg, rest) = point.split_at(pr.g_vars);
+            let (rm, rn) = rest.split_at(pr.m_vars);
+            let vars = pr.g_vars + pr.k_vars;
+            let sp = r.sumcheck(vars, 3)?;
+            let red = sumcheck::verify(value, vars, 3, &sp, &mut t).map_err(|e| format!("activation product: {e}"))?;
+            let fin = r.ext(&mut t, b"product values", 2)?;
+            let (gs, ks) = red.point.split_at(pr.g_vars);
+            if eq_at(rg, gs) * fin[0] * fin[1] != red.value {
+                return Err("activation product: the final check failed".into());
+            }
+            route(&c, &lay, &mut claims, pr.a, [gs, rm, ks].concat(), fin[0]);
+            route(&c, &lay, &mut claims, pr.b, [gs, ks, rn].concat(), fin[1]);
+            continue;
+        }
         let Kind::Acc(b) = c.columns[col].kind else { unreachable!() };
         let bl = &c.bilinears[b];
         let (ra, rest) = point.split_at(bl.a_vars);
