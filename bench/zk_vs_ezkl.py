@@ -38,7 +38,9 @@ Verity (the release CLI, --verity; default target/release/verity):
     verity bench fixtures/NAME.vrt --input fixtures/NAME.input.json
                                         (plain inference, for the overhead factor)
   Verity's proofs are transparent: there is no trusted setup and no SRS; its
-  key derivation happens inside prove and verify and is timed with them. If
+  key derivation happens inside prove and verify and is timed with them (when
+  prove / verify have `--json`, it is passed and their own in-process split,
+  key_ms / prove_ms / verify_ms, is shown next to the wall times). If
   the binary has no `prove` subcommand, the EZKL side still runs and Verity's
   columns say "verity prove not available".
 
@@ -423,13 +425,27 @@ def max_or_none(xs):
     return max(xs) if xs else None
 
 
-def verity_has(verity, sub):
+def verity_help(verity, sub):
+    """`verity SUB --help` text, or None if the subcommand does not exist."""
     try:
         p = subprocess.run([verity, sub, "--help"], capture_output=True, text=True,
                            timeout=30)
-    except OSError:
-        return False
-    return p.returncode == 0
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    return p.stdout if p.returncode == 0 else None
+
+
+def verity_has(verity, sub):
+    return verity_help(verity, sub) is not None
+
+
+def json_field(stdout, key):
+    """A number from the JSON object a `--json` run printed, or None."""
+    try:
+        v = json.loads(stdout)[key]
+    except (ValueError, KeyError, TypeError):
+        return None
+    return float(v) if isinstance(v, (int, float)) else None
 
 
 def bench_verity(name, args, runner, work, out):
@@ -467,19 +483,24 @@ def bench_verity(name, args, runner, work, out):
     out["argmax_matches_float"] = (None if v_out is None or ref is None
                                    else argmax(v_out) == argmax(ref))
 
-    if not verity_has(verity, "prove"):
+    prove_help = verity_help(verity, "prove")
+    if prove_help is None:
         out["available"] = False
         out["reason"] = "verity prove not available"
         print(f"    verity prove not available ({verity})", file=sys.stderr)
         return
     out["available"] = True
     proof = os.path.join(work, f"{name}.proof")
+    # With --json (where the CLI has it) the run also reports its own split into
+    # key derivation and proving, measured inside the process.
+    pj = ["--json"] if "--json" in prove_help else []
+    vj = ["--json"] if "--json" in (verity_help(verity, "verify") or "") else []
     proves = []
     for i in range(args.verity_prove_runs):
         if os.path.exists(proof):
             os.remove(proof)
         proves.append(runner.run(f"verity prove {i + 1}/{args.verity_prove_runs}",
-                                 [verity, "prove", vrt, "--input", inp, "-o", proof],
+                                 [verity, "prove", vrt, "--input", inp, "-o", proof] + pj,
                                  cwd=work))
     if not os.path.exists(proof):
         raise StepError(f"verity prove exited 0 but wrote no {proof}")
@@ -490,14 +511,19 @@ def bench_verity(name, args, runner, work, out):
         "prove_peak_rss_kb": max_or_none([r["rss_kb"] for r in proves]),
         "prove_stderr_tail": tail(proves[-1]["stderr"], 30),
         "proof_bytes": os.path.getsize(proof),
+        "prove_key_ms_runs": [json_field(r["stdout"], "key_ms") for r in proves],
+        "prove_inner_ms_runs": [json_field(r["stdout"], "prove_ms") for r in proves],
     })
     verifies = [runner.run(f"verity verify {i + 1}/{args.verify_runs}",
-                           [verity, "verify", "--proof", proof, "--model", vrt], cwd=work)
+                           [verity, "verify", "--proof", proof, "--model", vrt] + vj,
+                           cwd=work)
                 for i in range(args.verify_runs)]
     out.update({
         "verify_seconds": median([r["wall"] for r in verifies]),
         "verify_runs": [r["wall"] for r in verifies],
         "verify_peak_rss_kb": max_or_none([r["rss_kb"] for r in verifies]),
+        "verify_key_ms_runs": [json_field(r["stdout"], "key_ms") for r in verifies],
+        "verify_inner_ms_runs": [json_field(r["stdout"], "verify_ms") for r in verifies],
     })
 
 
@@ -612,6 +638,18 @@ def model_table(name, res, ezkl_version):
         ("output max abs error vs float (onnxruntime)",
          err(ez) or ez_na, err(vr) or vr_na, "–"),
     ]
+    def split(key_runs, inner_runs, what):
+        k = median([x for x in vr.get(key_runs) or [] if x is not None])
+        t = median([x for x in vr.get(inner_runs) or [] if x is not None])
+        if k is None and t is None:
+            return ""
+        return (f" (in-process: key derivation {fmt_s(None if k is None else k / 1e3)}, "
+                f"{what} {fmt_s(None if t is None else t / 1e3)})")
+
+    rows[3] = rows[3][:2] + (rows[3][2] + split("prove_key_ms_runs",
+                                                "prove_inner_ms_runs", "proving"),) + rows[3][3:]
+    rows[4] = rows[4][:2] + (rows[4][2] + split("verify_key_ms_runs",
+                                                "verify_inner_ms_runs", "checking"),) + rows[4][3:]
     lines += ["", "| | EZKL | Verity | EZKL / Verity |", "|---|---|---|---|"]
     lines += [f"| {a} | {b} | {c} | {d} |" for a, b, c, d in rows]
     lines.append("")
