@@ -761,6 +761,7 @@ def main():
 
     results = {}
     failed = False
+    load_start = os.getloadavg()
     for name in models:
         print(f"== {name}", file=sys.stderr)
         res = results[name] = {}
@@ -790,7 +791,9 @@ def main():
         f"{datetime.datetime.now().isoformat(timespec='seconds')}, Verity commit "
         f"{git_head()}, EZKL {ezkl_version or '(skipped)'}; {info['cpu']}, "
         f"{info['cores']} cores, {info['mem_mib']} MiB RAM. Command: "
-        f"`python3 bench/zk_vs_ezkl.py {' '.join(sys.argv[1:])}`".rstrip(),
+        f"`python3 bench/zk_vs_ezkl.py {' '.join(sys.argv[1:])}`. Load average "
+        f"(1 min) {load_start[0]:.2f} at the start, {os.getloadavg()[0]:.2f} at the end "
+        "(anything else running skews the times).",
         "",
         "EZKL's SRS is generated locally with `ezkl.gen_srs` (not a secure ceremony; "
         "same size, so the same timings). EZKL times are of the ezkl call inside a "
@@ -810,6 +813,7 @@ def main():
         with open(args.json, "w") as f:
             json.dump({"machine": info, "ezkl_version": ezkl_version,
                        "verity_commit": git_head(), "argv": sys.argv[1:],
+                       "loadavg_start": load_start, "loadavg_end": os.getloadavg(),
                        "network_namespace": netns, "models": results}, f, indent=2)
         print(f"wrote {args.json}", file=sys.stderr)
     return 1 if failed else 0
