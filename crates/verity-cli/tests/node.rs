@@ -160,7 +160,6 @@ fn cli_commands_talk_to_a_node_and_check_its_answers() {
     assert_eq!(json(&std::fs::read_to_string(&r2).unwrap()), with["receipt"]);
     ok(&["verify", "--receipt", r2.to_str().unwrap(), "--model", m.to_str().unwrap(), "--input", in2.to_str().unwrap()], home);
 
-    fails(&["infer", "--node", &url, id, "--input", &input, "--evidence", "zk"], home, "not implemented");
     fails(&["infer", "--node", &url, id, "--input", &input, "--evidence", "maybe"], home, "unknown evidence");
     fails(&["infer", "--node", &url, &"ab".repeat(32), "--input", &input], home, "404");
     fails(&["fetch", "--node", &url, &"ab".repeat(32)], home, "no model and no receipt");

@@ -19,7 +19,8 @@ pub enum Evidence {
     None,
     /// The answer and a signed receipt (re-execution evidence) stored by the node.
     Receipt,
-    /// A zero-knowledge proof (not implemented yet: the node answers 501).
+    /// The answer now and a proof of it later: the node queues a proof job
+    /// (`GET /v1/proofs/{id}`) whose proof file `verity_zk::protocol::verify` checks.
     Zk,
 }
 
@@ -121,6 +122,95 @@ pub struct InferResponse {
     pub receipt: Option<Receipt>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub receipt_id: Option<String>,
+    /// For `zk`: the id of the proof job to poll (`GET /v1/proofs/{id}`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub proof_job: Option<String>,
+}
+
+/// Where a proof job is: `queued` → `running` → `done` or `failed`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum JobState {
+    /// Durably accepted, waiting for the prover (also after a restart).
+    Queued,
+    /// Being proved now.
+    Running,
+    /// The proof file is stored: fetch it by `proof_id` (or the job id).
+    Done,
+    /// Proving failed for good; `error` says why. Asking for the same proof again requeues it.
+    Failed,
+}
+
+impl JobState {
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            JobState::Queued => "queued",
+            JobState::Running => "running",
+            JobState::Done => "done",
+            JobState::Failed => "failed",
+        }
+    }
+}
+
+/// How far a running proof is: the prover's current step and its count of sub-steps.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct JobProgress {
+    pub step: String,
+    pub done: u64,
+    pub total: u64,
+}
+
+/// `GET /v1/proofs/{id}`: a proof job (evidence `zk`) and its state.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ProofJob {
+    /// BLAKE3 (keyed by purpose) of the model id and the input hash: the same request
+    /// twice is the same job.
+    pub job_id: String,
+    pub model_id: String,
+    pub input_hash: String,
+    pub output_hash: String,
+    pub state: JobState,
+    /// While running: the prover's step.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub progress: Option<JobProgress>,
+    /// While queued: jobs ahead of this one (including the one running).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ahead: Option<u64>,
+    /// When done: BLAKE3 of the proof file (`GET /v1/proofs/{proof_id}/file`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub proof_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub proof_bytes: Option<u64>,
+    /// When failed: why.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    /// Unix seconds.
+    pub created_at: u64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub started_at: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub finished_at: Option<u64>,
+    /// Times proving started; more than one means a crash interrupted it.
+    pub attempts: u32,
+}
+
+/// `POST /v1/verify/proof`: is this proof file valid for this node's model?
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct VerifyProofRequest {
+    /// Base64 of a proof file (`verity prove`'s output, or `GET /v1/proofs/{id}/file`).
+    pub proof: String,
+    pub model_id: String,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+pub struct VerifyProofResponse {
+    pub valid: bool,
+    /// Why not, when not valid.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    /// BLAKE3 of the proof file sent.
+    pub proof_id: String,
 }
 
 /// A receipt the node issued, with what is needed to re-check it (`GET /v1/receipts/{id}`).
@@ -224,4 +314,12 @@ pub struct NodeInfo {
     /// Models and receipts stored.
     pub models: u64,
     pub receipts: u64,
+    /// Proofs stored (jobs done).
+    #[serde(default)]
+    pub proofs: u64,
+    /// Proof jobs queued or running, and how many may be before `zk` requests get 503.
+    #[serde(default)]
+    pub proof_jobs_pending: u64,
+    #[serde(default)]
+    pub max_proof_queue: u32,
 }

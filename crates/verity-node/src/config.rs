@@ -27,6 +27,13 @@ pub struct NodeConfig {
     pub model_cache: usize,
     /// Audits waiting for the verifier before new ones are dropped.
     pub audit_queue: usize,
+    /// Proof jobs queued or running before `zk` requests are refused with 503.
+    pub proof_queue: usize,
+    /// Times a proof job may be started; a job a crash interrupted this often is failed
+    /// at the next start instead of being retried forever.
+    pub proof_attempts: u32,
+    /// Proving keys kept in memory (one per model; keygen commits to the weights).
+    pub proving_keys: usize,
     /// Test hook (see `hooks`); `None` in production.
     pub pause: Option<Pause>,
 }
@@ -45,6 +52,9 @@ impl NodeConfig {
             key_file: None,
             model_cache: 32,
             audit_queue: 1024,
+            proof_queue: 256,
+            proof_attempts: 3,
+            proving_keys: 8,
             pause: None,
         }
     }

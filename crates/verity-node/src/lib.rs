@@ -15,6 +15,7 @@ mod hooks;
 mod limiter;
 mod metrics;
 mod openapi;
+mod proofs;
 mod routes;
 mod state;
 mod store;
@@ -30,9 +31,11 @@ use verity_receipt::Signer;
 
 pub use config::NodeConfig;
 pub use hooks::Pause;
+pub use proofs::job_id as proof_job_id;
 pub use routes::ROUTES;
 
 use crate::metrics::Metrics;
+use crate::proofs::Prover;
 use crate::state::AppState;
 use crate::store::{ReceiptWriter, Store};
 use crate::verifier::Auditor;
@@ -48,6 +51,7 @@ fn prepare(config: NodeConfig) -> Result<Arc<AppState>> {
     ensure!((0.0..=1.0).contains(&config.verify_sample), "--verify-sample must be between 0 and 1, got {}", config.verify_sample);
     ensure!(config.max_concurrency >= 1, "--max-concurrency must be at least 1");
     ensure!(config.max_body >= 1, "--max-body must be at least 1 byte");
+    ensure!(config.proof_queue >= 1, "--max-proof-queue must be at least 1");
     if let Some(k) = &config.api_key {
         ensure!(!k.trim().is_empty() && k.trim() == k, "the API key must be non-empty and have no surrounding whitespace");
     }
@@ -63,6 +67,15 @@ fn prepare(config: NodeConfig) -> Result<Arc<AppState>> {
     for id in &report.missing_blobs {
         tracing::error!("model {id} is registered but its blob is missing; it will not be served");
     }
+    let jobs = store.recover_jobs(config.proof_attempts)?;
+    tracing::info!(
+        "proof jobs: {} to prove ({} interrupted by the last stop), {} abandoned after {} attempts; removed {} unreferenced proof files",
+        jobs.pending.len(),
+        jobs.interrupted,
+        jobs.abandoned,
+        config.proof_attempts,
+        report.removed_proof_orphans
+    );
     let key_path = config.key_file.clone().unwrap_or_else(|| config.data_dir.join("executor.key"));
     let (signer, created) = Signer::load_or_create(&key_path).with_context(|| format!("executor key {}", key_path.display()))?;
     if created {
@@ -72,18 +85,32 @@ fn prepare(config: NodeConfig) -> Result<Arc<AppState>> {
     let metrics = Arc::new(Metrics::default());
     let receipts = ReceiptWriter::start(store.clone())?;
     let auditor = Auditor::start(store.clone(), metrics.clone(), config.audit_queue)?;
-    Ok(Arc::new(AppState::new(config, store, receipts, signer, metrics, auditor)))
+    metrics.proof_jobs_queued.store(jobs.pending.len() as i64, std::sync::atomic::Ordering::Relaxed);
+    let prover = Prover::new(&jobs.pending, config.proving_keys);
+    Ok(Arc::new(AppState::new(config, store, receipts, signer, metrics, auditor, prover)))
 }
 
-/// Serves until `shutdown` resolves, then lets in-flight requests finish, commits queued
-/// receipts and stops the verifier.
+/// Serves until `shutdown` resolves, then lets in-flight requests and the proof in
+/// progress finish, commits queued receipts and stops the verifier. Queued proof jobs stay
+/// queued in the store and resume at the next start.
 async fn serve(
     state: Arc<AppState>,
     listener: tokio::net::TcpListener,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<()> {
+    let (stop_prover, stop_rx) = tokio::sync::watch::channel(false);
+    let prover = tokio::spawn(proofs::run(state.clone(), stop_rx));
+    let stop = stop_prover.clone();
+    let shutdown = async move {
+        shutdown.await;
+        let _ = stop.send(true);
+    };
     let app = routes::router(state.clone());
     let result = axum::serve(listener, app).with_graceful_shutdown(shutdown).await;
+    let _ = stop_prover.send(true);
+    if prover.await.is_err() {
+        tracing::error!("the prover task failed");
+    }
     state.receipts.stop();
     state.auditor.stop();
     tracing::info!("node stopped");

@@ -3,6 +3,11 @@
 //! At most `running` jobs compute at once and at most `queue` more wait for a slot; any
 //! request beyond that is refused at once with 503 + `Retry-After` instead of piling up
 //! (memory, latency) behind work the node cannot finish in time.
+//!
+//! The prover (`proofs.rs`) takes a running slot too, through [`Limiter::acquire_background`]:
+//! it waits in the same first-come queue as requests, so a proof neither overtakes the
+//! inferences waiting before it nor is overtaken forever, but it holds no admission slot —
+//! its own queue is the durable job table — so it never causes or gets a 503.
 
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
@@ -20,7 +25,7 @@ pub struct Limiter {
 /// Held while computing; dropping it frees the slot. `Send`, so it can move into the
 /// blocking task and stay held even if the client goes away mid-request.
 pub struct Permit {
-    _admit: OwnedSemaphorePermit,
+    _admit: Option<OwnedSemaphorePermit>,
     _run: OwnedSemaphorePermit,
     running: Arc<AtomicUsize>,
 }
@@ -65,6 +70,14 @@ impl Limiter {
         let run = self.run.clone().acquire_owned().await.map_err(|_| Saturated)?;
         drop(waiting);
         self.running.fetch_add(1, Ordering::Relaxed);
-        Ok(Permit { _admit: admit, _run: run, running: self.running.clone() })
+        Ok(Permit { _admit: Some(admit), _run: run, running: self.running.clone() })
+    }
+
+    /// A running slot for background work (a proof), waiting as long as it takes; no
+    /// admission slot is used, so it never makes requests see 503.
+    pub async fn acquire_background(&self) -> Permit {
+        let run = self.run.clone().acquire_owned().await.expect("the run semaphore is never closed");
+        self.running.fetch_add(1, Ordering::Relaxed);
+        Permit { _admit: None, _run: run, running: self.running.clone() }
     }
 }

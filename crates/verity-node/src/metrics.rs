@@ -16,6 +16,9 @@ use crate::state::AppState;
 /// Upper bounds (seconds) of the latency histogram buckets.
 const BUCKETS: [f64; 14] = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0];
 
+/// Upper bounds (seconds) of the proving-time histogram buckets.
+const PROOF_BUCKETS: [f64; 14] = [0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0, 600.0, 1800.0];
+
 #[derive(Default)]
 struct Histogram {
     counts: [u64; BUCKETS.len()],
@@ -38,6 +41,14 @@ pub struct Metrics {
     pub mismatches_recorded: AtomicU64,
     /// Indexed like [`AUDIT_RESULTS`].
     pub audits: [AtomicU64; 4],
+    pub proofs_made: AtomicU64,
+    pub proof_jobs_failed: AtomicU64,
+    pub proof_jobs_queued: AtomicI64,
+    pub proof_jobs_running: AtomicI64,
+    /// `POST /v1/verify/proof` outcomes: [valid, invalid].
+    pub proof_checks: [AtomicU64; 2],
+    /// Time from starting a job to its stored proof, in [`PROOF_BUCKETS`].
+    proof_seconds: Mutex<Histogram>,
 }
 
 pub enum Audit {
@@ -50,6 +61,15 @@ pub enum Audit {
 impl Metrics {
     pub fn audit(&self, a: Audit) {
         self.audits[a as usize].fetch_add(1, Ordering::Relaxed);
+    }
+
+    pub fn observe_proof(&self, seconds: f64) {
+        let mut h = self.proof_seconds.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(i) = PROOF_BUCKETS.iter().position(|&b| seconds <= b) {
+            h.counts[i] += 1;
+        }
+        h.count += 1;
+        h.sum += seconds;
     }
 
     fn observe(&self, route: &str, method: &str, status: u16, seconds: f64) {
@@ -128,6 +148,42 @@ impl Metrics {
         for (name, n) in AUDIT_RESULTS.iter().zip(&self.audits) {
             writeln!(s, "verity_audits_total{{result=\"{name}\"}} {}", n.load(Ordering::Relaxed))?;
         }
+        let load = |a: &AtomicI64| a.load(Ordering::Relaxed).max(0).to_string();
+        let proofs: [(&str, &str, &str, String); 4] = [
+            (
+                "verity_proofs_made_total",
+                "counter",
+                "Proofs made and durably stored (evidence zk).",
+                self.proofs_made.load(Ordering::Relaxed).to_string(),
+            ),
+            (
+                "verity_proof_jobs_failed_total",
+                "counter",
+                "Proof jobs that failed.",
+                self.proof_jobs_failed.load(Ordering::Relaxed).to_string(),
+            ),
+            ("verity_proof_jobs_queued", "gauge", "Proof jobs waiting for the prover.", load(&self.proof_jobs_queued)),
+            ("verity_proof_jobs_running", "gauge", "Proof jobs being proved.", load(&self.proof_jobs_running)),
+        ];
+        for (name, kind, help, value) in proofs {
+            writeln!(s, "# HELP {name} {help}\n# TYPE {name} {kind}\n{name} {value}")?;
+        }
+        writeln!(s, "# HELP verity_proof_checks_total Proofs checked through POST /v1/verify/proof, by result.")?;
+        writeln!(s, "# TYPE verity_proof_checks_total counter")?;
+        for (name, n) in ["valid", "invalid"].iter().zip(&self.proof_checks) {
+            writeln!(s, "verity_proof_checks_total{{result=\"{name}\"}} {}", n.load(Ordering::Relaxed))?;
+        }
+        writeln!(s, "# HELP verity_proof_seconds Time to prove and store one proof job.")?;
+        writeln!(s, "# TYPE verity_proof_seconds histogram")?;
+        let h = self.proof_seconds.lock().unwrap_or_else(|e| e.into_inner());
+        let mut cumulative = 0;
+        for (b, c) in PROOF_BUCKETS.iter().zip(h.counts) {
+            cumulative += c;
+            writeln!(s, "verity_proof_seconds_bucket{{le=\"{b}\"}} {cumulative}")?;
+        }
+        writeln!(s, "verity_proof_seconds_bucket{{le=\"+Inf\"}} {}", h.count)?;
+        writeln!(s, "verity_proof_seconds_sum {}", h.sum)?;
+        writeln!(s, "verity_proof_seconds_count {}", h.count)?;
         Ok(())
     }
 }

@@ -36,8 +36,8 @@ pub fn document() -> Value {
         "info": {
             "title": "Verity node",
             "version": env!("CARGO_PKG_VERSION"),
-            "description": "Publish canonical models, run them with evidence (signed receipts), fetch and verify receipts. \
-                            Every error is {\"error\": \"...\"}. See docs/node.md."
+            "description": "Publish canonical models, run them with evidence (signed receipts or proofs), fetch and verify \
+                            receipts and proofs. Every error is {\"error\": \"...\"}. See docs/node.md."
         },
         "components": {
             "securitySchemes": {"apiKey": {"type": "http", "scheme": "bearer", "description": "The node's --api-key"}},
@@ -139,16 +139,57 @@ pub fn document() -> Value {
                 },
                 "InferResponse": {
                     "type": "object",
-                    "description": "The fields of `verity run --json`, the evidence kind, and for `receipt` the signed receipt and its id.",
+                    "description": "The fields of `verity run --json`, the evidence kind, for `receipt` the signed receipt and its id, \
+                                    for `zk` the id of the proof job to poll.",
                     "required": ["model_id", "input_hash", "output_hash", "outputs", "evidence"],
                     "properties": {
                         "model_id": hex32("model id"),
                         "input_hash": hex32("list hash of the quantized inputs' tensor roots"),
                         "output_hash": hex32("list hash of the outputs' tensor roots"),
                         "outputs": {"type": "array", "items": {"type": "array", "items": {"type": "number"}}},
-                        "evidence": {"type": "string", "enum": ["none", "receipt"]},
+                        "evidence": {"type": "string", "enum": ["none", "receipt", "zk"]},
                         "receipt": {"$ref": "#/components/schemas/Receipt"},
-                        "receipt_id": hex32("keccak-256 signing hash of the receipt")
+                        "receipt_id": hex32("keccak-256 signing hash of the receipt"),
+                        "proof_job": hex32("evidence zk: the proof job (GET /v1/proofs/{id}); the same model and input give the same job")
+                    }
+                },
+                "ProofJob": {
+                    "type": "object",
+                    "description": "A proof job: queued -> running -> done | failed. Jobs survive restarts; a job running when the node \
+                                    stopped is queued again.",
+                    "required": ["job_id", "model_id", "input_hash", "output_hash", "state", "created_at", "attempts"],
+                    "properties": {
+                        "job_id": hex32("job id"),
+                        "model_id": hex32("model id"),
+                        "input_hash": hex32("input hash of the answer being proved"),
+                        "output_hash": hex32("output hash of the answer being proved"),
+                        "state": {"type": "string", "enum": ["queued", "running", "done", "failed"]},
+                        "progress": {"type": "object", "description": "running: the prover's step",
+                            "required": ["step", "done", "total"],
+                            "properties": {"step": {"type": "string"}, "done": {"type": "integer"}, "total": {"type": "integer"}}},
+                        "ahead": {"type": "integer", "description": "queued: jobs queued or running ahead of this one"},
+                        "proof_id": hex32("done: BLAKE3 of the proof file"),
+                        "proof_bytes": {"type": "integer"},
+                        "error": {"type": "string", "description": "failed: why"},
+                        "created_at": {"type": "integer"},
+                        "started_at": {"type": "integer"},
+                        "finished_at": {"type": "integer"},
+                        "attempts": {"type": "integer", "description": "times proving started (more than 1: interrupted by a stop or crash)"}
+                    }
+                },
+                "VerifyProofRequest": {
+                    "type": "object", "additionalProperties": false, "required": ["proof", "model_id"],
+                    "properties": {
+                        "proof": {"type": "string", "contentEncoding": "base64", "description": "a proof file (VRTZ, as `verity prove` writes)"},
+                        "model_id": hex32("the model (stored on this node) the proof must be for")
+                    }
+                },
+                "VerifyProofResponse": {
+                    "type": "object", "required": ["valid", "proof_id"],
+                    "properties": {
+                        "valid": {"type": "boolean"},
+                        "error": {"type": "string", "description": "why not valid"},
+                        "proof_id": hex32("BLAKE3 of the proof file sent")
                     }
                 },
                 "ReceiptRecord": {
@@ -223,7 +264,10 @@ pub fn document() -> Value {
                         "max_concurrency": {"type": "integer"},
                         "max_queue": {"type": "integer"},
                         "models": {"type": "integer", "description": "models stored"},
-                        "receipts": {"type": "integer", "description": "receipts stored"}
+                        "receipts": {"type": "integer", "description": "receipts stored"},
+                        "proofs": {"type": "integer", "description": "proofs stored"},
+                        "proof_jobs_pending": {"type": "integer", "description": "proof jobs queued or running"},
+                        "max_proof_queue": {"type": "integer", "description": "pending proof jobs beyond which zk requests get 503"}
                     }
                 }
             }
@@ -262,13 +306,27 @@ pub fn document() -> Value {
                     "200": {"description": "the .vrt file", "content": {"application/octet-stream": {"schema": {"type": "string", "format": "binary"}}}},
                     "400": e400, "404": e404, "500": e500
                 }}},
-            "/v1/infer": {"post": {"operationId": "infer", "summary": "Run a model on an input, with evidence none or receipt",
+            "/v1/infer": {"post": {"operationId": "infer", "summary": "Run a model on an input, with evidence none, receipt or zk",
                 "requestBody": body("InferRequest"),
                 "responses": {
                     "200": ok_json("the answer (with a durably stored receipt for evidence receipt)", "InferResponse"),
+                    "202": ok_json("evidence zk: the answer, and the id of a durably queued proof job", "InferResponse"),
                     "400": e400, "404": e404, "413": e413,
-                    "501": error_response("evidence zk: zero-knowledge proofs are not implemented yet"),
-                    "503": e503, "500": e500
+                    "422": error_response("evidence zk: the model has an op that cannot be proved yet (named with its node)"),
+                    "503": error_response("Compute is saturated, or (zk) the proof queue is full; retry after `Retry-After` seconds"),
+                    "500": e500
+                }}},
+            "/v1/proofs/{id}": {"get": {"operationId": "getProofJob", "summary": "A proof job's state and progress, by job id or proof id",
+                "parameters": [id_param("id", "proof job id, or proof id (BLAKE3 of the proof file)")],
+                "responses": {"200": ok_json("the job", "ProofJob"), "400": e400,
+                              "404": error_response("No such proof job or proof on this node"), "500": e500}}},
+            "/v1/proofs/{id}/file": {"get": {"operationId": "getProofFile",
+                "summary": "The proof file of a done job (VRTZ; verity_zk::file::ProofFile), by job id or proof id; BLAKE3 of the body is the proof id",
+                "parameters": [id_param("id", "proof job id, or proof id")],
+                "responses": {
+                    "200": {"description": "the proof file", "content": {"application/octet-stream": {"schema": {"type": "string", "format": "binary"}}}},
+                    "400": e400, "404": error_response("No such proof job or proof on this node"),
+                    "409": error_response("The job is not done yet (or failed); poll GET /v1/proofs/{id}"), "500": e500
                 }}},
             "/v1/receipts/{id}": {"get": {"operationId": "getReceipt", "summary": "A receipt this node issued, with its model id and input",
                 "parameters": [id_param("id", "receipt id (keccak-256 signing hash)")],
@@ -277,6 +335,11 @@ pub fn document() -> Value {
                 "summary": "Check anyone's receipt: signature, then re-execution of model_id on input (model id, input hash, output hash, trace root)",
                 "requestBody": body("VerifyRequest"),
                 "responses": {"200": ok_json("ok, or which field failed", "VerifyResponse"), "400": e400, "404": e404, "413": e413, "503": e503}}},
+            "/v1/verify/proof": {"post": {"operationId": "verifyProof",
+                "summary": "Check anyone's proof file against this node's copy of model_id (key derived here from the model)",
+                "requestBody": body("VerifyProofRequest"),
+                "responses": {"200": ok_json("valid, or why not", "VerifyProofResponse"), "400": e400, "404": e404, "413": e413,
+                              "422": error_response("The model has an op that cannot be proved yet"), "503": e503}}},
             "/v1/audit": {"post": {"operationId": "audit",
                 "summary": "Hand a signed receipt and its input to the verifier role; a --verify-sample fraction is re-executed in the background",
                 "requestBody": body("AuditRequest"),

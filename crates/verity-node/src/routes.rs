@@ -17,8 +17,8 @@ use serde::Deserialize;
 use serde_json::value::RawValue;
 use serde_json::{json, Value};
 use verity_exec::api::{
-    AuditRequest, AuditResponse, Evidence, InferRequest, InferResponse, MismatchSource, ModelList, NodeInfo, PublishRequest,
-    PublishResponse, ReceiptRecord, VerifyRequest, VerifyResponse,
+    AuditRequest, AuditResponse, Evidence, InferRequest, InferResponse, JobState, MismatchSource, ModelList, NodeInfo, ProofJob,
+    PublishRequest, PublishResponse, ReceiptRecord, VerifyProofRequest, VerifyProofResponse, VerifyRequest, VerifyResponse,
 };
 use verity_exec::{parse_id, receipt_id, CheckField};
 use verity_model::Model;
@@ -26,8 +26,9 @@ use verity_model::Model;
 use crate::error::{ApiError, ApiResult};
 use crate::hooks::Pause;
 use crate::limiter::Permit;
-use crate::state::AppState;
-use crate::store::ModelMeta;
+use crate::proofs::{job_id, public_job};
+use crate::state::{AppState, Loaded};
+use crate::store::{JobRow, ModelMeta, Submitted};
 use crate::verifier::{record_mismatch, sampled, AuditJob};
 use crate::{metrics, openapi};
 
@@ -44,7 +45,10 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("get", "/v1/models/{id}/vrt"),
     ("post", "/v1/infer"),
     ("get", "/v1/receipts/{id}"),
+    ("get", "/v1/proofs/{id}"),
+    ("get", "/v1/proofs/{id}/file"),
     ("post", "/v1/verify/receipt"),
+    ("post", "/v1/verify/proof"),
     ("post", "/v1/audit"),
     ("get", "/v1/mismatches"),
 ];
@@ -60,7 +64,10 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/v1/models/{id}/vrt", get(download_model))
         .route("/v1/infer", post(infer))
         .route("/v1/receipts/{id}", get(get_receipt))
+        .route("/v1/proofs/{id}", get(get_proof_job))
+        .route("/v1/proofs/{id}/file", get(get_proof_file))
         .route("/v1/verify/receipt", post(verify_receipt))
+        .route("/v1/verify/proof", post(verify_proof))
         .route("/v1/audit", post(audit))
         .route("/v1/mismatches", get(list_mismatches))
         .fallback(|| async { ApiError::not_found("no such route; see /openapi.json") })
@@ -201,10 +208,11 @@ async fn openapi_doc() -> Json<Value> {
 
 async fn info(State(st): State<Arc<AppState>>) -> ApiResult<Json<NodeInfo>> {
     let store = st.store.clone();
-    let (models, receipts) = tokio::task::spawn_blocking(move || store.counts())
-        .await
-        .map_err(|e| ApiError::internal("counting failed", e))?
-        .map_err(|e| ApiError::internal("cannot read the store", format!("{e:#}")))?;
+    let ((models, receipts), (proofs, pending)) =
+        tokio::task::spawn_blocking(move || anyhow::Ok((store.counts()?, store.proof_counts()?)))
+            .await
+            .map_err(|e| ApiError::internal("counting failed", e))?
+            .map_err(|e| ApiError::internal("cannot read the store", format!("{e:#}")))?;
     let c = &st.config;
     Ok(Json(NodeInfo {
         executor: st.executor.clone(),
@@ -216,6 +224,9 @@ async fn info(State(st): State<Arc<AppState>>) -> ApiResult<Json<NodeInfo>> {
         max_queue: c.max_queue as u32,
         models,
         receipts,
+        proofs,
+        proof_jobs_pending: pending,
+        max_proof_queue: c.proof_queue as u32,
     }))
 }
 
@@ -340,21 +351,26 @@ async fn download_model(State(st): State<Arc<AppState>>, id: Result<Path<String>
 
 // ---- inference and receipts ----
 
-async fn infer(State(st): State<Arc<AppState>>, headers: HeaderMap, body: Body) -> ApiResult<Json<InferResponse>> {
+/// The proving key of a model, or 422 naming what cannot be proved (the op and its node).
+fn zk_key(st: &AppState, m: &Loaded) -> ApiResult<Arc<verity_zk::protocol::ProvingKey>> {
+    st.prover.keys.get(m).map_err(|e| {
+        ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            format!("evidence \"zk\" is not available for model {}: {e}; use \"receipt\" or \"none\"", m.id_hex),
+        )
+    })
+}
+
+async fn infer(State(st): State<Arc<AppState>>, headers: HeaderMap, body: Body) -> ApiResult<(StatusCode, Json<InferResponse>)> {
     let req: InferRequest = read_json(&st, &headers, body).await?;
     let id = id_param("model_id", &req.model_id)?;
     let permit = st.permit().await?;
     let st2 = st.clone();
-    let (response, receipt_row) = compute(permit, move || {
+    let (mut response, receipt_row, job) = compute(permit, move || {
         let m = st2.model(&id)?;
         if req.evidence == Evidence::Zk {
-            // A proof job would be queued here (store table `jobs`) and answered 202 with its
-            // id; until a prover exists there is nothing honest to return.
-            return Err(ApiError::new(
-                StatusCode::NOT_IMPLEMENTED,
-                "evidence \"zk\" is not available: zero-knowledge proofs are not implemented in Verity yet; \
-                 use \"receipt\" (signed, re-executable) or \"none\"",
-            ));
+            // Refuse before accepting a job that could never be proved.
+            zk_key(&st2, &m)?;
         }
         let inputs = verity_exec::parse_input(&m.model, req.input.get()).map_err(|e| ApiError::bad_request(e.to_string()))?;
         Pause::at(&st2.config.pause, "infer:compute");
@@ -367,8 +383,10 @@ async fn infer(State(st): State<Arc<AppState>>, headers: HeaderMap, body: Body) 
             evidence: req.evidence,
             receipt: None,
             receipt_id: None,
+            proof_job: None,
         };
         let mut row = None;
+        let mut job = None;
         if req.evidence == Evidence::Receipt {
             let receipt = verity_exec::sign_receipt(&st2.signer, m.id, &ex, verity_exec::unix_now());
             let rid = receipt_id(&receipt);
@@ -387,10 +405,33 @@ async fn infer(State(st): State<Arc<AppState>>, headers: HeaderMap, body: Body) 
             ));
             response.receipt = Some(receipt);
             response.receipt_id = Some(rid);
+        } else if req.evidence == Evidence::Zk {
+            let jid = job_id(&m.id, &ex.input_hash);
+            let fresh = JobRow {
+                job: ProofJob {
+                    job_id: verity_commit::hash::hex(&jid),
+                    model_id: m.id_hex.clone(),
+                    input_hash: response.input_hash.clone(),
+                    output_hash: response.output_hash.clone(),
+                    state: JobState::Queued,
+                    progress: None,
+                    ahead: None,
+                    proof_id: None,
+                    proof_bytes: None,
+                    error: None,
+                    created_at: verity_exec::unix_now(),
+                    started_at: None,
+                    finished_at: None,
+                    attempts: 0,
+                },
+                input: req.input.get().to_string(),
+            };
+            job = Some((jid, fresh));
         }
-        Ok((response, row))
+        Ok((response, row, job))
     })
     .await?;
+    let mut status = StatusCode::OK;
     if let Some((hash, bytes, job)) = receipt_row {
         // Acknowledge only what is durable: the answer leaves after the commit.
         st.receipts.write(hash, bytes).await.map_err(|e| ApiError::internal("cannot store the receipt", format!("{e:#}")))?;
@@ -399,8 +440,33 @@ async fn infer(State(st): State<Arc<AppState>>, headers: HeaderMap, body: Body) 
             st.auditor.submit(job);
         }
     }
+    if let Some((jid, fresh)) = job {
+        // Likewise: the job is committed (and so survives a crash) before the answer leaves.
+        let st2 = st.clone();
+        let max = st.config.proof_queue as u64;
+        let submitted = tokio::task::spawn_blocking(move || st2.store.submit_job(&jid, fresh, max))
+            .await
+            .map_err(|e| ApiError::internal("queueing a proof job failed", e))?
+            .map_err(|e| ApiError::internal("cannot store the proof job", format!("{e:#}")))?;
+        match submitted {
+            Submitted::Queued(seq) => {
+                st.metrics.proof_jobs_queued.fetch_add(1, Ordering::Relaxed);
+                st.prover.enqueue(seq);
+                tracing::info!("proof job {} queued for model {}", verity_commit::hash::hex(&jid), response.model_id);
+            }
+            Submitted::Existing => {}
+            Submitted::Full => {
+                return Err(ApiError::new(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    format!("the proof queue is full ({max} jobs queued or running); retry later"),
+                ))
+            }
+        }
+        response.proof_job = Some(verity_commit::hash::hex(&jid));
+        status = StatusCode::ACCEPTED;
+    }
     st.metrics.inferences.fetch_add(1, Ordering::Relaxed);
-    Ok(Json(response))
+    Ok((status, Json(response)))
 }
 
 async fn get_receipt(State(st): State<Arc<AppState>>, id: Result<Path<String>, PathRejection>) -> ApiResult<Response> {
@@ -412,6 +478,85 @@ async fn get_receipt(State(st): State<Arc<AppState>>, id: Result<Path<String>, P
         .map_err(|e| ApiError::internal("cannot read a receipt", format!("{e:#}")))?
         .ok_or_else(|| ApiError::not_found(format!("no receipt with id {} on this node", verity_commit::hash::hex(&id))))?;
     Ok(json_bytes(StatusCode::OK, bytes))
+}
+
+/// The job with this job id or proof id, with its progress; 404 if neither.
+async fn find_job(st: &Arc<AppState>, id: [u8; 32]) -> ApiResult<(u64, JobRow)> {
+    let store = st.store.clone();
+    tokio::task::spawn_blocking(move || store.find_job(&id))
+        .await
+        .map_err(|e| ApiError::internal("reading a proof job failed", e))?
+        .map_err(|e| ApiError::internal("cannot read a proof job", format!("{e:#}")))?
+        .ok_or_else(|| {
+            ApiError::not_found(format!("no proof job and no proof with id {} on this node", verity_commit::hash::hex(&id)))
+        })
+}
+
+async fn get_proof_job(State(st): State<Arc<AppState>>, id: Result<Path<String>, PathRejection>) -> ApiResult<Json<ProofJob>> {
+    let id = path_id("proof job id", id)?;
+    let (seq, row) = find_job(&st, id).await?;
+    let st2 = st.clone();
+    let job = tokio::task::spawn_blocking(move || public_job(&st2, seq, row))
+        .await
+        .map_err(|e| ApiError::internal("reading a proof job failed", e))?
+        .map_err(|e| ApiError::internal("cannot read the proof queue", format!("{e:#}")))?;
+    Ok(Json(job))
+}
+
+async fn get_proof_file(State(st): State<Arc<AppState>>, id: Result<Path<String>, PathRejection>) -> ApiResult<Response> {
+    let id = path_id("proof id", id)?;
+    let (_, row) = find_job(&st, id).await?;
+    let job = row.job;
+    if job.state != JobState::Done {
+        return Err(ApiError::new(
+            StatusCode::CONFLICT,
+            format!("proof job {} is {}; poll GET /v1/proofs/{} until it is done", job.job_id, job.state.as_str(), job.job_id),
+        ));
+    }
+    let proof_id = job
+        .proof_id
+        .as_deref()
+        .and_then(parse_id)
+        .ok_or_else(|| ApiError::internal("a done job has no proof id", &job.job_id))?;
+    let store = st.store.clone();
+    let bytes = tokio::task::spawn_blocking(move || store.read_proof(&proof_id))
+        .await
+        .map_err(|e| ApiError::internal("reading a proof failed", e))?
+        .map_err(|e| ApiError::internal("cannot read a stored proof", format!("{e:#}")))?
+        .ok_or_else(|| ApiError::internal("a done job's proof is not registered", &job.job_id))?;
+    Ok((
+        [
+            (header::CONTENT_TYPE, HeaderValue::from_static("application/octet-stream")),
+            (header::CACHE_CONTROL, HeaderValue::from_static("public, max-age=31536000, immutable")),
+        ],
+        bytes,
+    )
+        .into_response())
+}
+
+/// Checks anyone's proof file against this node's copy of the model: the key is derived
+/// from the model here, never taken from the request.
+async fn verify_proof(State(st): State<Arc<AppState>>, headers: HeaderMap, body: Body) -> ApiResult<Json<VerifyProofResponse>> {
+    let req: VerifyProofRequest = read_json(&st, &headers, body).await?;
+    let id = id_param("model_id", &req.model_id)?;
+    let bytes = base64_field("proof", &req.proof)?;
+    let permit = st.permit().await?;
+    let st2 = st.clone();
+    let out = compute(permit, move || {
+        let m = st2.model(&id)?;
+        let pk = zk_key(&st2, &m)?;
+        let proof_id = blake3::hash(&bytes).to_hex().to_string();
+        let checked = verity_zk::file::ProofFile::decode(&bytes).and_then(|f| {
+            if f.model_id != m.id {
+                return Err(format!("the proof is for model {}, not {}", verity_commit::hash::hex(&f.model_id), m.id_hex));
+            }
+            verity_zk::protocol::verify(&m.model, &pk.vk, &f.inputs, &f.outputs, &f.proof)
+        });
+        Ok(VerifyProofResponse { valid: checked.is_ok(), error: checked.err(), proof_id })
+    })
+    .await?;
+    st.metrics.proof_checks[usize::from(!out.valid)].fetch_add(1, Ordering::Relaxed);
+    Ok(Json(out))
 }
 
 async fn verify_receipt(State(st): State<Arc<AppState>>, headers: HeaderMap, body: Body) -> ApiResult<Json<VerifyResponse>> {

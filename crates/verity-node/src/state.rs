@@ -12,6 +12,7 @@ use crate::config::NodeConfig;
 use crate::error::{ApiError, ApiResult};
 use crate::limiter::{Limiter, Permit};
 use crate::metrics::Metrics;
+use crate::proofs::Prover;
 use crate::store::{ReceiptWriter, Store};
 use crate::verifier::Auditor;
 
@@ -25,6 +26,7 @@ pub struct AppState {
     pub metrics: Arc<Metrics>,
     pub limiter: Limiter,
     pub auditor: Auditor,
+    pub prover: Prover,
     models: ModelCache,
 }
 
@@ -54,11 +56,12 @@ impl AppState {
         signer: Signer,
         metrics: Arc<Metrics>,
         auditor: Auditor,
+        prover: Prover,
     ) -> Self {
         let executor = verity_receipt::to_checksum_address(&signer.address());
         let limiter = Limiter::new(config.max_concurrency, config.max_queue);
         let models = ModelCache { cap: config.model_cache.max(1), inner: Mutex::default() };
-        AppState { config, store, receipts, signer, executor, metrics, limiter, auditor, models }
+        AppState { config, store, receipts, signer, executor, metrics, limiter, auditor, prover, models }
     }
 
     /// A compute slot, or 503 when the node is saturated.

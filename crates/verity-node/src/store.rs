@@ -1,21 +1,24 @@
-//! The node's embedded store: `redb` for metadata, receipts, mismatch records and jobs,
-//! and a content-addressed directory for model blobs.
+//! The node's embedded store: `redb` for metadata, receipts, mismatch records and proof
+//! jobs, and content-addressed directories for model and proof blobs.
 //!
 //! Layout under the data directory:
 //!
 //! ```text
-//! verity.redb            models, receipts, mismatches, jobs (one redb file)
+//! verity.redb            models, receipts, mismatches, jobs, job_ids, job_queue, proofs
 //! blobs/<model id>       canonical model bytes; the name is the BLAKE3 of the content
-//! blobs/tmp/             uploads being written (emptied at startup)
+//! blobs/proofs/<id>      proof files; the name is the BLAKE3 of the content
+//! blobs/tmp/             blobs being written (emptied at startup)
 //! executor.key           the node's signing key (unless --key points elsewhere)
 //! ```
 //!
 //! Crash safety rests on one ordering: a blob is written to `blobs/tmp`, fsynced, renamed
 //! into place and its directory fsynced *before* the redb transaction that references it
-//! commits, and only a committed redb row makes a model visible. A crash before the commit
-//! leaves at most an unreferenced file, which startup deletes; a crash after it leaves a
-//! durable blob. Receipts are acknowledged only after their redb commit returns (redb's
-//! `Durability::Immediate`, the default: the commit is fsynced before it returns).
+//! commits, and only a committed redb row makes a model or a proof visible. A crash before
+//! the commit leaves at most an unreferenced file, which startup deletes; a crash after it
+//! leaves a durable blob. Receipts and proof jobs are acknowledged only after their redb
+//! commit returns (redb's `Durability::Immediate`, the default: the commit is fsynced
+//! before it returns). A proof job is in `job_queue` from the commit that accepts it to the
+//! commit that marks it done or failed, so a restart finds every job still owed.
 
 use std::collections::HashMap;
 use std::fs::{self, File};
@@ -28,7 +31,7 @@ use std::thread::JoinHandle;
 use anyhow::{bail, Context, Result};
 use redb::{Database, ReadableTable, ReadableTableMetadata, TableDefinition};
 use serde::{Deserialize, Serialize};
-use verity_exec::api::ModelSummary;
+use verity_exec::api::{JobState, ModelSummary, ProofJob};
 use verity_exec::parse_id;
 
 use crate::hooks::Pause;
@@ -36,9 +39,48 @@ use crate::hooks::Pause;
 const MODELS: TableDefinition<&[u8; 32], &[u8]> = TableDefinition::new("models");
 const RECEIPTS: TableDefinition<&[u8; 32], &[u8]> = TableDefinition::new("receipts");
 const MISMATCHES: TableDefinition<u64, &[u8]> = TableDefinition::new("mismatches");
-/// Proof jobs (evidence `zk`), keyed by a sequence number. Nothing writes it until a
-/// prover exists; the table is created now so the schema does not change then.
+/// Proof jobs (evidence `zk`) as JSON [`JobRow`]s, keyed by a sequence number (the order
+/// they were accepted in).
 const JOBS: TableDefinition<u64, &[u8]> = TableDefinition::new("jobs");
+/// Public job id → sequence number in `jobs`.
+const JOB_IDS: TableDefinition<&[u8; 32], u64> = TableDefinition::new("job_ids");
+/// Sequence numbers of the jobs queued or running: the durable proof queue, in order.
+const JOB_QUEUE: TableDefinition<u64, ()> = TableDefinition::new("job_queue");
+/// Proof id (BLAKE3 of the proof file in `blobs/proofs/`) → the job that made it.
+const PROOFS: TableDefinition<&[u8; 32], u64> = TableDefinition::new("proofs");
+
+/// What the `jobs` table holds for each proof job: its public record (without the
+/// in-memory `progress` and `ahead`) and the input exactly as the client sent it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct JobRow {
+    pub job: ProofJob,
+    pub input: String,
+}
+
+/// The outcome of [`Store::submit_job`].
+pub enum Submitted {
+    /// Newly queued (or a failed job queued again) under this sequence number.
+    Queued(u64),
+    /// The same job was already queued, running or done.
+    Existing,
+    /// `max_pending` jobs are queued or running already.
+    Full,
+}
+
+/// What [`Store::recover_jobs`] found.
+#[derive(Debug, Default)]
+pub struct JobsReport {
+    /// Jobs to prove, in order (interrupted ones included).
+    pub pending: Vec<u64>,
+    /// Jobs that were running when the node stopped, queued again.
+    pub interrupted: usize,
+    /// Jobs interrupted `max_attempts` times, now failed.
+    pub abandoned: usize,
+}
+
+fn decode_row(bytes: &[u8]) -> Result<JobRow> {
+    serde_json::from_slice(bytes).context("corrupted proof job row")
+}
 
 /// What the `models` table holds for each model id.
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -57,6 +99,8 @@ pub struct OpenReport {
     pub removed_orphans: usize,
     /// Registered models whose blob is missing (should never happen; logged, served as 500).
     pub missing_blobs: Vec<String>,
+    /// Proof files no done job referenced (a crash between rename and commit), deleted.
+    pub removed_proof_orphans: usize,
     pub models: u64,
     pub receipts: u64,
 }
@@ -64,6 +108,7 @@ pub struct OpenReport {
 pub struct Store {
     db: Database,
     blobs: PathBuf,
+    proofs: PathBuf,
     tmp: PathBuf,
     pause: Option<Pause>,
     tmp_seq: AtomicU64,
@@ -82,10 +127,13 @@ impl Store {
     pub fn open(dir: &Path, pause: Option<Pause>) -> Result<(Store, OpenReport)> {
         let blobs = dir.join("blobs");
         let tmp = blobs.join("tmp");
-        fs::create_dir_all(&tmp).with_context(|| format!("cannot create {}", tmp.display()))?;
+        let proofs = blobs.join("proofs");
+        for d in [&tmp, &proofs] {
+            fs::create_dir_all(d).with_context(|| format!("cannot create {}", d.display()))?;
+        }
         let db_path = dir.join("verity.redb");
         let db = Database::create(&db_path).with_context(|| format!("cannot open {}", db_path.display()))?;
-        let store = Store { db, blobs, tmp, pause, tmp_seq: AtomicU64::new(0) };
+        let store = Store { db, blobs, proofs, tmp, pause, tmp_seq: AtomicU64::new(0) };
         let report = store.recover()?;
         Ok((store, report))
     }
@@ -99,6 +147,9 @@ impl Store {
             w.open_table(RECEIPTS)?;
             w.open_table(MISMATCHES)?;
             w.open_table(JOBS)?;
+            w.open_table(JOB_IDS)?;
+            w.open_table(JOB_QUEUE)?;
+            w.open_table(PROOFS)?;
         }
         w.commit()?;
         let mut report = OpenReport::default();
@@ -129,11 +180,77 @@ impl Store {
                 report.missing_blobs.push(hex(id.value()));
             }
         }
+        let proofs = r.open_table(PROOFS)?;
+        for entry in fs::read_dir(&self.proofs)? {
+            let entry = entry?;
+            let name = entry.file_name();
+            let referenced = match name.to_str().and_then(parse_id) {
+                Some(id) => proofs.get(&id)?.is_some(),
+                None => false,
+            };
+            if !referenced {
+                fs::remove_file(entry.path())?;
+                report.removed_proof_orphans += 1;
+            }
+        }
+        if report.removed_proof_orphans > 0 {
+            sync_dir(&self.proofs)?;
+        }
+        Ok(report)
+    }
+
+    /// Puts every job that was running when the node stopped back in the queue (or fails
+    /// it, once it has been started `max_attempts` times: a job that keeps killing the node
+    /// must not be retried forever) and returns the queue to resume.
+    pub fn recover_jobs(&self, max_attempts: u32) -> Result<JobsReport> {
+        let mut report = JobsReport::default();
+        let w = self.db.begin_write()?;
+        {
+            let mut jobs = w.open_table(JOBS)?;
+            let mut queue = w.open_table(JOB_QUEUE)?;
+            let seqs: Vec<u64> = queue.iter()?.map(|r| r.map(|(k, _)| k.value())).collect::<Result<_, _>>()?;
+            for seq in seqs {
+                let Some(mut row) = jobs.get(seq)?.map(|v| decode_row(v.value())).transpose()? else {
+                    queue.remove(seq)?;
+                    continue;
+                };
+                match row.job.state {
+                    JobState::Queued => report.pending.push(seq),
+                    JobState::Running if row.job.attempts >= max_attempts => {
+                        row.job.state = JobState::Failed;
+                        row.job.error = Some(format!(
+                            "proving was interrupted {} times (the node stopped or crashed while proving); \
+                             request the proof again to retry",
+                            row.job.attempts
+                        ));
+                        row.job.finished_at = Some(verity_exec::unix_now());
+                        jobs.insert(seq, serde_json::to_vec(&row)?.as_slice())?;
+                        queue.remove(seq)?;
+                        report.abandoned += 1;
+                    }
+                    JobState::Running => {
+                        row.job.state = JobState::Queued;
+                        jobs.insert(seq, serde_json::to_vec(&row)?.as_slice())?;
+                        report.pending.push(seq);
+                        report.interrupted += 1;
+                    }
+                    // Finished jobs leave the queue in the commit that finishes them.
+                    JobState::Done | JobState::Failed => {
+                        queue.remove(seq)?;
+                    }
+                }
+            }
+        }
+        w.commit()?;
         Ok(report)
     }
 
     fn blob_path(&self, id: &[u8; 32]) -> PathBuf {
         self.blobs.join(hex(id))
+    }
+
+    fn proof_path(&self, id: &[u8; 32]) -> PathBuf {
+        self.proofs.join(hex(id))
     }
 
     /// (models, receipts) stored.
@@ -184,7 +301,7 @@ impl Store {
         if self.model_meta(id)?.is_some() {
             return Ok(false);
         }
-        self.write_blob(id, bytes)?;
+        self.write_blob(&self.blob_path(id), bytes, "publish:blob-tmp-written")?;
         Pause::at(&self.pause, "publish:blob-renamed");
         let w = self.db.begin_write()?;
         let created = {
@@ -199,17 +316,20 @@ impl Store {
         Ok(created)
     }
 
-    fn write_blob(&self, id: &[u8; 32], bytes: &[u8]) -> Result<()> {
+    /// Writes `dest` (a content-addressed blob) durably: temp file, fsync, rename, fsync of
+    /// the directory. `pause` names the test pause point between the fsync and the rename.
+    fn write_blob(&self, dest: &Path, bytes: &[u8], pause: &str) -> Result<()> {
         let seq = self.tmp_seq.fetch_add(1, Ordering::Relaxed);
-        let tmp = self.tmp.join(format!("{}.{}.{seq}", hex(id), std::process::id()));
-        let dest = self.blob_path(id);
+        let name = dest.file_name().and_then(|n| n.to_str()).unwrap_or("blob");
+        let tmp = self.tmp.join(format!("{name}.{}.{seq}", std::process::id()));
+        let dir = dest.parent().unwrap_or(&self.blobs);
         let result = (|| -> std::io::Result<()> {
             let mut f = File::options().write(true).create_new(true).open(&tmp)?;
             f.write_all(bytes)?;
             f.sync_all()?;
-            Pause::at(&self.pause, "publish:blob-tmp-written");
-            fs::rename(&tmp, &dest)?;
-            sync_dir(&self.blobs)
+            Pause::at(&self.pause, pause);
+            fs::rename(&tmp, dest)?;
+            sync_dir(dir)
         })();
         if result.is_err() {
             let _ = fs::remove_file(&tmp);
@@ -280,6 +400,158 @@ impl Store {
             out.push(v.value().to_vec());
         }
         Ok((out, None))
+    }
+}
+
+impl Store {
+    /// Accepts a proof job durably: `fresh` under a new sequence number, unless a job with
+    /// this id is already queued, running or done (then that one). A failed job is queued
+    /// again under a new number (at the back of the queue). Returns only after the commit.
+    pub fn submit_job(&self, id: &[u8; 32], fresh: JobRow, max_pending: u64) -> Result<Submitted> {
+        let w = self.db.begin_write()?;
+        let out = {
+            let mut ids = w.open_table(JOB_IDS)?;
+            let mut jobs = w.open_table(JOBS)?;
+            let mut queue = w.open_table(JOB_QUEUE)?;
+            let existing = ids.get(id)?.map(|v| v.value());
+            let old = match existing {
+                Some(seq) => {
+                    let row = jobs.get(seq)?.map(|v| decode_row(v.value())).transpose()?.context("a job id names no job")?;
+                    if row.job.state != JobState::Failed {
+                        Some(Submitted::Existing)
+                    } else {
+                        jobs.remove(seq)?;
+                        None
+                    }
+                }
+                None => None,
+            };
+            match old {
+                Some(found) => found,
+                None if queue.len()? >= max_pending => Submitted::Full,
+                None => {
+                    let seq = jobs.last()?.map_or(1, |(k, _)| k.value() + 1);
+                    jobs.insert(seq, serde_json::to_vec(&fresh)?.as_slice())?;
+                    ids.insert(id, seq)?;
+                    queue.insert(seq, ())?;
+                    Submitted::Queued(seq)
+                }
+            }
+        };
+        if matches!(out, Submitted::Queued(_)) {
+            Pause::at(&self.pause, "proof-job:before-commit");
+            w.commit()?;
+        } else {
+            w.abort()?;
+        }
+        Ok(out)
+    }
+
+    pub fn job(&self, seq: u64) -> Result<Option<JobRow>> {
+        let r = self.db.begin_read()?;
+        let t = r.open_table(JOBS)?;
+        t.get(seq)?.map(|v| decode_row(v.value())).transpose()
+    }
+
+    /// The job with this job id, or the job that made the proof with this proof id.
+    pub fn find_job(&self, id: &[u8; 32]) -> Result<Option<(u64, JobRow)>> {
+        let r = self.db.begin_read()?;
+        let seq = match r.open_table(JOB_IDS)?.get(id)? {
+            Some(s) => Some(s.value()),
+            None => r.open_table(PROOFS)?.get(id)?.map(|s| s.value()),
+        };
+        let Some(seq) = seq else { return Ok(None) };
+        let t = r.open_table(JOBS)?;
+        Ok(t.get(seq)?.map(|v| decode_row(v.value())).transpose()?.map(|row| (seq, row)))
+    }
+
+    /// Jobs queued or running ahead of `seq`.
+    pub fn jobs_ahead(&self, seq: u64) -> Result<u64> {
+        let r = self.db.begin_read()?;
+        let t = r.open_table(JOB_QUEUE)?;
+        Ok(t.range(..seq)?.count() as u64)
+    }
+
+    /// (proofs stored, jobs queued or running)
+    pub fn proof_counts(&self) -> Result<(u64, u64)> {
+        let r = self.db.begin_read()?;
+        Ok((r.open_table(PROOFS)?.len()?, r.open_table(JOB_QUEUE)?.len()?))
+    }
+
+    fn update_job(&self, seq: u64, finished: bool, edit: impl FnOnce(&mut JobRow) -> Result<Option<[u8; 32]>>) -> Result<JobRow> {
+        let w = self.db.begin_write()?;
+        let row = {
+            let mut jobs = w.open_table(JOBS)?;
+            let mut row = jobs.get(seq)?.map(|v| decode_row(v.value())).transpose()?.context("no such proof job")?;
+            let proof = edit(&mut row)?;
+            jobs.insert(seq, serde_json::to_vec(&row)?.as_slice())?;
+            if finished {
+                w.open_table(JOB_QUEUE)?.remove(seq)?;
+            }
+            if let Some(p) = proof {
+                w.open_table(PROOFS)?.insert(&p, seq)?;
+            }
+            row
+        };
+        w.commit()?;
+        Ok(row)
+    }
+
+    /// Marks a queued job running (and counts the attempt) before the prover starts on it.
+    /// `None` if it is not queued.
+    pub fn start_job(&self, seq: u64) -> Result<Option<JobRow>> {
+        match self.job(seq)? {
+            Some(row) if row.job.state == JobState::Queued => {}
+            _ => return Ok(None),
+        }
+        let row = self.update_job(seq, false, |row| {
+            row.job.state = JobState::Running;
+            row.job.attempts += 1;
+            row.job.started_at = Some(verity_exec::unix_now());
+            Ok(None)
+        })?;
+        Ok(Some(row))
+    }
+
+    /// Stores a proof file (durably, before the row that makes it visible) and marks the
+    /// job done. Returns the proof id.
+    pub fn finish_job(&self, seq: u64, proof: &[u8]) -> Result<[u8; 32]> {
+        let id: [u8; 32] = *blake3::hash(proof).as_bytes();
+        self.write_blob(&self.proof_path(&id), proof, "proof:blob-tmp-written")?;
+        Pause::at(&self.pause, "proof:blob-renamed");
+        self.update_job(seq, true, |row| {
+            row.job.state = JobState::Done;
+            row.job.proof_id = Some(hex(&id));
+            row.job.proof_bytes = Some(proof.len() as u64);
+            row.job.error = None;
+            row.job.finished_at = Some(verity_exec::unix_now());
+            Ok(Some(id))
+        })?;
+        Ok(id)
+    }
+
+    pub fn fail_job(&self, seq: u64, error: &str) -> Result<()> {
+        self.update_job(seq, true, |row| {
+            row.job.state = JobState::Failed;
+            row.job.error = Some(error.to_string());
+            row.job.finished_at = Some(verity_exec::unix_now());
+            Ok(None)
+        })?;
+        Ok(())
+    }
+
+    /// A stored proof file, checked against its id. `None` if no done job made it.
+    pub fn read_proof(&self, id: &[u8; 32]) -> Result<Option<Vec<u8>>> {
+        let registered = self.db.begin_read()?.open_table(PROOFS)?.get(id)?.is_some();
+        if !registered {
+            return Ok(None);
+        }
+        let path = self.proof_path(id);
+        let bytes = fs::read(&path).with_context(|| format!("cannot read proof {}", path.display()))?;
+        if blake3::hash(&bytes).as_bytes() != id {
+            bail!("proof {} is corrupted: its content does not hash to its name", path.display());
+        }
+        Ok(Some(bytes))
     }
 }
 
@@ -365,5 +637,100 @@ fn writer_loop(store: &Store, rx: &mpsc::Receiver<WriterMsg>) {
         for p in batch {
             let _ = p.done.send(result.clone());
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn row(n: u8) -> ([u8; 32], JobRow) {
+        let job = ProofJob {
+            job_id: hex(&[n; 32]),
+            model_id: hex(&[1; 32]),
+            input_hash: hex(&[2; 32]),
+            output_hash: hex(&[3; 32]),
+            state: JobState::Queued,
+            progress: None,
+            ahead: None,
+            proof_id: None,
+            proof_bytes: None,
+            error: None,
+            created_at: 1,
+            started_at: None,
+            finished_at: None,
+            attempts: 0,
+        };
+        ([n; 32], JobRow { job, input: format!("{{\"input_data\": [[{n}]]}}") })
+    }
+
+    fn queued(s: Submitted) -> u64 {
+        match s {
+            Submitted::Queued(seq) => seq,
+            _ => panic!("not queued"),
+        }
+    }
+
+    #[test]
+    fn proof_jobs_are_deduplicated_bounded_requeued_and_recovered() {
+        let dir = tempfile::tempdir().unwrap();
+        let (store, _) = Store::open(dir.path(), None).unwrap();
+        let (a, ra) = row(10);
+        let (b, rb) = row(11);
+        let (c, rc) = row(12);
+        let sa = queued(store.submit_job(&a, ra.clone(), 2).unwrap());
+        assert!(matches!(store.submit_job(&a, ra.clone(), 2).unwrap(), Submitted::Existing), "same id, same job");
+        let sb = queued(store.submit_job(&b, rb, 2).unwrap());
+        assert!(matches!(store.submit_job(&c, rc.clone(), 2).unwrap(), Submitted::Full));
+        assert_eq!((store.jobs_ahead(sa).unwrap(), store.jobs_ahead(sb).unwrap()), (0, 1));
+        assert_eq!(store.proof_counts().unwrap(), (0, 2));
+
+        // A finished job leaves the queue; its proof is found by proof id and job id.
+        assert_eq!(store.start_job(sa).unwrap().unwrap().job.attempts, 1);
+        assert!(store.start_job(sa).unwrap().is_none(), "only a queued job starts");
+        let pid = store.finish_job(sa, b"a proof").unwrap();
+        assert_eq!(store.read_proof(&pid).unwrap().unwrap(), b"a proof");
+        assert_eq!(store.find_job(&pid).unwrap().unwrap().0, sa);
+        assert_eq!(store.find_job(&a).unwrap().unwrap().1.job.state, JobState::Done);
+        assert_eq!(store.proof_counts().unwrap(), (1, 1));
+        assert!(matches!(store.submit_job(&a, ra, 2).unwrap(), Submitted::Existing), "done is not redone");
+
+        // A failed job asked for again goes to the back of the queue.
+        store.start_job(sb).unwrap().unwrap();
+        store.fail_job(sb, "no").unwrap();
+        let sc = queued(store.submit_job(&c, rc, 2).unwrap());
+        let (_, rb) = row(11);
+        let sb2 = queued(store.submit_job(&b, rb, 2).unwrap());
+        assert!(sb2 > sc && store.job(sb).unwrap().is_none());
+        assert_eq!(store.find_job(&b).unwrap().unwrap(), (sb2, store.job(sb2).unwrap().unwrap()));
+        assert_eq!(store.find_job(&b).unwrap().unwrap().1.job.error, None);
+        drop(store);
+
+        // A job running when the node stopped is queued again, until it has been started
+        // `max_attempts` times.
+        for attempt in 1..=3u32 {
+            let (store, report) = Store::open(dir.path(), None).unwrap();
+            assert_eq!(report.removed_proof_orphans, 0);
+            let jobs = store.recover_jobs(3).unwrap();
+            assert_eq!(jobs.pending, [sc, sb2]);
+            assert_eq!(jobs.interrupted, usize::from(attempt > 1));
+            assert_eq!(store.start_job(sc).unwrap().unwrap().job.attempts, attempt);
+        }
+        let (store, _) = Store::open(dir.path(), None).unwrap();
+        let jobs = store.recover_jobs(3).unwrap();
+        assert_eq!((jobs.pending, jobs.abandoned), (vec![sb2], 1));
+        let failed = store.job(sc).unwrap().unwrap().job;
+        assert_eq!(failed.state, JobState::Failed);
+        assert!(failed.error.unwrap().contains("interrupted 3 times"));
+        drop(store);
+
+        // A proof file whose job never committed is deleted at startup.
+        std::fs::write(dir.path().join("blobs/proofs").join(hex(&[9; 32])), b"orphan").unwrap();
+        std::fs::write(dir.path().join("blobs/tmp/x"), b"partial").unwrap();
+        let (store, report) = Store::open(dir.path(), None).unwrap();
+        assert_eq!((report.removed_proof_orphans, report.removed_tmp), (1, 1));
+        assert_eq!(std::fs::read_dir(dir.path().join("blobs/proofs")).unwrap().count(), 1);
+        assert!(store.read_proof(&pid).unwrap().is_some());
+        assert!(store.read_proof(&[9; 32]).unwrap().is_none());
     }
 }

@@ -1,6 +1,6 @@
 //! The node's HTTP API over real loopback HTTP: the OpenAPI document matches the routes,
 //! authentication, limits and backpressure, every kind of bad request, the verifier role,
-//! metrics, graceful shutdown and restarts.
+//! proof jobs, metrics, graceful shutdown and restarts.
 
 use std::path::{Path, PathBuf};
 
@@ -256,7 +256,6 @@ fn bad_requests_get_clear_errors_and_change_nothing() {
     http.infer("xyz", input.clone(), "none").error(400, "model_id must be 64 hex digits");
     http.infer(&unknown, input.clone(), "none").error(404, "no model with id");
     http.infer(&unknown, input.clone(), "zk").error(404, "no model with id");
-    http.infer(&id, input.clone(), "zk").error(501, "zero-knowledge proofs are not implemented");
     http.infer(&id, json!({"input_data": [[1, 2, 3]]}), "none").error(400, "has 3 values, the model expects 64");
     http.infer(&id, json!({"input_data": [[1, 2], [3]]}), "receipt").error(400, "has 2 lists, the model has 1 inputs");
     http.infer(&id, json!({"pixels": [1]}), "none").error(400, "no entry named \"input\"");
@@ -507,4 +506,226 @@ fn metrics_count_routes_statuses_and_receipts() {
     // The /metrics request itself is in flight while it renders.
     assert_eq!(http.metric("verity_http_in_flight"), 1.0);
     assert_eq!(http.metric("verity_audits_total{result=\"ok\"}"), 0.0);
+}
+
+// ---- proofs (evidence zk) ----
+
+fn zk_config(dir: &Path) -> NodeConfig {
+    let mut c = config(dir);
+    c.max_body = 8 << 20; // proof files are about 1 MB
+    c.max_concurrency = 2;
+    c
+}
+
+/// Polls a proof job until `state` (bounded; the proofs here take well under a second).
+fn job_in_state(http: &Http, job: &str, state: &str) -> Value {
+    let mut last = Value::Null;
+    eventually(&format!("proof job {job} to be {state}"), || {
+        last = http.get(&format!("/v1/proofs/{job}")).json();
+        last["state"] == state
+    });
+    last
+}
+
+fn cnn_model() -> verity_model::Model {
+    verity_model::Model::decode(&read("cnn_digits.vrt")).unwrap()
+}
+
+/// The CNN input with one pixel changed: another statement, another job.
+fn cnn_input_variant(k: usize) -> Value {
+    let mut x = cnn_input();
+    x["input_data"][0][k] = json!(x["input_data"][0][k].as_f64().unwrap() + 1.0);
+    x
+}
+
+/// A model the prover refuses (its .vrt, an input, and keygen's reason): the transformer
+/// fixture while LayerNorm/Softmax/MatMul have no proof argument, else a softmax over a
+/// 32-element lane. Which ops are provable is verity-zk's business; this test only needs
+/// one that is not.
+fn unprovable_model() -> (Vec<u8>, Value, String) {
+    use verity_model::{Model, Node, Op, ValueInfo};
+    let transformer = (read("transformer_block.vrt"), serde_json::from_str(&text("transformer_block.input.json")).unwrap());
+    let v = |name: &str, scale: f32| ValueInfo { name: name.into(), shape: vec![1, 32], bits: 8, scale };
+    let exp_table: Vec<i32> = (0..256).map(|k| (65536.0 * (-(k as f64) / 16.0).exp()).round() as i32).collect();
+    let softmax = Model {
+        values: vec![v("x", 1.0 / 16.0), v("y", 1.0 / 128.0)],
+        inputs: vec![0],
+        input_affine: vec![],
+        outputs: vec![1],
+        nodes: vec![Node { name: "softmax32".into(), op: Op::Softmax { axis: 1, exp_table }, inputs: vec![0], output: 1 }],
+    };
+    softmax.validate().unwrap();
+    let lane: Vec<f64> = (0..32).map(|i| i as f64 / 8.0).collect();
+    let candidates = [transformer, (softmax.encode(), json!({"input_data": [lane]}))];
+    for (vrt, input) in candidates {
+        if let Err(why) = verity_zk::protocol::keygen(&Model::decode(&vrt).unwrap()) {
+            return (vrt, input, why);
+        }
+    }
+    panic!("every candidate model is provable now: give this test a model verity-zk refuses");
+}
+
+#[test]
+fn zk_inference_answers_at_once_and_its_proof_is_stored_fetched_and_verified() {
+    let dir = tempfile::tempdir().unwrap();
+    let node = verity_node::start(zk_config(dir.path())).unwrap();
+    let http = Http::new(&node);
+    let id = http.publish_cnn();
+    let input = cnn_input();
+
+    let plain = http.infer(&id, input.clone(), "none").json();
+    let r = http.infer(&id, input.clone(), "zk");
+    assert_eq!(r.status, 202, "{}", String::from_utf8_lossy(&r.body));
+    let answer = r.json();
+    assert_eq!(answer["evidence"], "zk");
+    for k in ["model_id", "input_hash", "output_hash", "outputs"] {
+        assert_eq!(answer[k], plain[k], "{k}: the answer is the same as without evidence");
+    }
+    assert!(answer.get("receipt").is_none());
+    let job = answer["proof_job"].as_str().unwrap().to_string();
+
+    let done = job_in_state(&http, &job, "done");
+    assert_eq!(done["job_id"], job);
+    for k in ["model_id", "input_hash", "output_hash"] {
+        assert_eq!(done[k], answer[k]);
+    }
+    assert_eq!(done["attempts"], 1);
+    assert!(done.get("error").is_none() && done.get("progress").is_none());
+    let proof_id = done["proof_id"].as_str().unwrap().to_string();
+
+    // The file, by job id or by proof id: content-addressed, and a valid proof of exactly
+    // this model, input and output.
+    let file = http.get(&format!("/v1/proofs/{job}/file"));
+    assert_eq!(file.headers["content-type"], "application/octet-stream");
+    assert_eq!(blake3::hash(&file.body).to_hex().as_str(), proof_id);
+    assert_eq!(done["proof_bytes"], file.body.len());
+    assert_eq!(http.get(&format!("/v1/proofs/{proof_id}/file")).body, file.body);
+    assert_eq!(http.get(&format!("/v1/proofs/0x{}", proof_id.to_uppercase())).json()["job_id"], job);
+    let pf = verity_zk::file::ProofFile::decode(&file.body).unwrap();
+    let model = cnn_model();
+    assert_eq!(pf.model_id, model.id_bytes());
+    assert_eq!(pf.inputs, verity_exec::parse_input(&model, &input.to_string()).unwrap());
+    let pk = verity_zk::protocol::keygen(&model).unwrap();
+    verity_zk::protocol::verify(&model, &pk.vk, &pf.inputs, &pf.outputs, &pf.proof).unwrap();
+    let real = verity_exec::real_outputs(&model, &pf.outputs);
+    assert_eq!(json!(real), answer["outputs"]);
+
+    // The same request again is the same job, already done: nothing is proved twice.
+    let again = http.infer(&id, input.clone(), "zk");
+    assert_eq!((again.status, again.json()["proof_job"].as_str()), (202, Some(job.as_str())));
+    assert_eq!(http.get(&format!("/v1/proofs/{job}")).json()["state"], "done");
+
+    // Anyone's proof, checked against the node's copy of the model.
+    let check = |proof: &[u8], model_id: &str| {
+        let r = http.post("/v1/verify/proof", &json!({"proof": b64(proof), "model_id": model_id}));
+        assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
+        r.json()
+    };
+    assert_eq!(check(&file.body, &id), json!({"valid": true, "proof_id": proof_id}));
+    let mut bad = file.body.clone();
+    let n = bad.len();
+    bad[n - 100] ^= 1;
+    let v = check(&bad, &id);
+    assert_eq!(v["valid"], false);
+    assert!(!v["error"].as_str().unwrap().is_empty());
+    let mut other_output = pf.clone();
+    other_output.outputs[0].data[0] = other_output.outputs[0].data[0].wrapping_add(1).clamp(-128, 127);
+    assert_ne!(other_output.outputs, pf.outputs);
+    assert_eq!(check(&other_output.encode(), &id)["valid"], false);
+    let v = check(b"not a proof", &id);
+    assert!(v["error"].as_str().unwrap().contains("magic"), "{v}");
+    let mlp = http.publish(&json!({"vrt": b64(&read("mlp_digits.vrt"))})).json()["model_id"].as_str().unwrap().to_string();
+    let v = check(&file.body, &mlp);
+    assert!(v["error"].as_str().unwrap().contains("the proof is for model"), "{v}");
+    http.post("/v1/verify/proof", &json!({"proof": "%%", "model_id": id})).error(400, "`proof` is not valid base64");
+    http.post("/v1/verify/proof", &json!({"proof": b64(&file.body), "model_id": "cd".repeat(32)})).error(404, "no model");
+
+    // A model with an op that has no proof argument is refused up front with the prover's
+    // reason (naming the op and its node), and no job is created.
+    let (vrt, tf_input, why) = unprovable_model();
+    let tf = http.publish(&json!({"vrt": b64(&vrt)})).json()["model_id"].as_str().unwrap().to_string();
+    assert!(why.contains("op ") && why.contains("(node '"), "{why}");
+    http.infer(&tf, tf_input.clone(), "zk").error(422, &why);
+    assert_eq!(http.infer(&tf, tf_input, "none").status, 200);
+    http.post("/v1/verify/proof", &json!({"proof": b64(&file.body), "model_id": tf})).error(422, &why);
+
+    // Lookups.
+    http.get(&format!("/v1/proofs/{}", "cd".repeat(32))).error(404, "no proof job and no proof");
+    http.get(&format!("/v1/proofs/{}/file", "cd".repeat(32))).error(404, "no proof job and no proof");
+    http.get("/v1/proofs/xyz").error(400, "proof job id must be 64 hex digits");
+
+    let info = http.get("/v1/info").json();
+    assert_eq!((info["proofs"].clone(), info["proof_jobs_pending"].clone()), (json!(1), json!(0)));
+    assert_eq!(http.metric("verity_proofs_made_total"), 1.0);
+    assert_eq!(http.metric("verity_proof_jobs_queued"), 0.0);
+    assert_eq!(http.metric("verity_proof_jobs_running"), 0.0);
+    assert_eq!(http.metric("verity_proof_seconds_count"), 1.0);
+    assert_eq!(http.metric("verity_proof_checks_total{result=\"valid\"}"), 1.0);
+    assert_eq!(http.metric("verity_proof_checks_total{result=\"invalid\"}"), 4.0);
+    assert_eq!(http.metric("verity_http_requests_total{route=\"/v1/infer\",method=\"POST\",status=\"202\"}"), 2.0);
+    assert_eq!(http.metric("verity_http_requests_total{route=\"/v1/infer\",method=\"POST\",status=\"422\"}"), 1.0);
+    assert_store_consistent(&dir.path().join("data"), &http);
+
+    // Everything survives a restart.
+    drop(http);
+    node.shutdown().unwrap();
+    let node = verity_node::start(zk_config(dir.path())).unwrap();
+    let http = Http::new(&node);
+    assert_eq!(http.get(&format!("/v1/proofs/{job}")).json(), done);
+    assert_eq!(http.get(&format!("/v1/proofs/{proof_id}/file")).body, file.body);
+}
+
+#[test]
+fn proof_jobs_report_progress_queue_and_survive_graceful_shutdown() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut c = zk_config(dir.path());
+    c.proof_queue = 2;
+    let pause = Pause::new("proof:proving");
+    c.pause = Some(pause.clone());
+    let node = verity_node::start(c.clone()).unwrap();
+    let http = Http::new(&node);
+    let id = http.publish_cnn();
+
+    let first = http.infer(&id, cnn_input_variant(1), "zk").json()["proof_job"].as_str().unwrap().to_string();
+    pause.wait_reached(1);
+    // Proving, holding a compute slot: inference still has the other one.
+    let running = http.get(&format!("/v1/proofs/{first}")).json();
+    assert_eq!((running["state"].as_str(), running["attempts"].as_u64()), (Some("running"), Some(1)));
+    assert_eq!(running["progress"]["step"], "building the witness");
+    http.get(&format!("/v1/proofs/{first}/file")).error(409, "is running");
+    assert_eq!(http.infer(&id, cnn_input(), "none").status, 200);
+    assert_eq!(http.metric("verity_compute_running"), 1.0);
+
+    let second = http.infer(&id, cnn_input_variant(2), "zk").json()["proof_job"].as_str().unwrap().to_string();
+    let queued = http.get(&format!("/v1/proofs/{second}")).json();
+    assert_eq!((queued["state"].as_str(), queued["ahead"].as_u64()), (Some("queued"), Some(1)));
+    http.get(&format!("/v1/proofs/{second}/file")).error(409, "is queued");
+    assert_eq!(http.metric("verity_proof_jobs_queued"), 1.0);
+    assert_eq!(http.metric("verity_proof_jobs_running"), 1.0);
+    // The queue holds two jobs; a third is refused (and a job already there is not).
+    let r = http.infer(&id, cnn_input_variant(3), "zk");
+    r.error(503, "proof queue is full");
+    assert_eq!(r.headers["retry-after"], "1");
+    assert_eq!(http.infer(&id, cnn_input_variant(2), "zk").status, 202);
+
+    // Graceful shutdown: the proof in progress is finished, the queued job stays queued.
+    let addr = node.listening.addr;
+    drop(http);
+    let stopping = std::thread::spawn(move || node.shutdown());
+    eventually("the listener to close", || std::net::TcpStream::connect(addr).is_err());
+    pause.release();
+    stopping.join().unwrap().unwrap();
+
+    c.pause = None;
+    let node = verity_node::start(c).unwrap();
+    let http = Http::new(&node);
+    let a = http.get(&format!("/v1/proofs/{first}")).json();
+    assert_eq!((a["state"].as_str(), a["attempts"].as_u64()), (Some("done"), Some(1)), "finished before the stop: {a}");
+    // The queued job resumes after the restart, without a new request.
+    let b = job_in_state(&http, &second, "done");
+    assert_eq!(b["attempts"], 1, "it never started before the stop");
+    let file = http.get(&format!("/v1/proofs/{second}/file")).body;
+    let v = http.post("/v1/verify/proof", &json!({"proof": b64(&file), "model_id": id})).json();
+    assert_eq!(v["valid"], true, "{v}");
+    assert_eq!(http.get("/v1/info").json()["proofs"], 2);
 }
