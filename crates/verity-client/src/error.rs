@@ -15,6 +15,9 @@ pub enum Error {
     /// re-execution does not reproduce. Never print or use such an answer.
     #[error("verification failed: {0}")]
     Verification(String),
+    /// The node accepted a proof job but reports that proving it failed.
+    #[error("the node could not prove it: {0}")]
+    ProofFailed(String),
     /// A problem on this side (a bad input file, a model that does not import).
     #[error("{0}")]
     Local(String),

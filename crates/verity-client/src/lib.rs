@@ -4,8 +4,10 @@
 //! return what the node said, and *verified* methods that check an answer before returning
 //! it: [`Client::model`] checks downloaded bytes against the model id (and caches them),
 //! [`Client::infer_verified`] re-executes the model locally and checks the node's hashes,
-//! outputs and receipt with the same code as `verity verify`, and
-//! [`Client::fetch_receipt_verified`] does the same for a stored receipt.
+//! outputs and receipt with the same code as `verity verify` — and for evidence `zk` waits
+//! for the proof and verifies it with a key derived locally from the checked model —
+//! and [`Client::fetch_receipt_verified`] / [`Client::fetch_proof_verified`] do the same
+//! for a stored receipt or proof.
 //!
 //! HTTP is `ureq`: blocking, no async runtime, a handful of small dependencies. TLS is
 //! left out (`default-features = false`), which keeps `ring` and `rustls` out of the build;
@@ -18,7 +20,7 @@ mod verify;
 use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use base64::Engine as _;
 use serde::de::DeserializeOwned;
@@ -26,15 +28,18 @@ use serde::Serialize;
 use serde_json::value::RawValue;
 use serde_json::Value;
 use verity_exec::api::{
-    AuditRequest, AuditResponse, ErrorBody, Evidence, InferRequest, InferResponse, MismatchList, ModelList, NodeInfo,
-    PublishRequest, PublishResponse, ReceiptRecord, VerifyRequest, VerifyResponse,
+    AuditRequest, AuditResponse, ErrorBody, Evidence, InferRequest, InferResponse, JobState, MismatchList, ModelList, NodeInfo,
+    ProofJob, PublishRequest, PublishResponse, ReceiptRecord, VerifyProofRequest, VerifyProofResponse, VerifyRequest,
+    VerifyResponse,
 };
 use verity_exec::{parse_id, Executed};
 use verity_model::Model;
 use verity_receipt::Receipt;
+use verity_zk::file::ProofFile;
+use verity_zk::protocol::VerifyingKey;
 
 pub use error::{Error, Result};
-pub use verify::{check_answer, check_receipt_record};
+pub use verify::{check_answer, check_proof, check_receipt_record, Statement};
 
 /// Largest response body read (model downloads are the big ones).
 const MAX_RESPONSE: u64 = 1 << 30;
@@ -52,10 +57,13 @@ pub struct Verified {
     pub executed: Executed,
     pub evidence: Evidence,
     pub receipt: Option<Receipt>,
+    /// Evidence `zk`: the proof, verified.
+    pub proof: Option<VerifiedProof>,
 }
 
 impl Verified {
-    /// `verity run --json`'s object plus `evidence` and, for receipts, `receipt` and `receipt_id`.
+    /// `verity run --json`'s object plus `evidence` and, for receipts, `receipt` and
+    /// `receipt_id`; for proofs, `proof_job`, `proof_id` and `proof_bytes`.
     pub fn to_json(&self) -> Value {
         let mut v = verity_exec::run_json(&self.model.model, &self.executed);
         v["evidence"] = self.evidence.as_str().into();
@@ -63,8 +71,24 @@ impl Verified {
             v["receipt"] = serde_json::to_value(r).unwrap_or(Value::Null);
             v["receipt_id"] = verity_exec::receipt_id(r).into();
         }
+        if let Some(p) = &self.proof {
+            v["proof_job"] = p.job.job_id.clone().into();
+            v["proof_id"] = p.proof_id.clone().into();
+            v["proof_bytes"] = p.bytes.len().into();
+        }
         v
     }
+}
+
+/// A proof file that verified against a locally derived key.
+pub struct VerifiedProof {
+    /// The job as the node last reported it (done).
+    pub job: ProofJob,
+    /// BLAKE3 of `bytes`.
+    pub proof_id: String,
+    /// The proof file (what `verity prove` writes and `verity verify --proof` reads).
+    pub bytes: Vec<u8>,
+    pub file: ProofFile,
 }
 
 pub struct Client {
@@ -73,7 +97,13 @@ pub struct Client {
     api_key: Option<String>,
     cache_dir: Option<PathBuf>,
     models: Mutex<HashMap<[u8; 32], Arc<LocalModel>>>,
+    keys: Mutex<HashMap<[u8; 32], VerifyingKey>>,
+    proof_timeout: Duration,
 }
+
+/// How long a transport failure may last while waiting for a proof (the node restarting)
+/// before the wait gives up.
+const POLL_OUTAGE: Duration = Duration::from_secs(30);
 
 /// `$VERITY_CACHE`, else `~/.verity/models`.
 pub fn default_cache_dir() -> Option<PathBuf> {
@@ -99,7 +129,15 @@ impl Client {
             api_key: None,
             cache_dir: default_cache_dir(),
             models: Mutex::default(),
+            keys: Mutex::default(),
+            proof_timeout: Duration::from_secs(3600),
         }
+    }
+
+    /// How long to wait for a proof job to finish (default one hour).
+    pub fn with_proof_timeout(mut self, t: Duration) -> Self {
+        self.proof_timeout = t;
+        self
     }
 
     pub fn with_api_key(mut self, key: Option<String>) -> Self {
@@ -214,6 +252,67 @@ impl Client {
         self.post_json("verify receipt", "/v1/verify/receipt", &req, false)
     }
 
+    /// A proof job's state, by job id or proof id.
+    pub fn proof_job(&self, id: &str) -> Result<ProofJob> {
+        self.get_json("proof job", &format!("/v1/proofs/{}", checked_id("proof job id", id)?))
+    }
+
+    /// A done job's proof file as served, by job id or proof id (unchecked; see
+    /// [`Client::fetch_proof_verified`]).
+    pub fn proof_file(&self, id: &str) -> Result<Vec<u8>> {
+        self.get_bytes("download proof", &format!("/v1/proofs/{}/file", checked_id("proof id", id)?))
+    }
+
+    /// Asks the node to check anyone's proof file against its copy of `model_id` (the
+    /// node's word; [`check_proof`] is yours).
+    pub fn verify_proof(&self, proof: &[u8], model_id: &str) -> Result<VerifyProofResponse> {
+        let req = VerifyProofRequest {
+            proof: base64::engine::general_purpose::STANDARD.encode(proof),
+            model_id: checked_id("model id", model_id)?,
+        };
+        self.post_json("verify proof", "/v1/verify/proof", &req, false)
+    }
+
+    /// Polls a proof job until it is done (returned) or failed ([`Error::ProofFailed`]),
+    /// calling `on_progress` with every state seen. Polls every 25 ms at first, slowing to
+    /// every 500 ms; rides out the node being unreachable for up to 30 s (a restart), and
+    /// gives up after the proof timeout.
+    pub fn wait_for_proof(&self, id: &str, on_progress: &mut dyn FnMut(&ProofJob)) -> Result<ProofJob> {
+        let deadline = Instant::now() + self.proof_timeout;
+        let mut delay = Duration::from_millis(25);
+        let mut outage: Option<Instant> = None;
+        loop {
+            match self.proof_job(id) {
+                Ok(job) => {
+                    outage = None;
+                    on_progress(&job);
+                    match job.state {
+                        JobState::Done => return Ok(job),
+                        JobState::Failed => {
+                            return Err(Error::ProofFailed(job.error.unwrap_or_else(|| "no reason given".into())))
+                        }
+                        JobState::Queued | JobState::Running => {}
+                    }
+                }
+                Err(Error::Transport(e)) | Err(Error::Node { status: 502..=504, message: e }) => {
+                    let since = *outage.get_or_insert_with(Instant::now);
+                    if since.elapsed() > POLL_OUTAGE {
+                        return Err(Error::Transport(format!("gave up waiting for proof job {id}: {e}")));
+                    }
+                }
+                Err(e) => return Err(e),
+            }
+            if Instant::now() + delay > deadline {
+                return Err(Error::Transport(format!(
+                    "proof job {id} did not finish within {} s",
+                    self.proof_timeout.as_secs_f64()
+                )));
+            }
+            std::thread::sleep(delay);
+            delay = (delay * 3 / 2).min(Duration::from_millis(500));
+        }
+    }
+
     pub fn audit(&self, receipt: &Receipt, input: &str) -> Result<AuditResponse> {
         let req = AuditRequest { receipt: receipt.clone(), input: raw_input(input)? };
         self.post_json("audit", "/v1/audit", &req, false)
@@ -280,15 +379,82 @@ impl Client {
         Ok(m)
     }
 
+    /// The verifying key of a checked model, derived here (never taken from a node).
+    pub fn verifying_key(&self, model: &LocalModel) -> Result<VerifyingKey> {
+        let id = model.model.id_bytes();
+        if let Some(k) = self.keys.lock().unwrap_or_else(|e| e.into_inner()).get(&id) {
+            return Ok(k.clone());
+        }
+        let vk = verity_zk::protocol::keygen(&model.model)
+            .map_err(|e| Error::Local(format!("proofs of model {} cannot be checked: {e}", model.model.id())))?
+            .vk;
+        self.keys.lock().unwrap_or_else(|e| e.into_inner()).insert(id, vk.clone());
+        Ok(vk)
+    }
+
     /// Runs `input` on the node and accepts the answer only if a local re-execution agrees
-    /// with all of it (and, for `receipt`, the receipt is genuine and binds exactly that).
-    /// `zk` fails with the node's 501 today.
+    /// with all of it (and, for `receipt`, the receipt is genuine and binds exactly that;
+    /// for `zk`, the proof — waited for — verifies and binds exactly that).
     pub fn infer_verified(&self, model_id: &str, input: &str, evidence: Evidence) -> Result<Verified> {
+        self.infer_verified_with(model_id, input, evidence, &mut |_| {})
+    }
+
+    /// [`Client::infer_verified`], reporting every state of the proof job (evidence `zk`)
+    /// to `on_progress` while waiting.
+    pub fn infer_verified_with(
+        &self,
+        model_id: &str,
+        input: &str,
+        evidence: Evidence,
+        on_progress: &mut dyn FnMut(&ProofJob),
+    ) -> Result<Verified> {
         let id = checked_id("model id", model_id)?;
         let resp = self.infer(&id, input, evidence)?;
         let model = self.model(&id)?;
         let executed = check_answer(&model, input, evidence, &resp)?;
-        Ok(Verified { model, executed, evidence, receipt: resp.receipt })
+        let mut proof = None;
+        if let Some(job_id) = resp.proof_job.as_deref().filter(|_| evidence == Evidence::Zk) {
+            let job = self.wait_for_proof(job_id, on_progress)?;
+            let bytes = self.proof_file(job_id)?;
+            let inputs = verity_exec::parse_input(&model.model, input).map_err(|e| Error::Local(e.to_string()))?;
+            let statement = Statement { inputs: &inputs, outputs: &executed.outputs };
+            let vk = self.verifying_key(&model)?;
+            let file = check_proof(&model, &vk, &bytes, job.proof_id.as_deref(), Some(statement))?;
+            let proof_id = blake3::hash(&bytes).to_hex().to_string();
+            proof = Some(VerifiedProof { job, proof_id, bytes, file });
+        }
+        Ok(Verified { model, executed, evidence, receipt: resp.receipt, proof })
+    }
+
+    /// A proof by job id or proof id, waited for if the job is not done yet, and accepted
+    /// only if it verifies with a key derived locally from its model (downloaded and
+    /// checked against its id). A proof id must also be the BLAKE3 of the file. The proof
+    /// file carries the statement: the model id, the quantized inputs and the outputs.
+    pub fn fetch_proof_verified(
+        &self,
+        id: &str,
+        on_progress: &mut dyn FnMut(&ProofJob),
+    ) -> Result<(Arc<LocalModel>, VerifiedProof)> {
+        let id = checked_id("proof id", id)?;
+        let job = self.wait_for_proof(&id, on_progress)?;
+        let named = job.proof_id.clone().ok_or_else(|| Error::Protocol("a done proof job without a proof_id".into()))?;
+        if parse_id(&id) != parse_id(&job.job_id) && parse_id(&id) != parse_id(&named) {
+            return Err(Error::Verification(format!("asked for proof {id}, the node answered with job {}", job.job_id)));
+        }
+        let bytes = self.proof_file(&id)?;
+        let file = ProofFile::decode(&bytes).map_err(|e| Error::Verification(format!("bad proof file: {e}")))?;
+        if parse_id(&job.model_id) != Some(file.model_id) {
+            return Err(Error::Verification(format!(
+                "the job is for model {}, its proof for model {}",
+                job.model_id,
+                verity_commit::hash::hex(&file.model_id)
+            )));
+        }
+        let model = self.model(&job.model_id)?;
+        let vk = self.verifying_key(&model)?;
+        let file = check_proof(&model, &vk, &bytes, Some(&named), None)?;
+        let proof_id = blake3::hash(&bytes).to_hex().to_string();
+        Ok((model, VerifiedProof { job, proof_id, bytes, file }))
     }
 
     /// A stored receipt, accepted only if it is the one asked for, genuinely signed, and
@@ -299,7 +465,7 @@ impl Client {
         let model = self.model(&record.model_id)?;
         let executed = check_receipt_record(&model, &id, &record)?;
         let receipt = Some(record.receipt.clone());
-        Ok((record, Verified { model, executed, evidence: Evidence::Receipt, receipt }))
+        Ok((record, Verified { model, executed, evidence: Evidence::Receipt, receipt, proof: None }))
     }
 }
 

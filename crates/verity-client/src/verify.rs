@@ -54,6 +54,9 @@ pub fn check_answer(model: &LocalModel, input: &str, evidence: Evidence, resp: &
             return fail("the node's receipt_id is not the receipt's signing hash");
         }
     }
+    if evidence == Evidence::Zk && resp.proof_job.as_deref().and_then(parse_id).is_none() {
+        return fail("asked for a proof, the node sent no proof job");
+    }
     Ok(ex)
 }
 
@@ -77,4 +80,45 @@ pub fn check_receipt_record(model: &LocalModel, id: &str, record: &ReceiptRecord
     let ex = verity_exec::execute(&model.engine, m, &inputs).map_err(|e| Error::Verification(e.to_string()))?;
     verity_exec::check_receipt(r, &m.id_bytes(), &ex).map_err(|e| Error::Verification(e.to_string()))?;
     Ok(ex)
+}
+
+/// What a proof must bind besides the model: the quantized inputs and the outputs a local
+/// re-execution gave.
+pub struct Statement<'a> {
+    pub inputs: &'a [verity_model::Tensor],
+    pub outputs: &'a [verity_model::Tensor],
+}
+
+/// Checks a proof file the node sent: it is the file the node named (`proof_id`, the
+/// BLAKE3 of its bytes, when given), it is for `model` (and, when given, for exactly this
+/// input and output), and it verifies with `vk`, a key derived locally from the model.
+pub fn check_proof(
+    model: &LocalModel,
+    vk: &verity_zk::protocol::VerifyingKey,
+    bytes: &[u8],
+    proof_id: Option<&str>,
+    statement: Option<Statement>,
+) -> Result<verity_zk::file::ProofFile> {
+    let actual = blake3::hash(bytes);
+    if let Some(id) = proof_id {
+        if parse_id(id).as_ref() != Some(actual.as_bytes()) {
+            return fail(format!("the node named proof {id}, but the file it sent hashes to {}", actual.to_hex()));
+        }
+    }
+    let file = verity_zk::file::ProofFile::decode(bytes).map_err(|e| Error::Verification(format!("bad proof file: {e}")))?;
+    let m = &model.model;
+    if file.model_id != m.id_bytes() {
+        return fail(format!("the proof is for model {}, not {}", verity_commit::hash::hex(&file.model_id), m.id()));
+    }
+    if let Some(s) = statement {
+        if file.inputs != s.inputs {
+            return fail("the proof is for another input than the one sent");
+        }
+        if file.outputs != s.outputs {
+            return fail("the proof is for another output than the answer's");
+        }
+    }
+    verity_zk::protocol::verify(m, vk, &file.inputs, &file.outputs, &file.proof)
+        .map_err(|e| Error::Verification(format!("the proof does not verify: {e}")))?;
+    Ok(file)
 }

@@ -80,8 +80,21 @@ fn publish_infer_and_fetch_with_every_evidence_kind() {
     let other = input.replacen("0.0", "3.0", 1);
     assert_eq!(c.verify_receipt(&r, &id, &other).unwrap().field.as_deref(), Some("input_hash"));
 
-    // zk: the answer at once, and a proof job (waiting for it comes with the client's support).
-    assert!(c.infer(&id, &input, Evidence::Zk).unwrap().proof_job.is_some());
+    // zk: the answer, then the proof, waited for and verified with a key derived here.
+    let mut states = Vec::new();
+    let zk = c.infer_verified_with(&id, &input, Evidence::Zk, &mut |j| states.push(j.state)).unwrap();
+    assert_eq!(states.last(), Some(&verity_exec::api::JobState::Done));
+    let p = zk.proof.as_ref().unwrap();
+    let v = zk.to_json();
+    assert_eq!((v["output_hash"].as_str(), v["evidence"].as_str()), (Some(CNN_OUTPUT_HASH), Some("zk")));
+    assert_eq!((v["proof_id"].as_str(), v["proof_job"].as_str()), (Some(p.proof_id.as_str()), Some(p.job.job_id.as_str())));
+    assert_eq!(p.file.outputs, zk.executed.outputs);
+    for by in [&p.job.job_id, &p.proof_id] {
+        let (m, fetched) = c.fetch_proof_verified(by, &mut |_| {}).unwrap();
+        assert_eq!((fetched.bytes.as_slice(), m.model.id()), (p.bytes.as_slice(), id.clone()));
+    }
+    let checked = c.verify_proof(&p.bytes, &id).unwrap();
+    assert!(checked.valid && checked.proof_id == p.proof_id, "{:?}", checked.error);
     match c.infer_verified(&"ab".repeat(32), &input, Evidence::None) {
         Err(Error::Node { status: 404, .. }) => {}
         other => panic!("unknown model should be 404, got {:?}", other.err()),
@@ -279,4 +292,108 @@ fn cached_models_are_checked_against_their_id() {
     let v = fresh.infer_verified(&id, &input, Evidence::None).unwrap();
     assert_eq!(verity_commit::hash::hex(&v.executed.output_hash), CNN_OUTPUT_HASH);
     assert_eq!(std::fs::read(&cached).unwrap(), good);
+}
+
+#[test]
+fn tampered_proofs_are_caught() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = NodeConfig::new(dir.path().join("node"));
+    config.api_key = Some(KEY.into());
+    let node = verity_node::start(config).unwrap();
+    let (url, proxy) = start_proxy(node.url());
+    let input = text("cnn_digits.input.json");
+    let other_input = input.replacen("0.0", "5.0", 1);
+    let setup = client(&node.url(), dir.path());
+    let id = setup.publish_vrt(&std::fs::read(fixture("cnn_digits.vrt")).unwrap()).unwrap().model_id;
+    setup.publish_vrt(&std::fs::read(fixture("mlp_digits.vrt")).unwrap()).unwrap();
+    let mlp_id = verity_model::Model::decode(&std::fs::read(fixture("mlp_digits.vrt")).unwrap()).unwrap().id();
+    let genuine = setup.infer_verified(&id, &input, Evidence::Zk).unwrap().proof.unwrap();
+    let other = setup.infer_verified(&id, &other_input, Evidence::Zk).unwrap().proof.unwrap();
+    let mlp = setup.infer_verified(&mlp_id, &text("mlp_digits.input.json"), Evidence::Zk).unwrap().proof.unwrap();
+
+    let set = |t: Tamper| *proxy.tamper.lock().unwrap() = Some(t);
+    let case = |n: usize| Client::new(&url).with_cache_dir(Some(dir.path().join(format!("zcache{n}"))));
+    let expect = |n: usize, what: &str, result: Result<(), Error>, needle: &str| match result {
+        Err(Error::Verification(m)) => assert!(m.contains(needle), "case {n} ({what}): {m:?} lacks {needle:?}"),
+        Err(e) => panic!("case {n} ({what}): expected a verification failure, got {e}"),
+        Ok(()) => panic!("case {n} ({what}): the lie was accepted"),
+    };
+    let infer = |n: usize| case(n).infer_verified(&id, &input, Evidence::Zk).map(|_| ());
+    let fetch = |n: usize, by: &str| case(n).fetch_proof_verified(by, &mut |_| {}).map(|_| ());
+
+    // Sanity: through an honest proxy everything verifies.
+    infer(0).unwrap();
+    fetch(0, &genuine.job.job_id).unwrap();
+
+    // Serves `bytes` as the proof file and, if `rename`, names them in the job status too
+    // (so that only the proof itself can give the lie away).
+    let serve = |bytes: Vec<u8>, rename: bool| -> Tamper {
+        let named = blake3::hash(&bytes).to_hex().to_string();
+        Box::new(move |path: &str, b: &mut Vec<u8>| {
+            if path.starts_with("/v1/proofs/") && path.ends_with("/file") {
+                b.clone_from(&bytes);
+            } else if rename && path.starts_with("/v1/proofs/") {
+                edit_json(b, |v| {
+                    if v["state"] == "done" {
+                        v["proof_id"] = json!(named.clone());
+                    }
+                });
+            }
+        })
+    };
+    let mut flipped = genuine.bytes.clone();
+    let n = flipped.len();
+    flipped[n - 200] ^= 1;
+    set(serve(flipped.clone(), false));
+    expect(1, "a flipped byte, old name", infer(1), "hashes to");
+    set(serve(flipped.clone(), true));
+    expect(2, "a flipped byte, renamed", infer(2), "does not verify");
+    expect(3, "a flipped byte, fetched", fetch(3, &genuine.job.job_id), "does not verify");
+    set(serve(genuine.bytes[..n / 2].to_vec(), true));
+    expect(4, "truncated", infer(4), "");
+
+    // A genuine proof, of something else.
+    set(serve(other.bytes.clone(), true));
+    expect(5, "a proof for another input", infer(5), "another input");
+    let mut f = genuine.file.clone();
+    let o = &mut f.outputs[0].data[0];
+    *o = o.wrapping_add(1).clamp(-128, 127);
+    set(serve(f.encode(), true));
+    expect(6, "the statement's output changed", infer(6), "another output");
+    set(serve(mlp.bytes.clone(), true));
+    expect(7, "a proof for another model", infer(7), "the proof is for model");
+    expect(8, "another model's proof, fetched", fetch(8, &genuine.job.job_id), "model");
+    // The statement's output changed in a proof fetched on its own: it no longer verifies.
+    set(serve(f.encode(), true));
+    expect(9, "changed output, fetched", fetch(9, &genuine.job.job_id), "does not verify");
+
+    // The job: withheld, or reported failed.
+    set(Box::new(|path: &str, b: &mut Vec<u8>| {
+        if path == "/v1/infer" {
+            edit_json(b, |v| {
+                v.as_object_mut().unwrap().remove("proof_job");
+            })
+        }
+    }));
+    expect(10, "no proof job", infer(10), "no proof job");
+    set(Box::new(|path: &str, b: &mut Vec<u8>| {
+        if path.starts_with("/v1/proofs/") && !path.ends_with("/file") {
+            edit_json(b, |v| {
+                v["state"] = json!("failed");
+                v["error"] = json!("the dog ate it");
+            })
+        }
+    }));
+    match infer(11) {
+        Err(Error::ProofFailed(m)) => assert!(m.contains("the dog ate it")),
+        other => panic!("case 11: expected ProofFailed, got {other:?}"),
+    }
+    // Asked for a proof id, answered with another job.
+    let other_job = other.job.clone();
+    set(Box::new(move |path: &str, b: &mut Vec<u8>| {
+        if path.starts_with("/v1/proofs/") && !path.ends_with("/file") {
+            *b = serde_json::to_vec(&other_job).unwrap();
+        }
+    }));
+    expect(12, "another job", fetch(12, &genuine.proof_id), "asked for proof");
 }
