@@ -129,7 +129,8 @@ enum Command {
         threads: Option<usize>,
     },
     /// Run a node: an HTTP API that publishes models, answers inferences with signed
-    /// receipts, and verifies receipts (see docs/node.md). Stops on SIGINT/SIGTERM.
+    /// receipts or proofs, and verifies receipts and proofs (see docs/node.md). Stops on
+    /// SIGINT/SIGTERM.
     Node {
         /// Data directory: the redb store, model blobs and the executor key.
         #[arg(long)]
@@ -153,6 +154,9 @@ enum Command {
         /// Compute jobs waiting for a slot; beyond that requests get 503 with Retry-After.
         #[arg(long, default_value_t = 64)]
         max_queue: usize,
+        /// Proof jobs (evidence zk) queued or running; beyond that zk requests get 503.
+        #[arg(long, default_value_t = 256)]
+        max_proof_queue: usize,
         /// Executor key file (default: DATA/executor.key, created on first start).
         #[arg(long)]
         key: Option<PathBuf>,
@@ -176,7 +180,9 @@ enum Command {
         api_key: Option<String>,
     },
     /// Run a published model on a node. The answer is printed only after the model (checked
-    /// against its id) is re-executed locally and agrees, receipt included.
+    /// against its id) is re-executed locally and agrees, receipt included; with
+    /// `--evidence zk`, also only after the node's proof (waited for, progress on stderr)
+    /// verifies with a key derived here from the model.
     Infer {
         /// Node URL, e.g. http://127.0.0.1:8700.
         #[arg(long)]
@@ -185,26 +191,32 @@ enum Command {
         /// {"input_data": [[...]]} (one flat list per model input) or {"NAME": [...]}.
         #[arg(long)]
         input: PathBuf,
-        /// none | receipt | zk (zk is not implemented yet; the node answers 501).
+        /// none | receipt | zk (a proof, waited for and verified locally).
         #[arg(long, default_value = "none")]
         evidence: String,
-        /// Print one JSON object: the fields of `verity run --json` plus evidence (and receipt).
+        /// Print one JSON object: the fields of `verity run --json` plus evidence (and
+        /// receipt, receipt_id, or proof_job, proof_id, proof_bytes).
         #[arg(long)]
         json: bool,
         /// Also write the verified receipt (JSON, as `verity run --receipt` does).
         #[arg(long)]
         receipt: Option<PathBuf>,
+        /// With --evidence zk: also write the verified proof file (`verity verify --proof` reads it).
+        #[arg(long)]
+        proof: Option<PathBuf>,
     },
-    /// Fetch a model or a receipt from a node by id, checked before it is written: a model's
-    /// bytes must hash to its id; a receipt must be signed and reproduce on re-execution.
+    /// Fetch a model, a receipt or a proof from a node by id, checked before it is written:
+    /// a model's bytes must hash to its id; a receipt must be signed and reproduce on
+    /// re-execution; a proof (by job id or proof id; waited for if not done) must verify
+    /// with a key derived here from its model.
     Fetch {
         /// Node URL, e.g. http://127.0.0.1:8700.
         #[arg(long)]
         node: String,
-        /// A model id or a receipt id (64 hex digits).
+        /// A model id, receipt id, proof job id or proof id (64 hex digits).
         id: String,
-        /// Where to write the .vrt or the receipt JSON (default: print the model's
-        /// `inspect --json`, or the receipt).
+        /// Where to write the .vrt, the receipt JSON or the proof file (default: print the
+        /// model's `inspect --json`, the receipt, or a JSON summary of the proof).
         #[arg(short, long)]
         output: Option<PathBuf>,
         /// For receipts: also write the input it was issued for.
@@ -244,19 +256,30 @@ fn main() -> ExitCode {
         },
         Command::Dispute { model, input, cheat, json } => dispute::run(&model, &input, &cheat, json),
         Command::Bench { model, input, seconds, threads } => bench::run(&model, &input, seconds, threads),
-        Command::Node { data, listen, api_key, verify_sample, max_body, max_concurrency, max_queue, key } => {
-            node::run(node::NodeArgs { data, listen, api_key, verify_sample, max_body, max_concurrency, max_queue, key })
+        Command::Node { data, listen, api_key, verify_sample, max_body, max_concurrency, max_queue, max_proof_queue, key } => {
+            node::run(node::NodeArgs {
+                data,
+                listen,
+                api_key,
+                verify_sample,
+                max_body,
+                max_concurrency,
+                max_queue,
+                max_proof_queue,
+                key,
+            })
         }
         Command::Publish { node, model, calibration, bits, api_key } => {
             remote::publish(&node, &model, calibration.as_deref(), bits, api_key)
         }
-        Command::Infer { node, model_id, input, evidence, json, receipt } => remote::infer(remote::InferArgs {
+        Command::Infer { node, model_id, input, evidence, json, receipt, proof } => remote::infer(remote::InferArgs {
             node: &node,
             model_id: &model_id,
             input: &input,
             evidence: &evidence,
             json,
             receipt: receipt.as_deref(),
+            proof: proof.as_deref(),
         }),
         Command::Fetch { node, id, output, input_out } => remote::fetch(&node, &id, output.as_deref(), input_out.as_deref()),
     };

@@ -14,6 +14,7 @@ pub struct NodeArgs {
     pub max_body: usize,
     pub max_concurrency: Option<usize>,
     pub max_queue: usize,
+    pub max_proof_queue: usize,
     pub key: Option<PathBuf>,
 }
 
@@ -30,6 +31,7 @@ pub fn run(a: NodeArgs) -> Result<()> {
         config.max_concurrency = n;
     }
     config.max_queue = a.max_queue;
+    config.proof_queue = a.max_proof_queue;
     config.key_file = a.key;
     // Test hook (crates/verity-cli/tests/node.rs): stop at a named point so the test can
     // kill -9 the process exactly there. Never set in production.

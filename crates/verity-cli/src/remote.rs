@@ -1,12 +1,15 @@
 //! `verity publish`, `verity infer` and `verity fetch`: talk to a node, and check what it
 //! says before printing it (see `verity-client`).
 
+use std::io::IsTerminal;
 use std::path::Path;
 
 use anyhow::{bail, Context, Result};
+use indicatif::{ProgressBar, ProgressStyle};
+use serde_json::json;
 use verity_client::{Client, Error, Verified};
 use verity_commit::hash::hex;
-use verity_exec::api::Evidence;
+use verity_exec::api::{Evidence, JobState, ProofJob};
 use verity_receipt::to_checksum_address;
 
 use crate::files::write_atomic;
@@ -43,17 +46,77 @@ pub struct InferArgs<'a> {
     pub evidence: &'a str,
     pub json: bool,
     pub receipt: Option<&'a Path>,
+    pub proof: Option<&'a Path>,
 }
 
-/// `verity infer`: the node's answer, printed only after a local re-execution agrees.
+/// Shows a proof job's progress on stderr: a bar on a terminal, otherwise one line per
+/// change of state or step (for logs).
+struct ProofProgress {
+    bar: Option<ProgressBar>,
+    last: String,
+}
+
+impl ProofProgress {
+    fn new(enabled: bool) -> Self {
+        let bar = (enabled && std::io::stderr().is_terminal()).then(|| {
+            ProgressBar::new(1).with_style(
+                ProgressStyle::with_template("proof {msg:40} {bar:30} {pos}/{len} {elapsed}").expect("static template"),
+            )
+        });
+        ProofProgress { bar, last: String::new() }
+    }
+
+    fn update(&mut self, job: &ProofJob) {
+        let line = match (job.state, &job.progress) {
+            (JobState::Queued, _) => format!("queued ({} ahead)", job.ahead.unwrap_or(0)),
+            (JobState::Running, Some(p)) => format!("running: {}", p.step),
+            (JobState::Running, None) => "running".to_string(),
+            (JobState::Done, _) => format!("done: proof {}", job.proof_id.as_deref().unwrap_or("?")),
+            (JobState::Failed, _) => format!("failed: {}", job.error.as_deref().unwrap_or("?")),
+        };
+        match &self.bar {
+            Some(bar) => {
+                bar.set_message(line);
+                if let Some(p) = &job.progress {
+                    bar.set_length(p.total.max(1));
+                    bar.set_position(p.done);
+                }
+            }
+            None if line != self.last => {
+                eprintln!("proof job {}: {line}", job.job_id);
+                self.last = line;
+            }
+            None => {}
+        }
+    }
+
+    fn finish(&self) {
+        if let Some(bar) = &self.bar {
+            bar.finish_and_clear();
+        }
+    }
+}
+
+/// `verity infer`: the node's answer, printed only after a local re-execution agrees (and,
+/// for `zk`, the proof verifies).
 pub fn infer(a: InferArgs) -> Result<()> {
     let evidence: Evidence = a.evidence.parse().map_err(anyhow::Error::msg)?;
+    if a.receipt.is_some() && evidence != Evidence::Receipt {
+        bail!("--receipt needs --evidence receipt");
+    }
+    if a.proof.is_some() && evidence != Evidence::Zk {
+        bail!("--proof needs --evidence zk");
+    }
     let input = std::fs::read_to_string(a.input).with_context(|| format!("cannot read input {}", a.input.display()))?;
-    let v = client(a.node, None).infer_verified(a.model_id, &input, evidence)?;
+    let mut progress = ProofProgress::new(evidence == Evidence::Zk);
+    let v = client(a.node, None).infer_verified_with(a.model_id, &input, evidence, &mut |job| progress.update(job));
+    progress.finish();
+    let v = v?;
     if let (Some(path), Some(r)) = (a.receipt, &v.receipt) {
         write_atomic(path, r.to_json().as_bytes())?;
-    } else if a.receipt.is_some() {
-        bail!("--receipt needs --evidence receipt");
+    }
+    if let (Some(path), Some(p)) = (a.proof, &v.proof) {
+        write_atomic(path, &p.bytes)?;
     }
     print_verified(&v, a.json);
     Ok(())
@@ -65,18 +128,24 @@ fn print_verified(v: &Verified, json: bool) {
         return;
     }
     crate::run::print_summary(&v.model.model, &v.executed);
-    match &v.receipt {
-        Some(r) => println!(
+    match (&v.receipt, &v.proof) {
+        (Some(r), _) => println!(
             "verified     re-executed locally; receipt {} signed by {}",
             verity_exec::receipt_id(r),
             to_checksum_address(&r.body.executor)
         ),
-        None => println!("verified     re-executed locally"),
+        (None, Some(p)) => println!(
+            "verified     re-executed locally; proof {} ({} bytes) verifies with the key derived from the model",
+            p.proof_id,
+            p.bytes.len()
+        ),
+        (None, None) => println!("verified     re-executed locally"),
     }
 }
 
-/// `verity fetch`: a model (its bytes are checked against the id) or a receipt (checked by
-/// re-executing its model on its input), by id.
+/// `verity fetch`: a model (its bytes are checked against the id), a receipt (checked by
+/// re-executing its model on its input) or a proof (checked with a key derived from its
+/// model), by id.
 pub fn fetch(node: &str, id: &str, output: Option<&Path>, input_out: Option<&Path>) -> Result<()> {
     let c = client(node, None);
     match c.model(id) {
@@ -97,7 +166,7 @@ pub fn fetch(node: &str, id: &str, output: Option<&Path>, input_out: Option<&Pat
         Err(e) => return Err(e.into()),
     }
     let (record, v) = match c.fetch_receipt_verified(id) {
-        Err(Error::Node { status: 404, .. }) => bail!("{node} has no model and no receipt with id {id}"),
+        Err(Error::Node { status: 404, .. }) => return fetch_proof(&c, node, id, output, input_out),
         other => other?,
     };
     let text = record.receipt.to_json();
@@ -114,6 +183,46 @@ pub fn fetch(node: &str, id: &str, output: Option<&Path>, input_out: Option<&Pat
         to_checksum_address(&record.receipt.body.executor),
         record.model_id,
         hex(&v.executed.output_hash)
+    );
+    Ok(())
+}
+
+/// `verity fetch` of a proof, by job id or proof id: waits for the job, verifies the proof,
+/// then writes the proof file (`-o`) or prints a summary of what it proves.
+fn fetch_proof(c: &Client, node: &str, id: &str, output: Option<&Path>, input_out: Option<&Path>) -> Result<()> {
+    if input_out.is_some() {
+        // Fail before waiting on anything: a proof carries its quantized input, not the
+        // input document.
+        bail!("--input-out is for receipts");
+    }
+    let mut progress = ProofProgress::new(true);
+    let result = c.fetch_proof_verified(id, &mut |job| progress.update(job));
+    progress.finish();
+    let (model, p) = match result {
+        Err(Error::Node { status: 404, .. }) => bail!("{node} has no model, no receipt and no proof with id {id}"),
+        other => other?,
+    };
+    let m = &model.model;
+    match output {
+        Some(path) => write_atomic(path, &p.bytes)?,
+        None => println!(
+            "{}",
+            json!({
+                "proof_id": p.proof_id,
+                "proof_job": p.job.job_id,
+                "proof_bytes": p.bytes.len(),
+                "model_id": m.id(),
+                "input_hash": hex(&verity_exec::list_root(m, &m.inputs, &p.file.inputs)),
+                "output_hash": hex(&verity_exec::list_root(m, &m.outputs, &p.file.outputs)),
+                "outputs": verity_exec::real_outputs(m, &p.file.outputs),
+            })
+        ),
+    }
+    eprintln!(
+        "proof {} verified: model {} maps its input to output {} (key derived from the model, checked against its id)",
+        p.proof_id,
+        m.id(),
+        hex(&verity_exec::list_root(m, &m.outputs, &p.file.outputs))
     );
     Ok(())
 }

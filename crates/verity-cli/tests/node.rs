@@ -3,9 +3,8 @@
 //! and inferences, restarted on the same data directory, and must have lost nothing it
 //! acknowledged and show nothing half-written.
 
-use std::io::{BufRead, BufReader, Read, Write};
-use std::path::Path;
-use std::process::{Child, Command, Output, Stdio};
+use std::io::{Read, Write};
+use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{mpsc, Arc, Mutex};
 use std::time::Duration;
@@ -15,101 +14,9 @@ use serde_json::{json, Value};
 use verity_client::Client;
 use verity_exec::api::Evidence;
 
-const KEY: &str = "node-test-key";
+mod common;
 
-fn fx(name: &str) -> String {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../fixtures").join(name).display().to_string()
-}
-
-fn pinned_id(name: &str) -> String {
-    let ids: Value = serde_json::from_str(&std::fs::read_to_string(fx("model_ids.json")).unwrap()).unwrap();
-    ids[name].as_str().unwrap().to_string()
-}
-
-/// A `verity node` child process and the lines it prints after the listening line.
-struct NodeProc {
-    child: Child,
-    url: String,
-    lines: mpsc::Receiver<String>,
-}
-
-impl NodeProc {
-    fn start(data: &Path, pause_at: Option<&str>) -> NodeProc {
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_verity"));
-        cmd.args(["node", "--data", data.to_str().unwrap(), "--listen", "127.0.0.1:0"])
-            .env("VERITY_API_KEY", KEY)
-            .env_remove("VERITY_NODE_TEST_PAUSE_AT")
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null());
-        if let Some(p) = pause_at {
-            cmd.env("VERITY_NODE_TEST_PAUSE_AT", p);
-        }
-        let mut child = cmd.spawn().unwrap();
-        let (tx, lines) = mpsc::channel();
-        let stdout = child.stdout.take().unwrap();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-                if tx.send(line).is_err() {
-                    return;
-                }
-            }
-        });
-        let first = lines.recv_timeout(Duration::from_secs(60)).expect("the node did not start");
-        let url = first.split_whitespace().find(|w| w.starts_with("http://")).expect(&first).to_string();
-        NodeProc { child, url, lines }
-    }
-
-    /// Blocks until the node prints that it reached its pause point.
-    fn wait_paused(&self) {
-        let line = self.lines.recv_timeout(Duration::from_secs(60)).expect("the node never reached its pause point");
-        assert!(line.starts_with("verity node: paused at"), "{line}");
-    }
-
-    /// SIGKILL: no destructor, no flush, no graceful anything.
-    fn kill9(mut self) {
-        self.child.kill().unwrap();
-        self.child.wait().unwrap();
-    }
-
-    fn client(&self, cache: &Path) -> Client {
-        Client::new(&self.url).with_api_key(Some(KEY.into())).with_cache_dir(Some(cache.to_path_buf()))
-    }
-}
-
-impl Drop for NodeProc {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn verity(args: &[&str], home: &Path) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_verity"))
-        .args(args)
-        .env("HOME", home)
-        .env("VERITY_CACHE", home.join("cache"))
-        .env("VERITY_KEY", home.join("key"))
-        .env("VERITY_API_KEY", KEY)
-        .output()
-        .unwrap()
-}
-
-fn ok(args: &[&str], home: &Path) -> String {
-    let out = verity(args, home);
-    assert!(out.status.success(), "verity {args:?} failed: {}", String::from_utf8_lossy(&out.stderr));
-    String::from_utf8(out.stdout).unwrap()
-}
-
-fn fails(args: &[&str], home: &Path, needle: &str) {
-    let out = verity(args, home);
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(1), "verity {args:?} should fail; stderr: {err}");
-    assert!(err.contains(needle), "verity {args:?}: stderr {err:?} lacks {needle:?}");
-}
-
-fn json(s: &str) -> Value {
-    serde_json::from_str(s).unwrap()
-}
+use common::*;
 
 #[test]
 fn cli_commands_talk_to_a_node_and_check_its_answers() {
@@ -160,9 +67,10 @@ fn cli_commands_talk_to_a_node_and_check_its_answers() {
     assert_eq!(json(&std::fs::read_to_string(&r2).unwrap()), with["receipt"]);
     ok(&["verify", "--receipt", r2.to_str().unwrap(), "--model", m.to_str().unwrap(), "--input", in2.to_str().unwrap()], home);
 
+    fails(&["infer", "--node", &url, id, "--input", &input, "--proof", "p.vrtz"], home, "--proof needs --evidence zk");
     fails(&["infer", "--node", &url, id, "--input", &input, "--evidence", "maybe"], home, "unknown evidence");
     fails(&["infer", "--node", &url, &"ab".repeat(32), "--input", &input], home, "404");
-    fails(&["fetch", "--node", &url, &"ab".repeat(32)], home, "no model and no receipt");
+    fails(&["fetch", "--node", &url, &"ab".repeat(32)], home, "no model, no receipt and no proof");
     fails(&["fetch", "--node", "http://127.0.0.1:1", &"ab".repeat(32)], home, "cannot reach");
 
     // SIGTERM: a graceful stop, exit status 0.
@@ -170,18 +78,6 @@ fn cli_commands_talk_to_a_node_and_check_its_answers() {
     let pid = node.child.id().to_string();
     assert!(Command::new("kill").args(["-TERM", &pid]).status().unwrap().success());
     assert!(node.child.wait().unwrap().success());
-}
-
-/// Ids of the blob files, and whether `blobs/tmp` holds anything.
-fn blob_files(data: &Path) -> (Vec<String>, usize) {
-    let mut ids: Vec<String> = std::fs::read_dir(data.join("blobs"))
-        .unwrap()
-        .filter_map(Result::ok)
-        .filter(|e| e.file_type().unwrap().is_file())
-        .map(|e| e.file_name().into_string().unwrap())
-        .collect();
-    ids.sort();
-    (ids, std::fs::read_dir(data.join("blobs/tmp")).unwrap().count())
 }
 
 #[test]
