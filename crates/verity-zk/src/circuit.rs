@@ -22,6 +22,8 @@ use verity_model::shape::window_taps;
 use verity_model::{Model, Op, Tensor, ValueInfo};
 
 pub const RANGE_BITS: usize = 16;
+/// Longest Softmax lane: its max is shown by a product over the lane (degree = length).
+const MAX_LANE: usize = 16;
 
 #[derive(Clone, Debug)]
 pub enum Kind {
@@ -113,11 +115,21 @@ pub struct Circuit {
     pub weights: Vec<Vec<i64>>,
 }
 
+/// What the quotient argument outputs.
+enum Quotient {
+    /// `clamp(q)` into the given (existing) `bits`-bit column.
+    Clamped(ColId, u8),
+    /// `q` itself, as a new witness column.
+    Free,
+}
+
 /// Ops with a proof argument.
 pub fn unsupported(model: &Model) -> Option<String> {
     for n in &model.nodes {
         let why = match &n.op {
-            Op::Div { .. } | Op::Softmax { .. } | Op::LayerNorm { .. } => "has no proof argument yet",
+            Op::Softmax { axis, .. } if model.value(n.inputs[0]).shape[*axis] > MAX_LANE => {
+                "over lanes longer than 16 has no proof argument"
+            }
             Op::Clamp { .. } | Op::Lut { .. } | Op::PRelu { .. } if model.value(n.inputs[0]).bits > 16 => {
                 "on inputs wider than 16 bits has no proof argument"
             }
@@ -285,6 +297,18 @@ impl Builder<'_> {
             entries.extend(sources(j).into_iter().map(|u| (t, layout::flat_to_padded(&src_shape, u) as u32)));
         }
         self.virtual_col(name, self.value_col(src), layout::vars(shape), entries)
+    }
+
+    /// A virtual column over `shape` whose element `j` sums the elements `sources(j)`
+    /// (row-major flat indices over `shape`) of column `src`, which has the same shape.
+    fn virtual_sum(&mut self, name: &str, src: ColId, shape: &[usize], sources: impl Fn(usize) -> Vec<usize>) -> ColId {
+        let n: usize = shape.iter().product();
+        let mut entries = Vec::new();
+        for j in 0..n {
+            let t = layout::flat_to_padded(shape, j) as u32;
+            entries.extend(sources(j).into_iter().map(|u| (t, layout::flat_to_padded(shape, u) as u32)));
+        }
+        self.virtual_col(name, src, layout::vars(shape), entries)
     }
 
     fn virtual_col(&mut self, name: &str, src: ColId, vars: usize, entries: Vec<(u32, u32)>) -> ColId {
@@ -512,8 +536,281 @@ impl Builder<'_> {
                 let bound = k as i128 * (1i128 << (a.bits - 1)) * (1i128 << (b.bits - 1));
                 self.requant(inst, &shape, Expr::col(acc), acc, |_| rq.at(0), 0, y, out.bits, bound)?;
             }
-            Op::Div { .. } | Op::Softmax { .. } | Op::LayerNorm { .. } => unreachable!("refused above"),
+            Op::Softmax { axis, exp_table } => {
+                // m = max of the lane (a product of differences is zero, each is ≥ 0),
+                // e = exp_table[m − x] by lookup, S = Σ_lane e by wiring, then
+                // y = clamp(floor((2·qmax·e + S) / 2S)).
+                let lane_of = |j: usize| verity_model::shape::lane(&shape, *axis, j).collect::<Vec<_>>();
+                let len = shape[*axis];
+                let xdata = if self.prover { Some(self.tensor(node.inputs[0])?.data.clone()) } else { None };
+                let mx = self.witness(format!("{name} lane max"), vars, || {
+                    let x = xdata.unwrap();
+                    pad_values(&shape, (0..n).map(|j| lane_of(j).iter().map(|&u| x[u] as i64).max().unwrap()))
+                });
+                let mut prod = Expr::constant(1);
+                for t in 0..len {
+                    let xt = self.wiring(&format!("{name} lane {t}"), node.inputs[0], &shape, |j| vec![lane_of(j)[t]]);
+                    let diff = Expr::col(mx).sub(&Expr::col(xt));
+                    prod = prod.mul(&diff);
+                    self.range_check(inst, diff);
+                }
+                self.constrain(inst, prod);
+                let x = self.value_col(node.inputs[0]);
+                let tvars = log2(exp_table.len() + 1);
+                let mut t: [Vec<i64>; 3] = std::array::from_fn(|_| vec![0; 1 << tvars]);
+                for (k, &e) in exp_table.iter().enumerate() {
+                    (t[0][k], t[1][k], t[2][k]) = (k as i64, e as i64, 1);
+                }
+                let cols: Vec<ColId> = t
+                    .into_iter()
+                    .zip(["d", "exp", "valid"])
+                    .map(|(v, n)| self.public(format!("{name} table {n}"), tvars, v))
+                    .collect();
+                let table = self.table(name, tvars, cols);
+                let e_vals = self.prover.then(|| {
+                    let (m, xv) = (self.vals(mx), self.vals(x));
+                    let valid = valid(&shape);
+                    (0..m.len())
+                        .map(|i| if valid[i] == 1 { exp_table[(m[i] - xv[i]) as usize] as i64 } else { 0 })
+                        .collect::<Vec<_>>()
+                });
+                let e = self.witness(format!("{name} exp"), vars, || e_vals.clone().unwrap());
+                let vcol = self.public(format!("{name} valid"), vars, valid(&shape));
+                let d = Expr::col(mx).sub(&Expr::col(x)).mul(&Expr::col(vcol));
+                self.lookup(inst, table, vec![d, Expr::col(e), Expr::col(vcol)]);
+                let sum = self.virtual_sum(&format!("{name} sum"), e, &shape, lane_of);
+                let qmax = qrange(out.bits).1;
+                let num = Expr::col(e).scale_i(2 * qmax).add(&Expr::col(sum));
+                let (num_vals, den_vals) = match (&e_vals, self.c.columns[sum].values.as_ref()) {
+                    (Some(ev), Some(sv)) => (
+                        Some(ev.iter().zip(sv).map(|(e, s)| 2 * qmax * e + s).collect()),
+                        Some(sv.iter().map(|s| 2 * s).collect()),
+                    ),
+                    _ => (None, None),
+                };
+                let e_max = exp_table.iter().map(|&v| v as i64).max().unwrap_or(1);
+                let d_max = 2 * len as i64 * e_max;
+                self.quotient(
+                    inst,
+                    &shape,
+                    num,
+                    num_vals,
+                    Expr::col(sum).scale_i(2),
+                    den_vals,
+                    vec![qmax + 2; n],
+                    d_max,
+                    Quotient::Clamped(y, out.bits),
+                )?;
+            }
+            Op::LayerNorm { axis, eps, frac_bits, gamma, beta, shift } => {
+                self.layer_norm(inst, node.inputs[0], y, out.bits, *axis, *eps, *frac_bits, gamma, beta, *shift)?
+            }
+            Op::Div { mult, shift } => {
+                // With sa = sign(a), sb = sign(b) (witnesses: s³ = s, x·(1 − s²) = 0,
+                // s·x ≥ 0), the op is one quotient: for b ≠ 0
+                // ⌊(2·mult·a·sb + |b|·2^shift) / (2·|b|·2^shift)⌋, and for b = 0 the
+                // numerator sa·sign(mult)·(qmax + 1) over 1, which clamps to the bound or 0.
+                let a = self.wiring(&format!("{name} a"), node.inputs[0], &shape, |j| vec![operands(cx, j)[0].1]);
+                let b = self.wiring(&format!("{name} b"), node.inputs[1], &shape, |j| vec![operands(cx, j)[1].1]);
+                let vcol = self.per_element("valid", &shape, |_| 1);
+                let mut signs = vec![];
+                for (col, bits, what) in [(a, ins[0].bits, "a"), (b, ins[1].bits, "b")] {
+                    let sv = self.prover.then(|| self.vals(col).iter().map(|x| x.signum()).collect::<Vec<_>>());
+                    let sg = self.witness(format!("{name} sign {what}"), vars, || sv.clone().unwrap());
+                    let (se, xe) = (Expr::col(sg), Expr::col(col));
+                    self.constrain(inst, se.mul(&se).mul(&se).sub(&se));
+                    self.constrain(inst, xe.sub(&xe.mul(&se).mul(&se)));
+                    let abs = self.prover.then(|| self.vals(col).iter().map(|x| x.abs()).collect::<Vec<_>>());
+                    let l = self.limbs(inst, &format!("{name} |{what}|"), vars, bits as u32, abs.as_deref());
+                    self.constrain(inst, l.sub(&xe.mul(&se)));
+                    // |x| − s² ≥ 0: a zero x has sign 0.
+                    let gap = self.prover.then(|| self.vals(col).iter().map(|x| x.abs() - x.signum().abs()).collect::<Vec<_>>());
+                    let g = self.limbs(inst, &format!("{name} |{what}| − sign²"), vars, bits as u32, gap.as_deref());
+                    self.constrain(inst, g.sub(&xe.mul(&se)).add(&se.mul(&se)));
+                    signs.push(se);
+                }
+                let (sa, sb) = (&signs[0], &signs[1]);
+                let (v, ae, be) = (Expr::col(vcol), Expr::col(a), Expr::col(b));
+                let qmax = qrange(out.bits).1;
+                let zero_b = v.sub(&sb.mul(sb));
+                let num = ae
+                    .mul(sb)
+                    .scale_i(2 * *mult as i64)
+                    .add(&be.mul(sb).scale_i(1 << shift))
+                    .add(&zero_b.mul(sa).scale_i(mult.signum() as i64 * (qmax + 1)));
+                let den = be.mul(sb).scale_i(2 << shift).add(&zero_b);
+                let (num_vals, den_vals) = if self.prover {
+                    let (av, bv, valid) = (self.vals(a), self.vals(b), self.vals(vcol));
+                    let f = |i: usize| -> (i64, i64) {
+                        if valid[i] == 0 {
+                            (0, 0)
+                        } else if bv[i] == 0 {
+                            (av[i].signum() * mult.signum() as i64 * (qmax + 1), 1)
+                        } else {
+                            (2 * *mult as i64 * av[i] * bv[i].signum() + (bv[i].abs() << shift), bv[i].abs() << (shift + 1))
+                        }
+                    };
+                    let (nv, dv): (Vec<i64>, Vec<i64>) = (0..av.len()).map(f).unzip();
+                    (Some(nv), Some(dv))
+                } else {
+                    (None, None)
+                };
+                let qb = (((1i64 << (ins[0].bits - 1)) * (*mult as i64).abs()) >> shift) + qmax + 3;
+                let d_max = (1i64 << (ins[1].bits - 1)) << (shift + 1);
+                self.quotient(inst, &shape, num, num_vals, den, den_vals, vec![qb; n], d_max, Quotient::Clamped(y, out.bits))?;
+            }
         }
+        Ok(())
+    }
+
+    /// LayerNorm over rows of `n` elements (`docs/semantics.md`), as a chain of exact
+    /// integer steps, each a constraint or a quotient argument:
+    /// `S = Σ_row x` (wiring), `d = n·x − S`, `sq = d²`, `SS = Σ_row sq` (wiring),
+    /// `v = ⌊(SS + eps) / n⌋`, `den = isqrt(v)` (`v − den² ≥ 0`, `(den + 1)² − 1 − v ≥ 0`),
+    /// `z = ⌊(2·d·2^frac + den) / 2den⌋` or 0 when `den = 0` (indicator `nz`), and
+    /// `y = clamp(⌊(z·γ + β + 2^(shift−1)) / 2^shift⌋)`.
+    #[allow(clippy::too_many_arguments)]
+    fn layer_norm(
+        &mut self,
+        inst: usize,
+        x_id: u32,
+        y: ColId,
+        bits: u8,
+        axis: usize,
+        eps: i64,
+        frac: u8,
+        gamma: &[i64],
+        beta: &[i64],
+        shift: u8,
+    ) -> Result<(), String> {
+        let xin = self.model.value(x_id);
+        let shape = xin.shape.clone();
+        let vars = layout::vars(&shape);
+        let count: usize = shape.iter().product();
+        let n = shape[axis..].iter().product::<usize>();
+        let row = |j: usize| (j / n * n..j / n * n + n).collect::<Vec<_>>();
+        let name = self.c.instances[inst].name.clone();
+        let x = self.value_col(x_id);
+        let s = self.wiring(&format!("{name} row sum"), x_id, &shape, row);
+        let d = Expr::col(x).scale_i(n as i64).sub(&Expr::col(s));
+        let vcol = self.per_element("valid", &shape, |_| 1);
+        let valid = self.vals(vcol).clone();
+        // Witness values, following the reference step by step.
+        let mut wv: Option<[Vec<i64>; 7]> = None;
+        if self.prover {
+            let (xv, sv) = (self.vals(x), self.vals(s));
+            let len = 1 << vars;
+            let mut w: [Vec<i64>; 7] = std::array::from_fn(|_| vec![0; len]);
+            // sq, ss (per row), v, den, nz, z numerator, z denominator
+            let dv: Vec<i64> = (0..len).map(|i| n as i64 * xv[i] - sv[i]).collect();
+            for i in 0..len {
+                w[0][i] = dv[i] * dv[i] * valid[i];
+            }
+            for j in 0..count {
+                let i = layout::flat_to_padded(&shape, j);
+                let ss: i64 = row(j).into_iter().map(|u| w[0][layout::flat_to_padded(&shape, u)]).sum();
+                let v = (ss + eps) / n as i64;
+                let den = verity_model::arith::isqrt(v as u128) as i64;
+                let nz = (den != 0) as i64;
+                (w[1][i], w[2][i], w[3][i], w[4][i]) = (ss, v, den, nz);
+                (w[5][i], w[6][i]) = if nz == 1 { (2 * (dv[i] << frac) + den, 2 * den) } else { (0, 1) };
+            }
+            wv = Some(w);
+        }
+        let w = wv.as_ref();
+        let x_mag = 1i64 << (self.model.value(x_id).bits - 1);
+        let d_max = 2 * n as i64 * x_mag;
+        let ss_max = n as i64 * d_max * d_max;
+        let sq = self.witness(format!("{name} squared deviation"), vars, || w.unwrap()[0].clone());
+        self.constrain(inst, Expr::col(sq).sub(&d.mul(&d)));
+        let ss = self.virtual_sum(&format!("{name} squares sum"), sq, &shape, row);
+        // v = ⌊(SS + eps) / n⌋
+        let v_max = (ss_max + eps) / n as i64;
+        let num = Expr::col(ss).add(&Expr::col(vcol).scale_i(eps));
+        let num_vals = w.map(|w| (0..w[1].len()).map(|i| (w[1][i] + eps) * valid[i]).collect());
+        let den_vals = w.map(|_| valid.iter().map(|v| v * n as i64).collect());
+        let v = self.quotient(
+            inst,
+            &shape,
+            num,
+            num_vals,
+            Expr::col(vcol).scale_i(n as i64),
+            den_vals,
+            vec![v_max + 1; count],
+            n as i64,
+            Quotient::Free,
+        )?;
+        // den = isqrt(v)
+        let den_max = verity_model::arith::isqrt(v_max as u128) as i64;
+        let den = self.witness(format!("{name} isqrt"), vars, || w.unwrap()[3].clone());
+        let den_e = Expr::col(den);
+        let dn = self.limbs(inst, &format!("{name} isqrt range"), vars, bits_for(den_max as i128), w.map(|w| w[3].as_slice()));
+        self.constrain(inst, dn.sub(&den_e));
+        let gap_bits = bits_for(2 * den_max as i128 + 1);
+        let lo_gap = w.map(|w| (0..w[2].len()).map(|i| w[2][i] - w[3][i] * w[3][i]).collect::<Vec<_>>());
+        let hi_gap = w.map(|w| (0..w[2].len()).map(|i| (w[3][i] + 1) * (w[3][i] + 1) - 1 - w[2][i]).collect::<Vec<_>>());
+        let lo = self.limbs(inst, &format!("{name} isqrt low gap"), vars, gap_bits, lo_gap.as_deref());
+        let hi = self.limbs(inst, &format!("{name} isqrt high gap"), vars, gap_bits, hi_gap.as_deref());
+        let den_sq = den_e.mul(&den_e);
+        self.constrain(inst, lo.sub(&v).add(&den_sq));
+        // (den + 1)² − 1 − v = den² + 2·den − v; padding rows have v = den = 0, gaps 0.
+        self.constrain(inst, hi.sub(&den_sq).sub(&den_e.scale_i(2)).add(&v));
+        // nz = [den ≠ 0]
+        let nz = self.witness(format!("{name} nonzero"), vars, || w.unwrap()[4].clone());
+        let nz_e = Expr::col(nz);
+        self.constrain(inst, nz_e.mul(&nz_e).sub(&nz_e));
+        self.constrain(inst, den_e.sub(&den_e.mul(&nz_e)));
+        let pos = w.map(|w| (0..w[3].len()).map(|i| w[3][i] - w[4][i]).collect::<Vec<_>>());
+        let pos_e = self.limbs(inst, &format!("{name} isqrt positive"), vars, bits_for(den_max as i128), pos.as_deref());
+        self.constrain(inst, pos_e.sub(&den_e).add(&nz_e));
+        // z = ⌊(2·d·2^frac + den) / 2den⌋ when den ≠ 0, else ⌊0 / 1⌋.
+        let num = nz_e.mul(&d.scale_i(2i64 << frac).add(&den_e));
+        let den2 = den_e.scale_i(2).add(&Expr::col(vcol)).sub(&nz_e);
+        let z_max = (d_max << frac) + den_max + 1;
+        let z = self.quotient(
+            inst,
+            &shape,
+            num,
+            w.map(|w| w[5].clone()),
+            den2,
+            w.map(|w| w[6].clone()),
+            vec![z_max; count],
+            2 * den_max + 1,
+            Quotient::Free,
+        )?;
+        // y = clamp(⌊(z·γ + β + half) / 2^shift⌋)
+        let zvals = w.map(|_| {
+            let zc = z.columns().next().expect("quotient column");
+            self.vals(zc).clone()
+        });
+        let half = if shift == 0 { 0 } else { 1i64 << (shift - 1) };
+        let g_max = gamma.iter().map(|g| g.abs()).max().unwrap_or(0) as i128;
+        let b_max = beta.iter().map(|b| b.abs()).max().unwrap_or(0) as i128;
+        if z_max as i128 * g_max + b_max + half as i128 >= 1 << 62 {
+            return Err("LayerNorm scale is outside the proof's range".into());
+        }
+        let pos_in_row = |j: usize| j % n;
+        let gcol = self.per_element("gamma", &shape, |j| gamma[pos_in_row(j)]);
+        let bcol = self.per_element("beta", &shape, |j| beta[pos_in_row(j)] + half);
+        let num = z.mul(&Expr::col(gcol)).add(&Expr::col(bcol));
+        let num_vals = zvals.map(|zv| {
+            let (g, b) = (self.vals(gcol), self.vals(bcol));
+            (0..zv.len()).map(|i| zv[i] * g[i] + b[i]).collect()
+        });
+        let dcol = self.per_element("D", &shape, |_| 1i64 << shift);
+        let qb = (z_max as i128 * g_max + b_max + half as i128) / (1i128 << shift) + 1;
+        let den_vals = self.prover.then(|| self.vals(dcol).clone());
+        self.quotient(
+            inst,
+            &shape,
+            num,
+            num_vals,
+            Expr::col(dcol),
+            den_vals,
+            vec![qb as i64; count],
+            1i64 << shift,
+            Quotient::Clamped(y, bits),
+        )?;
         Ok(())
     }
 
@@ -600,20 +897,8 @@ impl Builder<'_> {
         self.divround(inst, shape, n, vals, params, y, bits, n_bound)
     }
 
-    /// The quotient–remainder argument for `y = clamp(floor((n·A + H) / D))` with public
-    /// per-element `(A, H, D)`, `0 < D ≤ 2^60`; `n_bound` bounds `|n|`.
-    ///
-    /// Witnesses: the remainder `R` and `RC = D − 1 − R` (both range-checked, so
-    /// `0 ≤ R < D`); the quotient `q = y + d` (`d` the clamp excess), shown to lie in
-    /// `[−Q, Q]` for the public per-element bound `Q = ⌊(|n|max·|A| + H) / D⌋ + 1` by
-    /// range-checking `q + Q` and `Q − q`; and `E = |d|`. With `Δ = qmax − qmin`:
-    ///   `n·A + H − R − q·D = 0`, `R + RC − D + valid = 0`,
-    ///   `q + Q − QP = 0`, `QP + QM − 2Q = 0`,
-    ///   `d·(y − qmin)·(y − qmax) = 0`, `E·Δ − d·(2y − qmin − qmax) = 0`,
-    /// and `y − qmin ∈ [0, 2^bits)`. So `d = 0` unless `y` is at a bound, `d ≥ 0` at `qmax`
-    /// and `d ≤ 0` at `qmin`: exactly the clamp of the rounded quotient. The bound on `q`
-    /// keeps `|q·D| ≤ 2^62 + D`, so every integer term stays below p/2 and the field
-    /// identities are integer identities.
+    /// `y = clamp(floor((n·A + H) / D))` with public per-element `(A, H, D)`; `n_bound`
+    /// bounds `|n|`.
     #[allow(clippy::too_many_arguments)]
     fn divround(
         &mut self,
@@ -626,84 +911,127 @@ impl Builder<'_> {
         bits: u8,
         n_bound: i128,
     ) -> Result<(), String> {
-        let vars = layout::vars(shape);
         let count: usize = shape.iter().product();
         let p: Vec<(i64, i64, i64)> = (0..count).map(&params).collect();
         let qb: Vec<i64> =
             p.iter().map(|&(a, h, d)| ((n_bound * (a as i128).abs() + h as i128) / d as i128 + 1) as i64).collect();
         let l_max = p.iter().map(|&(a, h, _)| n_bound * (a as i128).abs() + h as i128).max().unwrap_or(0);
-        let d_max = p.iter().map(|t| t.2).max().unwrap_or(1);
-        if l_max >= 1 << 62 || d_max > 1 << 60 || p.iter().any(|t| t.2 <= 0) {
+        if l_max >= 1 << 62 || p.iter().any(|t| t.2 <= 0 || t.2 > 1 << 60) {
             return Err("the rescaling is outside the proof's range (|n·A + H| < 2^62, 0 < D ≤ 2^60)".into());
         }
         let a = self.per_element("A", shape, |j| p[j].0);
         let h = self.per_element("H", shape, |j| p[j].1);
         let d = self.per_element("D", shape, |j| p[j].2);
+        let num = n.mul(&Expr::col(a)).add(&Expr::col(h));
+        let num_vals = nvals.map(|nv| {
+            let (av, hv) = (self.vals(a), self.vals(h));
+            (0..nv.len()).map(|i| nv[i] * av[i] + hv[i]).collect()
+        });
+        let den_vals = self.prover.then(|| self.vals(d).clone());
+        let d_max = p.iter().map(|t| t.2).max().unwrap_or(1);
+        self.quotient(inst, shape, num, num_vals, Expr::col(d), den_vals, qb, d_max, Quotient::Clamped(y, bits))?;
+        Ok(())
+    }
+
+    /// The quotient–remainder argument `q = floor(num / den)` for `0 < den ≤ d_max ≤ 2^60`
+    /// and `|num| < 2^62`, with `|q| ≤ qb` per element (public).
+    ///
+    /// Witnesses: the remainder `R` and `RC = den − 1 − R`, both range-checked, so
+    /// `0 ≤ R < den`; `q` shown to lie in `[−Q, Q]` by range-checking `QP = q + Q` and
+    /// `QM = Q − q`. Constraints: `num − R − q·den = 0`, `R + RC − den + valid = 0`,
+    /// `q + Q − QP = 0`, `QP + QM − 2Q = 0`. The bound on `q` keeps `|q·den| ≲ 2^62`, so
+    /// every integer term stays below p/2 and the field identities are integer identities.
+    ///
+    /// `Clamped(y, bits)`: the output is `y = clamp(q)`, with `q = y + d` for the clamp
+    /// excess `d` and `E = |d|` range-checked: `d·(y − qmin)·(y − qmax) = 0`,
+    /// `E·Δ − d·(2y − qmin − qmax) = 0` (`Δ = qmax − qmin`) and `y − qmin ∈ [0, 2^bits)`.
+    /// So `d = 0` unless `y` is at a bound, `d ≥ 0` at `qmax` and `d ≤ 0` at `qmin`: exactly
+    /// the clamp of the quotient. `Free`: `q` is a new witness column, returned.
+    #[allow(clippy::too_many_arguments)]
+    fn quotient(
+        &mut self,
+        inst: usize,
+        shape: &[usize],
+        num: Expr,
+        num_vals: Option<Vec<i64>>,
+        den: Expr,
+        den_vals: Option<Vec<i64>>,
+        qb: Vec<i64>,
+        d_max: i64,
+        out: Quotient,
+    ) -> Result<Expr, String> {
+        let vars = layout::vars(shape);
         let qcol = self.per_element("Q", shape, |j| qb[j]);
         let v = self.per_element("valid", shape, |_| 1);
-        let (qmin, qmax) = qrange(bits);
         let q_max = qb.iter().copied().max().unwrap_or(1) as i128;
         let r_bits = bits_for(d_max as i128 - 1);
         let qr_bits = bits_for(2 * q_max);
-        let e_bits = bits_for(q_max + (1 << bits));
-        // Witness values.
-        type Wit = [Vec<i64>; 6];
+        let name = self.c.instances[inst].name.clone();
+        // Witness values: R, RC, Q + q, Q − q, q.
+        type Wit = [Vec<i64>; 5];
         let mut wit: Option<Wit> = None;
         if self.prover {
-            let nv = nvals.as_ref().expect("numerator values");
-            let (av, hv, dv, qv) = (self.vals(a), self.vals(h), self.vals(d), self.vals(qcol));
-            let yv = self.vals(y);
+            let (nv, dv) = (num_vals.as_ref().expect("numerator"), den_vals.as_ref().expect("denominator"));
+            let (qv, valid) = (self.vals(qcol), self.vals(v));
             let len = 1 << vars;
             let mut w: Wit = std::array::from_fn(|_| vec![0; len]);
             for i in 0..len {
-                if dv[i] == 0 {
+                if valid[i] == 0 {
                     continue;
                 }
-                let l = nv[i] as i128 * av[i] as i128 + hv[i] as i128;
-                let q = l.div_euclid(dv[i] as i128);
-                let yy = q.clamp(qmin as i128, qmax as i128) as i64;
-                if yy != yv[i] {
-                    return Err(format!("the trace disagrees with the op at padded element {i}: {} vs {yy}", yv[i]));
+                if dv[i] <= 0 {
+                    return Err(format!("division by {} at padded element {i}", dv[i]));
                 }
-                let r = (l - q * dv[i] as i128) as i64;
-                let (q, dd) = (q as i64, (q - yy as i128) as i64);
-                w[0][i] = r;
-                w[1][i] = dv[i] - 1 - r;
-                w[2][i] = q + qv[i];
-                w[3][i] = qv[i] - q;
-                w[4][i] = dd;
-                w[5][i] = dd.abs();
+                let q = nv[i].div_euclid(dv[i]);
+                let r = nv[i] - q * dv[i];
+                (w[0][i], w[1][i], w[2][i], w[3][i], w[4][i]) = (r, dv[i] - 1 - r, q + qv[i], qv[i] - q, q);
             }
             wit = Some(w);
         }
-        let name = self.c.instances[inst].name.clone();
         let w = wit.as_ref();
         let r = self.limbs(inst, &format!("{name} remainder"), vars, r_bits, w.map(|w| w[0].as_slice()));
         let rc = self.limbs(inst, &format!("{name} remainder complement"), vars, r_bits, w.map(|w| w[1].as_slice()));
         let qp = self.limbs(inst, &format!("{name} Q + quotient"), vars, qr_bits, w.map(|w| w[2].as_slice()));
         let qm = self.limbs(inst, &format!("{name} Q − quotient"), vars, qr_bits, w.map(|w| w[3].as_slice()));
-        let dcol = self.witness(format!("{name} clamp excess"), vars, || w.unwrap()[4].clone());
-        let e = self.limbs(inst, &format!("{name} |clamp excess|"), vars, e_bits, w.map(|w| w[5].as_slice()));
-        let (yc, dc, qc) = (Expr::col(y), Expr::col(dcol), Expr::col(qcol));
-        let q = yc.add(&dc);
-        let constraints = [
-            n.mul(&Expr::col(a)).add(&Expr::col(h)).sub(&r).sub(&q.mul(&Expr::col(d))),
-            r.add(&rc).sub(&Expr::col(d)).add(&Expr::col(v)),
-            q.add(&qc).sub(&qp),
-            qp.add(&qm).sub(&qc.scale_i(2)),
-            dc.mul(&yc.sub(&Expr::constant(qmin))).mul(&yc.sub(&Expr::constant(qmax))),
-            e.scale_i(qmax - qmin).sub(&dc.mul(&yc.scale_i(2).sub(&Expr::constant(qmin + qmax)))),
-        ];
-        for c in constraints {
-            self.constrain(inst, c);
-        }
-        let ybits = bits as usize;
-        if ybits > RANGE_BITS {
-            return Err(format!("{bits}-bit outputs have no range argument"));
-        }
-        let shifted = yc.sub(&Expr::col(v).scale_i(qmin)).scale_i(1 << (RANGE_BITS - ybits));
-        self.range_check(inst, shifted);
-        Ok(())
+        let qc = Expr::col(qcol);
+        let q = match out {
+            Quotient::Free => Expr::col(self.witness(format!("{name} quotient"), vars, || w.unwrap()[4].clone())),
+            Quotient::Clamped(y, bits) => {
+                let (qmin, qmax) = qrange(bits);
+                let excess = w.map(|w| {
+                    let yv = self.vals(y);
+                    w[4].iter().zip(yv).map(|(&q, &y)| q - y).collect::<Vec<i64>>()
+                });
+                if let (Some(w), Some(ex)) = (w, &excess) {
+                    let yv = self.vals(y);
+                    let valid = self.vals(v);
+                    if let Some(i) = (0..ex.len()).find(|&i| valid[i] == 1 && w[4][i].clamp(qmin, qmax) != yv[i]) {
+                        return Err(format!(
+                            "the trace disagrees with the op at padded element {i}: {} vs {}",
+                            yv[i],
+                            w[4][i].clamp(qmin, qmax)
+                        ));
+                    }
+                }
+                let dcol = self.witness(format!("{name} clamp excess"), vars, || excess.clone().unwrap());
+                let abs = excess.as_ref().map(|e| e.iter().map(|x| x.abs()).collect::<Vec<_>>());
+                let e = self.limbs(inst, &format!("{name} |clamp excess|"), vars, bits_for(q_max + (1 << bits)), abs.as_deref());
+                let (yc, dc) = (Expr::col(y), Expr::col(dcol));
+                self.constrain(inst, dc.mul(&yc.sub(&Expr::constant(qmin))).mul(&yc.sub(&Expr::constant(qmax))));
+                self.constrain(inst, e.scale_i(qmax - qmin).sub(&dc.mul(&yc.scale_i(2).sub(&Expr::constant(qmin + qmax)))));
+                if bits as usize > RANGE_BITS {
+                    return Err(format!("{bits}-bit outputs have no range argument"));
+                }
+                let shifted = yc.sub(&Expr::col(v).scale_i(qmin)).scale_i(1 << (RANGE_BITS - bits as usize));
+                self.range_check(inst, shifted);
+                yc.add(&dc)
+            }
+        };
+        self.constrain(inst, num.sub(&r).sub(&q.mul(&den)));
+        self.constrain(inst, r.add(&rc).sub(&den).add(&Expr::col(v)));
+        self.constrain(inst, q.add(&qc).sub(&qp));
+        self.constrain(inst, qp.add(&qm).sub(&qc.scale_i(2)));
+        Ok(q)
     }
 
     fn vals(&self, c: ColId) -> &Vec<i64> {

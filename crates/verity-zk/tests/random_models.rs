@@ -7,7 +7,7 @@ use verity_zk::protocol::{keygen, prove, trace_values, verify};
 
 #[test]
 fn random_models_prove_and_verify() {
-    let cases: u64 = std::env::var("VERITY_ZK_CASES").ok().and_then(|v| v.parse().ok()).unwrap_or(120);
+    let cases: u64 = std::env::var("VERITY_ZK_CASES").ok().and_then(|v| v.parse().ok()).unwrap_or(40);
     let (mut proved, mut refused) = (0, std::collections::BTreeMap::<String, usize>::new());
     for seed in 0..cases {
         let (model, inputs) = random_model(seed);
@@ -30,5 +30,5 @@ fn random_models_prove_and_verify() {
         proved += 1;
     }
     eprintln!("proved {proved} random models; refused (by op): {refused:?}");
-    assert!(proved * 5 >= cases as usize, "only {proved} of {cases} random models were provable");
+    assert!(refused.is_empty(), "refused: {refused:?}");
 }
