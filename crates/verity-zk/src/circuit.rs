@@ -60,14 +60,18 @@ pub struct Instance {
     pub lookups: Vec<usize>,
 }
 
-/// `tuple(row)` must be a row of `table`, for every row of `instance`.
+/// Every `tuples[k](row)` must be a row of `table`, for every row of `instance`. Up to
+/// [`LOOKUP_BATCH`] lookups share one helper `h = Σ_k 1/(α − f_k)`, which costs one more
+/// degree per lookup in the constraint but one committed column instead of several.
 #[derive(Clone, Debug)]
 pub struct Lookup {
     pub instance: usize,
     pub table: usize,
-    pub tuple: Vec<Expr>,
+    pub tuples: Vec<Vec<Expr>>,
     pub helper: ColId,
 }
+
+pub const LOOKUP_BATCH: usize = 4;
 
 #[derive(Clone, Debug)]
 pub struct Table {
@@ -113,6 +117,8 @@ pub struct Circuit {
     pub products: Vec<Product>,
     /// Weight-key tables (padded, power-of-two lengths).
     pub weights: Vec<Vec<i64>>,
+    /// The column of each model value.
+    pub value_cols: Vec<Option<ColId>>,
 }
 
 /// What the quotient argument outputs.
@@ -156,6 +162,7 @@ pub fn build(model: &Model, values: &[Option<Tensor>], prover: bool) -> Result<C
     if prover {
         b.fill_multiplicities()?;
     }
+    b.c.value_cols = b.cols;
     Ok(b.c)
 }
 
@@ -237,10 +244,18 @@ impl Builder<'_> {
     }
 
     fn lookup(&mut self, inst: usize, table: usize, tuple: Vec<Expr>) {
+        let open = self.c.instances[inst].lookups.iter().copied().find(|&l| {
+            let l = &self.c.lookups[l];
+            l.table == table && l.tuples.len() < LOOKUP_BATCH
+        });
+        if let Some(l) = open {
+            self.c.lookups[l].tuples.push(tuple);
+            return;
+        }
         let vars = self.c.instances[inst].vars;
         let name = format!("{} lookup {}", self.c.instances[inst].name, self.c.lookups.len());
         let helper = self.col(name, vars, Kind::Helper, None);
-        self.c.lookups.push(Lookup { instance: inst, table, tuple, helper });
+        self.c.lookups.push(Lookup { instance: inst, table, tuples: vec![tuple], helper });
         let id = self.c.lookups.len() - 1;
         self.c.instances[inst].lookups.push(id);
     }
@@ -1045,19 +1060,33 @@ impl Builder<'_> {
             let t = &self.c.tables[ti];
             let rows = 1usize << t.vars;
             let cols: Vec<&Vec<i64>> = t.tuple.iter().map(|&c| self.vals(c)).collect();
+            // The range table's row is its value; other tables are indexed by tuple.
+            let iota = matches!(self.c.columns[t.tuple[0]].kind, Kind::Iota);
             let mut index: HashMap<Vec<i64>, usize> = HashMap::new();
-            for r in (0..rows).rev() {
-                index.insert(cols.iter().map(|c| c[r]).collect(), r);
+            if !iota {
+                for r in (0..rows).rev() {
+                    index.insert(cols.iter().map(|c| c[r]).collect(), r);
+                }
             }
             let mut mult = vec![0i64; rows];
             for l in self.c.lookups.iter().filter(|l| l.table == ti) {
                 let inst = &self.c.instances[l.instance];
-                for i in 0..1usize << inst.vars {
-                    let key: Vec<i64> = l.tuple.iter().map(|e| eval_int(e, &self.c.columns, i)).collect();
-                    let r = index.get(&key).ok_or_else(|| {
-                        format!("node '{}': {key:?} is not in table '{}' (the trace does not satisfy the op)", inst.name, t.name)
-                    })?;
-                    mult[*r] += 1;
+                for tuple in &l.tuples {
+                    for i in 0..1usize << inst.vars {
+                        let key: Vec<i64> = tuple.iter().map(|e| eval_int(e, &self.c.columns, i)).collect();
+                        let r = if iota {
+                            (0..rows as i64).contains(&key[0]).then_some(key[0] as usize)
+                        } else {
+                            index.get(&key).copied()
+                        };
+                        let r = r.ok_or_else(|| {
+                            format!(
+                                "node '{}': {key:?} is not in table '{}' (the trace does not satisfy the op)",
+                                inst.name, t.name
+                            )
+                        })?;
+                        mult[r] += 1;
+                    }
                 }
             }
             let m = self.c.tables[ti].mult;
@@ -1109,17 +1138,19 @@ pub fn model_weights(model: &Model) -> Vec<Vec<i64>> {
     model.nodes.iter().flat_map(|n| weight_tables(&n.op)).flatten().collect()
 }
 
-/// An integer expression's value at row `i` (coefficients are small integers here).
+/// An integer expression's value at row `i` (its coefficients are small integers here).
 fn eval_int(e: &Expr, cols: &[Column], i: usize) -> i64 {
     use p3_field::PrimeField64;
-    let v = e.eval(|c| crate::field::ext(cols[c].values.as_ref().expect("values")[i]));
-    let c: &[crate::field::F] = p3_field::BasedVectorSpace::as_basis_coefficients_slice(&v);
-    let u = c[0].as_canonical_u64();
-    if u > crate::field::F::ORDER_U64 / 2 {
-        -((crate::field::F::ORDER_U64 - u) as i64)
-    } else {
-        u as i64
-    }
+    let signed = |c: &crate::field::E| {
+        let c: &[crate::field::F] = p3_field::BasedVectorSpace::as_basis_coefficients_slice(c);
+        let u = c[0].as_canonical_u64();
+        if u > crate::field::F::ORDER_U64 / 2 {
+            -((crate::field::F::ORDER_U64 - u) as i64)
+        } else {
+            u as i64
+        }
+    };
+    e.terms.iter().map(|(c, m)| m.iter().fold(signed(c), |acc, &k| acc * cols[k].values.as_ref().expect("values")[i])).sum()
 }
 
 /// `max |acc|` of a Linear or Conv layer.

@@ -7,7 +7,6 @@ pub mod circuit;
 pub mod expr;
 pub mod field;
 pub mod file;
-pub mod layers;
 pub mod layout;
 pub mod mle;
 pub mod pcs;

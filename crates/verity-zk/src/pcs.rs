@@ -14,6 +14,7 @@ use crate::field::{E, F};
 use crate::mle::eq_table;
 use crate::transcript::Transcript;
 use p3_field::{BasedVectorSpace, PrimeCharacteristicRing, PrimeField64, TwoAdicField};
+use rayon::prelude::*;
 use verity_commit::merkle::{verify_path, MerkleTree};
 use verity_commit::Hash;
 
@@ -97,25 +98,38 @@ fn powers(g: F, n: usize) -> Vec<F> {
     out
 }
 
+/// Roots of unity for encoding rows of `n` values: `ω_4n^i` for `i < 4n`, and the size-`n`
+/// transform's twiddles `ω_n^i = ω_4n^(4i)`, `i < n/2`.
+struct Roots {
+    big: Vec<F>,
+    tw: Vec<F>,
+}
+
+impl Roots {
+    fn new(n: usize) -> Self {
+        let big_n = n << BLOWUP_BITS;
+        let big = powers(F::two_adic_generator(big_n.trailing_zeros() as usize), big_n);
+        let tw = (0..n / 2).map(|i| big[i << BLOWUP_BITS]).collect();
+        Roots { big, tw }
+    }
+}
+
 /// Reed–Solomon encoding at rate 1/4: the values at the `4n`-th roots of unity. Position
 /// `4k + j` is the size-`n` transform of the coefficients twisted by `ω_4n^(i·j)`, so the
 /// zero padding is never transformed.
-fn encode<T>(row: &[T], zero: T) -> Vec<T>
+fn encode<T>(row: &[T], zero: T, roots: &Roots) -> Vec<T>
 where
     T: Copy + std::ops::Add<Output = T> + std::ops::Sub<Output = T> + std::ops::Mul<F, Output = T>,
 {
     let n = row.len();
     let big = n << BLOWUP_BITS;
-    let w_big = powers(F::two_adic_generator(big.trailing_zeros() as usize), big);
-    // ω_n^i = ω_4n^(4i).
-    let tw: Vec<F> = (0..n / 2).map(|i| w_big[i << BLOWUP_BITS]).collect();
     let mut out = vec![zero; big];
     let mut buf = row.to_vec();
     for j in 0..1usize << BLOWUP_BITS {
         for (i, (b, &x)) in buf.iter_mut().zip(row).enumerate() {
-            *b = if j == 0 { x } else { x * w_big[(i * j) % big] };
+            *b = if j == 0 { x } else { x * roots.big[(i * j) % big] };
         }
-        ntt(&mut buf, &tw);
+        ntt(&mut buf, &roots.tw);
         for (k, &v) in buf.iter().enumerate() {
             out[(k << BLOWUP_BITS) + j] = v;
         }
@@ -137,9 +151,10 @@ pub fn commit(values: &[F]) -> Committed {
     let (row_vars, col_vars) = shape(vars);
     let cols = 1 << col_vars;
     let rows: Vec<Vec<F>> = values.chunks(cols).map(|r| r.to_vec()).collect();
-    let encoded: Vec<Vec<F>> = rows.iter().map(|r| encode(r, F::ZERO)).collect();
-    let columns: Vec<Vec<F>> = (0..cols << BLOWUP_BITS).map(|q| encoded.iter().map(|r| r[q]).collect()).collect();
-    let tree = MerkleTree::new(columns.iter().enumerate().map(|(q, c)| column_hash(q, c)).collect());
+    let roots = Roots::new(cols);
+    let encoded: Vec<Vec<F>> = rows.par_iter().map(|r| encode(r, F::ZERO, &roots)).collect();
+    let columns: Vec<Vec<F>> = (0..cols << BLOWUP_BITS).into_par_iter().map(|q| encoded.iter().map(|r| r[q]).collect()).collect();
+    let tree = MerkleTree::new(columns.par_iter().enumerate().map(|(q, c)| column_hash(q, c)).collect());
     let commitment = Commitment { root: tree.root(), row_vars, col_vars };
     Committed { commitment, rows, columns, tree }
 }
@@ -198,7 +213,8 @@ pub fn verify(c: &Commitment, point: &[E], value: E, proof: &Opening, t: &mut Tr
     let eq_r = eq_table(zr);
     let n_cols = cols << BLOWUP_BITS;
     let qs = queries(&proof.u, &proof.v, n_cols, t);
-    let (eu, ev) = (encode(&proof.u, E::ZERO), encode(&proof.v, E::ZERO));
+    let roots = Roots::new(cols);
+    let (eu, ev) = (encode(&proof.u, E::ZERO, &roots), encode(&proof.v, E::ZERO, &roots));
     for (&q, (index, column, path)) in qs.iter().zip(&proof.columns) {
         if *index as usize != q || column.len() != rows {
             return Err(format!("opened column {index} is not the queried column {q}"));
@@ -237,7 +253,7 @@ mod tests {
     fn ntt_matches_direct_evaluation() {
         let coeffs: Vec<F> = (0..8).map(|i| from_i64(i * i - 3)).collect();
         let w = F::two_adic_generator(5);
-        let vals = encode(&coeffs, F::ZERO);
+        let vals = encode(&coeffs, F::ZERO, &Roots::new(8));
         assert_eq!(vals.len(), 32);
         for (k, v) in vals.iter().enumerate() {
             let x = w.exp_u64(k as u64);

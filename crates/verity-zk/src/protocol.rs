@@ -24,6 +24,7 @@ use crate::stream::{Reader, Writer};
 use crate::sumcheck;
 use crate::transcript::Transcript;
 use p3_field::{BasedVectorSpace, PrimeCharacteristicRing};
+use rayon::prelude::*;
 use verity_model::{Model, Tensor};
 
 const PROTOCOL: &str = "verity/zk-inference/v1";
@@ -139,7 +140,9 @@ impl Layout {
 /// One sumcheck's worth of constraints over a common domain.
 struct Check {
     vars: usize,
-    constraints: Vec<Expr>,
+    /// Each constraint is a sum of products of expressions (kept factored, so that a
+    /// batched lookup's product is not multiplied out).
+    constraints: Vec<Vec<(E, Vec<Expr>)>>,
     /// Helper columns whose sums are claimed.
     sums: Vec<ColId>,
 }
@@ -154,55 +157,91 @@ fn checks(c: &Circuit, alpha: E, beta: E) -> Vec<Check> {
         }
         f
     };
-    let mut out: Vec<Check> =
-        c.instances.iter().map(|i| Check { vars: i.vars, constraints: i.constraints.clone(), sums: vec![] }).collect();
+    let mut out: Vec<Check> = c
+        .instances
+        .iter()
+        .map(|i| Check {
+            vars: i.vars,
+            constraints: i.constraints.iter().map(|e| vec![(E::ONE, vec![e.clone()])]).collect(),
+            sums: vec![],
+        })
+        .collect();
     for l in &c.lookups {
-        let f = compress(&l.tuple);
-        let h = Expr::col(l.helper);
+        // h · Π_k (α − f_k) = Σ_k Π_(l≠k) (α − f_l), i.e. h = Σ_k 1/(α − f_k).
+        let dens: Vec<Expr> = l.tuples.iter().map(|tp| Expr::constant_e(alpha).sub(&compress(tp))).collect();
+        let mut con = vec![(E::ONE, std::iter::once(Expr::col(l.helper)).chain(dens.iter().cloned()).collect())];
+        for k in 0..dens.len() {
+            con.push((-E::ONE, dens.iter().enumerate().filter(|(j, _)| *j != k).map(|(_, d)| d.clone()).collect()));
+        }
         let ch = &mut out[l.instance];
-        ch.constraints.push(h.mul(&Expr::constant_e(alpha).sub(&f)).sub(&Expr::constant(1)));
+        ch.constraints.push(con);
         ch.sums.push(l.helper);
     }
     for t in &c.tables {
         let f = compress(&t.tuple.iter().map(|&c| Expr::col(c)).collect::<Vec<_>>());
-        let g = Expr::col(t.helper);
-        let constraint = g.mul(&Expr::constant_e(alpha).sub(&f)).sub(&Expr::col(t.mult));
-        out.push(Check { vars: t.vars, constraints: vec![constraint], sums: vec![t.helper] });
+        let con = vec![(E::ONE, vec![Expr::col(t.helper), Expr::constant_e(alpha).sub(&f)]), (-E::ONE, vec![Expr::col(t.mult)])];
+        out.push(Check { vars: t.vars, constraints: vec![con], sums: vec![t.helper] });
     }
     out
 }
 
-/// Sumcheck terms of a check: `Σ_k λ^k eq·C_k + Σ_s μ^(s+1) h_s`, over local table indices
-/// (0 = eq); returns the terms and the circuit columns behind indices 1...
-fn terms(ch: &Check, lambda: E, mu: E) -> (Vec<(E, Vec<usize>)>, Vec<ColId>) {
-    let mut cols: Vec<ColId> = vec![];
-    let local = |c: ColId, cols: &mut Vec<ColId>| match cols.iter().position(|&x| x == c) {
-        Some(p) => p + 1,
-        None => {
-            cols.push(c);
-            cols.len()
-        }
-    };
-    let mut out = vec![];
-    let mut w = E::ONE;
-    for con in &ch.constraints {
-        for (coef, mono) in &con.terms {
-            let mut m = vec![0];
-            m.extend(mono.iter().map(|&c| local(c, &mut cols)));
-            out.push((*coef * w, m));
-        }
-        w *= lambda;
-    }
-    let mut w = mu;
-    for &s in &ch.sums {
-        out.push((w, vec![local(s, &mut cols)]));
-        w *= mu;
-    }
-    (out, cols)
+/// A sum of monomials over local table indices.
+type Linear = Vec<(E, Vec<usize>)>;
+
+/// A check compiled over local table indices (0 = `eq(τ, ·)`, then `cols`):
+/// `eq · Σ_k λ^k C_k + Σ_s μ^(s+1) h_s`.
+struct Compiled {
+    cols: Vec<ColId>,
+    /// Per constraint, per product term: coefficient (λ^k included) and factors, each a
+    /// sum of monomials over local indices.
+    products: Vec<(E, Vec<Linear>)>,
+    sums: Vec<(E, usize)>,
+    degree: usize,
 }
 
-fn degree(terms: &[(E, Vec<usize>)]) -> usize {
-    terms.iter().map(|(_, m)| m.len()).max().unwrap_or(0).max(1)
+impl Compiled {
+    fn new(ch: &Check, lambda: E, mu: E) -> Self {
+        let mut cols: Vec<ColId> = vec![];
+        let mut local = |c: ColId| match cols.iter().position(|&x| x == c) {
+            Some(p) => p + 1,
+            None => {
+                cols.push(c);
+                cols.len()
+            }
+        };
+        let (mut products, mut degree) = (vec![], 1);
+        let mut w = E::ONE;
+        for con in &ch.constraints {
+            for (coef, factors) in con {
+                let fs: Vec<Linear> = factors
+                    .iter()
+                    .map(|e| e.terms.iter().map(|(k, m)| (*k, m.iter().map(|&c| local(c)).collect())).collect())
+                    .collect();
+                degree = degree.max(1 + factors.iter().map(Expr::degree).sum::<usize>());
+                products.push((*coef * w, fs));
+            }
+            w *= lambda;
+        }
+        let mut w = mu;
+        let mut sums = vec![];
+        for &s in &ch.sums {
+            sums.push((w, local(s)));
+            w *= mu;
+        }
+        Compiled { cols, products, sums, degree }
+    }
+
+    /// The summand at one point, from the values of eq and the columns there.
+    fn eval(&self, v: &[E]) -> E {
+        let c: E = self
+            .products
+            .iter()
+            .map(|(coef, fs)| {
+                fs.iter().fold(*coef, |acc, f| acc * f.iter().map(|(k, m)| m.iter().fold(*k, |a, &i| a * v[i])).sum::<E>())
+            })
+            .sum();
+        v[0] * c + self.sums.iter().map(|(w, i)| *w * v[*i]).sum::<E>()
+    }
 }
 
 fn eq_at(a: &[E], b: &[E]) -> E {
@@ -239,15 +278,15 @@ fn route(c: &Circuit, lay: &Layout, claims: &mut Claims, col: ColId, point: Vec<
 }
 
 /// The verifier's value of a public column.
-fn public_eval(c: &Circuit, col: ColId, point: &[E]) -> E {
+/// `statement` overrides the values of the model's input and output columns.
+fn public_eval(c: &Circuit, statement: &[(ColId, Vec<i64>)], col: ColId, point: &[E]) -> E {
     let column = &c.columns[col];
-    match column.kind {
-        Kind::Iota => point.iter().rev().enumerate().map(|(k, &p)| p * E::from_u64(1 << k)).sum(),
-        _ => {
-            let v: Vec<E> = column.values.as_ref().expect("public values").iter().map(|&x| ext(x)).collect();
-            evaluate(&v, point)
-        }
+    if let Kind::Iota = column.kind {
+        return point.iter().rev().enumerate().map(|(k, &p)| p * E::from_u64(1 << k)).sum();
     }
+    let values = statement.iter().find(|s| s.0 == col).map_or_else(|| column.values.as_ref().expect("public values"), |s| &s.1);
+    let v: Vec<E> = values.iter().map(|&x| ext(x)).collect();
+    evaluate(&v, point)
 }
 
 /// Groups virtual-column claims by source column, in first-seen order.
@@ -350,6 +389,7 @@ pub fn prove_tampered(
     progress("committing the lookup helpers", 0, 1);
     let compress = |tuple: &[Expr], vals: &Vec<Option<Vec<E>>>, n: usize| -> Vec<E> {
         (0..n)
+            .into_par_iter()
             .map(|i| {
                 let mut acc = E::ZERO;
                 let mut wgt = E::ONE;
@@ -364,8 +404,12 @@ pub fn prove_tampered(
     let mut helper_vals: Vec<(ColId, Vec<E>)> = vec![];
     for l in &c.lookups {
         let n = 1 << c.instances[l.instance].vars;
-        let den: Vec<E> = compress(&l.tuple, &vals, n).into_iter().map(|f| alpha - f).collect();
-        helper_vals.push((l.helper, p3_field::batch_multiplicative_inverse(&den)));
+        let mut h = vec![E::ZERO; n];
+        for tuple in &l.tuples {
+            let den: Vec<E> = compress(tuple, &vals, n).into_iter().map(|f| alpha - f).collect();
+            h.iter_mut().zip(p3_field::batch_multiplicative_inverse(&den)).for_each(|(a, b)| *a += b);
+        }
+        helper_vals.push((l.helper, h));
     }
     for tb in &c.tables {
         let n = 1 << tb.vars;
@@ -397,10 +441,11 @@ pub fn prove_tampered(
         progress("proving op constraints", k, total);
         let tau = t.challenges(ch.vars);
         let (lambda, mu) = (t.challenge(), t.challenge());
-        let (terms, cols) = terms(ch, lambda, mu);
+        let compiled = Compiled::new(ch, lambda, mu);
+        let cols = compiled.cols.clone();
         let mut tables = vec![eq_table(&tau)];
         tables.extend(cols.iter().map(|&col| vals[col].clone().expect("column values")));
-        let (proof, point, finals) = sumcheck::prove_terms(tables, &terms, &mut t);
+        let (proof, point, finals) = sumcheck::prove_fn(tables, compiled.degree, |v| compiled.eval(v), &mut t);
         w.sumcheck(&proof);
         let mut sent = vec![];
         for (i, &col) in cols.iter().enumerate() {
@@ -442,7 +487,7 @@ pub fn prove_tampered(
                     br[g * nk + t] = (0..nn).map(|j| en[j] * bv[(g * nk + t) * nn + j]).sum();
                 }
             }
-            let (proof, gk, finals) = sumcheck::prove_terms(vec![e, ar, br], &[(E::ONE, vec![0, 1, 2])], &mut t);
+            let (proof, gk, finals) = sumcheck::prove_product(vec![e, ar, br], &mut t);
             w.sumcheck(&proof);
             w.ext(&mut t, b"product values", &finals[1..]);
             let (gs, ks) = gk.split_at(pr.g_vars);
@@ -476,7 +521,7 @@ pub fn prove_tampered(
                 *slot += *ea * xv[base..base + nb].iter().zip(&eqb).map(|(x, e)| *x * *e).sum::<E>();
             }
         }
-        let (proof, sigma, finals) = sumcheck::prove_terms(vec![wr, xr], &[(E::ONE, vec![0, 1])], &mut t);
+        let (proof, sigma, finals) = sumcheck::prove_product(vec![wr, xr], &mut t);
         w.sumcheck(&proof);
         w.ext(&mut t, b"product values", &finals);
         let mut wp = rc.to_vec();
@@ -495,7 +540,7 @@ pub fn prove_tampered(
         let gamma = t.challenge();
         let m = wiring_table(&c, &virt, &idx, gamma, c.columns[src].vars);
         let sv = vals[src].clone().unwrap();
-        let (proof, sigma, finals) = sumcheck::prove_terms(vec![sv, m], &[(E::ONE, vec![0, 1])], &mut t);
+        let (proof, sigma, finals) = sumcheck::prove_product(vec![sv, m], &mut t);
         w.sumcheck(&proof);
         w.ext(&mut t, b"wiring source value", &[finals[0]]);
         route(&c, &lay, &mut claims, src, sigma, finals[0]);
@@ -528,7 +573,7 @@ pub fn prove_tampered(
             wgt *= lambda;
         }
         let p: Vec<E> = table.iter().map(|&f| E::from(f)).collect();
-        let (proof, rho, finals) = sumcheck::prove_terms(vec![p, q], &[(E::ONE, vec![0, 1])], &mut t);
+        let (proof, rho, finals) = sumcheck::prove_product(vec![p, q], &mut t);
         w.sumcheck(&proof);
         w.ext(&mut t, b"opened value", &[finals[0]]);
         let opening = pcs::open(committed, &rho, finals[0], &mut t);
@@ -545,225 +590,262 @@ fn helper_cols(c: &Circuit) -> Vec<ColId> {
 
 /// Checks a proof that `model` (whose key is `vk`) maps `inputs` to `outputs`.
 pub fn verify(model: &Model, vk: &VerifyingKey, inputs: &[Tensor], outputs: &[Tensor], proof: &[u8]) -> Result<(), String> {
-    if vk.model_id != model.id_bytes() {
-        return Err("the verifying key belongs to another model".into());
-    }
-    verity_model::reference::check_inputs(model, inputs).map_err(|e| e.to_string())?;
-    if outputs.len() != model.outputs.len() {
-        return Err(format!("model has {} outputs, the statement {}", model.outputs.len(), outputs.len()));
-    }
-    for (o, &v) in outputs.iter().zip(&model.outputs) {
-        let info = model.value(v);
-        let (lo, hi) = verity_model::arith::qrange(info.bits);
-        if o.shape != info.shape || o.data.len() != info.shape.iter().product::<usize>() {
-            return Err(format!("output '{}' has shape {:?}, the model {:?}", info.name, o.shape, info.shape));
-        }
-        if o.data.iter().any(|&x| (x as i64) < lo || (x as i64) > hi) {
-            return Err(format!("output '{}' is outside its {}-bit range", info.name, info.bits));
-        }
-    }
-    let mut values: Vec<Option<Tensor>> = vec![None; model.values.len()];
-    for (x, &v) in inputs.iter().zip(&model.inputs) {
-        values[v as usize] = Some(x.clone());
-    }
-    for (x, &v) in outputs.iter().zip(&model.outputs) {
-        values[v as usize] = Some(x.clone());
-    }
-    for n in &model.nodes {
-        if let verity_model::Op::Const { data } = &n.op {
-            values[n.output as usize] = Some(Tensor::new(model.value(n.output).shape.clone(), data.clone()));
-        }
-    }
-    let c = circuit::build(model, &values, false)?;
-    let lay = Layout::new(&c);
-    let wsegs = Segments::new(&circuit::weight_vars(model));
-    let mut t = Transcript::new(PROTOCOL);
-    absorb_statement(&mut t, vk, inputs, outputs);
-    let mut r = Reader::new(proof);
+    Verifier::new(model, vk)?.verify(inputs, outputs, proof)
+}
 
-    let witness_root = r.hash(&mut t, b"witness root")?;
-    let (beta, alpha) = (t.challenge(), t.challenge());
-    let checks = checks(&c, alpha, beta);
-    let helper_root = r.hash(&mut t, b"helper root")?;
-    let hcols = helper_cols(&c);
-    let sums = r.ext(&mut t, b"lookup sums", hcols.len())?;
-    let sum_of = |col: ColId| sums[hcols.iter().position(|&h| h == col).unwrap()];
-    for (ti, tb) in c.tables.iter().enumerate() {
-        let looked: E = c.lookups.iter().filter(|l| l.table == ti).map(|l| sum_of(l.helper)).sum();
-        if looked != sum_of(tb.helper) {
-            return Err(format!("lookups into table '{}' do not balance", tb.name));
-        }
-    }
+/// A verifier prepared for one model: the circuit is derived from the model once, so that
+/// each proof costs only its own checks.
+pub struct Verifier<'m> {
+    model: &'m Model,
+    vk: VerifyingKey,
+    c: Circuit,
+    lay: Layout,
+    wsegs: Segments,
+}
 
-    let mut claims = Claims::default();
-    let xg = x_gen();
-    for (k, ch) in checks.iter().enumerate() {
-        let name = c
-            .instances
-            .get(k)
-            .map_or_else(|| format!("table '{}'", c.tables[k - c.instances.len()].name), |i| format!("op '{}'", i.name));
-        let tau = t.challenges(ch.vars);
-        let (lambda, mu) = (t.challenge(), t.challenge());
-        let (terms, cols) = terms(ch, lambda, mu);
-        let d = degree(&terms);
-        let sp = r.sumcheck(ch.vars, d)?;
-        let claim: E = {
-            let mut wgt = mu;
-            ch.sums
-                .iter()
-                .map(|&s| {
-                    let v = wgt * sum_of(s);
-                    wgt *= mu;
-                    v
-                })
-                .sum()
-        };
-        let red = sumcheck::verify(claim, ch.vars, d, &sp, &mut t).map_err(|e| format!("{name}: {e}"))?;
-        let point = red.point;
-        let n_sent: usize = cols
-            .iter()
-            .map(|&col| match c.columns[col].kind {
-                Kind::Public | Kind::Iota => 0,
-                Kind::Helper => 2,
-                _ => 1,
-            })
-            .sum();
-        let sent = r.ext(&mut t, b"column values", n_sent)?;
-        let mut at = sent.iter();
-        let mut local = vec![eq_at(&tau, &point)];
-        for &col in &cols {
-            let v = match c.columns[col].kind {
-                Kind::Public | Kind::Iota => public_eval(&c, col, &point),
-                Kind::Helper => {
-                    let (a, b) = (*at.next().unwrap(), *at.next().unwrap());
-                    let seg = lay.helper_of[col].unwrap();
-                    claims.open.push(Opening { poly: Poly::Helper, segment: 2 * seg, point: point.clone(), value: a });
-                    claims.open.push(Opening { poly: Poly::Helper, segment: 2 * seg + 1, point: point.clone(), value: b });
-                    a + xg * b
-                }
-                _ => {
-                    let v = *at.next().unwrap();
-                    route(&c, &lay, &mut claims, col, point.clone(), v);
-                    v
-                }
-            };
-            local.push(v);
+impl<'m> Verifier<'m> {
+    pub fn new(model: &'m Model, vk: &VerifyingKey) -> Result<Self, String> {
+        if vk.model_id != model.id_bytes() {
+            return Err("the verifying key belongs to another model".into());
         }
-        let value: E = terms.iter().map(|(coef, m)| m.iter().fold(*coef, |acc, &i| acc * local[i])).sum();
-        if value != red.value {
-            return Err(format!("{name}: the constraints do not hold"));
+        // The statement's values enter only through its public columns, which `verify`
+        // overrides; zeros stand in for them here.
+        let mut values: Vec<Option<Tensor>> = vec![None; model.values.len()];
+        for &v in model.inputs.iter().chain(&model.outputs) {
+            let shape = model.value(v).shape.clone();
+            values[v as usize] = Some(Tensor::new(shape.clone(), vec![0; shape.iter().product()]));
         }
-    }
-
-    for (col, point, value) in std::mem::take(&mut claims.acc) {
-        if let Kind::Prod(p) = c.columns[col].kind {
-            let pr = &c.products[p];
-            let (rg, rest) = point.split_at(pr.g_vars);
-            let (rm, rn) = rest.split_at(pr.m_vars);
-            let vars = pr.g_vars + pr.k_vars;
-            let sp = r.sumcheck(vars, 3)?;
-            let red = sumcheck::verify(value, vars, 3, &sp, &mut t).map_err(|e| format!("activation product: {e}"))?;
-            let fin = r.ext(&mut t, b"product values", 2)?;
-            let (gs, ks) = red.point.split_at(pr.g_vars);
-            if eq_at(rg, gs) * fin[0] * fin[1] != red.value {
-                return Err("activation product: the final check failed".into());
+        for n in &model.nodes {
+            if let verity_model::Op::Const { data } = &n.op {
+                values[n.output as usize] = Some(Tensor::new(model.value(n.output).shape.clone(), data.clone()));
             }
-            route(&c, &lay, &mut claims, pr.a, [gs, rm, ks].concat(), fin[0]);
-            route(&c, &lay, &mut claims, pr.b, [gs, ks, rn].concat(), fin[1]);
-            continue;
         }
-        let Kind::Acc(b) = c.columns[col].kind else { unreachable!() };
-        let bl = &c.bilinears[b];
-        let (ra, rest) = point.split_at(bl.a_vars);
-        let (rc, rb) = rest.split_at(bl.c_vars);
-        let bias_val = r.ext(&mut t, b"bias value", 1)?[0];
-        let sp = r.sumcheck(bl.j_vars, 2)?;
-        let red = sumcheck::verify(value - bias_val, bl.j_vars, 2, &sp, &mut t).map_err(|e| format!("layer product: {e}"))?;
-        let fin = r.ext(&mut t, b"product values", 2)?;
-        if fin[0] * fin[1] != red.value {
-            return Err("layer product: the final check failed".into());
-        }
-        let sigma = red.point;
-        let mut wp = rc.to_vec();
-        wp.extend(&sigma);
-        claims.open.push(Opening { poly: Poly::Weights, segment: bl.weight, point: wp, value: fin[0] });
-        claims.open.push(Opening { poly: Poly::Weights, segment: bl.bias, point: rc.to_vec(), value: bias_val });
-        let mut xp = ra.to_vec();
-        xp.extend(&sigma);
-        xp.extend(rb);
-        route(&c, &lay, &mut claims, bl.x, xp, fin[1]);
+        let c = circuit::build(model, &values, false)?;
+        let lay = Layout::new(&c);
+        let wsegs = Segments::new(&circuit::weight_vars(model));
+        Ok(Verifier { model, vk: vk.clone(), c, lay, wsegs })
     }
 
-    let virt = std::mem::take(&mut claims.virt);
-    for (src, idx) in by_source(&c, &virt) {
-        let gamma = t.challenge();
-        let vars = c.columns[src].vars;
-        let mut claim = E::ZERO;
-        let mut wgt = E::ONE;
-        for &k in &idx {
-            claim += wgt * virt[k].2;
-            wgt *= gamma;
+    /// Checks a proof that the model maps `inputs` to `outputs`.
+    pub fn verify(&self, inputs: &[Tensor], outputs: &[Tensor], proof: &[u8]) -> Result<(), String> {
+        let (model, c) = (self.model, &self.c);
+        verity_model::reference::check_inputs(model, inputs).map_err(|e| e.to_string())?;
+        if outputs.len() != model.outputs.len() {
+            return Err(format!("model has {} outputs, the statement {}", model.outputs.len(), outputs.len()));
         }
-        let sp = r.sumcheck(vars, 2)?;
-        let red =
-            sumcheck::verify(claim, vars, 2, &sp, &mut t).map_err(|e| format!("wiring of '{}': {e}", c.columns[src].name))?;
-        let sv = r.ext(&mut t, b"wiring source value", 1)?[0];
-        // M(σ) = Σ_k γ^k Σ_(t,u) eq(ρ_k, t) eq(σ, u), in time linear in the wiring.
-        let eq_sigma = SplitEq::new(&red.point);
-        let mut m = E::ZERO;
-        let mut wgt = E::ONE;
-        for &k in &idx {
-            let (col, point, _) = &virt[k];
-            let eq = SplitEq::new(point);
-            m += wgt * entries(&c, *col).iter().map(|&(tt, u)| eq.at(tt) * eq_sigma.at(u)).sum::<E>();
-            wgt *= gamma;
+        for (o, &v) in outputs.iter().zip(&model.outputs) {
+            let info = model.value(v);
+            let (lo, hi) = verity_model::arith::qrange(info.bits);
+            if o.shape != info.shape || o.data.len() != info.shape.iter().product::<usize>() {
+                return Err(format!("output '{}' has shape {:?}, the model {:?}", info.name, o.shape, info.shape));
+            }
+            if o.data.iter().any(|&x| (x as i64) < lo || (x as i64) > hi) {
+                return Err(format!("output '{}' is outside its {}-bit range", info.name, info.bits));
+            }
         }
-        if sv * m != red.value {
-            return Err(format!("wiring of '{}': the final check failed", c.columns[src].name));
-        }
-        route(&c, &lay, &mut claims, src, red.point, sv);
+        let statement: Vec<(ColId, Vec<i64>)> = inputs
+            .iter()
+            .zip(&model.inputs)
+            .chain(outputs.iter().zip(&model.outputs))
+            .map(|(x, &v)| {
+                (
+                    c.value_cols[v as usize].expect("statement column"),
+                    crate::layout::pad_values(&x.shape, x.data.iter().map(|&d| d as i64)),
+                )
+            })
+            .collect();
+        self.check(inputs, outputs, proof, &statement)
     }
 
-    for (col, point, value) in &claims.public {
-        if public_eval(&c, *col, point) != *value {
-            return Err(format!("column '{}' differs from the public values", c.columns[*col].name));
-        }
-    }
+    fn check(&self, inputs: &[Tensor], outputs: &[Tensor], proof: &[u8], statement: &[(ColId, Vec<i64>)]) -> Result<(), String> {
+        let (vk, c, lay, wsegs) = (&self.vk, &self.c, &self.lay, &self.wsegs);
+        let mut t = Transcript::new(PROTOCOL);
+        absorb_statement(&mut t, vk, inputs, outputs);
+        let mut r = Reader::new(proof);
 
-    let witness_c = Commitment { root: witness_root, row_vars: 0, col_vars: 0 };
-    let helper_c = Commitment { root: helper_root, row_vars: 0, col_vars: 0 };
-    for (poly, segs, commitment) in [
-        (Poly::Witness, &lay.witness, witness_c),
-        (Poly::Helper, &lay.helper, helper_c),
-        (Poly::Weights, &wsegs, vk.weights.clone()),
-    ] {
-        let ours: Vec<&Opening> = claims.open.iter().filter(|o| o.poly == poly).collect();
-        if ours.is_empty() {
-            continue;
+        let witness_root = r.hash(&mut t, b"witness root")?;
+        let (beta, alpha) = (t.challenge(), t.challenge());
+        let checks = checks(c, alpha, beta);
+        let helper_root = r.hash(&mut t, b"helper root")?;
+        let hcols = helper_cols(c);
+        let sums = r.ext(&mut t, b"lookup sums", hcols.len())?;
+        let sum_of = |col: ColId| sums[hcols.iter().position(|&h| h == col).unwrap()];
+        for (ti, tb) in c.tables.iter().enumerate() {
+            let looked: E = c.lookups.iter().filter(|l| l.table == ti).map(|l| sum_of(l.helper)).sum();
+            if looked != sum_of(tb.helper) {
+                return Err(format!("lookups into table '{}' do not balance", tb.name));
+            }
         }
-        let lambda = t.challenge();
-        let mut claim = E::ZERO;
-        let mut wgt = E::ONE;
-        let mut points = vec![];
-        for o in &ours {
-            claim += wgt * o.value;
-            points.push((wgt, segs.point(o.segment, &o.point)));
-            wgt *= lambda;
+
+        let mut claims = Claims::default();
+        let xg = x_gen();
+        for (k, ch) in checks.iter().enumerate() {
+            let name = c
+                .instances
+                .get(k)
+                .map_or_else(|| format!("table '{}'", c.tables[k - c.instances.len()].name), |i| format!("op '{}'", i.name));
+            let tau = t.challenges(ch.vars);
+            let (lambda, mu) = (t.challenge(), t.challenge());
+            let compiled = Compiled::new(ch, lambda, mu);
+            let (cols, d) = (&compiled.cols, compiled.degree);
+            let sp = r.sumcheck(ch.vars, d)?;
+            let claim: E = {
+                let mut wgt = mu;
+                ch.sums
+                    .iter()
+                    .map(|&s| {
+                        let v = wgt * sum_of(s);
+                        wgt *= mu;
+                        v
+                    })
+                    .sum()
+            };
+            let red = sumcheck::verify(claim, ch.vars, d, &sp, &mut t).map_err(|e| format!("{name}: {e}"))?;
+            let point = red.point;
+            let n_sent: usize = cols
+                .iter()
+                .map(|&col| match c.columns[col].kind {
+                    Kind::Public | Kind::Iota => 0,
+                    Kind::Helper => 2,
+                    _ => 1,
+                })
+                .sum();
+            let sent = r.ext(&mut t, b"column values", n_sent)?;
+            let mut at = sent.iter();
+            let mut local = vec![eq_at(&tau, &point)];
+            for &col in cols {
+                let v = match c.columns[col].kind {
+                    Kind::Public | Kind::Iota => public_eval(c, statement, col, &point),
+                    Kind::Helper => {
+                        let (a, b) = (*at.next().unwrap(), *at.next().unwrap());
+                        let seg = lay.helper_of[col].unwrap();
+                        claims.open.push(Opening { poly: Poly::Helper, segment: 2 * seg, point: point.clone(), value: a });
+                        claims.open.push(Opening { poly: Poly::Helper, segment: 2 * seg + 1, point: point.clone(), value: b });
+                        a + xg * b
+                    }
+                    _ => {
+                        let v = *at.next().unwrap();
+                        route(c, lay, &mut claims, col, point.clone(), v);
+                        v
+                    }
+                };
+                local.push(v);
+            }
+            if compiled.eval(&local) != red.value {
+                return Err(format!("{name}: the constraints do not hold"));
+            }
         }
-        let sp = r.sumcheck(segs.total, 2)?;
-        let red = sumcheck::verify(claim, segs.total, 2, &sp, &mut t).map_err(|e| format!("batched opening: {e}"))?;
-        let pv = r.ext(&mut t, b"opened value", 1)?[0];
-        let q: E = points.iter().map(|(wgt, z)| *wgt * eq_at(z, &red.point)).sum();
-        if pv * q != red.value {
-            return Err("batched opening: the final check failed".into());
+
+        for (col, point, value) in std::mem::take(&mut claims.acc) {
+            if let Kind::Prod(p) = c.columns[col].kind {
+                let pr = &c.products[p];
+                let (rg, rest) = point.split_at(pr.g_vars);
+                let (rm, rn) = rest.split_at(pr.m_vars);
+                let vars = pr.g_vars + pr.k_vars;
+                let sp = r.sumcheck(vars, 3)?;
+                let red = sumcheck::verify(value, vars, 3, &sp, &mut t).map_err(|e| format!("activation product: {e}"))?;
+                let fin = r.ext(&mut t, b"product values", 2)?;
+                let (gs, ks) = red.point.split_at(pr.g_vars);
+                if eq_at(rg, gs) * fin[0] * fin[1] != red.value {
+                    return Err("activation product: the final check failed".into());
+                }
+                route(c, lay, &mut claims, pr.a, [gs, rm, ks].concat(), fin[0]);
+                route(c, lay, &mut claims, pr.b, [gs, ks, rn].concat(), fin[1]);
+                continue;
+            }
+            let Kind::Acc(b) = c.columns[col].kind else { unreachable!() };
+            let bl = &c.bilinears[b];
+            let (ra, rest) = point.split_at(bl.a_vars);
+            let (rc, rb) = rest.split_at(bl.c_vars);
+            let bias_val = r.ext(&mut t, b"bias value", 1)?[0];
+            let sp = r.sumcheck(bl.j_vars, 2)?;
+            let red = sumcheck::verify(value - bias_val, bl.j_vars, 2, &sp, &mut t).map_err(|e| format!("layer product: {e}"))?;
+            let fin = r.ext(&mut t, b"product values", 2)?;
+            if fin[0] * fin[1] != red.value {
+                return Err("layer product: the final check failed".into());
+            }
+            let sigma = red.point;
+            let mut wp = rc.to_vec();
+            wp.extend(&sigma);
+            claims.open.push(Opening { poly: Poly::Weights, segment: bl.weight, point: wp, value: fin[0] });
+            claims.open.push(Opening { poly: Poly::Weights, segment: bl.bias, point: rc.to_vec(), value: bias_val });
+            let mut xp = ra.to_vec();
+            xp.extend(&sigma);
+            xp.extend(rb);
+            route(c, lay, &mut claims, bl.x, xp, fin[1]);
         }
-        let shape = pcs::shape(segs.total);
-        let commitment = Commitment { row_vars: shape.0, col_vars: shape.1, ..commitment };
-        if poly == Poly::Weights && commitment != vk.weights {
-            return Err("the weight commitment's shape does not match the model".into());
+
+        let virt = std::mem::take(&mut claims.virt);
+        for (src, idx) in by_source(c, &virt) {
+            let gamma = t.challenge();
+            let vars = c.columns[src].vars;
+            let mut claim = E::ZERO;
+            let mut wgt = E::ONE;
+            for &k in &idx {
+                claim += wgt * virt[k].2;
+                wgt *= gamma;
+            }
+            let sp = r.sumcheck(vars, 2)?;
+            let red =
+                sumcheck::verify(claim, vars, 2, &sp, &mut t).map_err(|e| format!("wiring of '{}': {e}", c.columns[src].name))?;
+            let sv = r.ext(&mut t, b"wiring source value", 1)?[0];
+            // M(σ) = Σ_k γ^k Σ_(t,u) eq(ρ_k, t) eq(σ, u), in time linear in the wiring.
+            let eq_sigma = SplitEq::new(&red.point);
+            let mut m = E::ZERO;
+            let mut wgt = E::ONE;
+            for &k in &idx {
+                let (col, point, _) = &virt[k];
+                let eq = SplitEq::new(point);
+                m += wgt * entries(c, *col).iter().map(|&(tt, u)| eq.at(tt) * eq_sigma.at(u)).sum::<E>();
+                wgt *= gamma;
+            }
+            if sv * m != red.value {
+                return Err(format!("wiring of '{}': the final check failed", c.columns[src].name));
+            }
+            route(c, lay, &mut claims, src, red.point, sv);
         }
-        let opening = r.opening(shape.0, shape.1)?;
-        pcs::verify(&commitment, &red.point, pv, &opening, &mut t).map_err(|e| format!("opening: {e}"))?;
+
+        for (col, point, value) in &claims.public {
+            if public_eval(c, statement, *col, point) != *value {
+                return Err(format!("column '{}' differs from the public values", c.columns[*col].name));
+            }
+        }
+
+        let witness_c = Commitment { root: witness_root, row_vars: 0, col_vars: 0 };
+        let helper_c = Commitment { root: helper_root, row_vars: 0, col_vars: 0 };
+        for (poly, segs, commitment) in [
+            (Poly::Witness, &lay.witness, witness_c),
+            (Poly::Helper, &lay.helper, helper_c),
+            (Poly::Weights, wsegs, vk.weights.clone()),
+        ] {
+            let ours: Vec<&Opening> = claims.open.iter().filter(|o| o.poly == poly).collect();
+            if ours.is_empty() {
+                continue;
+            }
+            let lambda = t.challenge();
+            let mut claim = E::ZERO;
+            let mut wgt = E::ONE;
+            let mut points = vec![];
+            for o in &ours {
+                claim += wgt * o.value;
+                points.push((wgt, segs.point(o.segment, &o.point)));
+                wgt *= lambda;
+            }
+            let sp = r.sumcheck(segs.total, 2)?;
+            let red = sumcheck::verify(claim, segs.total, 2, &sp, &mut t).map_err(|e| format!("batched opening: {e}"))?;
+            let pv = r.ext(&mut t, b"opened value", 1)?[0];
+            let q: E = points.iter().map(|(wgt, z)| *wgt * eq_at(z, &red.point)).sum();
+            if pv * q != red.value {
+                return Err("batched opening: the final check failed".into());
+            }
+            let shape = pcs::shape(segs.total);
+            let commitment = Commitment { row_vars: shape.0, col_vars: shape.1, ..commitment };
+            if poly == Poly::Weights && commitment != vk.weights {
+                return Err("the weight commitment's shape does not match the model".into());
+            }
+            let opening = r.opening(shape.0, shape.1)?;
+            pcs::verify(&commitment, &red.point, pv, &opening, &mut t).map_err(|e| format!("opening: {e}"))?;
+        }
+        r.finish()
     }
-    r.finish()
 }

@@ -4,10 +4,11 @@
 //! the end the verifier holds a point `r` and must check `Π_i f_i(r)` itself (from
 //! openings); a false claim survives with probability at most `n·d / |E|`.
 
-use crate::field::{from_bytes, to_bytes, E};
+use crate::field::E;
 use crate::mle::fold;
 use crate::transcript::Transcript;
 use p3_field::{Field, PrimeCharacteristicRing};
+use rayon::prelude::*;
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct SumcheckProof {
@@ -22,33 +23,49 @@ pub struct Reduced {
     pub value: E,
 }
 
-/// Proves the sum of the product of `tables` (all of length `2^n`). Returns the proof,
-/// the challenge point and each table's value there.
-pub fn prove(mut tables: Vec<Vec<E>>, t: &mut Transcript) -> (SumcheckProof, Vec<E>, Vec<E>) {
-    let d = tables.len();
-    let n = tables[0].len().trailing_zeros() as usize;
+/// Proves `Σ_x P(f_0(x), …, f_m(x)) = claim` for multilinear `tables` `f_i` and a
+/// polynomial `P` of degree at most `degree`, given as a function of the tables' values
+/// (so that it can be evaluated in factored form). Returns the proof, the challenge point
+/// and each table's value there. Rounds run in parallel over the hypercube.
+pub fn prove_fn<P>(mut tables: Vec<Vec<E>>, degree: usize, p: P, t: &mut Transcript) -> (SumcheckProof, Vec<E>, Vec<E>)
+where
+    P: Fn(&[E]) -> E + Sync,
+{
+    let d = degree.max(1);
+    let m = tables.len();
+    let n = tables.first().map_or(0, |f| f.len().trailing_zeros() as usize);
     assert!(tables.iter().all(|f| f.len() == 1 << n), "tables must share one power-of-two length");
     let mut rounds = Vec::with_capacity(n);
     let mut point = Vec::with_capacity(n);
+    const CHUNK: usize = 256;
     for _ in 0..n {
         let half = tables[0].len() / 2;
-        let mut g = vec![E::ZERO; d + 1];
-        for b in 0..half {
-            // Each f_i(X, b) is the line lo + X (hi - lo); multiply their values at X = 0..=d.
-            let mut prod = vec![E::ONE; d + 1];
-            for f in &tables {
-                let (lo, step) = (f[b], f[half + b] - f[b]);
-                let mut v = lo;
-                for p in prod.iter_mut() {
-                    *p *= v;
-                    v += step;
+        let partial = |range: std::ops::Range<usize>| {
+            let (mut g, mut vals, mut step) = (vec![E::ZERO; d + 1], vec![E::ZERO; m], vec![E::ZERO; m]);
+            for b in range {
+                for i in 0..m {
+                    vals[i] = tables[i][b];
+                    step[i] = tables[i][half + b] - vals[i];
+                }
+                g[0] += p(&vals);
+                for gx in g.iter_mut().skip(1) {
+                    vals.iter_mut().zip(&step).for_each(|(v, s)| *v += *s);
+                    *gx += p(&vals);
                 }
             }
-            g.iter_mut().zip(&prod).for_each(|(a, p)| *a += *p);
-        }
+            g
+        };
+        let g = if half <= CHUNK {
+            partial(0..half)
+        } else {
+            (0..half.div_ceil(CHUNK))
+                .into_par_iter()
+                .map(|c| partial(c * CHUNK..((c + 1) * CHUNK).min(half)))
+                .reduce(|| vec![E::ZERO; d + 1], |a, b| a.iter().zip(&b).map(|(x, y)| *x + *y).collect())
+        };
         t.absorb_ext(b"sumcheck round", &g);
         let r = t.challenge();
-        tables = tables.iter().map(|f| fold(f, r)).collect();
+        tables.par_iter_mut().for_each(|f| *f = fold(f, r));
         rounds.push(g);
         point.push(r);
     }
@@ -56,50 +73,10 @@ pub fn prove(mut tables: Vec<Vec<E>>, t: &mut Transcript) -> (SumcheckProof, Vec
     (SumcheckProof { rounds }, point, finals)
 }
 
-/// Proves `Σ_x Σ_k c_k Π_{i ∈ m_k} f_i(x)` for a sum of products of the multilinear
-/// `tables` (`terms` are `(c_k, m_k)` with indices into `tables`). Returns the proof, the
-/// challenge point and each table's value there.
-pub fn prove_terms(mut tables: Vec<Vec<E>>, terms: &[(E, Vec<usize>)], t: &mut Transcript) -> (SumcheckProof, Vec<E>, Vec<E>) {
-    let d = terms.iter().map(|(_, m)| m.len()).max().unwrap_or(0).max(1);
-    let n = tables.first().map_or(0, |f| f.len().trailing_zeros() as usize);
-    assert!(tables.iter().all(|f| f.len() == 1 << n), "tables must share one power-of-two length");
-    let used: Vec<usize> = {
-        let mut u: Vec<usize> = terms.iter().flat_map(|(_, m)| m.iter().copied()).collect();
-        u.sort_unstable();
-        u.dedup();
-        u
-    };
-    let mut rounds = Vec::with_capacity(n);
-    let mut point = Vec::with_capacity(n);
-    let mut line = vec![E::ZERO; tables.len() * (d + 1)];
-    for _ in 0..n {
-        let half = tables[0].len() / 2;
-        let mut g = vec![E::ZERO; d + 1];
-        for b in 0..half {
-            for &i in &used {
-                let f = &tables[i];
-                let (mut v, step) = (f[b], f[half + b] - f[b]);
-                for slot in &mut line[i * (d + 1)..(i + 1) * (d + 1)] {
-                    *slot = v;
-                    v += step;
-                }
-            }
-            for (c, m) in terms {
-                for (x, gx) in g.iter_mut().enumerate() {
-                    *gx += m.iter().fold(*c, |acc, &i| acc * line[i * (d + 1) + x]);
-                }
-            }
-        }
-        t.absorb_ext(b"sumcheck round", &g);
-        let r = t.challenge();
-        for &i in &used {
-            tables[i] = fold(&tables[i], r);
-        }
-        rounds.push(g);
-        point.push(r);
-    }
-    let finals = tables.iter().map(|f| f[0]).collect();
-    (SumcheckProof { rounds }, point, finals)
+/// `prove_fn` for the product of all `tables`.
+pub fn prove_product(tables: Vec<Vec<E>>, t: &mut Transcript) -> (SumcheckProof, Vec<E>, Vec<E>) {
+    let d = tables.len();
+    prove_fn(tables, d, |v| v.iter().copied().product(), t)
 }
 
 /// Checks a proof of `claim` for `n` variables and degree `d`; returns what is left to
@@ -141,37 +118,39 @@ pub fn interpolate(ys: &[E], x: E) -> E {
         .sum()
 }
 
-impl SumcheckProof {
-    pub fn encode(&self) -> Vec<u8> {
-        let mut b = (self.rounds.len() as u32).to_le_bytes().to_vec();
-        for g in &self.rounds {
-            b.extend((g.len() as u32).to_le_bytes());
-            g.iter().for_each(|e| b.extend(to_bytes(e)));
-        }
-        b
-    }
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::field::ext;
+    use crate::mle::evaluate;
+    use proptest::prelude::*;
 
-    /// Decodes; never panics, rejects non-canonical field elements.
-    pub fn decode(bytes: &[u8]) -> Option<(SumcheckProof, usize)> {
-        let mut at = 0;
-        let u32_at = |at: &mut usize| -> Option<usize> {
-            let v = u32::from_le_bytes(bytes.get(*at..*at + 4)?.try_into().ok()?) as usize;
-            *at += 4;
-            Some(v)
-        };
-        let n = u32_at(&mut at)?;
-        let mut rounds = Vec::with_capacity(n.min(64));
-        for _ in 0..n {
-            let len = u32_at(&mut at)?;
-            if len > 16 || bytes.len() < at + 16 * len {
-                return None;
+    proptest! {
+        /// Honest sums verify and reduce to the tables' values at the point; a false claim
+        /// or any changed round value does not survive.
+        #[test]
+        fn sums_of_products_verify_and_false_ones_do_not(
+            vars in 0usize..6, k in 1usize..4, seed in any::<i64>(), bad in any::<prop::sample::Index>(),
+        ) {
+            let tables: Vec<Vec<E>> = (0..k)
+                .map(|j| (0..1 << vars).map(|i| ext((seed.wrapping_mul(i as i64 + 3 * j as i64 + 1) >> 40) % 1000)).collect())
+                .collect();
+            let claim: E = (0..1 << vars).map(|i| tables.iter().map(|f| f[i]).product::<E>()).sum();
+            let (proof, point, finals) = prove_product(tables.clone(), &mut Transcript::new("t"));
+            let red = verify(claim, vars, k, &proof, &mut Transcript::new("t")).unwrap();
+            prop_assert_eq!(&red.point, &point);
+            for (f, v) in tables.iter().zip(&finals) {
+                prop_assert_eq!(evaluate(f, &point), *v);
             }
-            let g = (0..len)
-                .map(|k| from_bytes(bytes[at + 16 * k..at + 16 * (k + 1)].try_into().expect("16 bytes")))
-                .collect::<Option<Vec<E>>>()?;
-            at += 16 * len;
-            rounds.push(g);
+            prop_assert_eq!(red.value, finals.iter().copied().product::<E>());
+            prop_assert!(verify(claim + E::ONE, vars, k, &proof, &mut Transcript::new("t")).is_err() || vars == 0);
+            if vars > 0 {
+                let mut p2 = proof.clone();
+                let round = bad.index(p2.rounds.len());
+                p2.rounds[round][bad.index(k + 1)] += E::ONE;
+                let ok = verify(claim, vars, k, &p2, &mut Transcript::new("t")).map(|r| r.value == finals.iter().copied().product::<E>());
+                prop_assert!(!matches!(ok, Ok(true)));
+            }
         }
-        Some((SumcheckProof { rounds }, at))
     }
 }
