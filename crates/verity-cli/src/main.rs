@@ -89,8 +89,9 @@ enum Command {
     /// Check a proof (`--proof`, no input needed: the proof carries it) or a receipt
     /// (`--receipt` with `--input`: its signature, then a re-execution that must reproduce
     /// the model id, input hash, output hash and trace root). Exits 0 only if valid.
+    #[command(group = clap::ArgGroup::new("evidence").args(["receipt", "proof"]).required(true))]
     Verify {
-        #[arg(long, conflicts_with = "proof", required_unless_present = "proof", requires = "input")]
+        #[arg(long, requires = "input")]
         receipt: Option<PathBuf>,
         #[arg(long)]
         proof: Option<PathBuf>,

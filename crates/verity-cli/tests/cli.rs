@@ -136,6 +136,45 @@ fn receipts_verify_and_tampering_is_caught() {
 }
 
 #[test]
+fn proofs_verify_and_bad_proofs_are_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let key = dir.path().join("key");
+    let p = dir.path().join("p.vrtz");
+    let ps = p.to_str().unwrap();
+    let (m, i) = (fx("cnn_digits.vrt"), fx("cnn_digits.input.json"));
+    let proved = json(&ok(&["prove", &m, "--input", &i, "-o", ps, "--json"], &key));
+    let ran = json(&ok(&["run", &m, "--input", &i, "--json"], &key));
+    assert_eq!(proved["outputs"], ran["outputs"], "the proof states the engine's output");
+    let checked = json(&ok(&["verify", "--proof", ps, "--model", &m, "--json"], &key));
+    assert_eq!(checked["valid"], true);
+    assert_eq!(checked["outputs"], ran["outputs"]);
+    assert!(ok(&["verify", "--proof", ps, "--model", &m], &key).contains("proof OK"));
+
+    fails(&["verify", "--proof", ps, "--model", &fx("mlp_digits.vrt")], &key, "the proof is for model");
+    fails(&["verify", "--proof", ps, "--model", &m, "--input", &i], &key, "a proof carries its own input");
+    let usage = verity(&["verify", "--model", &m], &key);
+    assert!(!usage.status.success() && String::from_utf8_lossy(&usage.stderr).contains("--proof"));
+    let bytes = std::fs::read(&p).unwrap();
+    let write = |name: &str, b: &[u8]| {
+        let q = dir.path().join(name);
+        std::fs::write(&q, b).unwrap();
+        q.display().to_string()
+    };
+    fails(&["verify", "--proof", &write("cut.vrtz", &bytes[..bytes.len() / 3]), "--model", &m], &key, "INVALID");
+    fails(&["verify", "--proof", &write("head.vrtz", &bytes[..20]), "--model", &m], &key, "truncated");
+    fails(&["verify", "--proof", &write("junk.vrtz", b"not a proof at all"), "--model", &m], &key, "bad magic");
+    let mut flipped = bytes.clone();
+    let at = bytes.len() - 5000;
+    flipped[at] ^= 4;
+    fails(&["verify", "--proof", &write("flip.vrtz", &flipped), "--model", &m], &key, "INVALID");
+    // Proving an input of the wrong length fails before anything is written.
+    let bad = write("short.json", br#"{"input_data": [[1, 2, 3]]}"#);
+    let q = dir.path().join("never.vrtz");
+    fails(&["prove", &m, "--input", &bad, "-o", q.to_str().unwrap()], &key, "bad input file");
+    assert!(!q.exists());
+}
+
+#[test]
 fn disputes_catch_every_cheat() {
     let key = tempfile::tempdir().unwrap().path().join("key");
     let (m, i) = (fx("transformer_block.vrt"), fx("transformer_block.input.json"));

@@ -1,7 +1,7 @@
-//! Foundations for zero-knowledge proofs of inference (issue 4, in progress; the design
-//! is `docs/zk-plan.md`): the field, a Fiat–Shamir transcript, multilinear extensions and
-//! the sumcheck protocol, the matrix-product layer reduction built on them, and a
-//! Ligero-style multilinear commitment. No `verity prove` command exists yet.
+//! Proofs of inference for canonical models (docs/zk.md): the model compiles to a circuit
+//! (`circuit`), the prover and verifier run sumchecks over it (`sumcheck`, `protocol`)
+//! with logUp lookups, and a Ligero-style commitment (`pcs`) binds the witness and, once
+//! per model, the weights. No trusted setup.
 
 pub mod circuit;
 pub mod expr;
