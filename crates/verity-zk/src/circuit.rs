@@ -613,7 +613,8 @@ impl Builder<'_> {
                     Expr::col(sum).scale_i(2),
                     den_vals,
                     vec![qmax + 2; n],
-                    d_max,
+                    vec![d_max; n],
+                    (2 * qmax as i128 + len as i128) * e_max as i128,
                     Quotient::Clamped(y, out.bits),
                 )?;
             }
@@ -672,7 +673,19 @@ impl Builder<'_> {
                 };
                 let qb = (((1i64 << (ins[0].bits - 1)) * (*mult as i64).abs()) >> shift) + qmax + 3;
                 let d_max = (1i64 << (ins[1].bits - 1)) << (shift + 1);
-                self.quotient(inst, &shape, num, num_vals, den, den_vals, vec![qb; n], d_max, Quotient::Clamped(y, out.bits))?;
+                let num_max = ((2 * (*mult as i128).abs()) << (ins[0].bits - 1)) + ((d_max as i128) >> 1) + qmax as i128 + 1;
+                self.quotient(
+                    inst,
+                    &shape,
+                    num,
+                    num_vals,
+                    den,
+                    den_vals,
+                    vec![qb; n],
+                    vec![d_max; n],
+                    num_max,
+                    Quotient::Clamped(y, out.bits),
+                )?;
             }
         }
         Ok(())
@@ -733,9 +746,13 @@ impl Builder<'_> {
             wv = Some(w);
         }
         let w = wv.as_ref();
-        let x_mag = 1i64 << (self.model.value(x_id).bits - 1);
-        let d_max = 2 * n as i64 * x_mag;
-        let ss_max = n as i64 * d_max * d_max;
+        let x_mag = 1i128 << (self.model.value(x_id).bits - 1);
+        let d_max = 2 * n as i128 * x_mag;
+        let ss_max = n as i128 * d_max * d_max;
+        if ss_max + eps as i128 >= 1 << 62 || frac > 40 || (d_max << frac) >= 1 << 60 {
+            return Err(format!("LayerNorm over {n} elements is outside the proof's range"));
+        }
+        let (d_max, ss_max) = (d_max as i64, ss_max as i64);
         let sq = self.witness(format!("{name} squared deviation"), vars, || w.unwrap()[0].clone());
         self.constrain(inst, Expr::col(sq).sub(&d.mul(&d)));
         let ss = self.virtual_sum(&format!("{name} squares sum"), sq, &shape, row);
@@ -752,7 +769,8 @@ impl Builder<'_> {
             Expr::col(vcol).scale_i(n as i64),
             den_vals,
             vec![v_max + 1; count],
-            n as i64,
+            vec![n as i64; count],
+            (ss_max + eps) as i128,
             Quotient::Free,
         )?;
         // den = isqrt(v)
@@ -790,7 +808,8 @@ impl Builder<'_> {
             den2,
             w.map(|w| w[6].clone()),
             vec![z_max; count],
-            2 * den_max + 1,
+            vec![2 * den_max + 1; count],
+            ((d_max as i128) << (frac + 1)) + den_max as i128,
             Quotient::Free,
         )?;
         // y = clamp(⌊(z·γ + β + half) / 2^shift⌋)
@@ -823,7 +842,8 @@ impl Builder<'_> {
             Expr::col(dcol),
             den_vals,
             vec![qb as i64; count],
-            1i64 << shift,
+            vec![1i64 << shift; count],
+            z_max as i128 * g_max + b_max + half as i128,
             Quotient::Clamped(y, bits),
         )?;
         Ok(())
@@ -943,8 +963,8 @@ impl Builder<'_> {
             (0..nv.len()).map(|i| nv[i] * av[i] + hv[i]).collect()
         });
         let den_vals = self.prover.then(|| self.vals(d).clone());
-        let d_max = p.iter().map(|t| t.2).max().unwrap_or(1);
-        self.quotient(inst, shape, num, num_vals, Expr::col(d), den_vals, qb, d_max, Quotient::Clamped(y, bits))?;
+        let den_max = p.iter().map(|t| t.2).collect();
+        self.quotient(inst, shape, num, num_vals, Expr::col(d), den_vals, qb, den_max, l_max, Quotient::Clamped(y, bits))?;
         Ok(())
     }
 
@@ -972,9 +992,18 @@ impl Builder<'_> {
         den: Expr,
         den_vals: Option<Vec<i64>>,
         qb: Vec<i64>,
-        d_max: i64,
+        den_max: Vec<i64>,
+        num_max: i128,
         out: Quotient,
     ) -> Result<Expr, String> {
+        // The bounds that make every field identity below an integer identity.
+        let d_max = den_max.iter().copied().max().unwrap_or(1);
+        let qd_max = qb.iter().zip(&den_max).map(|(&q, &d)| q as i128 * d as i128).max().unwrap_or(0);
+        if num_max >= 1 << 62 || d_max > 1 << 60 || qd_max > (1 << 62) + (1 << 61) {
+            return Err(
+                "a division is outside the proof's range (|numerator| < 2^62, divisor ≤ 2^60, |quotient·divisor| ≲ 2^62)".into(),
+            );
+        }
         let vars = layout::vars(shape);
         let qcol = self.per_element("Q", shape, |j| qb[j]);
         let v = self.per_element("valid", shape, |_| 1);

@@ -43,13 +43,6 @@ pub fn evaluate(values: &[E], point: &[E]) -> E {
     v[0]
 }
 
-/// Integers padded with zeros to a power-of-two length, as extension elements.
-pub fn table(values: &[i64], len: usize) -> Vec<E> {
-    let mut t: Vec<E> = values.iter().map(|&v| crate::field::ext(v)).collect();
-    t.resize(len, E::ZERO);
-    t
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

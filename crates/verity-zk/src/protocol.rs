@@ -186,7 +186,7 @@ fn checks(c: &Circuit, alpha: E, beta: E) -> Vec<Check> {
 }
 
 /// A sum of monomials over local table indices.
-type Linear = Vec<(E, Vec<usize>)>;
+type Monomials = Vec<(E, Vec<usize>)>;
 
 /// A check compiled over local table indices (0 = `eq(τ, ·)`, then `cols`):
 /// `eq · Σ_k λ^k C_k + Σ_s μ^(s+1) h_s`.
@@ -194,7 +194,7 @@ struct Compiled {
     cols: Vec<ColId>,
     /// Per constraint, per product term: coefficient (λ^k included) and factors, each a
     /// sum of monomials over local indices.
-    products: Vec<(E, Vec<Linear>)>,
+    products: Vec<(E, Vec<Monomials>)>,
     sums: Vec<(E, usize)>,
     degree: usize,
 }
@@ -213,7 +213,7 @@ impl Compiled {
         let mut w = E::ONE;
         for con in &ch.constraints {
             for (coef, factors) in con {
-                let fs: Vec<Linear> = factors
+                let fs: Vec<Monomials> = factors
                     .iter()
                     .map(|e| e.terms.iter().map(|(k, m)| (*k, m.iter().map(|&c| local(c)).collect())).collect())
                     .collect();
