@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The main job on a bundled example: import the trained digits CNN, inspect it, run it
 # with the engine and with the reference interpreter, and check that both give the same
-# bits for every thread count; then sign a receipt and verify it, and catch a cheat.
+# bits for every thread count; then sign a receipt and verify it, catch a cheat, and
+# prove the inference so that it checks without re-running the model.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 cargo build --release --locked -q -p verity-cli
@@ -31,3 +32,7 @@ VERITY_KEY="$out/executor.key" "$verity" run "$out/cnn.vrt" --input fixtures/cnn
 echo
 echo "== an executor that changed one weight, caught by a bisection dispute"
 "$verity" dispute "$out/cnn.vrt" --input fixtures/cnn_digits.input.json --cheat weight
+echo
+echo "== a proof of the inference, checked without re-running the model"
+"$verity" prove "$out/cnn.vrt" --input fixtures/cnn_digits.input.json -o "$out/cnn.proof" >/dev/null
+"$verity" verify --proof "$out/cnn.proof" --model "$out/cnn.vrt"
