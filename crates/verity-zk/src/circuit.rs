@@ -21,7 +21,12 @@ use verity_model::element::{operands, OpContext};
 use verity_model::shape::window_taps;
 use verity_model::{Model, Op, Tensor, ValueInfo};
 
-pub const RANGE_BITS: usize = 16;
+/// Width of the range table: 16 bits, or 8 for small all-8-bit models, where the fixed
+/// cost of a 2^16-row table would dominate (see `range_bits`).
+const WIDE_RANGE: usize = 16;
+const NARROW_RANGE: usize = 8;
+/// Models whose node outputs total at most this many padded elements use the narrow table.
+const NARROW_MAX_ELEMENTS: usize = 1 << 13;
 /// Longest Softmax lane: its max is shown by a product over the lane (degree = length).
 const MAX_LANE: usize = 16;
 
@@ -152,7 +157,9 @@ pub fn build(model: &Model, values: &[Option<Tensor>], prover: bool) -> Result<C
     if let Some(why) = unsupported(model) {
         return Err(why);
     }
-    let mut b = Builder { model, values, prover, c: Circuit::default(), cols: vec![None; model.values.len()], range: None };
+    let range_bits = range_bits(model);
+    let mut b =
+        Builder { model, values, prover, c: Circuit::default(), cols: vec![None; model.values.len()], range: None, range_bits };
     for &v in &model.inputs {
         b.public_value(v)?;
     }
@@ -166,7 +173,20 @@ pub fn build(model: &Model, values: &[Option<Tensor>], prover: bool) -> Result<C
     Ok(b.c)
 }
 
+/// The range table's width for `model`: narrow when every value has at most 8 bits (so
+/// every directly range-checked difference fits) and the model is small.
+pub fn range_bits(model: &Model) -> usize {
+    let small =
+        model.nodes.iter().map(|n| 1usize << layout::vars(&model.value(n.output).shape)).sum::<usize>() <= NARROW_MAX_ELEMENTS;
+    if small && model.values.iter().all(|v| v.bits <= 8) {
+        NARROW_RANGE
+    } else {
+        WIDE_RANGE
+    }
+}
+
 struct Builder<'a> {
+    range_bits: usize,
     model: &'a Model,
     values: &'a [Option<Tensor>],
     prover: bool,
@@ -272,9 +292,10 @@ impl Builder<'_> {
             return t;
         }
         // The verifier evaluates the identity table in closed form; only the prover needs its rows.
-        let rows = self.prover.then(|| (0..1 << RANGE_BITS).collect());
-        let iota = self.col("0..2^16".into(), RANGE_BITS, Kind::Iota, rows);
-        let t = self.table("range", RANGE_BITS, vec![iota]);
+        let bits = self.range_bits;
+        let rows = self.prover.then(|| (0..1 << bits).collect());
+        let iota = self.col(format!("0..2^{bits}"), bits, Kind::Iota, rows);
+        let t = self.table("range", bits, vec![iota]);
         self.range = Some(t);
         t
     }
@@ -288,15 +309,16 @@ impl Builder<'_> {
     /// Splits a non-negative quantity below `2^bits` into 16-bit limbs (the top one
     /// range-checked at its own width by scaling) and returns their weighted sum.
     fn limbs(&mut self, inst: usize, name: &str, vars: usize, bits: u32, vals: Option<&[i64]>) -> Expr {
-        let n = bits.div_ceil(RANGE_BITS as u32) as usize;
+        let rb = self.range_bits;
+        let n = bits.div_ceil(rb as u32) as usize;
         let mut sum = Expr::zero();
         for k in 0..n {
-            let width = (bits as usize - RANGE_BITS * k).min(RANGE_BITS);
+            let width = (bits as usize - rb * k).min(rb);
             let c = self.witness(format!("{name} limb {k}"), vars, || {
-                vals.unwrap().iter().map(|&v| (v >> (RANGE_BITS * k)) & ((1 << width) - 1)).collect()
+                vals.unwrap().iter().map(|&v| (v >> (rb * k)) & ((1 << width) - 1)).collect()
             });
-            self.range_check(inst, Expr::col(c).scale_i(1 << (RANGE_BITS - width)));
-            sum = sum.add(&Expr::col(c).scale_i(1 << (RANGE_BITS * k)));
+            self.range_check(inst, Expr::col(c).scale_i(1 << (rb - width)));
+            sum = sum.add(&Expr::col(c).scale_i(1 << (rb * k)));
         }
         sum
     }
@@ -1063,10 +1085,10 @@ impl Builder<'_> {
                 let (yc, dc) = (Expr::col(y), Expr::col(dcol));
                 self.constrain(inst, dc.mul(&yc.sub(&Expr::constant(qmin))).mul(&yc.sub(&Expr::constant(qmax))));
                 self.constrain(inst, e.scale_i(qmax - qmin).sub(&dc.mul(&yc.scale_i(2).sub(&Expr::constant(qmin + qmax)))));
-                if bits as usize > RANGE_BITS {
+                if bits as usize > self.range_bits {
                     return Err(format!("{bits}-bit outputs have no range argument"));
                 }
-                let shifted = yc.sub(&Expr::col(v).scale_i(qmin)).scale_i(1 << (RANGE_BITS - bits as usize));
+                let shifted = yc.sub(&Expr::col(v).scale_i(qmin)).scale_i(1 << (self.range_bits - bits as usize));
                 self.range_check(inst, shifted);
                 yc.add(&dc)
             }
