@@ -9,11 +9,11 @@ use indicatif::{ProgressBar, ProgressStyle};
 use serde_json::json;
 use verity_commit::hash::hex;
 use verity_exec::real_outputs;
-use verity_model::Model;
 use verity_zk::file::ProofFile;
 use verity_zk::protocol::{keygen, prove, trace_values, Verifier};
 
 use crate::files::{read_input, read_model, write_atomic};
+use crate::run::print_outputs;
 
 pub fn run_prove(model_path: &Path, input: &Path, output: &Path, json: bool) -> Result<()> {
     let model = read_model(model_path)?;
@@ -46,7 +46,7 @@ pub fn run_prove(model_path: &Path, input: &Path, output: &Path, json: bool) -> 
         );
     } else {
         eprintln!("proof written to {} ({} bytes; key {key_ms:.1} ms, proving {prove_ms:.1} ms)", output.display(), bytes.len());
-        print_outputs(&model, &file);
+        print_outputs(&model, &file.outputs);
     }
     Ok(())
 }
@@ -79,17 +79,7 @@ pub fn run_verify(proof: &Path, model_path: &Path, json: bool) -> Result<()> {
         );
     } else {
         println!("proof OK: model {} (checked in {verify_ms:.2} ms after a {key_ms:.1} ms key and circuit setup)", model.id());
-        print_outputs(&model, &file);
+        print_outputs(&model, &file.outputs);
     }
     Ok(())
-}
-
-fn print_outputs(m: &Model, f: &ProofFile) {
-    for (i, r) in real_outputs(m, &f.outputs).iter().enumerate() {
-        let name = &m.value(m.outputs[i]).name;
-        let shown: Vec<String> = r.iter().take(16).map(|v| format!("{v:.4}")).collect();
-        let more = if r.len() > 16 { format!(" ... ({} values)", r.len()) } else { String::new() };
-        let best = (0..r.len()).fold(0, |b, j| if r[j] > r[b] { j } else { b });
-        println!("output {name}: [{}]{more}  argmax {best}", shown.join(", "));
-    }
 }

@@ -64,7 +64,12 @@ pub fn print_summary(m: &Model, ex: &Executed) {
     println!("model id     {}", m.id());
     println!("input hash   {}", hex(&ex.input_hash));
     println!("output hash  {}", hex(&ex.output_hash));
-    for (i, r) in real_outputs(m, &ex.outputs).iter().enumerate() {
+    print_outputs(m, &ex.outputs);
+}
+
+/// Each output as reals (the first 16 values) with its argmax.
+pub fn print_outputs(m: &Model, outputs: &[verity_model::Tensor]) {
+    for (i, r) in real_outputs(m, outputs).iter().enumerate() {
         let name = &m.value(m.outputs[i]).name;
         let shown: Vec<String> = r.iter().take(16).map(|v| format!("{v:.4}")).collect();
         let more = if r.len() > 16 { format!(" ... ({} values)", r.len()) } else { String::new() };
