@@ -277,6 +277,22 @@ fn route(c: &Circuit, lay: &Layout, claims: &mut Claims, col: ColId, point: Vec<
     }
 }
 
+/// What a layer-product sumcheck ending at `sigma` leaves to check: the weights at
+/// `(ρ_c, σ)` and the bias at `ρ_c` (key openings), and the input at `(ρ_a, σ, ρ_b)`.
+fn bilinear_claims(
+    c: &Circuit,
+    lay: &Layout,
+    claims: &mut Claims,
+    bl: &circuit::Bilinear,
+    [ra, rc, rb]: [&[E]; 3],
+    sigma: &[E],
+    [w, x, bias]: [E; 3],
+) {
+    claims.open.push(Opening { poly: Poly::Weights, segment: bl.weight, point: [rc, sigma].concat(), value: w });
+    claims.open.push(Opening { poly: Poly::Weights, segment: bl.bias, point: rc.to_vec(), value: bias });
+    route(c, lay, claims, bl.x, [ra, sigma, rb].concat(), x);
+}
+
 /// The verifier's value of a public column.
 /// `statement` overrides the values of the model's input and output columns.
 fn public_eval(c: &Circuit, statement: &[(ColId, Vec<i64>)], col: ColId, point: &[E]) -> E {
@@ -524,14 +540,7 @@ pub fn prove_tampered(
         let (proof, sigma, finals) = sumcheck::prove_product(vec![wr, xr], &mut t);
         w.sumcheck(&proof);
         w.ext(&mut t, b"product values", &finals);
-        let mut wp = rc.to_vec();
-        wp.extend(&sigma);
-        claims.open.push(Opening { poly: Poly::Weights, segment: bl.weight, point: wp, value: finals[0] });
-        claims.open.push(Opening { poly: Poly::Weights, segment: bl.bias, point: rc.to_vec(), value: bias_val });
-        let mut xp = ra.to_vec();
-        xp.extend(&sigma);
-        xp.extend(rb);
-        route(&c, &lay, &mut claims, bl.x, xp, finals[1]);
+        bilinear_claims(&c, &lay, &mut claims, bl, [ra, rc, rb], &sigma, [finals[0], finals[1], bias_val]);
     }
 
     progress("proving wiring", 0, 1);
@@ -764,15 +773,7 @@ impl<'m> Verifier<'m> {
             if fin[0] * fin[1] != red.value {
                 return Err("layer product: the final check failed".into());
             }
-            let sigma = red.point;
-            let mut wp = rc.to_vec();
-            wp.extend(&sigma);
-            claims.open.push(Opening { poly: Poly::Weights, segment: bl.weight, point: wp, value: fin[0] });
-            claims.open.push(Opening { poly: Poly::Weights, segment: bl.bias, point: rc.to_vec(), value: bias_val });
-            let mut xp = ra.to_vec();
-            xp.extend(&sigma);
-            xp.extend(rb);
-            route(c, lay, &mut claims, bl.x, xp, fin[1]);
+            bilinear_claims(c, lay, &mut claims, bl, [ra, rc, rb], &red.point, [fin[0], fin[1], bias_val]);
         }
 
         let virt = std::mem::take(&mut claims.virt);
