@@ -143,15 +143,20 @@ pub fn inspect_json(m: &Model) -> Value {
 
 /// Signs a re-execution receipt for `ex`, a run of the model with id `model_id`.
 pub fn sign_receipt(signer: &Signer, model_id: [u8; 32], ex: &Executed, timestamp: u64) -> Receipt {
-    signer.sign(ReceiptBody {
+    signer.sign(receipt_body(signer.address(), model_id, ex, timestamp))
+}
+
+/// What a receipt for `ex` claims, before it is signed (alone or in a batch).
+pub fn receipt_body(executor: [u8; 20], model_id: [u8; 32], ex: &Executed, timestamp: u64) -> ReceiptBody {
+    ReceiptBody {
         model_id,
         input_hash: ex.input_hash,
         output_hash: ex.output_hash,
         trace_root: ex.trace.root(),
         evidence: EvidenceKind::Reexecution,
-        executor: signer.address(),
+        executor,
         timestamp,
-    })
+    }
 }
 
 /// Unix seconds now (0 if the clock is before 1970).

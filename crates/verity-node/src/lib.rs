@@ -16,6 +16,7 @@ mod limiter;
 mod metrics;
 mod openapi;
 mod proofs;
+mod receipts;
 mod routes;
 mod state;
 mod store;
@@ -36,8 +37,9 @@ pub use routes::ROUTES;
 
 use crate::metrics::Metrics;
 use crate::proofs::Prover;
+use crate::receipts::ReceiptWriter;
 use crate::state::AppState;
-use crate::store::{ReceiptWriter, Store};
+use crate::store::Store;
 use crate::verifier::Auditor;
 
 /// The OpenAPI document the node serves at `/openapi.json`.
@@ -83,7 +85,8 @@ fn prepare(config: NodeConfig) -> Result<Arc<AppState>> {
     }
     let store = Arc::new(store);
     let metrics = Arc::new(Metrics::default());
-    let receipts = ReceiptWriter::start(store.clone())?;
+    let signer = Arc::new(signer);
+    let receipts = ReceiptWriter::start(store.clone(), signer.clone(), metrics.clone())?;
     let auditor = Auditor::start(store.clone(), metrics.clone(), config.audit_queue)?;
     metrics.proof_jobs_queued.store(jobs.pending.len() as i64, std::sync::atomic::Ordering::Relaxed);
     let prover = Prover::new(&jobs.pending, config.proving_keys);

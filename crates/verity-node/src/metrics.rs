@@ -37,6 +37,10 @@ pub struct Metrics {
     latency: Mutex<BTreeMap<String, Histogram>>,
     in_flight: AtomicI64,
     pub receipts_issued: AtomicU64,
+    /// Receipts handed to the writer and not yet committed.
+    pub receipts_pending: AtomicI64,
+    /// Group commits of receipts (each one batch signature, or one plain signature).
+    pub receipt_batches: AtomicU64,
     pub inferences: AtomicU64,
     pub mismatches_recorded: AtomicU64,
     /// Indexed like [`AUDIT_RESULTS`].
@@ -110,7 +114,7 @@ impl Metrics {
             writeln!(s, "verity_http_request_duration_seconds_sum{{route=\"{route}\"}} {}", h.sum)?;
             writeln!(s, "verity_http_request_duration_seconds_count{{route=\"{route}\"}} {}", h.count)?;
         }
-        let gauges: [(&str, &str, &str, String); 8] = [
+        let gauges: [(&str, &str, &str, String); 10] = [
             ("verity_http_in_flight", "gauge", "Requests being handled.", self.in_flight.load(Ordering::Relaxed).to_string()),
             (
                 "verity_compute_running",
@@ -131,6 +135,18 @@ impl Metrics {
                 "counter",
                 "Receipts signed and durably stored.",
                 self.receipts_issued.load(Ordering::Relaxed).to_string(),
+            ),
+            (
+                "verity_receipts_pending",
+                "gauge",
+                "Receipts waiting to be signed and committed.",
+                self.receipts_pending.load(Ordering::Relaxed).max(0).to_string(),
+            ),
+            (
+                "verity_receipt_batches_total",
+                "counter",
+                "Group commits of receipts, each under one signature.",
+                self.receipt_batches.load(Ordering::Relaxed).to_string(),
             ),
             (
                 "verity_mismatches_total",

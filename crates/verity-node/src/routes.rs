@@ -18,7 +18,7 @@ use serde_json::value::RawValue;
 use serde_json::{json, Value};
 use verity_exec::api::{
     AuditRequest, AuditResponse, Evidence, InferRequest, InferResponse, JobState, MismatchSource, ModelList, NodeInfo, ProofJob,
-    PublishRequest, PublishResponse, ReceiptRecord, VerifyProofRequest, VerifyProofResponse, VerifyRequest, VerifyResponse,
+    PublishRequest, PublishResponse, VerifyProofRequest, VerifyProofResponse, VerifyRequest, VerifyResponse,
 };
 use verity_exec::{parse_id, receipt_id, CheckField};
 use verity_model::Model;
@@ -180,10 +180,6 @@ async fn compute<T: Send + 'static>(permit: Permit, f: impl FnOnce() -> ApiResul
     })
     .await
     .map_err(|e| ApiError::internal("a computation failed", e))?
-}
-
-fn json_bytes(status: StatusCode, bytes: Vec<u8>) -> Response {
-    (status, [(header::CONTENT_TYPE, HeaderValue::from_static("application/json"))], bytes).into_response()
 }
 
 // ---- service routes ----
@@ -375,7 +371,7 @@ async fn infer(State(st): State<Arc<AppState>>, headers: HeaderMap, body: Body) 
         let inputs = verity_exec::parse_input(&m.model, req.input.get()).map_err(|e| ApiError::bad_request(e.to_string()))?;
         Pause::at(&st2.config.pause, "infer:compute");
         let ex = verity_exec::execute(&m.engine, &m.model, &inputs).map_err(|e| ApiError::bad_request(e.to_string()))?;
-        let mut response = InferResponse {
+        let response = InferResponse {
             model_id: m.id_hex.clone(),
             input_hash: verity_commit::hash::hex(&ex.input_hash),
             output_hash: verity_commit::hash::hex(&ex.output_hash),
@@ -388,23 +384,8 @@ async fn infer(State(st): State<Arc<AppState>>, headers: HeaderMap, body: Body) 
         let mut row = None;
         let mut job = None;
         if req.evidence == Evidence::Receipt {
-            let receipt = verity_exec::sign_receipt(&st2.signer, m.id, &ex, verity_exec::unix_now());
-            let rid = receipt_id(&receipt);
-            let record = ReceiptRecord {
-                receipt_id: rid.clone(),
-                model_id: m.id_hex.clone(),
-                input: req.input.clone(),
-                receipt: receipt.clone(),
-                issued_at: verity_exec::unix_now(),
-            };
-            let bytes = serde_json::to_vec(&record).map_err(|e| ApiError::internal("cannot encode a receipt record", e))?;
-            row = Some((
-                receipt.signing_hash(),
-                bytes,
-                AuditJob { source: MismatchSource::Issued, receipt: receipt.clone(), input: req.input, model: m },
-            ));
-            response.receipt = Some(receipt);
-            response.receipt_id = Some(rid);
+            let body = verity_exec::receipt_body(st2.signer.address(), m.id, &ex, verity_exec::unix_now());
+            row = Some((body, req.input, m));
         } else if req.evidence == Evidence::Zk {
             let jid = job_id(&m.id, &ex.input_hash);
             let fresh = JobRow {
@@ -432,13 +413,17 @@ async fn infer(State(st): State<Arc<AppState>>, headers: HeaderMap, body: Body) 
     })
     .await?;
     let mut status = StatusCode::OK;
-    if let Some((hash, bytes, job)) = receipt_row {
+    if let Some((body, input, model)) = receipt_row {
         // Acknowledge only what is durable: the answer leaves after the commit.
-        st.receipts.write(hash, bytes).await.map_err(|e| ApiError::internal("cannot store the receipt", format!("{e:#}")))?;
+        let audit = sampled(st.config.verify_sample, &body.signing_hash()).then(|| input.clone());
+        let receipt =
+            st.receipts.issue(body, input).await.map_err(|e| ApiError::internal("cannot store the receipt", format!("{e:#}")))?;
         st.metrics.receipts_issued.fetch_add(1, Ordering::Relaxed);
-        if sampled(st.config.verify_sample, &hash) {
-            st.auditor.submit(job);
+        if let Some(input) = audit {
+            st.auditor.submit(AuditJob { source: MismatchSource::Issued, receipt: receipt.clone(), input, model });
         }
+        response.receipt_id = Some(receipt_id(&receipt));
+        response.receipt = Some(receipt);
     }
     if let Some((jid, fresh)) = job {
         // Likewise: the job is committed (and so survives a crash) before the answer leaves.
@@ -477,7 +462,9 @@ async fn get_receipt(State(st): State<Arc<AppState>>, id: Result<Path<String>, P
         .map_err(|e| ApiError::internal("reading a receipt failed", e))?
         .map_err(|e| ApiError::internal("cannot read a receipt", format!("{e:#}")))?
         .ok_or_else(|| ApiError::not_found(format!("no receipt with id {} on this node", verity_commit::hash::hex(&id))))?;
-    Ok(json_bytes(StatusCode::OK, bytes))
+    let record =
+        crate::receipts::decode_record(&bytes).map_err(|e| ApiError::internal("cannot read a receipt", format!("{e:#}")))?;
+    Ok(Json(record).into_response())
 }
 
 /// The job with this job id or proof id, with its progress; 404 if neither.

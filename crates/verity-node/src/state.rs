@@ -13,14 +13,15 @@ use crate::error::{ApiError, ApiResult};
 use crate::limiter::{Limiter, Permit};
 use crate::metrics::Metrics;
 use crate::proofs::Prover;
-use crate::store::{ReceiptWriter, Store};
+use crate::receipts::ReceiptWriter;
+use crate::store::Store;
 use crate::verifier::Auditor;
 
 pub struct AppState {
     pub config: NodeConfig,
     pub store: Arc<Store>,
     pub receipts: ReceiptWriter,
-    pub signer: Signer,
+    pub signer: Arc<Signer>,
     /// EIP-55 address of `signer`.
     pub executor: String,
     pub metrics: Arc<Metrics>,
@@ -53,7 +54,7 @@ impl AppState {
         config: NodeConfig,
         store: Arc<Store>,
         receipts: ReceiptWriter,
-        signer: Signer,
+        signer: Arc<Signer>,
         metrics: Arc<Metrics>,
         auditor: Auditor,
         prover: Prover,

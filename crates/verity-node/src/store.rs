@@ -25,8 +25,7 @@ use std::fs::{self, File};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::mpsc;
-use std::thread::JoinHandle;
+use std::sync::RwLock;
 
 use anyhow::{bail, Context, Result};
 use redb::{Database, ReadableTable, ReadableTableMetadata, TableDefinition};
@@ -37,7 +36,12 @@ use verity_exec::parse_id;
 use crate::hooks::Pause;
 
 const MODELS: TableDefinition<&[u8; 32], &[u8]> = TableDefinition::new("models");
-const RECEIPTS: TableDefinition<&[u8; 32], &[u8]> = TableDefinition::new("receipts");
+/// Receipt records (see `receipts.rs`) by receipt number, the order they were committed in:
+/// appends only, so a group commit writes its records contiguously.
+const RECEIPTS: TableDefinition<u64, &[u8]> = TableDefinition::new("receipt_log");
+/// First receipt number of a group commit → the ids of its receipts (32 bytes each), from
+/// which startup rebuilds the in-memory id → number index.
+const RECEIPT_IDS: TableDefinition<u64, &[u8]> = TableDefinition::new("receipt_ids");
 const MISMATCHES: TableDefinition<u64, &[u8]> = TableDefinition::new("mismatches");
 /// Proof jobs (evidence `zk`) as JSON [`JobRow`]s, keyed by a sequence number (the order
 /// they were accepted in).
@@ -112,6 +116,9 @@ pub struct Store {
     tmp: PathBuf,
     pause: Option<Pause>,
     tmp_seq: AtomicU64,
+    /// Receipt id → receipt number, for every committed receipt (the latest if an id repeats).
+    receipt_index: RwLock<HashMap<[u8; 32], u64>>,
+    next_receipt: AtomicU64,
 }
 
 fn hex(id: &[u8; 32]) -> String {
@@ -133,7 +140,16 @@ impl Store {
         }
         let db_path = dir.join("verity.redb");
         let db = Database::create(&db_path).with_context(|| format!("cannot open {}", db_path.display()))?;
-        let store = Store { db, blobs, proofs, tmp, pause, tmp_seq: AtomicU64::new(0) };
+        let store = Store {
+            db,
+            blobs,
+            proofs,
+            tmp,
+            pause,
+            tmp_seq: AtomicU64::new(0),
+            receipt_index: RwLock::default(),
+            next_receipt: AtomicU64::new(0),
+        };
         let report = store.recover()?;
         Ok((store, report))
     }
@@ -145,6 +161,7 @@ impl Store {
         {
             w.open_table(MODELS)?;
             w.open_table(RECEIPTS)?;
+            w.open_table(RECEIPT_IDS)?;
             w.open_table(MISMATCHES)?;
             w.open_table(JOBS)?;
             w.open_table(JOB_IDS)?;
@@ -161,7 +178,7 @@ impl Store {
         let r = self.db.begin_read()?;
         let models = r.open_table(MODELS)?;
         report.models = models.len()?;
-        report.receipts = r.open_table(RECEIPTS)?.len()?;
+        report.receipts = self.load_receipt_index(&r)?;
         for entry in fs::read_dir(&self.blobs)? {
             let entry = entry?;
             let name = entry.file_name();
@@ -253,10 +270,32 @@ impl Store {
         self.proofs.join(hex(id))
     }
 
-    /// (models, receipts) stored.
+    /// (models, distinct receipt ids) stored.
     pub fn counts(&self) -> Result<(u64, u64)> {
         let r = self.db.begin_read()?;
-        Ok((r.open_table(MODELS)?.len()?, r.open_table(RECEIPTS)?.len()?))
+        let receipts = self.receipt_index.read().unwrap_or_else(|e| e.into_inner()).len();
+        Ok((r.open_table(MODELS)?.len()?, receipts as u64))
+    }
+
+    /// Rebuilds the receipt index from `receipt_ids`; returns the number of distinct ids.
+    fn load_receipt_index(&self, r: &redb::ReadTransaction) -> Result<u64> {
+        let mut index = HashMap::new();
+        let mut next = 0;
+        for row in r.open_table(RECEIPT_IDS)?.iter()? {
+            let (first, ids) = row?;
+            let (first, ids) = (first.value(), ids.value());
+            if ids.len() % 32 != 0 {
+                bail!("corrupted receipt id row {first}: {} bytes is not a whole number of ids", ids.len());
+            }
+            for (k, id) in ids.chunks_exact(32).enumerate() {
+                index.insert(id.try_into()?, first + k as u64);
+            }
+            next = first + ids.len() as u64 / 32;
+        }
+        let count = index.len() as u64;
+        *self.receipt_index.write().unwrap_or_else(|e| e.into_inner()) = index;
+        self.next_receipt.store(next, Ordering::Relaxed);
+        Ok(count)
     }
 
     pub fn model_meta(&self, id: &[u8; 32]) -> Result<Option<ModelMeta>> {
@@ -351,25 +390,37 @@ impl Store {
         Ok(Some(bytes))
     }
 
-    /// Inserts receipt records (id → JSON) in one transaction: the group commit of
-    /// [`ReceiptWriter`].
+    /// Appends receipt records in one transaction, the group commit of the receipt writer;
+    /// they are findable by id once it returns. Only one thread may call this (the writer).
     pub fn put_receipts(&self, batch: &[([u8; 32], Vec<u8>)]) -> Result<()> {
+        let first = self.next_receipt.load(Ordering::Relaxed);
         let w = self.db.begin_write()?;
         {
             let mut t = w.open_table(RECEIPTS)?;
-            for (id, record) in batch {
-                t.insert(id, record.as_slice())?;
+            for (k, (_, record)) in batch.iter().enumerate() {
+                t.insert(first + k as u64, record.as_slice())?;
             }
+            let ids: Vec<u8> = batch.iter().flat_map(|(id, _)| *id).collect();
+            w.open_table(RECEIPT_IDS)?.insert(first, ids.as_slice())?;
         }
         Pause::at(&self.pause, "receipt:before-commit");
         w.commit()?;
+        self.next_receipt.store(first + batch.len() as u64, Ordering::Relaxed);
+        let mut index = self.receipt_index.write().unwrap_or_else(|e| e.into_inner());
+        for (k, (id, _)) in batch.iter().enumerate() {
+            index.insert(*id, first + k as u64);
+        }
         Ok(())
     }
 
+    /// The stored record of receipt `id`.
     pub fn get_receipt(&self, id: &[u8; 32]) -> Result<Option<Vec<u8>>> {
+        let Some(n) = self.receipt_index.read().unwrap_or_else(|e| e.into_inner()).get(id).copied() else {
+            return Ok(None);
+        };
         let r = self.db.begin_read()?;
         let t = r.open_table(RECEIPTS)?;
-        Ok(t.get(id)?.map(|v| v.value().to_vec()))
+        Ok(t.get(n)?.map(|v| v.value().to_vec()))
     }
 
     /// Appends a mismatch record; `make(id)` builds its JSON given its sequence number.
@@ -552,91 +603,6 @@ impl Store {
             bail!("proof {} is corrupted: its content does not hash to its name", path.display());
         }
         Ok(Some(bytes))
-    }
-}
-
-/// A queued receipt write and where to report its outcome.
-struct PendingWrite {
-    id: [u8; 32],
-    record: Vec<u8>,
-    done: tokio::sync::oneshot::Sender<Result<(), String>>,
-}
-
-enum WriterMsg {
-    Write(PendingWrite),
-    Stop,
-}
-
-/// Group commit for receipts: one thread owns receipt writes and commits everything queued
-/// since its last commit in one transaction, so concurrent inferences share one fsync
-/// instead of queueing for one each. A receipt is acknowledged only after its commit.
-pub struct ReceiptWriter {
-    tx: mpsc::Sender<WriterMsg>,
-    thread: std::sync::Mutex<Option<JoinHandle<()>>>,
-}
-
-/// Most receipts in one transaction (bounds the latency one commit adds to the first).
-const MAX_BATCH: usize = 512;
-
-impl ReceiptWriter {
-    pub fn start(store: std::sync::Arc<Store>) -> Result<Self> {
-        let (tx, rx) = mpsc::channel();
-        let thread = std::thread::Builder::new().name("receipt-writer".into()).spawn(move || writer_loop(&store, &rx))?;
-        Ok(ReceiptWriter { tx, thread: std::sync::Mutex::new(Some(thread)) })
-    }
-
-    /// Stores a receipt record durably; resolves once it is committed.
-    pub async fn write(&self, id: [u8; 32], record: Vec<u8>) -> Result<()> {
-        let (done, rx) = tokio::sync::oneshot::channel();
-        self.tx.send(WriterMsg::Write(PendingWrite { id, record, done })).context("the receipt writer has stopped")?;
-        match rx.await {
-            Ok(Ok(())) => Ok(()),
-            Ok(Err(e)) => bail!("{e}"),
-            Err(_) => bail!("the receipt writer stopped before committing"),
-        }
-    }
-
-    /// Commits everything queued so far, then stops the thread.
-    pub fn stop(&self) {
-        let _ = self.tx.send(WriterMsg::Stop);
-        if let Some(t) = self.thread.lock().unwrap_or_else(|e| e.into_inner()).take() {
-            let _ = t.join();
-        }
-    }
-}
-
-fn writer_loop(store: &Store, rx: &mpsc::Receiver<WriterMsg>) {
-    let mut stop = false;
-    while !stop {
-        let Ok(first) = rx.recv() else { return };
-        let mut batch = Vec::new();
-        match first {
-            WriterMsg::Write(p) => batch.push(p),
-            WriterMsg::Stop => return,
-        }
-        while batch.len() < MAX_BATCH {
-            match rx.try_recv() {
-                Ok(WriterMsg::Write(p)) => batch.push(p),
-                Ok(WriterMsg::Stop) => {
-                    stop = true;
-                    break;
-                }
-                Err(_) => break,
-            }
-        }
-        // Two requests may carry the same receipt (same key, body and second): one row.
-        let mut rows: HashMap<[u8; 32], Vec<u8>> = HashMap::new();
-        for p in &batch {
-            rows.insert(p.id, p.record.clone());
-        }
-        let rows: Vec<_> = rows.into_iter().collect();
-        let result = store.put_receipts(&rows).map_err(|e| {
-            tracing::error!("cannot store receipts: {e:#}");
-            "cannot store the receipt".to_string()
-        });
-        for p in batch {
-            let _ = p.done.send(result.clone());
-        }
     }
 }
 

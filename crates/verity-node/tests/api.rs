@@ -729,3 +729,47 @@ fn proof_jobs_report_progress_queue_and_survive_graceful_shutdown() {
     assert_eq!(v["valid"], true, "{v}");
     assert_eq!(http.get("/v1/info").json()["proofs"], 2);
 }
+
+/// Receipts queued while a commit is in progress go out together under one batch
+/// signature; each still verifies on its own and is fetched back by its id.
+#[test]
+fn receipts_queued_behind_a_commit_share_one_batch_signature() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut c = config(dir.path());
+    let pause = Pause::new("receipt:before-commit");
+    c.pause = Some(pause.clone());
+    let node = verity_node::start(c).unwrap();
+    let http = Http::new(&node);
+    let id = http.publish_cnn();
+    let base = node.url();
+    let spawn_infer = |k: usize| {
+        let (base, id) = (base.clone(), id.clone());
+        std::thread::spawn(move || {
+            let agent = ureq::Agent::config_builder().http_status_as_error(false).build().new_agent();
+            let body = json!({"model_id": id, "input": cnn_input_variant(k), "evidence": "receipt"}).to_string();
+            let mut r = agent.post(format!("{base}/v1/infer")).send(body.as_bytes()).unwrap();
+            assert_eq!(r.status(), 200);
+            serde_json::from_slice::<Value>(&r.body_mut().read_to_vec().unwrap()).unwrap()
+        })
+    };
+    let first = spawn_infer(0);
+    pause.wait_reached(1);
+    let queued: Vec<_> = (1..=5).map(spawn_infer).collect();
+    eventually("five receipts queued behind the commit", || http.metric("verity_receipts_pending") == 6.0);
+    pause.release();
+
+    let lone: verity_receipt::Receipt = serde_json::from_value(first.join().unwrap()["receipt"].clone()).unwrap();
+    assert_eq!(lone.batch, None, "a receipt alone in its commit is signed plainly");
+    let batch: Vec<verity_receipt::Receipt> =
+        queued.into_iter().map(|t| serde_json::from_value(t.join().unwrap()["receipt"].clone()).unwrap()).collect();
+    for r in &batch {
+        assert_eq!(r.verify_signature(), Ok(()));
+        assert_eq!(r.signature, batch[0].signature, "one signature for the batch");
+        assert_eq!(r.batch.as_ref().unwrap().path.len(), 3, "five leaves pad to eight");
+        let stored = http.get(&format!("/v1/receipts/{}", verity_commit::hash::hex(&r.signing_hash())));
+        assert_eq!(serde_json::from_value::<verity_receipt::Receipt>(stored.json()["receipt"].clone()).unwrap(), *r);
+    }
+    assert_eq!(http.metric("verity_receipt_batches_total"), 2.0);
+    assert_eq!(http.metric("verity_receipts_issued_total"), 6.0);
+    assert_eq!(http.metric("verity_receipts_pending"), 0.0);
+}

@@ -25,7 +25,16 @@
 //! |    194 |   32 | `s` (low-s: `s <= n/2`) |
 //! |    226 |    1 | `v` (27 or 28) |
 //! |    227 |      | end ([`RECEIPT_LEN`] = 227) |
+//!
+//! A batched receipt (signature over a batch digest, see [`crate::batch`]) continues:
+//!
+//! | offset | size | field |
+//! |-------:|-----:|-------|
+//! |    227 |    1 | `depth`, 1..=20 |
+//! |    228 |    4 | `index`, big-endian u32, below 2^depth |
+//! |    232 | 32·depth | `path`, sibling hashes from the leaf up |
 
+use crate::batch::{BatchProof, MAX_BATCH_DEPTH};
 use crate::error::ReceiptError;
 use crate::receipt::{EvidenceKind, Receipt, ReceiptBody};
 use crate::signature::EthSignature;
@@ -40,6 +49,8 @@ pub const BODY_LEN: usize = 4 + 1 + 32 * 4 + 1 + 20 + 8;
 pub const SIGNATURE_LEN: usize = 65;
 /// Length of a full encoded receipt.
 pub const RECEIPT_LEN: usize = BODY_LEN + SIGNATURE_LEN;
+/// Length of a batched receipt before its path: depth and index.
+pub const BATCH_HEADER_LEN: usize = RECEIPT_LEN + 1 + 4;
 
 /// Appends fixed-width fields. Only ever fed fixed-size values, so any layout mistake fails
 /// every encoding test (overrun panics, underrun trips the debug assertion).
@@ -93,11 +104,18 @@ pub(crate) fn encode_body(body: &ReceiptBody) -> [u8; BODY_LEN] {
     w.finish()
 }
 
-pub(crate) fn encode_receipt(receipt: &Receipt) -> [u8; RECEIPT_LEN] {
-    let mut w = Writer::<RECEIPT_LEN>::new();
-    w.put(&encode_body(&receipt.body));
-    w.put(&receipt.signature.to_bytes());
-    w.finish()
+pub(crate) fn encode_receipt(receipt: &Receipt) -> Vec<u8> {
+    let mut out = Vec::with_capacity(RECEIPT_LEN + receipt.batch.as_ref().map_or(0, |b| 5 + 32 * b.path.len()));
+    out.extend_from_slice(&encode_body(&receipt.body));
+    out.extend_from_slice(&receipt.signature.to_bytes());
+    if let Some(b) = &receipt.batch {
+        out.push(b.path.len() as u8);
+        out.extend_from_slice(&b.index.to_be_bytes());
+        for sibling in &b.path {
+            out.extend_from_slice(sibling);
+        }
+    }
+    out
 }
 
 pub(crate) fn decode_receipt(bytes: &[u8]) -> Result<Receipt, ReceiptError> {
@@ -113,8 +131,19 @@ pub(crate) fn decode_receipt(bytes: &[u8]) -> Result<Receipt, ReceiptError> {
             return Err(ReceiptError::Version { found: version, supported: FORMAT_VERSION });
         }
     }
-    if bytes.len() != RECEIPT_LEN {
-        return Err(ReceiptError::Length { expected: RECEIPT_LEN, found: bytes.len() });
+    let expected = match bytes.len() {
+        RECEIPT_LEN => RECEIPT_LEN,
+        n if n < BATCH_HEADER_LEN => return Err(ReceiptError::Length { expected: RECEIPT_LEN, found: n }),
+        _ => {
+            let depth = usize::from(bytes[RECEIPT_LEN]);
+            if !(1..=MAX_BATCH_DEPTH).contains(&depth) {
+                return Err(ReceiptError::BatchDepth { found: depth, max: MAX_BATCH_DEPTH });
+            }
+            BATCH_HEADER_LEN + 32 * depth
+        }
+    };
+    if bytes.len() != expected {
+        return Err(ReceiptError::Length { expected, found: bytes.len() });
     }
 
     let mut r = Reader { rest: bytes, total: bytes.len() };
@@ -132,9 +161,19 @@ pub(crate) fn decode_receipt(bytes: &[u8]) -> Result<Receipt, ReceiptError> {
     // Rejecting malformed and high-s signatures here keeps the encoding unique: a decoded
     // receipt re-encodes to exactly the input bytes.
     signature.validate()?;
+    let batch = if r.rest.is_empty() {
+        None
+    } else {
+        let [depth] = r.take()?;
+        let index = u32::from_be_bytes(r.take()?);
+        let path = (0..depth).map(|_| r.take()).collect::<Result<Vec<[u8; 32]>, _>>()?;
+        let proof = BatchProof { index, path };
+        proof.validate()?;
+        Some(proof)
+    };
 
     let body = ReceiptBody { model_id, input_hash, output_hash, trace_root, evidence, executor, timestamp };
-    Ok(Receipt { body, signature })
+    Ok(Receipt { body, signature, batch })
 }
 
 #[cfg(test)]
@@ -176,7 +215,8 @@ mod tests {
 
     #[test]
     fn signature_layout_matches_documented_offsets() {
-        let receipt = Receipt { body: sample_body(), signature: EthSignature { r: [0xaa; 32], s: [0x0b; 32], v: 28 } };
+        let receipt =
+            Receipt { body: sample_body(), signature: EthSignature { r: [0xaa; 32], s: [0x0b; 32], v: 28 }, batch: None };
         let b = encode_receipt(&receipt);
         assert_eq!(b[..162], encode_body(&receipt.body));
         assert_eq!(b[162..194], [0xaa; 32]);
@@ -194,8 +234,32 @@ mod tests {
     }
 
     #[test]
+    fn batched_lengths_follow_the_depth_byte() {
+        let receipt = Receipt {
+            body: sample_body(),
+            signature: EthSignature { r: [0xaa; 32], s: [0x0b; 32], v: 28 },
+            batch: Some(BatchProof { index: 2, path: vec![[1; 32], [2; 32]] }),
+        };
+        let b = encode_receipt(&receipt);
+        assert_eq!(b.len(), 232 + 64);
+        assert_eq!(b[227], 2);
+        assert_eq!(b[228..232], [0, 0, 0, 2]);
+        assert_eq!(b[232..264], [1; 32]);
+        assert_eq!(decode_receipt(&b), Ok(receipt));
+        assert_eq!(decode_receipt(&b[..230]), Err(ReceiptError::Length { expected: 227, found: 230 }));
+        assert_eq!(decode_receipt(&b[..260]), Err(ReceiptError::Length { expected: 296, found: 260 }));
+        let mut deep = b.clone();
+        deep[227] = 21;
+        assert_eq!(decode_receipt(&deep), Err(ReceiptError::BatchDepth { found: 21, max: 20 }));
+        let mut far = b;
+        far[231] = 4;
+        assert_eq!(decode_receipt(&far), Err(ReceiptError::BatchIndex { index: 4, depth: 2 }));
+    }
+
+    #[test]
     fn decode_rejects_unknown_evidence_kind() {
-        let receipt = Receipt { body: sample_body(), signature: EthSignature { r: [0xaa; 32], s: [0x0b; 32], v: 28 } };
+        let receipt =
+            Receipt { body: sample_body(), signature: EthSignature { r: [0xaa; 32], s: [0x0b; 32], v: 28 }, batch: None };
         let mut b = encode_receipt(&receipt);
         b[133] = 3;
         assert_eq!(decode_receipt(&b).unwrap_err(), ReceiptError::EvidenceKind { found: 3 });

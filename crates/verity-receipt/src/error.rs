@@ -10,6 +10,10 @@ use crate::receipt::ClaimField;
 pub enum ReceiptError {
     #[error("receipt is {found} bytes, expected exactly {expected}")]
     Length { expected: usize, found: usize },
+    #[error("batch proof has {found} levels, expected 1 to {max}")]
+    BatchDepth { found: usize, max: usize },
+    #[error("batch index {index} does not fit a batch of depth {depth}")]
+    BatchIndex { index: u32, depth: usize },
     #[error("not a Verity receipt: magic is 0x{}, expected \"VRTR\" (0x56525452)", hex::encode(found))]
     Magic { found: [u8; 4] },
     #[error("unsupported receipt format version {found} (this build supports version {supported})")]

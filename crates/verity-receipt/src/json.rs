@@ -10,7 +10,8 @@
 //!   "evidence": "reexecution" | "dispute" | "zk",
 //!   "executor": "0x<40 hex, EIP-55 checksummed>",
 //!   "timestamp": <unix seconds, integer>,
-//!   "signature": "0x<130 hex: r || s || v>"
+//!   "signature": "0x<130 hex: r || s || v>",
+//!   "batch": {"index": <integer>, "path": ["0x<64 hex>", ...]}   // only if batch-signed
 //! }
 //! ```
 //!
@@ -23,6 +24,7 @@
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use serde_json::Value;
 
+use crate::batch::BatchProof;
 use crate::codec::FORMAT_VERSION;
 use crate::error::ReceiptError;
 use crate::keys::to_checksum_address;
@@ -43,6 +45,15 @@ struct ReceiptJson {
     executor: Value,
     timestamp: Value,
     signature: Value,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    batch: Option<BatchJson>,
+}
+
+#[derive(Serialize, Deserialize)]
+#[serde(rename = "BatchProof", deny_unknown_fields)]
+struct BatchJson {
+    index: Value,
+    path: Value,
 }
 
 fn hex_value(bytes: &[u8]) -> Value {
@@ -62,6 +73,10 @@ impl From<&Receipt> for ReceiptJson {
             executor: to_checksum_address(&b.executor).into(),
             timestamp: b.timestamp.into(),
             signature: hex_value(&r.signature.to_bytes()),
+            batch: r
+                .batch
+                .as_ref()
+                .map(|b| BatchJson { index: b.index.into(), path: Value::Array(b.path.iter().map(|h| hex_value(h)).collect()) }),
         }
     }
 }
@@ -93,6 +108,28 @@ fn executor_field(value: &Value) -> Result<[u8; 20], ReceiptError> {
     Ok(address)
 }
 
+fn batch_proof(j: BatchJson) -> Result<BatchProof, ReceiptError> {
+    let index = j.index.as_u64().and_then(|i| u32::try_from(i).ok());
+    let index = index.ok_or_else(|| field_err("batch.index", format!("expected an integer in 0..2^32, found {}", j.index)))?;
+    let items =
+        j.path.as_array().ok_or_else(|| field_err("batch.path", format!("expected an array of hashes, found {}", j.path)))?;
+    let path = items
+        .iter()
+        .enumerate()
+        .map(|(k, v)| {
+            hex_field::<32>("batch.path", v).map_err(|e| match e {
+                ReceiptError::JsonField { field, reason } => {
+                    ReceiptError::JsonField { field, reason: format!("element {k}: {reason}") }
+                }
+                other => other,
+            })
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    let proof = BatchProof { index, path };
+    proof.validate()?;
+    Ok(proof)
+}
+
 impl TryFrom<ReceiptJson> for Receipt {
     type Error = ReceiptError;
 
@@ -122,7 +159,8 @@ impl TryFrom<ReceiptJson> for Receipt {
         };
         let signature = EthSignature::from_bytes(&hex_field("signature", &j.signature)?);
         signature.validate()?;
-        Ok(Receipt { body, signature })
+        let batch = j.batch.map(batch_proof).transpose()?;
+        Ok(Receipt { body, signature, batch })
     }
 }
 
@@ -268,6 +306,36 @@ mod tests {
             m.insert("version".into(), 2.into());
         }));
         assert!(msg.contains("unsupported receipt format version 2"), "{msg}");
+    }
+
+    #[test]
+    fn batch_proofs_round_trip_and_bad_ones_are_named() {
+        let signer = Signer::from_secret_bytes(&[9; 32]).unwrap();
+        let batch = signer.sign_batch(&[receipt().body, ReceiptBody { timestamp: 1, ..receipt().body }]);
+        let json = batch[1].to_json();
+        let v: Value = serde_json::from_str(&json).unwrap();
+        assert_eq!(v["batch"]["index"], 1);
+        assert_eq!(v["batch"]["path"].as_array().unwrap().len(), 1);
+        assert_eq!(Receipt::from_json(&json).unwrap(), batch[1]);
+        assert!(receipt().to_json().find("batch").is_none(), "an unbatched receipt has no batch field");
+        let with = |batch: Value| {
+            let mut v = v.clone();
+            v["batch"] = batch;
+            err(&v.to_string())
+        };
+        let h = format!("0x{}", "00".repeat(32));
+        for (batch, expected) in [
+            (serde_json::json!({"index": -1, "path": [h]}), "`batch.index`: expected an integer"),
+            (serde_json::json!({"index": 0, "path": h}), "`batch.path`: expected an array"),
+            (serde_json::json!({"index": 0, "path": [h, "0x12"]}), "`batch.path`: element 1: expected 64 hex digits"),
+            (serde_json::json!({"index": 2, "path": [h]}), "batch index 2 does not fit a batch of depth 1"),
+            (serde_json::json!({"index": 0, "path": []}), "batch proof has 0 levels"),
+            (serde_json::json!({"index": 0}), "missing field `path`"),
+            (serde_json::json!({"index": 0, "path": [h], "root": h}), "unknown field `root`"),
+        ] {
+            let msg = with(batch);
+            assert!(msg.contains(expected), "{msg}");
+        }
     }
 
     #[test]

@@ -104,7 +104,20 @@ impl Signer {
     pub fn sign(&self, body: ReceiptBody) -> Receipt {
         let body = ReceiptBody { executor: self.address, ..body };
         let signature = self.sign_hash(&body.signing_hash());
-        Receipt { body, signature }
+        Receipt { body, signature, batch: None }
+    }
+
+    /// Signs many bodies with one signature over their Merkle root (see [`crate::batch`]),
+    /// setting each executor like [`Signer::sign`]. A single body is signed as by `sign`.
+    pub fn sign_batch(&self, bodies: &[ReceiptBody]) -> Vec<Receipt> {
+        if bodies.len() < 2 {
+            return bodies.iter().map(|b| self.sign(*b)).collect();
+        }
+        let bodies: Vec<ReceiptBody> = bodies.iter().map(|b| ReceiptBody { executor: self.address, ..*b }).collect();
+        let leaves: Vec<[u8; 32]> = bodies.iter().map(ReceiptBody::signing_hash).collect();
+        let (root, proofs) = crate::batch::build(&leaves);
+        let signature = self.sign_hash(&crate::batch::batch_digest(proofs[0].path.len(), &root));
+        bodies.into_iter().zip(proofs).map(|(body, proof)| Receipt { body, signature, batch: Some(proof) }).collect()
     }
 
     /// Low-level: a deterministic (RFC 6979), low-s, recoverable signature over a 32-byte hash,

@@ -12,6 +12,9 @@
 //! Byte offsets are in [`codec`]; the full specification, with a Solidity verifier and a
 //! worked example, is `docs/receipts.md`.
 //!
+//! A busy executor may instead sign the Merkle root of many bodies once ([`Signer::sign_batch`]);
+//! each such receipt appends its place in the batch ([`batch`]) and is checked on its own.
+//!
 //! ```
 //! use verity_receipt::{Claims, EvidenceKind, Receipt, ReceiptBody, Signer};
 //!
@@ -24,6 +27,7 @@
 //! receipt.verify(&Claims { model_id: [1; 32], input_hash: [2; 32], output_hash: [3; 32] }).unwrap();
 //! ```
 
+pub mod batch;
 pub mod codec;
 mod error;
 pub mod json;
@@ -32,7 +36,8 @@ mod keys;
 mod receipt;
 mod signature;
 
-pub use codec::{BODY_LEN, FORMAT_VERSION, MAGIC, RECEIPT_LEN, SIGNATURE_LEN};
+pub use batch::BatchProof;
+pub use codec::{BATCH_HEADER_LEN, BODY_LEN, FORMAT_VERSION, MAGIC, RECEIPT_LEN, SIGNATURE_LEN};
 pub use error::{KeyError, ReceiptError};
 pub use keys::{keccak256, to_checksum_address, Signer};
 pub use receipt::{ClaimField, Claims, EvidenceKind, Receipt, ReceiptBody};

@@ -3,7 +3,8 @@
 use std::fmt;
 use std::str::FromStr;
 
-use crate::codec::{self, BODY_LEN, RECEIPT_LEN};
+use crate::batch::BatchProof;
+use crate::codec::{self, BODY_LEN};
 use crate::error::ReceiptError;
 use crate::keys::keccak256;
 use crate::signature::EthSignature;
@@ -100,6 +101,8 @@ impl ReceiptBody {
 pub struct Receipt {
     pub body: ReceiptBody,
     pub signature: EthSignature,
+    /// Present when the signature is over a batch of receipts (see [`crate::batch`]).
+    pub batch: Option<BatchProof>,
 }
 
 /// What a verifier recomputed independently and expects a receipt to claim.
@@ -135,13 +138,21 @@ impl fmt::Display for ClaimField {
 }
 
 impl Receipt {
-    /// `keccak256` of the body: the hash the signature is over.
+    /// `keccak256` of the body: the receipt's id, and the hash an unbatched signature is over.
     pub fn signing_hash(&self) -> [u8; 32] {
         self.body.signing_hash()
     }
 
-    /// The 227-byte canonical encoding: body (162 bytes) || r || s || v.
-    pub fn encode(&self) -> [u8; RECEIPT_LEN] {
+    /// The hash the signature is over: the signing hash, or for a batched receipt the batch
+    /// digest its proof leads to.
+    pub fn signed_digest(&self) -> [u8; 32] {
+        let leaf = self.signing_hash();
+        self.batch.as_ref().map_or(leaf, |b| b.digest(&leaf))
+    }
+
+    /// The canonical encoding: body (162 bytes) || r || s || v, 227 bytes, then for a batched
+    /// receipt depth (1 byte) || index (4 bytes) || path (32 bytes per level).
+    pub fn encode(&self) -> Vec<u8> {
         codec::encode_receipt(self)
     }
 
@@ -152,9 +163,13 @@ impl Receipt {
         codec::decode_receipt(bytes)
     }
 
-    /// Checks that the signature is well formed and was made by `executor` over this body.
+    /// Checks that the signature is well formed and was made by `executor` over this body
+    /// (directly, or over a batch the body is in).
     pub fn verify_signature(&self) -> Result<(), ReceiptError> {
-        let recovered = self.signature.recover_address(&self.signing_hash())?;
+        if let Some(b) = &self.batch {
+            b.validate()?;
+        }
+        let recovered = self.signature.recover_address(&self.signed_digest())?;
         if recovered != self.body.executor {
             return Err(ReceiptError::WrongSigner { executor: self.body.executor, recovered });
         }

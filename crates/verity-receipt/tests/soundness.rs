@@ -12,7 +12,7 @@ struct Outcomes {
     signature: usize,
 }
 
-/// Flips every one of the 227 * 8 = 1816 bits of each receipt, one at a time.
+/// Flips every bit of each receipt (batch proofs included), one at a time.
 #[test]
 fn every_single_bit_flip_is_rejected() {
     let mut outcomes = Outcomes::default();
@@ -21,7 +21,7 @@ fn every_single_bit_flip_is_rejected() {
         let claims = original.body.claims();
         let bytes = original.encode();
         for bit in 0..bytes.len() * 8 {
-            let mut flipped = bytes;
+            let mut flipped = bytes.clone();
             flipped[bit / 8] ^= 1 << (bit % 8);
             flips += 1;
             let receipt = match Receipt::decode(&flipped) {
@@ -38,7 +38,7 @@ fn every_single_bit_flip_is_rejected() {
             outcomes.signature += 1;
         }
     }
-    assert_eq!(flips, 3 * 227 * 8);
+    assert_eq!(flips, 8 * (3 * 227 + 2 * (232 + 2 * 32)));
     assert_eq!(outcomes.decode + outcomes.signature, flips);
     eprintln!("{flips} bit flips: {outcomes:?}");
 }
@@ -49,7 +49,7 @@ fn signature_by_another_key_naming_the_first_executor_fails() {
     let mut body = common::body(7, verity_receipt::EvidenceKind::Reexecution);
     body.executor = honest.address();
     // The forger signs the exact body that names the honest executor.
-    let forged = Receipt { body, signature: forger.sign_hash(&body.signing_hash()) };
+    let forged = Receipt { body, signature: forger.sign_hash(&body.signing_hash()), batch: None };
     assert_eq!(
         forged.verify_signature(),
         Err(ReceiptError::WrongSigner { executor: honest.address(), recovered: forger.address() })
@@ -106,7 +106,7 @@ fn high_s_twin_signature_is_rejected() {
     for receipt in common::receipts() {
         let sig = receipt.signature;
         let twin = EthSignature { r: sig.r, s: n_minus(&sig.s), v: if sig.v == 27 { 28 } else { 27 } };
-        let malleated = Receipt { body: receipt.body, signature: twin };
+        let malleated = Receipt { signature: twin, ..receipt };
         assert_eq!(malleated.verify_signature(), Err(ReceiptError::SignatureHighS));
         assert_eq!(Receipt::decode(&malleated.encode()), Err(ReceiptError::SignatureHighS));
         assert_eq!(Receipt::from_json(&malleated.to_json()), Err(ReceiptError::SignatureHighS));
@@ -129,4 +129,40 @@ fn signer_cannot_name_another_executor() {
     let receipt: Receipt = b.sign(body);
     assert_eq!(receipt.body.executor, b.address());
     assert_eq!(receipt.verify_signature(), Ok(()));
+}
+
+/// A batch signature covers each member and nothing else: members verify on their own, and
+/// neither another body, another place in the batch, a shortened or re-rooted path, nor the
+/// batch digest passed off as an unbatched signature verifies.
+#[test]
+fn batch_members_verify_alone_and_nothing_else_does() {
+    let signer = common::signer(5);
+    let bodies: Vec<_> = (0..5).map(|i| common::body(0x70 + i, verity_receipt::EvidenceKind::Reexecution)).collect();
+    let batch = signer.sign_batch(&bodies);
+    assert_eq!(batch.len(), 5);
+    for (i, r) in batch.iter().enumerate() {
+        assert_eq!(r.verify_signature(), Ok(()), "member {i}");
+        assert_eq!(r.batch.as_ref().unwrap().path.len(), 3);
+        assert_eq!(Receipt::decode(&r.encode()).as_ref(), Ok(r));
+        assert_eq!(Receipt::from_json(&r.to_json()).as_ref(), Ok(r));
+
+        let mut other_body = r.clone();
+        other_body.body = batch[(i + 1) % 5].body;
+        assert!(other_body.verify_signature().is_err(), "member {i} with a neighbour's body");
+        let mut moved = r.clone();
+        moved.batch.as_mut().unwrap().index ^= 1;
+        assert!(moved.verify_signature().is_err(), "member {i} at another index");
+        let mut short = r.clone();
+        short.batch.as_mut().unwrap().path.pop();
+        assert!(short.verify_signature().is_err(), "member {i} with a shortened path");
+        let mut unbatched = r.clone();
+        unbatched.batch = None;
+        assert!(unbatched.verify_signature().is_err(), "member {i} without its proof");
+    }
+    // An unbatched receipt does not verify with a batch proof attached.
+    let single = signer.sign(bodies[0]);
+    let with_proof = Receipt { batch: batch[0].batch.clone(), ..single.clone() };
+    assert!(with_proof.verify_signature().is_err());
+    // One body alone is signed plainly.
+    assert_eq!(signer.sign_batch(&bodies[..1]), vec![single]);
 }

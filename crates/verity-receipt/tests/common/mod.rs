@@ -20,7 +20,12 @@ pub fn body(seed: u8, evidence: EvidenceKind) -> ReceiptBody {
     }
 }
 
-/// Three receipts by different keys, one per evidence kind.
+/// Three receipts by different keys, one per evidence kind, then two from a batch of three
+/// (depth 2: the padding leaf's side and the other).
 pub fn receipts() -> Vec<Receipt> {
-    EvidenceKind::ALL.iter().enumerate().map(|(i, &kind)| signer(i as u8 + 1).sign(body(0x10 * i as u8, kind))).collect()
+    let mut all: Vec<Receipt> =
+        EvidenceKind::ALL.iter().enumerate().map(|(i, &kind)| signer(i as u8 + 1).sign(body(0x10 * i as u8, kind))).collect();
+    let batch = signer(4).sign_batch(&[0x40, 0x50, 0x60].map(|seed| body(seed, EvidenceKind::Reexecution)));
+    all.extend([batch[0].clone(), batch[2].clone()]);
+    all
 }
