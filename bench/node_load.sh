@@ -76,3 +76,5 @@ for c in 1 16 256; do
 done
 receipts=$(curl -s "$url/v1/info" 2>/dev/null | grep -o '"receipts":[0-9]*' || true)
 echo "node: $(nproc) cores shared with wrk; ${receipts:-receipts stored: (curl missing)}"
+curl -s "$url/metrics" 2>/dev/null | awk '$1 == "verity_receipts_issued_total" {n = $2} $1 == "verity_receipt_batches_total" {b = $2}
+  END {if (b) printf "receipts per group commit (one signature, one fsync): %.1f on average\n", n / b}'

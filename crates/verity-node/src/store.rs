@@ -4,7 +4,8 @@
 //! Layout under the data directory:
 //!
 //! ```text
-//! verity.redb            models, receipts, mismatches, jobs, job_ids, job_queue, proofs
+//! verity.redb            models, receipt_batches, receipt_ids, mismatches, jobs, job_ids,
+//!                        job_queue, proofs
 //! blobs/<model id>       canonical model bytes; the name is the BLAKE3 of the content
 //! blobs/proofs/<id>      proof files; the name is the BLAKE3 of the content
 //! blobs/tmp/             blobs being written (emptied at startup)
@@ -19,6 +20,9 @@
 //! commit returns (redb's `Durability::Immediate`, the default: the commit is fsynced
 //! before it returns). A proof job is in `job_queue` from the commit that accepts it to the
 //! commit that marks it done or failed, so a restart finds every job still owed.
+//!
+//! Receipts are appended one row per group commit, and found by id through an in-memory
+//! index (about 80 bytes per receipt) that startup rebuilds from `receipt_ids`.
 
 use std::collections::HashMap;
 use std::fs::{self, File};
@@ -36,9 +40,11 @@ use verity_exec::parse_id;
 use crate::hooks::Pause;
 
 const MODELS: TableDefinition<&[u8; 32], &[u8]> = TableDefinition::new("models");
-/// Receipt records (see `receipts.rs`) by receipt number, the order they were committed in:
-/// appends only, so a group commit writes its records contiguously.
-const RECEIPTS: TableDefinition<u64, &[u8]> = TableDefinition::new("receipt_log");
+/// Receipt records (see `receipts.rs`), one row per group commit keyed by the number of its
+/// first receipt (receipts are numbered in commit order): a commit appends one value, so it
+/// writes its records contiguously. The value is the record count `k` (u32 BE), `k + 1` end
+/// offsets into the records (u32 BE; the first is 0), then the records.
+const RECEIPTS: TableDefinition<u64, &[u8]> = TableDefinition::new("receipt_batches");
 /// First receipt number of a group commit → the ids of its receipts (32 bytes each), from
 /// which startup rebuilds the in-memory id → number index.
 const RECEIPT_IDS: TableDefinition<u64, &[u8]> = TableDefinition::new("receipt_ids");
@@ -396,10 +402,19 @@ impl Store {
         let first = self.next_receipt.load(Ordering::Relaxed);
         let w = self.db.begin_write()?;
         {
-            let mut t = w.open_table(RECEIPTS)?;
-            for (k, (_, record)) in batch.iter().enumerate() {
-                t.insert(first + k as u64, record.as_slice())?;
+            let head = 4 * (batch.len() + 2);
+            let mut value = Vec::with_capacity(head + batch.iter().map(|(_, r)| r.len()).sum::<usize>());
+            value.extend_from_slice(&(batch.len() as u32).to_be_bytes());
+            let mut end = 0u32;
+            value.extend_from_slice(&end.to_be_bytes());
+            for (_, record) in batch {
+                end += u32::try_from(record.len()).context("a receipt record over 4 GiB")?;
+                value.extend_from_slice(&end.to_be_bytes());
             }
+            for (_, record) in batch {
+                value.extend_from_slice(record);
+            }
+            w.open_table(RECEIPTS)?.insert(first, value.as_slice())?;
             let ids: Vec<u8> = batch.iter().flat_map(|(id, _)| *id).collect();
             w.open_table(RECEIPT_IDS)?.insert(first, ids.as_slice())?;
         }
@@ -420,7 +435,23 @@ impl Store {
         };
         let r = self.db.begin_read()?;
         let t = r.open_table(RECEIPTS)?;
-        Ok(t.get(n)?.map(|v| v.value().to_vec()))
+        let Some(row) = t.range(..=n)?.next_back() else { bail!("receipt number {n} has no batch") };
+        let (first, value) = row?;
+        let (first, value) = (first.value(), value.value());
+        let at = |i: usize| -> Option<usize> {
+            let b = value.get(4 * i..4 * i + 4)?;
+            Some(u32::from_be_bytes(b.try_into().ok()?) as usize)
+        };
+        let record = (|| {
+            let count = at(0)?;
+            let k = usize::try_from(n - first).ok().filter(|&k| k < count)?;
+            let base = 4 * (count + 2);
+            value.get(base + at(k + 1)?..base + at(k + 2)?)
+        })();
+        match record {
+            Some(r) => Ok(Some(r.to_vec())),
+            None => bail!("corrupted receipt batch {first}: no record for receipt number {n}"),
+        }
     }
 
     /// Appends a mismatch record; `make(id)` builds its JSON given its sequence number.
@@ -698,5 +729,33 @@ mod tests {
         assert_eq!(std::fs::read_dir(dir.path().join("blobs/proofs")).unwrap().count(), 1);
         assert!(store.read_proof(&pid).unwrap().is_some());
         assert!(store.read_proof(&[9; 32]).unwrap().is_none());
+    }
+
+    #[test]
+    fn receipts_are_found_by_id_across_batches_and_restarts() {
+        let dir = tempfile::tempdir().unwrap();
+        let rec = |n: u8| ([n; 32], vec![n; usize::from(n) * 3]);
+        let batches: [&[u8]; 3] = [&[1], &[2, 3, 4], &[5, 6]];
+        {
+            let (store, report) = Store::open(dir.path(), None).unwrap();
+            assert_eq!(report.receipts, 0);
+            for b in batches {
+                store.put_receipts(&b.iter().map(|&n| rec(n)).collect::<Vec<_>>()).unwrap();
+            }
+            // The same id again (a second receipt for equal claims): the newest record wins.
+            store.put_receipts(&[([3; 32], b"newer".to_vec())]).unwrap();
+        }
+        let (store, report) = Store::open(dir.path(), None).unwrap();
+        assert_eq!(report.receipts, 6);
+        assert_eq!(store.counts().unwrap().1, 6);
+        for n in [1, 2, 4, 5, 6] {
+            assert_eq!(store.get_receipt(&[n; 32]).unwrap(), Some(rec(n).1), "receipt {n}");
+        }
+        assert_eq!(store.get_receipt(&[3; 32]).unwrap().unwrap(), b"newer");
+        assert_eq!(store.get_receipt(&[7; 32]).unwrap(), None);
+        // Numbering continues after a restart.
+        store.put_receipts(&[rec(7)]).unwrap();
+        assert_eq!(store.get_receipt(&[7; 32]).unwrap(), Some(rec(7).1));
+        assert_eq!(store.get_receipt(&[6; 32]).unwrap(), Some(rec(6).1));
     }
 }
