@@ -5,7 +5,7 @@
 //! identified by an Ethereum address and signs with secp256k1, so a smart contract can check a
 //! receipt with `ecrecover`.
 //!
-//! A receipt encodes to exactly [`RECEIPT_LEN`] = 227 bytes: a 162-byte body
+//! An unbatched receipt encodes to exactly [`RECEIPT_LEN`] = 227 bytes: a 162-byte body
 //! (`"VRTR"`, version 1, then the fields big-endian, i.e. Solidity's `abi.encodePacked`)
 //! followed by the signature `r || s || v`. The signature is over `keccak256(body)` with no
 //! EIP-191 prefix, so a contract verifies with `ecrecover(hash, v, r, s) == executor`.
