@@ -51,7 +51,7 @@ pub fn document() -> Value {
                 },
                 "Receipt": {
                     "type": "object",
-                    "description": "A signed receipt (docs/receipts.md, JSON form). Every field is required; no other is allowed.",
+                    "description": "A signed receipt (docs/receipts.md, JSON form). Every field but `batch` is required; no other is allowed.",
                     "additionalProperties": false,
                     "required": ["version", "model_id", "input_hash", "output_hash", "trace_root", "evidence", "executor", "timestamp", "signature"],
                     "properties": {
@@ -63,7 +63,17 @@ pub fn document() -> Value {
                         "evidence": {"type": "string", "enum": ["reexecution", "dispute", "zk"]},
                         "executor": {"type": "string", "pattern": "^0x[0-9a-fA-F]{40}$", "description": "EIP-55 address"},
                         "timestamp": {"type": "integer", "minimum": 0},
-                        "signature": {"type": "string", "pattern": "^0x[0-9a-fA-F]{130}$", "description": "r || s || v"}
+                        "signature": {"type": "string", "pattern": "^0x[0-9a-fA-F]{130}$", "description": "r || s || v"},
+                        "batch": {
+                            "type": "object",
+                            "description": "Only on a receipt signed as part of a batch: its leaf index and the sibling hashes up to the signed root",
+                            "additionalProperties": false,
+                            "required": ["index", "path"],
+                            "properties": {
+                                "index": {"type": "integer", "minimum": 0},
+                                "path": {"type": "array", "minItems": 1, "maxItems": 20, "items": {"type": "string", "pattern": "^0x[0-9a-fA-F]{64}$"}}
+                            }
+                        }
                     }
                 },
                 "PublishRequest": {

@@ -52,7 +52,10 @@ impl ReceiptWriter {
     pub async fn issue(&self, body: ReceiptBody, input: Box<RawValue>) -> Result<Receipt> {
         let (done, rx) = tokio::sync::oneshot::channel();
         self.metrics.receipts_pending.fetch_add(1, Ordering::Relaxed);
-        self.tx.send(Msg::Issue(Pending { body, input, done })).context("the receipt writer has stopped")?;
+        if self.tx.send(Msg::Issue(Pending { body, input, done })).is_err() {
+            self.metrics.receipts_pending.fetch_sub(1, Ordering::Relaxed);
+            bail!("the receipt writer has stopped");
+        }
         match rx.await {
             Ok(Ok(receipt)) => Ok(receipt),
             Ok(Err(e)) => bail!("{e}"),
