@@ -16,27 +16,10 @@ cd "$(dirname "$0")/.."
 secs=${1:-10}
 
 command -v wrk >/dev/null || apt-get install -y -qq wrk >/dev/null
-cargo build --release --locked -q -p verity-cli
-verity=target/release/verity
-
-work=$(mktemp -d)
-node_pid=
-cleanup() {
-  [ -n "$node_pid" ] && kill -TERM "$node_pid" 2>/dev/null && wait "$node_pid" 2>/dev/null || true
-  rm -rf "$work"
-}
-trap cleanup EXIT
-
 # A queue deep enough for 256 connections: this measures throughput, not 503s (any
 # non-2xx answer is reported below).
-"$verity" node --data "$work/data" --listen 127.0.0.1:0 --api-key bench --max-queue 1024 \
-  >"$work/node.out" 2>"$work/node.err" &
-node_pid=$!
-for _ in $(seq 100); do grep -q listening "$work/node.out" 2>/dev/null && break; sleep 0.1; done
-url=$(grep -o 'http://[0-9.:]*' "$work/node.out")
-id=$(VERITY_CACHE="$work/cache" "$verity" publish --node "$url" fixtures/cnn_digits.onnx \
-  --calibration fixtures/cnn_digits.calibration.json --api-key bench 2>/dev/null)
-pixels=$(sed -e 's/.*\[\[//' -e 's/\]\].*//' fixtures/cnn_digits.input.json)
+source bench/node_common.sh
+start_node --max-queue 1024
 
 cat >"$work/infer.lua" <<EOF
 local evidence = os.getenv("EVIDENCE")
