@@ -22,7 +22,8 @@
 //! commit that marks it done or failed, so a restart finds every job still owed.
 //!
 //! Receipts are appended one row per group commit, and found by id through an in-memory
-//! index (about 80 bytes per receipt) that startup rebuilds from `receipt_ids`.
+//! index (a 32-byte id and a u64 per receipt, in a hash table) that startup rebuilds from
+//! `receipt_ids`.
 
 use std::collections::HashMap;
 use std::fs::{self, File};
