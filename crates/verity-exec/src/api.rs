@@ -194,6 +194,28 @@ pub struct ProofJob {
     pub attempts: u32,
 }
 
+impl ProofJob {
+    /// A job just accepted: queued, never started.
+    pub fn queued(job_id: String, model_id: String, input_hash: String, output_hash: String, created_at: u64) -> Self {
+        ProofJob {
+            job_id,
+            model_id,
+            input_hash,
+            output_hash,
+            state: JobState::Queued,
+            progress: None,
+            ahead: None,
+            proof_id: None,
+            proof_bytes: None,
+            error: None,
+            created_at,
+            started_at: None,
+            finished_at: None,
+            attempts: 0,
+        }
+    }
+}
+
 /// `POST /v1/verify/proof`: is this proof file valid for this node's model?
 #[derive(Debug, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]

@@ -389,22 +389,13 @@ async fn infer(State(st): State<Arc<AppState>>, headers: HeaderMap, body: Body) 
         } else if req.evidence == Evidence::Zk {
             let jid = job_id(&m.id, &ex.input_hash);
             let fresh = JobRow {
-                job: ProofJob {
-                    job_id: verity_commit::hash::hex(&jid),
-                    model_id: m.id_hex.clone(),
-                    input_hash: response.input_hash.clone(),
-                    output_hash: response.output_hash.clone(),
-                    state: JobState::Queued,
-                    progress: None,
-                    ahead: None,
-                    proof_id: None,
-                    proof_bytes: None,
-                    error: None,
-                    created_at: verity_exec::unix_now(),
-                    started_at: None,
-                    finished_at: None,
-                    attempts: 0,
-                },
+                job: ProofJob::queued(
+                    verity_commit::hash::hex(&jid),
+                    m.id_hex.clone(),
+                    response.input_hash.clone(),
+                    response.output_hash.clone(),
+                    verity_exec::unix_now(),
+                ),
                 input: req.input.get().to_string(),
             };
             job = Some((jid, fresh));

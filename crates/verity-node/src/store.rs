@@ -643,22 +643,7 @@ mod tests {
     use super::*;
 
     fn row(n: u8) -> ([u8; 32], JobRow) {
-        let job = ProofJob {
-            job_id: hex(&[n; 32]),
-            model_id: hex(&[1; 32]),
-            input_hash: hex(&[2; 32]),
-            output_hash: hex(&[3; 32]),
-            state: JobState::Queued,
-            progress: None,
-            ahead: None,
-            proof_id: None,
-            proof_bytes: None,
-            error: None,
-            created_at: 1,
-            started_at: None,
-            finished_at: None,
-            attempts: 0,
-        };
+        let job = ProofJob::queued(hex(&[n; 32]), hex(&[1; 32]), hex(&[2; 32]), hex(&[3; 32]), 1);
         ([n; 32], JobRow { job, input: format!("{{\"input_data\": [[{n}]]}}") })
     }
 
