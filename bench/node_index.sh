@@ -16,20 +16,8 @@ start_node --max-queue 1024
 rss() { awk '/VmRSS/ {printf "%.1f MiB", $2 / 1024}' "/proc/$node_pid/status"; }
 echo "fresh node with one model: $(rss)"
 
-cat >"$work/infer.lua" <<EOF
-local pixels = {}
-for v in string.gmatch("$pixels", "[^,]+") do pixels[#pixels + 1] = v end
-wrk.method = "POST"
-wrk.headers["Content-Type"] = "application/json"
-function setup(thread) thread:set("seed", math.random(1, 1e9)) end
-function init(args) math.randomseed(seed) end
-function request()
-  for i = 1, 6 do pixels[i * 9] = tostring(math.random(0, 16)) .. ".0" end
-  local body = '{"model_id":"$id","evidence":"receipt","input":{"input_data":[[' .. table.concat(pixels, ",") .. ']]}}'
-  return wrk.format(nil, "/v1/infer", nil, body)
-end
-EOF
-wrk -t2 -c256 -d"${secs}s" -s "$work/infer.lua" "$url" >/dev/null
+write_infer_lua 6
+EVIDENCE=receipt wrk -t2 -c256 -d"${secs}s" -s "$work/infer.lua" "$url" >/dev/null
 kill -TERM "$node_pid"; wait "$node_pid" || true
 echo "database: $(du -m "$work/data/verity.redb" | cut -f1) MiB"
 

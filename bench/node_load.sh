@@ -21,20 +21,7 @@ command -v wrk >/dev/null || apt-get install -y -qq wrk >/dev/null
 source bench/node_common.sh
 start_node --max-queue 1024
 
-cat >"$work/infer.lua" <<EOF
-local evidence = os.getenv("EVIDENCE")
-local pixels = {}
-for v in string.gmatch("$pixels", "[^,]+") do pixels[#pixels + 1] = v end
-wrk.method = "POST"
-wrk.headers["Content-Type"] = "application/json"
-function setup(thread) thread:set("seed", math.random(1, 1e9)) end
-function init(args) math.randomseed(seed) end
-function request()
-  for i = 1, 4 do pixels[i * 9] = tostring(math.random(0, 16)) .. ".0" end
-  local body = '{"model_id":"$id","evidence":"' .. evidence .. '","input":{"input_data":[[' .. table.concat(pixels, ",") .. ']]}}'
-  return wrk.format(nil, "/v1/infer", nil, body)
-end
-EOF
+write_infer_lua 4
 
 # wrk prints latency with a unit; normalize to milliseconds.
 to_ms() { awk '{v=$1; if (v ~ /us$/) {sub(/us/,"",v); v/=1000} else if (v ~ /ms$/) {sub(/ms/,"",v)} else if (v ~ /s$/) {sub(/s/,"",v); v*=1000}; printf "%.2f", v}'; }
