@@ -3,31 +3,21 @@
 //! BLAKE3 key (keyed mode costs nothing extra, where a tag byte would push a 64-byte
 //! inner node into a second compression).
 
-pub type Hash = [u8; 32];
-
-/// The value of a leaf with nothing in it (padding up to a power of two).
-pub const EMPTY: Hash = [0; 32];
+// The Merkle inner node and the model-id hashes belong to `verity-model` (the model id is
+// a Merkle commitment); they are re-exported so that every domain is reachable from here.
+pub use verity_model::id::{model, model_node};
+pub use verity_model::merkle::{node, Hash, EMPTY};
 
 /// Elements per chunk: the unit a Merkle leaf commits to, and what a dispute reveals
 /// at its last bisection level.
 pub const CHUNK: usize = 256;
 
 const CHUNK_KEY: &[u8; 32] = b"verity/v1/chunk.................";
-const NODE_KEY: &[u8; 32] = b"verity/v1/merkle-node...........";
 const TENSOR_KEY: &[u8; 32] = b"verity/v1/tensor................";
-const MODEL_NODE_KEY: &[u8; 32] = b"verity/v1/model-node............";
-const MODEL_KEY: &[u8; 32] = b"verity/v1/model.................";
 const LIST_KEY: &[u8; 32] = b"verity/v1/list..................";
 
 // One-shot `keyed_hash` on a stack buffer: a `blake3::Hasher` zeroes ~1.7 KB of state
 // on creation, which costs more than hashing a small message.
-
-pub fn node(l: &Hash, r: &Hash) -> Hash {
-    let mut buf = [0u8; 64];
-    buf[..32].copy_from_slice(l);
-    buf[32..].copy_from_slice(r);
-    *blake3::keyed_hash(NODE_KEY, &buf).as_bytes()
-}
 
 /// A chunk of a `bits`-bit tensor: its index and its values, packed at their width
 /// (one byte for 8-bit values, two for 16-bit), little-endian.
@@ -64,21 +54,6 @@ pub fn tensor(bits: u8, shape: &[usize], chunk_root: &Hash) -> Hash {
     shape.iter().for_each(|&d| buf.extend_from_slice(&(d as u32).to_le_bytes()));
     buf.extend_from_slice(chunk_root);
     *blake3::keyed_hash(TENSOR_KEY, &buf).as_bytes()
-}
-
-/// One node of a model (its canonical encoding: op, parameters and wiring).
-pub fn model_node(encoding: &[u8]) -> Hash {
-    let mut h = blake3::Hasher::new_keyed(MODEL_NODE_KEY);
-    h.update(encoding);
-    *h.finalize().as_bytes()
-}
-
-/// A model commitment: its public header bound to the root of its node tree.
-pub fn model(header: &[u8], nodes_root: &Hash) -> Hash {
-    let mut h = blake3::Hasher::new_keyed(MODEL_KEY);
-    h.update(header);
-    h.update(nodes_root);
-    *h.finalize().as_bytes()
 }
 
 /// A short list of tensor roots (a run's inputs or outputs).

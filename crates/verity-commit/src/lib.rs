@@ -10,6 +10,6 @@ pub mod trace;
 
 pub use hash::{Hash, CHUNK, EMPTY};
 pub use merkle::{root_from_path, verify_path, MerkleTree};
-pub use model::{verify_node, ModelCommitment, ModelHeader};
+pub use model::{verify_node, ModelCommitment};
 pub use tensor::{chunk_count, in_range, list_root, verify_chunk, TensorCommitment};
 pub use trace::{TraceBuilder, TraceCommitment};

@@ -1,59 +1,36 @@
-//! The model commitment a referee holds instead of the model: a small public header
-//! (value types, which values are inputs and outputs) and a Merkle root over the
-//! canonical encoding of every node, so any node — and so any weight — can be opened
-//! with a logarithmic proof.
+//! The model as a referee sees it: the head (every value's name, type, scale and shape,
+//! the inputs, input maps and outputs) and a Merkle root over the canonical encoding of
+//! every node, so any node — and so any weight — can be opened with a logarithmic proof.
+//! The two hash to the model id itself (`verity_model::id`): a receipt that signs the id
+//! fixes both, and nothing else needs to be published or trusted.
 
-use crate::hash::{self, Hash};
+use crate::hash::Hash;
 use crate::merkle::{verify_path, MerkleTree};
-use verity_model::Model;
-
-/// The public header: every value's bit width and shape, the inputs and the outputs.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct ModelHeader {
-    pub values: Vec<(u8, Vec<usize>)>,
-    pub n_inputs: usize,
-    pub outputs: Vec<u32>,
-}
-
-impl ModelHeader {
-    pub fn encode(&self) -> Vec<u8> {
-        let mut b = Vec::new();
-        let u32le = |b: &mut Vec<u8>, v: usize| b.extend_from_slice(&(v as u32).to_le_bytes());
-        u32le(&mut b, self.values.len());
-        for (bits, shape) in &self.values {
-            b.push(*bits);
-            u32le(&mut b, shape.len());
-            shape.iter().for_each(|&d| u32le(&mut b, d));
-        }
-        u32le(&mut b, self.n_inputs);
-        u32le(&mut b, self.outputs.len());
-        self.outputs.iter().for_each(|&o| u32le(&mut b, o as usize));
-        b
-    }
-}
+use verity_model::{id, Model, ModelHead};
 
 #[derive(Clone, Debug)]
 pub struct ModelCommitment {
-    pub header: ModelHeader,
+    pub head: ModelHead,
+    head_bytes: Vec<u8>,
     nodes: MerkleTree,
     encodings: Vec<Vec<u8>>,
 }
 
 impl ModelCommitment {
     pub fn new(model: &Model) -> Self {
-        let header = ModelHeader {
-            values: model.values.iter().map(|v| (v.bits, v.shape.clone())).collect(),
-            n_inputs: model.inputs.len(),
-            outputs: model.outputs.clone(),
-        };
         let encodings: Vec<Vec<u8>> = model.nodes.iter().map(|n| n.encode()).collect();
-        let nodes = MerkleTree::new(encodings.iter().map(|e| hash::model_node(e)).collect());
-        ModelCommitment { header, nodes, encodings }
+        let nodes = id::node_tree(&encodings);
+        ModelCommitment { head: model.head(), head_bytes: model.head_bytes(), nodes, encodings }
     }
 
-    /// The weight commitment: binds the header and every node.
+    /// The model id: binds the head and every node.
     pub fn root(&self) -> Hash {
-        hash::model(&self.header.encode(), &self.nodes.root())
+        id::model(&self.head_bytes, &self.nodes.root())
+    }
+
+    /// The head's canonical bytes (the opening a referee checks against the id).
+    pub fn head_bytes(&self) -> &[u8] {
+        &self.head_bytes
     }
 
     pub fn nodes_root(&self) -> Hash {
@@ -68,5 +45,5 @@ impl ModelCommitment {
 
 /// Checks an opened node against a nodes root.
 pub fn verify_node(encoding: &[u8], index: usize, path: &[Hash], nodes_root: &Hash) -> bool {
-    verify_path(&hash::model_node(encoding), index, path, nodes_root)
+    verify_path(&id::model_node(encoding), index, path, nodes_root)
 }

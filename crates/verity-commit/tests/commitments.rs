@@ -46,8 +46,11 @@ proptest! {
         wrong[e % CHUNK] ^= 1;
         prop_assert!(!verify_chunk(tc.bits, n, c, &wrong, &tc.tree.path(c), &tc.chunk_root()));
         prop_assert!(!verify_path(&trace.leaf(v), v ^ 1, &full.path(v), &root) || trace.leaf(v) == trace.leaf(v ^ 1));
-        // Any node (and so any weight) against the model commitment.
+        // Any node (and so any weight) against the model commitment, which is the model id.
         let mc = ModelCommitment::new(&model);
+        prop_assert_eq!(mc.root(), model.id_bytes());
+        prop_assert_eq!(verity_model::Model::id_of_encoding(&model.encode()), model.id_bytes());
+        prop_assert_eq!(hash::model(mc.head_bytes(), &mc.nodes_root()), model.id_bytes());
         let i = pick.index(model.nodes.len());
         let (enc, path) = mc.open_node(i);
         prop_assert!(verify_node(&enc, i, &path, &mc.nodes_root()));

@@ -3,69 +3,41 @@
 //! checked against the bytes that remain before anything is allocated.
 
 use crate::error::{ModelError, Result};
-use crate::graph::{InputAffine, Model, Node, ValueInfo};
+use crate::graph::{InputAffine, Model, ModelHead, Node, ValueId, ValueInfo};
+use crate::id;
 use crate::ops::{Op, Requant, Window};
 
 pub const MAGIC: &[u8; 4] = b"VRTM";
 pub const VERSION: u16 = 1;
 
 impl Model {
-    /// The canonical bytes. Equal models give equal bytes.
+    /// The canonical bytes: the head ([`Model::head_bytes`]) then every node's encoding.
+    /// Equal models give equal bytes.
     pub fn encode(&self) -> Vec<u8> {
         let mut w = Writer(Vec::new());
-        w.0.extend_from_slice(MAGIC);
-        w.u16(VERSION);
-        w.len(self.values.len());
-        for v in &self.values {
-            w.str(&v.name);
-            w.u8(v.bits);
-            w.u32(v.scale.to_bits());
-            w.usizes(&v.shape);
-        }
-        w.ids(&self.inputs);
-        w.len(self.input_affine.len());
-        for a in &self.input_affine {
-            w.f64s(&a.mul);
-            w.f64s(&a.add);
-        }
-        w.ids(&self.outputs);
-        w.len(self.nodes.len());
+        w.head(&self.values, &self.inputs, &self.input_affine, &self.outputs, self.nodes.len());
         for n in &self.nodes {
             w.node(n);
         }
         w.0
     }
 
+    /// The encoding's head: its bytes before the first node (see [`crate::id`]).
+    pub fn head_bytes(&self) -> Vec<u8> {
+        let mut w = Writer(Vec::new());
+        w.head(&self.values, &self.inputs, &self.input_affine, &self.outputs, self.nodes.len());
+        w.0
+    }
+
     /// Decodes and validates. Never panics, whatever the bytes.
     pub fn decode(bytes: &[u8]) -> Result<Model> {
         let mut r = Reader { buf: bytes, pos: 0 };
-        if r.take(4).ok() != Some(MAGIC.as_slice()) {
-            return Err(ModelError::BadMagic);
-        }
-        let version = r.u16()?;
-        if version != VERSION {
-            return Err(ModelError::BadVersion { found: version, supported: VERSION });
-        }
-        let n = r.len(1)?;
-        let mut values = Vec::with_capacity(n);
-        for _ in 0..n {
-            values.push(ValueInfo { name: r.str()?, bits: r.u8()?, scale: f32::from_bits(r.u32()?), shape: r.usizes()? });
-        }
-        let inputs = r.ids()?;
-        let n = r.len(8)?;
-        let mut input_affine = Vec::with_capacity(n);
-        for _ in 0..n {
-            input_affine.push(InputAffine { mul: r.f64s()?, add: r.f64s()? });
-        }
-        let outputs = r.ids()?;
-        let n = r.len(1)?;
-        let mut nodes = Vec::with_capacity(n);
-        for _ in 0..n {
+        let ModelHead { values, inputs, input_affine, outputs, n_nodes } = r.head(true)?;
+        let mut nodes = Vec::with_capacity(n_nodes);
+        for _ in 0..n_nodes {
             nodes.push(r.node()?);
         }
-        if r.pos != bytes.len() {
-            return Err(ModelError::Corrupt(format!("{} trailing bytes", bytes.len() - r.pos)));
-        }
+        r.end()?;
         let model = Model { values, inputs, input_affine, outputs, nodes };
         model.validate()?;
         // Non-canonical encodings of a valid model (e.g. a non-minimal boolean) would
@@ -76,19 +48,61 @@ impl Model {
         Ok(model)
     }
 
-    /// The model id: BLAKE3 of the canonical bytes, as 64 hex digits.
+    /// The model id as 64 hex digits.
     pub fn id(&self) -> String {
-        blake3::hash(&self.encode()).to_hex().to_string()
+        self.id_bytes().iter().map(|b| format!("{b:02x}")).collect()
     }
 
-    /// The model id as bytes.
+    /// The model id: `H_model(head ‖ nodes_root)` (see [`crate::id`]), which binds every
+    /// byte of the encoding and lets any node be opened against it.
     pub fn id_bytes(&self) -> [u8; 32] {
-        Model::id_of_encoding(&self.encode())
+        id::model(&self.head_bytes(), &id::node_tree(self.nodes.iter().map(Node::encode)).root())
     }
 
-    /// The id of a model from its canonical bytes (when they are at hand already).
+    /// The id of a model from its canonical bytes, without decoding them: the layout is
+    /// parsed to find the head and the nodes. Equals [`Model::id_bytes`] of the decoded
+    /// model. Bytes that are not laid out as a model get a hash in a separate domain, which
+    /// is no model's id (so checking stored bytes against an id still fails on garbage).
     pub fn id_of_encoding(bytes: &[u8]) -> [u8; 32] {
-        *blake3::hash(bytes).as_bytes()
+        let mut r = Reader { buf: bytes, pos: 0 };
+        let layout = (|| -> Result<(usize, Vec<std::ops::Range<usize>>)> {
+            let n_nodes = r.head(true)?.n_nodes;
+            let head_end = r.pos;
+            let mut nodes = Vec::with_capacity(n_nodes);
+            for _ in 0..n_nodes {
+                let start = r.pos;
+                r.node()?;
+                nodes.push(start..r.pos);
+            }
+            r.end()?;
+            Ok((head_end, nodes))
+        })();
+        match layout {
+            Ok((head_end, nodes)) => id::model(&bytes[..head_end], &id::node_tree(nodes.into_iter().map(|n| &bytes[n])).root()),
+            Err(_) => id::not_a_model(bytes),
+        }
+    }
+}
+
+impl ModelHead {
+    /// The head's bytes, exactly as they begin the model's encoding.
+    pub fn encode(&self) -> Vec<u8> {
+        let mut w = Writer(Vec::new());
+        w.head(&self.values, &self.inputs, &self.input_affine, &self.outputs, self.n_nodes);
+        w.0
+    }
+
+    /// Decodes a head (as a referee receives it) and checks everything about it that can
+    /// be checked without the nodes. Never panics, whatever the bytes.
+    pub fn decode(bytes: &[u8]) -> Result<ModelHead> {
+        let mut r = Reader { buf: bytes, pos: 0 };
+        let head = r.head(false)?;
+        r.end()?;
+        head.validate()?;
+        if head.encode() != bytes {
+            return Err(ModelError::Corrupt("non-canonical head encoding".into()));
+        }
+        Ok(head)
     }
 }
 
@@ -169,6 +183,25 @@ impl Writer {
     }
     fn window(&mut self, w: &Window) {
         w.kernel.iter().chain(&w.stride).chain(&w.pads).chain(&w.dilation).for_each(|&x| self.u32(x as u32));
+    }
+    fn head(&mut self, values: &[ValueInfo], inputs: &[ValueId], affine: &[InputAffine], outputs: &[ValueId], n_nodes: usize) {
+        self.0.extend_from_slice(MAGIC);
+        self.u16(VERSION);
+        self.len(values.len());
+        for v in values {
+            self.str(&v.name);
+            self.u8(v.bits);
+            self.u32(v.scale.to_bits());
+            self.usizes(&v.shape);
+        }
+        self.ids(inputs);
+        self.len(affine.len());
+        for a in affine {
+            self.f64s(&a.mul);
+            self.f64s(&a.add);
+        }
+        self.ids(outputs);
+        self.len(n_nodes);
     }
     fn node(&mut self, n: &Node) {
         self.str(&n.name);
@@ -383,6 +416,37 @@ impl<'a> Reader<'a> {
             *x = self.usize()?;
         }
         Ok(Window { kernel: [v[0], v[1]], stride: [v[2], v[3]], pads: [v[4], v[5], v[6], v[7]], dilation: [v[8], v[9]] })
+    }
+    fn end(&self) -> Result<()> {
+        match self.buf.len() - self.pos {
+            0 => Ok(()),
+            n => Err(ModelError::Corrupt(format!("{n} trailing bytes"))),
+        }
+    }
+    fn head(&mut self, nodes_follow: bool) -> Result<ModelHead> {
+        if self.take(4).ok() != Some(MAGIC.as_slice()) {
+            return Err(ModelError::BadMagic);
+        }
+        let version = self.u16()?;
+        if version != VERSION {
+            return Err(ModelError::BadVersion { found: version, supported: VERSION });
+        }
+        let n = self.len(1)?;
+        let mut values = Vec::with_capacity(n);
+        for _ in 0..n {
+            values.push(ValueInfo { name: self.str()?, bits: self.u8()?, scale: f32::from_bits(self.u32()?), shape: self.usizes()? });
+        }
+        let inputs = self.ids()?;
+        let n = self.len(8)?;
+        let mut input_affine = Vec::with_capacity(n);
+        for _ in 0..n {
+            input_affine.push(InputAffine { mul: self.f64s()?, add: self.f64s()? });
+        }
+        let outputs = self.ids()?;
+        // Inside a model file the nodes follow, and bound their count; a head on its own
+        // is bounded by its values instead (`ModelHead::validate`).
+        let n_nodes = if nodes_follow { self.len(1)? } else { self.usize()? };
+        Ok(ModelHead { values, inputs, input_affine, outputs, n_nodes })
     }
     fn node(&mut self) -> Result<Node> {
         Ok(Node { name: self.str()?, inputs: self.ids()?, output: self.u32()?, op: self.op()? })

@@ -45,6 +45,71 @@ pub struct Model {
     pub nodes: Vec<Node>,
 }
 
+/// A model without its nodes: the part of the encoding before the first node, which a
+/// referee holds in full (types, names, scales, input maps, inputs, outputs) while it
+/// opens nodes one at a time against the nodes root (see [`crate::id`]).
+#[derive(Clone, Debug, PartialEq, Default)]
+pub struct ModelHead {
+    pub values: Vec<ValueInfo>,
+    pub inputs: Vec<ValueId>,
+    pub input_affine: Vec<InputAffine>,
+    pub outputs: Vec<ValueId>,
+    pub n_nodes: usize,
+}
+
+impl ModelHead {
+    /// Checks everything [`Model::validate`] checks that does not need the nodes. Values
+    /// are numbered inputs first, then node outputs, so every output names a computed value.
+    pub fn validate(&self) -> Result<()> {
+        check_head(&self.values, &self.inputs, &self.input_affine, &self.outputs, self.n_nodes)
+    }
+}
+
+const IN_ORDER: &str = "values must be numbered inputs first, then node outputs in node order";
+
+fn check_head(
+    values: &[ValueInfo],
+    inputs: &[ValueId],
+    input_affine: &[InputAffine],
+    outputs: &[ValueId],
+    n_nodes: usize,
+) -> Result<()> {
+    for (i, v) in values.iter().enumerate() {
+        if v.bits != 8 && v.bits != 16 {
+            return invalid(format!("value {i} ({}) has bit width {}, expected 8 or 16", v.name, v.bits));
+        }
+        if !(v.scale.is_finite() && v.scale > 0.0) {
+            return invalid(format!("value {i} ({}) has scale {}, expected a positive number", v.name, v.scale));
+        }
+        let n = v.shape.iter().try_fold(1usize, |acc, &d| acc.checked_mul(d));
+        if !matches!(n, Some(n) if n <= MAX_ELEMENTS) || v.shape.contains(&0) {
+            return invalid(format!("value {i} ({}) has unsupported shape {:?}", v.name, v.shape));
+        }
+    }
+    if inputs.is_empty() || outputs.is_empty() {
+        return invalid("a model needs at least one input and one output");
+    }
+    // Value ids follow execution order (inputs, then node outputs), so a trace
+    // leaf's position is its value id.
+    if !inputs.iter().enumerate().all(|(i, &id)| id as usize == i) || Some(values.len()) != inputs.len().checked_add(n_nodes) {
+        return invalid(IN_ORDER);
+    }
+    if !input_affine.is_empty() && input_affine.len() != inputs.len() {
+        return invalid(format!("{} input maps for {} inputs", input_affine.len(), inputs.len()));
+    }
+    for (a, &id) in input_affine.iter().zip(inputs) {
+        let n = numel(&values[id as usize].shape);
+        let ok = |v: &[f64]| (v.is_empty() || v.len() == n) && v.iter().all(|x| x.is_finite());
+        if !ok(&a.mul) || !ok(&a.add) {
+            return invalid(format!("input map of value {id} must hold 0 or {n} finite numbers"));
+        }
+    }
+    if let Some(id) = outputs.iter().find(|&&id| id as usize >= values.len()) {
+        return invalid(format!("graph output {id} is never computed"));
+    }
+    Ok(())
+}
+
 /// Largest magnitude an intermediate quantity may reach, so that every implementation
 /// can compute in 64-bit integers without overflow.
 pub const LIMIT: i128 = 1 << 62;
@@ -81,21 +146,21 @@ impl Model {
         self.nodes.iter().map(|n| n.op.param_count()).sum()
     }
 
+    /// The head of the model: everything but the nodes (see [`crate::id`]).
+    pub fn head(&self) -> ModelHead {
+        ModelHead {
+            values: self.values.clone(),
+            inputs: self.inputs.clone(),
+            input_affine: self.input_affine.clone(),
+            outputs: self.outputs.clone(),
+            n_nodes: self.nodes.len(),
+        }
+    }
+
     /// Checks that the graph is well formed and that every op's parameters keep all
     /// intermediate integers within `LIMIT`. Every decoded model passes through here.
     pub fn validate(&self) -> Result<()> {
-        for (i, v) in self.values.iter().enumerate() {
-            if v.bits != 8 && v.bits != 16 {
-                return invalid(format!("value {i} ({}) has bit width {}, expected 8 or 16", v.name, v.bits));
-            }
-            if !(v.scale.is_finite() && v.scale > 0.0) {
-                return invalid(format!("value {i} ({}) has scale {}, expected a positive number", v.name, v.scale));
-            }
-            let n = v.shape.iter().try_fold(1usize, |acc, &d| acc.checked_mul(d));
-            if !matches!(n, Some(n) if n <= MAX_ELEMENTS) || v.shape.contains(&0) {
-                return invalid(format!("value {i} ({}) has unsupported shape {:?}", v.name, v.shape));
-            }
-        }
+        check_head(&self.values, &self.inputs, &self.input_affine, &self.outputs, self.nodes.len())?;
         let mut defined = vec![false; self.values.len()];
         let mut define = |id: ValueId, what: &str| -> Result<()> {
             match defined.get_mut(id as usize) {
@@ -107,29 +172,11 @@ impl Model {
                 }
             }
         };
-        if self.inputs.is_empty() || self.outputs.is_empty() {
-            return invalid("a model needs at least one input and one output");
-        }
-        // Value ids follow execution order (inputs, then node outputs), so a trace
-        // leaf's position is its value id.
-        let in_order = self.inputs.iter().enumerate().all(|(i, &id)| id as usize == i)
-            && self.nodes.iter().enumerate().all(|(k, n)| n.output as usize == self.inputs.len() + k)
-            && self.values.len() == self.inputs.len() + self.nodes.len();
-        if !in_order {
-            return invalid("values must be numbered inputs first, then node outputs in node order");
+        if !self.nodes.iter().enumerate().all(|(k, n)| n.output as usize == self.inputs.len() + k) {
+            return invalid(IN_ORDER);
         }
         for &id in &self.inputs {
             define(id, "a graph input")?;
-        }
-        if !self.input_affine.is_empty() && self.input_affine.len() != self.inputs.len() {
-            return invalid(format!("{} input maps for {} inputs", self.input_affine.len(), self.inputs.len()));
-        }
-        for (a, &id) in self.input_affine.iter().zip(&self.inputs) {
-            let n = numel(&self.values[id as usize].shape);
-            let ok = |v: &[f64]| (v.is_empty() || v.len() == n) && v.iter().all(|x| x.is_finite());
-            if !ok(&a.mul) || !ok(&a.add) {
-                return invalid(format!("input map of value {id} must hold 0 or {n} finite numbers"));
-            }
         }
         let mut ready = vec![false; self.values.len()];
         for &id in &self.inputs {
@@ -148,11 +195,6 @@ impl Model {
                 ModelError::Invalid(m) => ModelError::Invalid(format!("{}: {m}", at())),
                 other => other,
             })?;
-        }
-        for &id in &self.outputs {
-            if !ready.get(id as usize).copied().unwrap_or(false) {
-                return invalid(format!("graph output {id} is never computed"));
-            }
         }
         Ok(())
     }

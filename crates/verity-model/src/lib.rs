@@ -1,7 +1,7 @@
 //! Canonical integer models: the single exact semantics every Verity layer agrees on.
 //!
 //! A [`Model`] is a list of integer ops in execution order. Its bytes ([`Model::encode`])
-//! are deterministic and its id is their BLAKE3 hash. [`reference::run`] defines the
+//! are deterministic and its id ([`id`]) is a Merkle commitment to all of them. [`reference::run`] defines the
 //! answer; `docs/semantics.md` states the same rules in prose.
 
 pub mod arith;
@@ -9,7 +9,9 @@ mod codec;
 pub mod element;
 mod error;
 mod graph;
+pub mod id;
 pub mod input;
+pub mod merkle;
 mod ops;
 pub mod reference;
 pub mod shape;
@@ -17,6 +19,6 @@ mod tensor;
 
 pub use codec::{MAGIC, VERSION};
 pub use error::{ModelError, Result};
-pub use graph::{InputAffine, Model, Node, ValueId, ValueInfo, LIMIT, MAX_ELEMENTS};
+pub use graph::{InputAffine, Model, ModelHead, Node, ValueId, ValueInfo, LIMIT, MAX_ELEMENTS};
 pub use ops::{Op, Requant, Window};
 pub use tensor::Tensor;

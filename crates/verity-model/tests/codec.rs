@@ -3,7 +3,7 @@
 //! same bytes — never panic, never accept a second encoding of one model.
 
 use proptest::prelude::*;
-use verity_model::{reference, Model, ModelError, Tensor};
+use verity_model::{id, reference, Model, ModelError, ModelHead, Tensor};
 
 fn fixture(name: &str) -> Vec<u8> {
     std::fs::read(format!("{}/../../fixtures/{name}.vrt", env!("CARGO_MANIFEST_DIR"))).unwrap()
@@ -19,6 +19,68 @@ fn fixtures_round_trip_with_stable_ids() {
         assert_eq!(model.encode(), bytes);
         assert_eq!(model.id(), Model::decode(&model.encode()).unwrap().id());
     }
+}
+
+/// The id is the commitment the dispute referee opens: head bytes and nodes root, and it
+/// agrees however it is computed (from the model, from bytes, from the head and node list).
+#[test]
+fn the_id_is_the_head_and_nodes_commitment() {
+    for m in MODELS {
+        let bytes = fixture(m);
+        let model = Model::decode(&bytes).unwrap();
+        let head = model.head_bytes();
+        assert!(bytes.starts_with(&head));
+        assert_eq!(ModelHead::decode(&head).unwrap(), model.head());
+        let nodes_root = id::node_tree(model.nodes.iter().map(|n| n.encode())).root();
+        let want = id::model(&head, &nodes_root);
+        assert_eq!(model.id_bytes(), want, "{m}");
+        assert_eq!(Model::id_of_encoding(&bytes), want, "{m}");
+        assert_eq!(model.id(), want.iter().map(|b| format!("{b:02x}")).collect::<String>());
+        // The old id (plain BLAKE3 of the file) is gone.
+        assert_ne!(model.id_bytes(), *blake3::hash(&bytes).as_bytes());
+        // The head plus every node's encoding is the whole file.
+        let body: usize = model.nodes.iter().map(|n| n.encode().len()).sum();
+        assert_eq!(head.len() + body, bytes.len());
+    }
+}
+
+/// Every part of the head changes the id, including the parts the old referee header left
+/// out (names, scales, input maps), and so does every node's name.
+#[test]
+fn the_id_binds_every_part_of_the_head() {
+    let base = Model::decode(&fixture("cnn_digits")).unwrap();
+    let id = base.id_bytes();
+    let edits: [(&str, fn(&mut Model)); 8] = [
+        ("value name", |m| m.values[3].name.push('x')),
+        ("value scale", |m| m.values[3].scale *= 2.0),
+        ("value bits", |m| m.values[0].bits = 16),
+        ("value shape", |m| m.values[0].shape.push(1)),
+        ("input map", |m| m.input_affine = vec![verity_model::InputAffine { mul: vec![], add: vec![0.5; 64] }]),
+        ("outputs", |m| m.outputs.push(m.outputs[0])),
+        ("node name", |m| m.nodes[0].name.push('x')),
+        ("node order", |m| m.nodes.swap(0, 1)),
+    ];
+    for (what, edit) in edits {
+        let mut m = base.clone();
+        edit(&mut m);
+        assert_ne!(m.id_bytes(), id, "{what} is not bound by the id");
+        assert_ne!(Model::id_of_encoding(&m.encode()), id, "{what} is not bound by the id of the bytes");
+    }
+}
+
+#[test]
+fn heads_are_decoded_strictly() {
+    let model = Model::decode(&fixture("transformer_block")).unwrap();
+    let head = model.head_bytes();
+    for n in 0..head.len() {
+        assert!(ModelHead::decode(&head[..n]).is_err(), "truncated head of {n} bytes accepted");
+    }
+    let mut long = head.clone();
+    long.push(0);
+    assert!(ModelHead::decode(&long).is_err());
+    let mut wrong = model.head();
+    wrong.n_nodes += 1;
+    assert!(ModelHead::decode(&wrong.encode()).unwrap_err().to_string().contains("numbered"));
 }
 
 #[test]
@@ -49,8 +111,13 @@ proptest! {
     fn random_bytes_never_panic(bytes in prop::collection::vec(any::<u8>(), 0..512), header in any::<bool>()) {
         let mut b = if header { b"VRTM\x01\x00".to_vec() } else { vec![] };
         b.extend(bytes);
+        let id = Model::id_of_encoding(&b);
         if let Ok(m) = Model::decode(&b) {
-            prop_assert_eq!(m.encode(), b);
+            prop_assert_eq!(m.id_bytes(), id);
+            prop_assert_eq!(m.encode(), b.clone());
+        }
+        if let Ok(h) = ModelHead::decode(&b) {
+            prop_assert_eq!(h.encode(), b);
         }
     }
 
@@ -61,6 +128,7 @@ proptest! {
         cut in prop::option::of(any::<prop::sample::Index>()),
     ) {
         let mut b = fixture(MODELS[model]);
+        let original = b.clone();
         for (at, v) in edits {
             let i = at.index(b.len());
             b[i] = v;
@@ -68,7 +136,11 @@ proptest! {
         if let Some(c) = cut {
             b.truncate(c.index(b.len()));
         }
+        // Two different files never share an id, whether or not they decode.
+        let id = Model::id_of_encoding(&b);
+        prop_assert_eq!(id == Model::id_of_encoding(&original), b == original);
         if let Ok(m) = Model::decode(&b) {
+            prop_assert_eq!(m.id_bytes(), id);
             prop_assert_eq!(m.encode(), b);
             // A damaged but valid model (say, a changed weight) must still run safely.
             let inputs: Vec<Tensor> = m.inputs.iter().map(|&i| {

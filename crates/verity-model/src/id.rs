@@ -1,0 +1,50 @@
+//! The model id: a commitment to every byte of the canonical encoding, shaped so that a
+//! party holding only the id can check any one node of the model with a short path.
+//!
+//! The encoding (docs/semantics.md) is `head ‖ node_0 ‖ … ‖ node_{n-1}`, where the *head* is
+//! everything before the first node: magic, version, every value's name, bit width, scale
+//! and shape, the inputs, the input maps, the outputs and the node count. The id is
+//!
+//! ```text
+//! model_id = H_model(head ‖ nodes_root)
+//! nodes_root = Merkle root over H_node(node_i's encoding), i < n, padded with EMPTY
+//! ```
+//!
+//! so whoever holds the id (a receipt signs it) can check a head and a nodes root against
+//! it, and then any node against the nodes root. This is the commitment a dispute referee
+//! decides against; there is no second, separately published one.
+
+use crate::merkle::{Hash, MerkleTree};
+
+const MODEL_NODE_KEY: &[u8; 32] = b"verity/v1/model-node............";
+/// `v2`: the earlier ids were the plain (unkeyed) BLAKE3 of the whole file, and
+/// `verity/v1/model` keyed a partial header that left out names, scales and input maps.
+/// No id of either kind can equal one of these.
+const MODEL_KEY: &[u8; 32] = b"verity/v2/model-id..............";
+const NOT_A_MODEL_KEY: &[u8; 32] = b"verity/v2/not-a-model...........";
+
+/// The leaf of one node: its canonical encoding (op, parameters and wiring).
+pub fn model_node(encoding: &[u8]) -> Hash {
+    *blake3::keyed_hash(MODEL_NODE_KEY, encoding).as_bytes()
+}
+
+/// The model id from a head (the encoding's bytes before the first node) and a nodes root.
+/// The head's length is not framed: the nodes root is always the last 32 bytes.
+pub fn model(head: &[u8], nodes_root: &Hash) -> Hash {
+    let mut h = blake3::Hasher::new_keyed(MODEL_KEY);
+    h.update(head);
+    h.update(nodes_root);
+    *h.finalize().as_bytes()
+}
+
+/// The Merkle tree over the nodes' leaves, in node order.
+pub fn node_tree<E: AsRef<[u8]>>(encodings: impl IntoIterator<Item = E>) -> MerkleTree {
+    MerkleTree::new(encodings.into_iter().map(|e| model_node(e.as_ref())).collect())
+}
+
+/// What [`crate::Model::id_of_encoding`] gives bytes that are not laid out as a model: a
+/// hash in its own domain, so it is never the id of any model and a comparison with an
+/// id fails, as it should.
+pub(crate) fn not_a_model(bytes: &[u8]) -> Hash {
+    *blake3::keyed_hash(NOT_A_MODEL_KEY, bytes).as_bytes()
+}
