@@ -4,6 +4,7 @@
 use crate::players::Execution;
 use verity_model::arith::qrange;
 use verity_model::{reference, Model, Op, Result, Tensor};
+use verity_receipt::{EvidenceKind, ReceiptBody};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Cheat {
@@ -58,9 +59,28 @@ impl Cheat {
 /// What a (possibly cheating) executor commits to and claims.
 pub struct Claim {
     pub run: Execution,
+    /// The requested input's hash, which the executor signs whatever it ran.
+    pub input_hash: verity_commit::Hash,
     pub output_hash: verity_commit::Hash,
     /// Which node or element was tampered with, for display.
     pub detail: String,
+    /// The model the executor really ran, when it is not the one it was asked to run.
+    pub altered: Option<Model>,
+}
+
+impl Claim {
+    /// The receipt body an executor signs for this claim about model `model_id`.
+    pub fn receipt_body(&self, model_id: verity_commit::Hash, timestamp: u64) -> ReceiptBody {
+        ReceiptBody {
+            model_id,
+            input_hash: self.input_hash,
+            output_hash: self.output_hash,
+            trace_root: self.run.trace.root(),
+            evidence: EvidenceKind::Dispute,
+            executor: [0; 20],
+            timestamp,
+        }
+    }
 }
 
 /// The execution and claims of an executor cheating in `cheat`'s way, or `None` when
@@ -69,10 +89,11 @@ pub fn cheat(model: &Model, inputs: &[Tensor], cheat: Cheat) -> Result<Option<Cl
     let n_in = model.inputs.len();
     let honest = reference::run_tampered(model, inputs, |_, _| {})?;
     let differs = |values: &[Tensor]| values != honest.as_slice();
+    let input_hash = verity_commit::hash::list(&crate::input_roots(&model.values, inputs));
     let claim = |values: Vec<Tensor>, detail: String| {
         let run = Execution::new(model, values);
         let output_hash = run.outputs_root(model);
-        Claim { run, output_hash, detail }
+        Claim { run, input_hash, output_hash, detail, altered: None }
     };
     Ok(match cheat {
         Cheat::None => Some(claim(honest, "honest execution".into())),
@@ -87,8 +108,10 @@ pub fn cheat(model: &Model, inputs: &[Tensor], cheat: Cheat) -> Result<Option<Cl
             roots[0] = verity_commit::TensorCommitment::new(v.bits, &fake.shape, &fake.data).root();
             Some(Claim {
                 run,
+                input_hash,
                 output_hash: verity_commit::hash::list(&roots),
                 detail: format!("output value {o} element 0 claimed as {}", fake.data[0]),
+                altered: None,
             })
         }
         Cheat::Weight => {
@@ -102,7 +125,9 @@ pub fn cheat(model: &Model, inputs: &[Tensor], cheat: Cheat) -> Result<Option<Cl
                         }
                         let values = reference::run_tampered(&m, inputs, |_, _| {})?;
                         if differs(&values) {
-                            found = Some(claim(values, format!("weight {w} of node {i} ({}) changed", node.name)));
+                            let mut c = claim(values, format!("weight {w} of node {i} ({}) changed", node.name));
+                            c.altered = Some(m);
+                            found = Some(c);
                             break 'search;
                         }
                     }

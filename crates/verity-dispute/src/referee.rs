@@ -1,6 +1,7 @@
-//! The referee: a state machine that holds only roots (the model commitment, the
-//! input and output hashes, the executor's trace root) and the game's current
-//! position. It checks every move's proofs and, at the end, recomputes one element.
+//! The referee: a state machine that holds only the statement (a signed receipt, the
+//! model head and nodes root that hash to its model id, the input roots that hash to its
+//! input hash) and the game's current position. It checks every move's proofs and, at
+//! the end, recomputes one element.
 
 use std::collections::BTreeMap;
 
@@ -10,9 +11,10 @@ use verity_commit::hash::{self, Hash, CHUNK, EMPTY};
 use verity_commit::merkle::{depth_for, root_from_path};
 use verity_commit::tensor::{chunk_count, in_range, verify_chunk};
 use verity_commit::trace::prefix_tree;
-use verity_commit::{verify_node, verify_path, ModelHeader};
+use verity_commit::{verify_node, verify_path};
 use verity_model::element::{eval, operands, OpContext};
-use verity_model::{Model, Node, ValueInfo};
+use verity_model::{Model, ModelHead, Node, ValueInfo};
+use verity_receipt::{Receipt, ReceiptBody};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Party {
@@ -35,19 +37,88 @@ impl Party {
     }
 }
 
-/// What is disputed: an executor's claim about running a committed model on an input.
+/// What is disputed: an executor's signed receipt, with the openings the referee needs
+/// beyond it — the model's head and nodes root, and the input tensors' roots — each
+/// checked against what the receipt signs. Only [`Statement::from_receipt`] builds one, so
+/// whoever assembles a statement cannot choose the model, the input or the claims.
 #[derive(Clone, Debug)]
 pub struct Statement {
-    /// The model's public commitment (registered when the model was published).
-    pub model_root: Hash,
-    pub header: ModelHeader,
-    pub nodes_root: Hash,
-    /// Roots of the input tensors; their list root is the receipt's input hash.
-    pub input_roots: Vec<Hash>,
-    pub input_hash: Hash,
-    /// The executor's claims (from its receipt).
-    pub output_hash: Hash,
-    pub trace_root: Hash,
+    receipt: ReceiptBody,
+    head: ModelHead,
+    nodes_root: Hash,
+    input_roots: Vec<Hash>,
+}
+
+impl Statement {
+    /// Checks the receipt's signature, then that `head` and `nodes_root` hash to the
+    /// receipt's model id (`verity_model::id`) and that `input_roots` list-hash to its input
+    /// hash. The output hash and trace root are the receipt's own.
+    pub fn from_receipt(
+        receipt: &Receipt,
+        head: &[u8],
+        nodes_root: Hash,
+        input_roots: Vec<Hash>,
+    ) -> Result<Statement, DisputeError> {
+        let bad = |m: String| Err(DisputeError::Statement(m));
+        if let Err(e) = receipt.verify_signature() {
+            return bad(format!("the receipt is not signed by its executor: {e}"));
+        }
+        let body = receipt.body;
+        let id = hash::model(head, &nodes_root);
+        if id != body.model_id {
+            return bad(format!(
+                "the model head and nodes root hash to model {}, the receipt is for model {}",
+                hash::hex(&id),
+                hash::hex(&body.model_id)
+            ));
+        }
+        // The executor signed this id, so a head that does not parse is its own fault; but
+        // nothing can be decided against it, and the referee must not read garbage.
+        let head = match ModelHead::decode(head) {
+            Ok(h) => h,
+            Err(e) => return bad(format!("the receipt's model head is not a valid model head: {e}")),
+        };
+        if input_roots.len() != head.inputs.len() || hash::list(&input_roots) != body.input_hash {
+            return bad(format!(
+                "{} input roots that do not list-hash to the receipt's input hash (the model has {} inputs)",
+                input_roots.len(),
+                head.inputs.len()
+            ));
+        }
+        Ok(Statement { receipt: body, head, nodes_root, input_roots })
+    }
+
+    /// The signed receipt body the game is about.
+    pub fn receipt(&self) -> &ReceiptBody {
+        &self.receipt
+    }
+
+    pub fn model_id(&self) -> Hash {
+        self.receipt.model_id
+    }
+
+    /// The model's head, checked against the model id.
+    pub fn head(&self) -> &ModelHead {
+        &self.head
+    }
+
+    /// Root of the model's node tree, checked against the model id.
+    pub fn nodes_root(&self) -> Hash {
+        self.nodes_root
+    }
+
+    /// Roots of the input tensors, checked against the receipt's input hash.
+    pub fn input_roots(&self) -> &[Hash] {
+        &self.input_roots
+    }
+
+    pub fn output_hash(&self) -> Hash {
+        self.receipt.output_hash
+    }
+
+    pub fn trace_root(&self) -> Hash {
+        self.receipt.trace_root
+    }
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -113,20 +184,11 @@ pub struct Referee {
 }
 
 impl Referee {
-    /// Starts a game at time `now`; each move must come within `timeout` of the last.
-    pub fn new(st: Statement, now: u64, timeout: u64) -> Result<Referee, DisputeError> {
-        if hash::model(&st.header.encode(), &st.nodes_root) != st.model_root {
-            return Err(DisputeError::Statement("header and nodes root do not match the model commitment".into()));
-        }
-        let h = &st.header;
-        if st.input_roots.len() != h.n_inputs || hash::list(&st.input_roots) != st.input_hash {
-            return Err(DisputeError::Statement("input roots do not match the input hash".into()));
-        }
-        if h.n_inputs == 0 || h.n_inputs > h.values.len() || h.outputs.iter().any(|&o| o as usize >= h.values.len()) {
-            return Err(DisputeError::Statement("malformed model header".into()));
-        }
-        let depth = depth_for(h.values.len());
-        Ok(Referee { st, depth, phase: Phase::Outputs, deadline: now.saturating_add(timeout), timeout })
+    /// Starts a game at time `now`; each move must come within `timeout` of the last. The
+    /// statement was checked when it was built.
+    pub fn new(st: Statement, now: u64, timeout: u64) -> Referee {
+        let depth = depth_for(st.head.values.len());
+        Referee { st, depth, phase: Phase::Outputs, deadline: now.saturating_add(timeout), timeout }
     }
 
     pub fn phase(&self) -> &Phase {
@@ -170,8 +232,8 @@ impl Referee {
     }
 
     fn shape(&self, v: usize) -> (u8, &[usize]) {
-        let (b, s) = &self.st.header.values[v];
-        (*b, s)
+        let info = &self.st.head.values[v];
+        (info.bits, &info.shape)
     }
 
     fn numel(&self, v: usize) -> usize {
@@ -202,26 +264,26 @@ impl Referee {
         let bad = |m: &str| Err(DisputeError::InvalidProof(m.to_string()));
         match (&self.phase, mv) {
             (Phase::Outputs, Move::Outputs { roots, paths }) => {
-                let outs = &self.st.header.outputs;
+                let outs = &self.st.head.outputs;
                 if roots.len() != outs.len() || paths.len() != outs.len() {
                     return bad("one root and one path per model output expected");
                 }
-                if hash::list(roots) != self.st.output_hash {
+                if hash::list(roots) != self.st.output_hash() {
                     return bad("output roots do not match the claimed output hash");
                 }
                 for ((r, p), &o) in roots.iter().zip(paths).zip(outs) {
-                    if p.len() != self.depth || !verify_path(r, o as usize, p, &self.st.trace_root) {
+                    if p.len() != self.depth || !verify_path(r, o as usize, p, &self.st.trace_root()) {
                         return bad(&format!("output value {o} is not at its leaf of the trace root"));
                     }
                 }
-                let n_in = self.st.header.n_inputs;
+                let n_in = self.st.head.inputs.len();
                 let lo_root = prefix_tree(&self.st.input_roots, self.depth).root();
-                let last = self.st.header.values.len() - 1;
+                let last = self.st.head.values.len() - 1;
                 if last + 1 == n_in {
-                    let winner = if lo_root == self.st.trace_root { Party::Executor } else { Party::Challenger };
+                    let winner = if lo_root == self.st.trace_root() { Party::Executor } else { Party::Challenger };
                     return Ok(Phase::Done(Verdict { winner, reason: "the model has no nodes; the trace is its inputs".into() }));
                 }
-                Ok(Self::bisect_or_open(n_in - 1, lo_root, last, self.st.trace_root))
+                Ok(Self::bisect_or_open(n_in - 1, lo_root, last, self.st.trace_root()))
             }
             (Phase::Outputs, m) => Err(self.wrong("outputs", m)),
             (Phase::Bisect { lo, lo_root, hi, hi_root, mid: None }, Move::Prefix { root }) => {
@@ -336,10 +398,9 @@ impl Referee {
 
     /// Recomputes element `j` of value `k` from the proof; returns the true value.
     fn recompute(&self, k: usize, agreed: &Hash, j: usize, p: &StepProof) -> Result<i32, String> {
-        let n_in = self.st.header.n_inputs;
+        let n_in = self.st.head.inputs.len();
         let node = Node::decode(&p.node).map_err(|e| format!("node: {e}"))?;
-        if !verify_node(&p.node, k - n_in, &p.node_path, &self.st.nodes_root)
-            || p.node_path.len() != depth_for(self.st.header.values.len() - n_in)
+        if !verify_node(&p.node, k - n_in, &p.node_path, &self.st.nodes_root) || p.node_path.len() != depth_for(self.st.head.n_nodes)
         {
             return Err(format!("node {} is not in the model commitment", k - n_in));
         }
@@ -348,14 +409,14 @@ impl Referee {
         }
         // Check the node against its types, exactly as the model validator would, in a
         // one-node model (with an unused first input, so that Const nodes fit too).
-        let info = |bits: u8, shape: &[usize]| ValueInfo { name: String::new(), shape: shape.to_vec(), bits, scale: 1.0 };
+        let values = &self.st.head.values;
         let n = node.inputs.len() as u32;
-        let mut values = vec![info(8, &[1])];
-        values.extend(node.inputs.iter().map(|&i| self.shape(i as usize)).map(|(b, s)| info(b, s)));
-        let (ob, os) = self.shape(k);
-        values.push(info(ob, os));
+        let mut mini_values = vec![ValueInfo { name: String::new(), shape: vec![1], bits: 8, scale: 1.0 }];
+        mini_values.extend(node.inputs.iter().map(|&i| values[i as usize].clone()));
+        mini_values.push(values[k].clone());
         let local = Node { name: String::new(), op: node.op.clone(), inputs: (1..=n).collect(), output: n + 1 };
-        let mini = Model { values, inputs: (0..=n).collect(), input_affine: vec![], outputs: vec![n + 1], nodes: vec![local] };
+        let mini =
+            Model { values: mini_values, inputs: (0..=n).collect(), input_affine: vec![], outputs: vec![n + 1], nodes: vec![local] };
         mini.validate().map_err(|e| format!("node does not fit its types: {e}"))?;
         let infos: Vec<&ValueInfo> = mini.values[1..=n as usize].iter().collect();
         let cx = OpContext { op: &node.op, inputs: &infos, output: &mini.values[n as usize + 1] };

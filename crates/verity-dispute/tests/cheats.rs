@@ -1,33 +1,22 @@
 //! Every cheat is caught, an honest executor always wins, and the referee rejects
 //! tampered, malformed or out-of-turn moves.
 
+mod common;
+
+use common::{fixture, honest, referee, sign};
 use verity_commit::ModelCommitment;
-use verity_dispute::{
-    cheat, play, statement, Challenger, Cheat, Execution, Executor, Move, Party, Player, RandomChallenger, Referee,
-};
-use verity_model::input::{input_names, parse_input_json, quantize_inputs};
-use verity_model::{reference, Model, Tensor};
+use verity_dispute::{cheat, play, Challenger, Cheat, Executor, Move, Party, Player, RandomChallenger, Statement};
+use verity_model::{Model, Tensor};
+use verity_receipt::Receipt;
 
 const TIMEOUT: u64 = 10;
-
-fn fixture(name: &str) -> (Model, Vec<Tensor>) {
-    let dir = format!("{}/../../fixtures", env!("CARGO_MANIFEST_DIR"));
-    let model = Model::decode(&std::fs::read(format!("{dir}/{name}.vrt")).unwrap()).unwrap();
-    let text = std::fs::read_to_string(format!("{dir}/{name}.input.json")).unwrap();
-    let inputs = quantize_inputs(&model, &parse_input_json(&text, &input_names(&model)).unwrap()).unwrap();
-    (model, inputs)
-}
-
-fn honest(model: &Model, inputs: &[Tensor]) -> Execution {
-    Execution::new(model, reference::run_tampered(model, inputs, |_, _| {}).unwrap())
-}
 
 /// Plays `kind` on `model` against the honest challenger; None if the cheat does not apply.
 fn dispute(model: &Model, inputs: &[Tensor], kind: Cheat) -> Option<verity_dispute::GameLog> {
     let commitment = ModelCommitment::new(model);
     let claim = cheat(model, inputs, kind).unwrap()?;
     let truth = honest(model, inputs);
-    let mut referee = Referee::new(statement(model, &commitment, inputs, &claim), 0, TIMEOUT).unwrap();
+    let mut referee = referee(&commitment, inputs, &claim, TIMEOUT);
     let mut ex = Executor { model, commitment: &commitment, run: &claim.run };
     let mut ch = Challenger { run: &truth };
     Some(play(&mut referee, &mut ex, &mut ch, TIMEOUT))
@@ -79,7 +68,7 @@ fn honest_executor_beats_random_challengers() {
         let commitment = ModelCommitment::new(&model);
         let claim = cheat(&model, &inputs, Cheat::None).unwrap().unwrap();
         for seed in 0..100u64 {
-            let mut referee = Referee::new(statement(&model, &commitment, &inputs, &claim), 0, TIMEOUT).unwrap();
+            let mut referee = referee(&commitment, &inputs, &claim, TIMEOUT);
             let mut ex = Executor { model: &model, commitment: &commitment, run: &claim.run };
             let mut ch = RandomChallenger { state: seed };
             let log = play(&mut referee, &mut ex, &mut ch, TIMEOUT);
@@ -96,7 +85,7 @@ fn tampered_and_out_of_turn_moves_are_rejected() {
     let commitment = ModelCommitment::new(&model);
     let claim = cheat(&model, &inputs, Cheat::Bitflip).unwrap().unwrap();
     let truth = honest(&model, &inputs);
-    let mut referee = Referee::new(statement(&model, &commitment, &inputs, &claim), 0, 1_000).unwrap();
+    let mut referee = referee(&commitment, &inputs, &claim, 1_000);
     let mut ex = Executor { model: &model, commitment: &commitment, run: &claim.run };
     let mut ch = Challenger { run: &truth };
     let mut checked = 0;
@@ -130,25 +119,36 @@ fn silence_loses_by_timeout() {
     let (model, inputs) = fixture("cnn_digits");
     let commitment = ModelCommitment::new(&model);
     let claim = cheat(&model, &inputs, Cheat::None).unwrap().unwrap();
-    let mut referee = Referee::new(statement(&model, &commitment, &inputs, &claim), 0, TIMEOUT).unwrap();
+    let mut referee = referee(&commitment, &inputs, &claim, TIMEOUT);
     assert!(referee.tick(TIMEOUT).is_none());
     assert_eq!(referee.tick(TIMEOUT + 1).unwrap().winner, Party::Challenger);
     assert!(referee.apply(Party::Executor, &Move::Prefix { root: [0; 32] }, TIMEOUT + 2).is_err());
 }
 
 #[test]
-fn statement_must_match_its_commitments() {
+fn statement_must_match_its_receipt() {
     let (model, inputs) = fixture("cnn_digits");
     let commitment = ModelCommitment::new(&model);
     let claim = cheat(&model, &inputs, Cheat::None).unwrap().unwrap();
-    let good = statement(&model, &commitment, &inputs, &claim);
-    let mut bad = good.clone();
-    bad.model_root[0] ^= 1;
-    assert!(Referee::new(bad, 0, TIMEOUT).is_err());
-    let mut bad = good.clone();
-    bad.input_roots[0][0] ^= 1;
-    assert!(Referee::new(bad, 0, TIMEOUT).is_err());
-    let mut bad = good;
-    bad.header.n_inputs = 0;
-    assert!(Referee::new(bad, 0, TIMEOUT).is_err());
+    let receipt = sign(&claim, model.id_bytes());
+    let roots = verity_dispute::input_roots(&model.values, &inputs);
+    let (head, nodes) = (commitment.head_bytes(), commitment.nodes_root());
+    let st = Statement::from_receipt(&receipt, head, nodes, roots.clone()).unwrap();
+    assert_eq!((st.model_id(), st.trace_root(), st.output_hash()), (model.id_bytes(), claim.run.trace.root(), claim.output_hash));
+    let refused = |r: &Receipt, roots: Vec<[u8; 32]>, needle: &str| {
+        let e = Statement::from_receipt(r, head, nodes, roots).unwrap_err().to_string();
+        assert!(e.contains(needle), "{e:?} lacks {needle:?}");
+    };
+    let mut wrong = roots.clone();
+    wrong[0][0] ^= 1;
+    refused(&receipt, wrong, "input hash");
+    refused(&receipt, vec![], "input hash");
+    refused(&receipt, [roots.clone(), roots.clone()].concat(), "input hash");
+    // A receipt changed after signing, or signed by someone other than its executor.
+    let mut forged = receipt.clone();
+    forged.body.trace_root[0] ^= 1;
+    refused(&forged, roots.clone(), "not signed by its executor");
+    let mut forged = receipt.clone();
+    forged.body.executor[0] ^= 1;
+    refused(&forged, roots, "not signed by its executor");
 }
