@@ -354,15 +354,16 @@ impl Client {
         }
         let hex = verity_commit::hash::hex(&idb);
         let cached = self.cache_dir.as_ref().map(|d| d.join(format!("{hex}.vrt")));
-        let from_cache = cached.as_ref().and_then(|p| std::fs::read(p).ok()).filter(|b| blake3::hash(b).as_bytes() == &idb);
+        let from_cache = cached.as_ref().and_then(|p| std::fs::read(p).ok()).filter(|b| Model::id_of_encoding(b) == idb);
         let bytes = match from_cache {
             Some(b) => b,
             None => {
                 let b = self.download_model(&hex)?;
-                if blake3::hash(&b).as_bytes() != &idb {
+                let got = Model::id_of_encoding(&b);
+                if got != idb {
                     return Err(Error::Verification(format!(
                         "the node served bytes for model {hex} that hash to {}, not to the id",
-                        blake3::hash(&b).to_hex()
+                        verity_commit::hash::hex(&got)
                     )));
                 }
                 if let Some(p) = &cached {

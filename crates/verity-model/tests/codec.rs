@@ -44,6 +44,39 @@ fn the_id_is_the_head_and_nodes_commitment() {
     }
 }
 
+/// The id as docs/semantics.md and docs/commitments.md define it, computed here from the
+/// file's bytes with BLAKE3 alone (not with the crate's own hashing), so the pinned ids in
+/// fixtures/model_ids.json follow the documented definition.
+#[test]
+fn the_id_follows_its_documented_definition() {
+    let key = |name: &str| -> [u8; 32] {
+        let mut k = [b'.'; 32];
+        k[..name.len()].copy_from_slice(name.as_bytes());
+        k
+    };
+    for m in MODELS {
+        let bytes = fixture(m);
+        let model = Model::decode(&bytes).unwrap();
+        let mut at = model.head_bytes().len();
+        let head = &bytes[..at];
+        let mut level: Vec<[u8; 32]> = model
+            .nodes
+            .iter()
+            .map(|n| {
+                let len = n.encode().len();
+                at += len;
+                *blake3::keyed_hash(&key("verity/v1/model-node"), &bytes[at - len..at]).as_bytes()
+            })
+            .collect();
+        level.resize(level.len().next_power_of_two(), [0; 32]);
+        while level.len() > 1 {
+            level = level.chunks(2).map(|p| *blake3::keyed_hash(&key("verity/v1/merkle-node"), &[p[0], p[1]].concat()).as_bytes()).collect();
+        }
+        let want = blake3::keyed_hash(&key("verity/v2/model-id"), &[head, &level[0]].concat());
+        assert_eq!(model.id(), want.to_hex().as_str(), "{m}");
+    }
+}
+
 /// Every part of the head changes the id, including the parts the old referee header left
 /// out (names, scales, input maps), and so does every node's name.
 #[test]

@@ -89,7 +89,7 @@ pub fn document() -> Value {
                 },
                 "PublishResponse": {
                     "type": "object", "required": ["model_id", "created"],
-                    "properties": {"model_id": hex32("BLAKE3 of the canonical model"), "created": {"type": "boolean"}}
+                    "properties": {"model_id": hex32("the model id of the canonical model (docs/semantics.md)"), "created": {"type": "boolean"}}
                 },
                 "ModelSummary": {
                     "type": "object", "required": ["model_id", "bytes", "source", "published_at"],
@@ -310,7 +310,7 @@ pub fn document() -> Value {
             "/v1/models/{id}": {"get": {"operationId": "describeModel", "summary": "Ops, shapes, scales and parameters of a model",
                 "parameters": [id_param("id", "model id")],
                 "responses": {"200": ok_json("the model", "ModelInfo"), "400": e400, "404": e404}}},
-            "/v1/models/{id}/vrt": {"get": {"operationId": "downloadModel", "summary": "The canonical model bytes; BLAKE3 of the body equals the id",
+            "/v1/models/{id}/vrt": {"get": {"operationId": "downloadModel", "summary": "The canonical model bytes; their model id equals the id",
                 "parameters": [id_param("id", "model id")],
                 "responses": {
                     "200": {"description": "the .vrt file", "content": {"application/octet-stream": {"schema": {"type": "string", "format": "binary"}}}},

@@ -6,7 +6,7 @@
 //! ```text
 //! verity.redb            models, receipt_batches, receipt_ids, mismatches, jobs, job_ids,
 //!                        job_queue, proofs
-//! blobs/<model id>       canonical model bytes; the name is the BLAKE3 of the content
+//! blobs/<model id>       canonical model bytes; the name is their model id
 //! blobs/proofs/<id>      proof files; the name is the BLAKE3 of the content
 //! blobs/tmp/             blobs being written (emptied at startup)
 //! executor.key           the node's signing key (unless --key points elsewhere)
@@ -338,10 +338,10 @@ impl Store {
         Ok((out, None))
     }
 
-    /// Stores a model's canonical bytes under `id` (their BLAKE3) and registers it. Returns
+    /// Stores a model's canonical bytes under `id` (their model id) and registers it. Returns
     /// false if it was already registered. Blob first, then the row (see the module doc).
     pub fn put_model(&self, id: &[u8; 32], bytes: &[u8], meta: &ModelMeta) -> Result<bool> {
-        if blake3::hash(bytes).as_bytes() != id {
+        if verity_model::Model::id_of_encoding(bytes) != *id {
             bail!("model bytes do not hash to their id");
         }
         if self.model_meta(id)?.is_some() {
@@ -391,7 +391,7 @@ impl Store {
         }
         let path = self.blob_path(id);
         let bytes = fs::read(&path).with_context(|| format!("cannot read blob {}", path.display()))?;
-        if blake3::hash(&bytes).as_bytes() != id {
+        if verity_model::Model::id_of_encoding(&bytes) != *id {
             bail!("blob {} is corrupted: its content does not hash to its name", path.display());
         }
         Ok(Some(bytes))
