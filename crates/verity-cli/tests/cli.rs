@@ -178,10 +178,14 @@ fn proofs_verify_and_bad_proofs_are_refused() {
 fn disputes_catch_every_cheat() {
     let key = tempfile::tempdir().unwrap().path().join("key");
     let (m, i) = (fx("transformer_block.vrt"), fx("transformer_block.input.json"));
+    let pinned = json(&std::fs::read_to_string(fixtures().join("model_ids.json")).unwrap());
     for cheat in ["none", "output", "weight", "input", "skip-layer", "duplicate-layer", "precision", "bitflip"] {
         let v = json(&ok(&["dispute", &m, "--input", &i, "--cheat", cheat, "--json"], &key));
         let want = if cheat == "none" { "executor" } else { "challenger" };
         assert_eq!(v["winner"], want, "{cheat}: {}", v["reason"]);
+        // The game is over the executor's receipt, which names the published model.
+        assert_eq!(v["model_id"], pinned["transformer_block"], "{cheat}");
+        assert!(v["executor"].as_str().unwrap().starts_with("0x"));
         assert!(v["rounds"].as_u64().unwrap() < 40 && v["bytes"].as_u64().unwrap() > 0);
     }
     fails(&["dispute", &m, "--input", &i, "--cheat", "sneaky"], &key, "unknown cheat");

@@ -33,7 +33,12 @@ use verity_receipt::Receipt;
 /// `inputs` the challenger holds. Refused unless they are what the receipt signs: a
 /// commitment to another model (or inputs other than the receipt's) cannot be substituted.
 pub fn statement(commitment: &ModelCommitment, inputs: &[Tensor], receipt: &Receipt) -> Result<Statement, DisputeError> {
-    Statement::from_receipt(receipt, commitment.head_bytes(), commitment.nodes_root(), input_roots(&commitment.head.values, inputs))
+    Statement::from_receipt(
+        receipt,
+        commitment.head_bytes(),
+        commitment.nodes_root(),
+        input_roots(&commitment.head.values, inputs),
+    )
 }
 
 /// The tensor roots of a model's `inputs` (the first values of `values`), which the

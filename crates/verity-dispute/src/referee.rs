@@ -400,7 +400,8 @@ impl Referee {
     fn recompute(&self, k: usize, agreed: &Hash, j: usize, p: &StepProof) -> Result<i32, String> {
         let n_in = self.st.head.inputs.len();
         let node = Node::decode(&p.node).map_err(|e| format!("node: {e}"))?;
-        if !verify_node(&p.node, k - n_in, &p.node_path, &self.st.nodes_root) || p.node_path.len() != depth_for(self.st.head.n_nodes)
+        if !verify_node(&p.node, k - n_in, &p.node_path, &self.st.nodes_root)
+            || p.node_path.len() != depth_for(self.st.head.n_nodes)
         {
             return Err(format!("node {} is not in the model commitment", k - n_in));
         }
@@ -415,8 +416,13 @@ impl Referee {
         mini_values.extend(node.inputs.iter().map(|&i| values[i as usize].clone()));
         mini_values.push(values[k].clone());
         let local = Node { name: String::new(), op: node.op.clone(), inputs: (1..=n).collect(), output: n + 1 };
-        let mini =
-            Model { values: mini_values, inputs: (0..=n).collect(), input_affine: vec![], outputs: vec![n + 1], nodes: vec![local] };
+        let mini = Model {
+            values: mini_values,
+            inputs: (0..=n).collect(),
+            input_affine: vec![],
+            outputs: vec![n + 1],
+            nodes: vec![local],
+        };
         mini.validate().map_err(|e| format!("node does not fit its types: {e}"))?;
         let infos: Vec<&ValueInfo> = mini.values[1..=n as usize].iter().collect();
         let cx = OpContext { op: &node.op, inputs: &infos, output: &mini.values[n as usize + 1] };

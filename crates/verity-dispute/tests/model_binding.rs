@@ -34,7 +34,8 @@ fn assert_refused(r: Result<Statement, verity_dispute::DisputeError>, needle: &s
 /// model with one weight changed, or with one value renamed (same integers, other bytes).
 #[test]
 fn a_substituted_commitment_is_refused_and_the_honest_executor_wins() {
-    for (name, other) in [("cnn_digits", "mlp_digits"), ("mlp_digits", "transformer_block"), ("transformer_block", "cnn_digits")] {
+    for (name, other) in [("cnn_digits", "mlp_digits"), ("mlp_digits", "transformer_block"), ("transformer_block", "cnn_digits")]
+    {
         let (model, inputs) = fixture(name);
         let published = ModelCommitment::new(&model);
         let claim = cheat(&model, &inputs, Cheat::None).unwrap().unwrap();
@@ -96,9 +97,16 @@ fn an_altered_model_under_the_published_id_loses_to_the_honest_challenger() {
             let mut referee = Referee::new(statement(&published, &inputs, &receipt).unwrap(), 0, TIMEOUT);
             let mut ex = Executor { model: m, commitment: c, run: &claim.run };
             let log = play(&mut referee, &mut ex, &mut Challenger { run: &truth }, TIMEOUT);
-            assert_eq!(log.verdict.winner, Party::Challenger, "{name}, executor opening the {opens} model: {}", log.verdict.reason);
-            let step_refused =
-                log.rounds.iter().any(|r| r.kind == "step" && r.rejected.as_deref().is_some_and(|e| e.contains("not in the model")));
+            assert_eq!(
+                log.verdict.winner,
+                Party::Challenger,
+                "{name}, executor opening the {opens} model: {}",
+                log.verdict.reason
+            );
+            let step_refused = log
+                .rounds
+                .iter()
+                .any(|r| r.kind == "step" && r.rejected.as_deref().is_some_and(|e| e.contains("not in the model")));
             assert_eq!(step_refused, opens == "altered", "{name}: {opens} node opening: {:?}", log.rounds.last());
             eprintln!("{name}: executor opening the {opens} model loses: {}", log.verdict.reason);
         }
@@ -121,7 +129,8 @@ fn an_altered_model_under_its_own_id_is_a_claim_about_another_model() {
         assert_ne!(receipt.body.model_id, model.id_bytes());
         assert_refused(statement(&published, &inputs, &receipt), "the receipt is for model", "published openings");
         let truth = honest(&model, &inputs);
-        let expected = Claims { model_id: model.id_bytes(), input_hash: claim.input_hash, output_hash: truth.outputs_root(&model) };
+        let expected =
+            Claims { model_id: model.id_bytes(), input_hash: claim.input_hash, output_hash: truth.outputs_root(&model) };
         assert!(matches!(receipt.verify(&expected), Err(ReceiptError::ClaimMismatch { field: ClaimField::ModelId, .. })));
         let st = statement(&altered_c, &inputs, &receipt).unwrap();
         assert_eq!(st.model_id(), altered.id_bytes());

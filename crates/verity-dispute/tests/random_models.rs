@@ -7,7 +7,8 @@ use common::sign;
 use proptest::prelude::*;
 use verity_commit::ModelCommitment;
 use verity_dispute::{
-    cheat, input_roots, play, statement, Challenger, Cheat, Execution, Executor, Move, Party, RandomChallenger, Referee, Statement,
+    cheat, input_roots, play, statement, Challenger, Cheat, Execution, Executor, Move, Party, RandomChallenger, Referee,
+    Statement,
 };
 use verity_engine::testgen::random_model;
 use verity_model::{reference, Model};

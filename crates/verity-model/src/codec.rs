@@ -434,7 +434,12 @@ impl<'a> Reader<'a> {
         let n = self.len(1)?;
         let mut values = Vec::with_capacity(n);
         for _ in 0..n {
-            values.push(ValueInfo { name: self.str()?, bits: self.u8()?, scale: f32::from_bits(self.u32()?), shape: self.usizes()? });
+            values.push(ValueInfo {
+                name: self.str()?,
+                bits: self.u8()?,
+                scale: f32::from_bits(self.u32()?),
+                shape: self.usizes()?,
+            });
         }
         let inputs = self.ids()?;
         let n = self.len(8)?;

@@ -70,7 +70,10 @@ fn the_id_follows_its_documented_definition() {
             .collect();
         level.resize(level.len().next_power_of_two(), [0; 32]);
         while level.len() > 1 {
-            level = level.chunks(2).map(|p| *blake3::keyed_hash(&key("verity/v1/merkle-node"), &[p[0], p[1]].concat()).as_bytes()).collect();
+            level = level
+                .chunks(2)
+                .map(|p| *blake3::keyed_hash(&key("verity/v1/merkle-node"), &[p[0], p[1]].concat()).as_bytes())
+                .collect();
         }
         let want = blake3::keyed_hash(&key("verity/v2/model-id"), &[head, &level[0]].concat());
         assert_eq!(model.id(), want.to_hex().as_str(), "{m}");
@@ -83,7 +86,8 @@ fn the_id_follows_its_documented_definition() {
 fn the_id_binds_every_part_of_the_head() {
     let base = Model::decode(&fixture("cnn_digits")).unwrap();
     let id = base.id_bytes();
-    let edits: [(&str, fn(&mut Model)); 8] = [
+    type Edit = (&'static str, fn(&mut Model));
+    let edits: [Edit; 8] = [
         ("value name", |m| m.values[3].name.push('x')),
         ("value scale", |m| m.values[3].scale *= 2.0),
         ("value bits", |m| m.values[0].bits = 16),

@@ -331,7 +331,9 @@ fn models_are_listed_described_downloaded_and_paged() {
         .collect();
     assert_eq!(listed, ids);
 
-    let cnn = http.get(&format!("/v1/models/{}", verity_commit::hash::hex(&verity_model::Model::id_of_encoding(&read("cnn_digits.vrt"))))).json();
+    let cnn = http
+        .get(&format!("/v1/models/{}", verity_commit::hash::hex(&verity_model::Model::id_of_encoding(&read("cnn_digits.vrt")))))
+        .json();
     assert_eq!(cnn["source"], "vrt");
     assert_eq!(cnn["bytes"], read("cnn_digits.vrt").len());
     assert_eq!(cnn["inputs"][0]["shape"], json!([1, 1, 8, 8]));
