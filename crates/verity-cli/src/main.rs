@@ -104,7 +104,8 @@ enum Command {
         json: bool,
     },
     /// Play a bisection dispute between an honest challenger and an executor that
-    /// cheats in the chosen way, in front of a referee holding only roots.
+    /// cheats in the chosen way, over the receipt it signs, in front of a referee that holds
+    /// only that receipt and openings checked against it.
     Dispute {
         model: PathBuf,
         #[arg(long)]
