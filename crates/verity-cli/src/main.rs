@@ -221,6 +221,8 @@ enum Command {
         /// With --evidence zk: also write the verified proof file (`verity verify --proof` reads it).
         #[arg(long)]
         proof: Option<PathBuf>,
+        #[command(flatten)]
+        signer: remote::SignerArgs,
     },
     /// Fetch a model, a receipt or a proof from a node by id, checked before it is written:
     /// a model's bytes must hash to its id; a receipt must be signed and reproduce on
@@ -239,6 +241,8 @@ enum Command {
         /// For receipts: also write the input it was issued for.
         #[arg(long)]
         input_out: Option<PathBuf>,
+        #[command(flatten)]
+        signer: remote::SignerArgs,
     },
 }
 
@@ -309,7 +313,7 @@ fn main() -> ExitCode {
         Command::Publish { node, model, calibration, bits, api_key } => {
             remote::publish(&node, &model, calibration.as_deref(), bits, api_key)
         }
-        Command::Infer { node, model_id, input, evidence, json, receipt, proof } => remote::infer(remote::InferArgs {
+        Command::Infer { node, model_id, input, evidence, json, receipt, proof, signer } => remote::infer(remote::InferArgs {
             node: &node,
             model_id: &model_id,
             input: &input,
@@ -317,8 +321,11 @@ fn main() -> ExitCode {
             json,
             receipt: receipt.as_deref(),
             proof: proof.as_deref(),
+            signer: &signer,
         }),
-        Command::Fetch { node, id, output, input_out } => remote::fetch(&node, &id, output.as_deref(), input_out.as_deref()),
+        Command::Fetch { node, id, output, input_out, signer } => {
+            remote::fetch(&node, &id, output.as_deref(), input_out.as_deref(), &signer)
+        }
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
