@@ -669,7 +669,13 @@ async fn audit(State(st): State<Arc<AppState>>, headers: HeaderMap, body: Body) 
         queued =
             st.auditor.submit(AuditJob { source: MismatchSource::Submitted, receipt: req.receipt, input: req.input, model: m });
         if !queued {
-            return Err(ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "the verifier's audit queue is full; retry later"));
+            return Err(ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                format!(
+                    "the verifier's audit queue is full ({} jobs, or {} bytes of inputs: --audit-queue-bytes); retry later",
+                    st.config.audit_queue, st.config.audit_queue_bytes
+                ),
+            ));
         }
     }
     Ok((StatusCode::ACCEPTED, Json(AuditResponse { receipt_id: rid, sampled: queued })))

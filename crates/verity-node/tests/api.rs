@@ -1003,3 +1003,24 @@ fn connections_beyond_the_limit_wait_for_a_free_one() {
     assert_eq!(status, 200);
     assert!(waited >= std::time::Duration::from_millis(700), "{waited:?}");
 }
+
+/// Queued audits keep their inputs until they run; --audit-queue-bytes bounds them by bytes,
+/// not only by count.
+#[test]
+fn queued_audits_are_bounded_by_bytes() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut c = config(dir.path());
+    c.verify_sample = 1.0;
+    c.audit_queue_bytes = 64; // less than one CNN input
+    let node = verity_node::start(c).unwrap();
+    let http = Http::new(&node);
+    let id = http.publish_cnn();
+    let answer = http.infer(&id, cnn_input(), "receipt").json();
+    assert_eq!(answer["receipt"]["version"], 2);
+    // The issued receipt's audit did not fit either: dropped and counted, the answer unharmed.
+    assert_eq!(http.metric("verity_audits_total{result=\"dropped\"}"), 1.0);
+    let r = http.post("/v1/audit", &json!({"receipt": answer["receipt"], "input": cnn_input()}));
+    r.error(503, "the verifier's audit queue is full");
+    assert_eq!(r.headers["retry-after"], "1");
+    assert_eq!(http.metric("verity_audits_total{result=\"dropped\"}"), 2.0);
+}
