@@ -292,24 +292,22 @@ fn main() -> ExitCode {
             max_queue,
             max_proof_queue,
             key,
-        } => {
-            node::run(node::NodeArgs {
-                data,
-                listen,
-                api_key,
-                verify_sample,
-                max_body,
-                max_input_body,
-                max_inflight_bytes,
-                max_connections,
-                body_timeout,
-                audit_queue_bytes,
-                max_concurrency,
-                max_queue,
-                max_proof_queue,
-                key,
-            })
-        }
+        } => node::run(node::NodeArgs {
+            data,
+            listen,
+            api_key,
+            verify_sample,
+            max_body,
+            max_input_body,
+            max_inflight_bytes,
+            max_connections,
+            body_timeout,
+            audit_queue_bytes,
+            max_concurrency,
+            max_queue,
+            max_proof_queue,
+            key,
+        }),
         Command::Publish { node, model, calibration, bits, api_key } => {
             remote::publish(&node, &model, calibration.as_deref(), bits, api_key)
         }

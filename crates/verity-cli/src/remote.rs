@@ -140,7 +140,8 @@ pub fn infer(a: InferArgs) -> Result<()> {
     }
     let input = std::fs::read_to_string(a.input).with_context(|| format!("cannot read input {}", a.input.display()))?;
     let mut progress = ProofProgress::new(evidence == Evidence::Zk);
-    let v = a.signer.apply(client(a.node, None))?.infer_verified_with(a.model_id, &input, evidence, &mut |job| progress.update(job));
+    let v =
+        a.signer.apply(client(a.node, None))?.infer_verified_with(a.model_id, &input, evidence, &mut |job| progress.update(job));
     progress.finish();
     let v = v?;
     if let (Some(path), Some(r)) = (a.receipt, &v.receipt) {

@@ -462,7 +462,9 @@ fn receipts_from_another_key_or_time_are_refused() {
     assert!(matches!(fetched, Err(Error::Verification(m)) if m.contains("not by the executor")));
     let aged = case(10).with_max_receipt_age(Some(Duration::ZERO)).with_max_clock_skew(Duration::ZERO);
     std::thread::sleep(Duration::from_millis(1100));
-    assert!(matches!(aged.fetch_receipt_verified(&verity_exec::receipt_id(&genuine)), Err(Error::Verification(m)) if m.contains("old")));
+    assert!(
+        matches!(aged.fetch_receipt_verified(&verity_exec::receipt_id(&genuine)), Err(Error::Verification(m)) if m.contains("old"))
+    );
 }
 
 #[test]

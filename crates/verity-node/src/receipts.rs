@@ -165,7 +165,8 @@ mod tests {
             timestamp: 5,
         };
         let input = RawValue::from_string(r#"{"input_data": [[1.5]]}"#.into()).unwrap();
-        for r in signer.sign_batch(&[body, ReceiptBody { timestamp: 6, ..body }]).unwrap().into_iter().chain([signer.sign(body)]) {
+        for r in signer.sign_batch(&[body, ReceiptBody { timestamp: 6, ..body }]).unwrap().into_iter().chain([signer.sign(body)])
+        {
             let bytes = encode_record(&r, &input, 77);
             let back = decode_record(&bytes).unwrap();
             assert_eq!((back.receipt, back.input.get(), back.issued_at), (r.clone(), input.get(), 77));

@@ -190,7 +190,8 @@ fn publishing_needs_the_api_key() {
     let r = http.call("POST", "/v1/models", Some(body.as_bytes()), None);
     r.error(401, "missing API key");
     // Padding counts: `Bearer  KEY` (two spaces) was once accepted by trimming the token.
-    for bad in ["Bearer wrong", "Bearer ", "Basic dGVzdA==", "test-api-key", &format!("Bearer {KEY}x"), &format!("Bearer  {KEY}")] {
+    for bad in ["Bearer wrong", "Bearer ", "Basic dGVzdA==", "test-api-key", &format!("Bearer {KEY}x"), &format!("Bearer  {KEY}")]
+    {
         let r = http.call("POST", "/v1/models", Some(body.as_bytes()), Some(bad));
         assert_eq!(r.status, 401, "{bad}");
     }
@@ -796,8 +797,7 @@ fn a_receipt_for_another_input_or_model_is_no_evidence() {
     let mut other = input.clone();
     other["input_data"][0][3] = json!(other["input_data"][0][3].as_f64().unwrap() + 2.0);
     for _ in 0..3 {
-        http.post("/v1/audit", &json!({"receipt": receipt, "input": other}))
-            .error(422, "but the receipt is for input_hash");
+        http.post("/v1/audit", &json!({"receipt": receipt, "input": other})).error(422, "but the receipt is for input_hash");
     }
     // The genuine pairing is still accepted and audits clean.
     let a = http.post("/v1/audit", &json!({"receipt": receipt, "input": input}));

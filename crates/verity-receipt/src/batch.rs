@@ -81,16 +81,13 @@ impl BatchProof {
 
     /// The root this proof leads to from the receipt with `signing_hash`.
     pub fn root(&self, signing_hash: &[u8; 32]) -> [u8; 32] {
-        self.path.iter().enumerate().fold(
-            leaf(&self.salt, signing_hash),
-            |acc, (k, sibling)| {
-                if self.index >> k & 1 == 1 {
-                    node(sibling, &acc)
-                } else {
-                    node(&acc, sibling)
-                }
-            },
-        )
+        self.path.iter().enumerate().fold(leaf(&self.salt, signing_hash), |acc, (k, sibling)| {
+            if self.index >> k & 1 == 1 {
+                node(sibling, &acc)
+            } else {
+                node(&acc, sibling)
+            }
+        })
     }
 
     /// The digest the batch signature must be over, if the receipt with `signing_hash` is in

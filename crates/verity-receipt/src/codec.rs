@@ -107,7 +107,9 @@ pub(crate) fn encode_body(body: &ReceiptBody) -> [u8; BODY_LEN] {
 }
 
 pub(crate) fn encode_receipt(receipt: &Receipt) -> Vec<u8> {
-    let mut out = Vec::with_capacity(RECEIPT_LEN + receipt.batch.as_ref().map_or(0, |b| BATCH_HEADER_LEN - RECEIPT_LEN + 32 * b.path.len()));
+    let mut out = Vec::with_capacity(
+        RECEIPT_LEN + receipt.batch.as_ref().map_or(0, |b| BATCH_HEADER_LEN - RECEIPT_LEN + 32 * b.path.len()),
+    );
     out.extend_from_slice(&encode_body(&receipt.body));
     out.extend_from_slice(&receipt.signature.to_bytes());
     if let Some(b) = &receipt.batch {
