@@ -642,28 +642,32 @@ async fn verify_receipt(State(st): State<Arc<AppState>>, headers: HeaderMap, bod
 
 async fn audit(State(st): State<Arc<AppState>>, headers: HeaderMap, body: Body) -> ApiResult<(StatusCode, Json<AuditResponse>)> {
     let (req, _body): (AuditRequest, _) = read_json(&st, &headers, body, st.config.max_input_body).await?;
-    verity_exec::check_signature(&req.receipt).map_err(|e| ApiError::bad_request(e.to_string()))?;
     let rid = receipt_id(&req.receipt);
     let st2 = st.clone();
-    let model_id = req.receipt.body.model_id;
-    let m = tokio::task::spawn_blocking(move || st2.model(&model_id))
-        .await
-        .map_err(|e| ApiError::internal("loading a model failed", e))??;
-    // Reject inputs the model cannot take, or that the receipt is not about, now rather than
-    // in the background: a receipt audited against another input proves nothing about its
-    // executor, and must not become a mismatch record.
-    let inputs = verity_exec::parse_input(&m.model, req.input.get()).map_err(|e| ApiError::bad_request(e.to_string()))?;
-    let given = verity_exec::input_hash(&m.model, &inputs);
-    if given != req.receipt.body.input_hash {
-        return Err(ApiError::new(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            format!(
-                "the input hashes to {}, but the receipt is for input_hash {}: send the input the receipt was issued for",
-                verity_commit::hash::hex(&given),
-                verity_commit::hash::hex(&req.receipt.body.input_hash)
-            ),
-        ));
-    }
+    // Signature recovery and parsing an input of up to --max-input-body are CPU work: off
+    // the async workers, like parsing the body.
+    let (req, m) = tokio::task::spawn_blocking(move || -> ApiResult<_> {
+        verity_exec::check_signature(&req.receipt).map_err(|e| ApiError::bad_request(e.to_string()))?;
+        let m = st2.model(&req.receipt.body.model_id)?;
+        // Reject inputs the model cannot take, or that the receipt is not about, now rather
+        // than in the background: a receipt audited against another input proves nothing
+        // about its executor, and must not become a mismatch record.
+        let inputs = verity_exec::parse_input(&m.model, req.input.get()).map_err(|e| ApiError::bad_request(e.to_string()))?;
+        let given = verity_exec::input_hash(&m.model, &inputs);
+        if given != req.receipt.body.input_hash {
+            return Err(ApiError::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                format!(
+                    "the input hashes to {}, but the receipt is for input_hash {}: send the input the receipt was issued for",
+                    verity_commit::hash::hex(&given),
+                    verity_commit::hash::hex(&req.receipt.body.input_hash)
+                ),
+            ));
+        }
+        Ok((req, m))
+    })
+    .await
+    .map_err(|e| ApiError::internal("checking an audit failed", e))??;
     let mut queued = false;
     if sampled(st.config.verify_sample, &req.receipt.signing_hash()) {
         queued =

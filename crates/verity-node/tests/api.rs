@@ -882,7 +882,10 @@ fn concurrent_clients_cannot_read_each_others_receipts_via_their_own() {
     }
     assert_eq!(batched, clients, "all but the held first receipt were batch-signed");
     assert!(tried >= clients * 10, "{tried} lookups");
-    eprintln!("{tried} lookups of values from {} receipts ({batched} batch-signed): none found another client's record", answers.len());
+    eprintln!(
+        "{tried} lookups of values from {} receipts ({batched} batch-signed): none found another client's record",
+        answers.len()
+    );
 }
 
 /// An error quotes what was wrong, but never all of a huge request: an input with 300,000

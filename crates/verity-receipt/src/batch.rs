@@ -101,7 +101,7 @@ impl BatchProof {
 /// many salts as hashes), and each receipt's proof.
 pub(crate) fn build(signing_hashes: &[[u8; 32]], salts: &[[u8; 32]]) -> ([u8; 32], Vec<BatchProof>) {
     let n = signing_hashes.len();
-    assert!(n >= 2 && n <= 1 << MAX_BATCH_DEPTH, "a batch holds 2..=2^20 receipts");
+    assert!((2..=1 << MAX_BATCH_DEPTH).contains(&n), "a batch holds 2..=2^20 receipts");
     assert_eq!(salts.len(), n, "one salt per receipt");
     let depth = n.next_power_of_two().trailing_zeros() as usize;
     let mut proofs: Vec<BatchProof> =
