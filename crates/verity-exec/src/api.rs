@@ -265,7 +265,8 @@ pub struct VerifyResponse {
     pub field: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
-    /// Id of the stored mismatch record, when the receipt was genuinely signed but wrong.
+    /// Id of the stored mismatch record, when the receipt was genuinely signed and wrong
+    /// about its own model and input (its output hash or trace root).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub mismatch_id: Option<u64>,
 }

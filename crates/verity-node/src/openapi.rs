@@ -231,7 +231,7 @@ pub fn document() -> Value {
                         "receipt_id": hex32("keccak-256 signing hash of the receipt"),
                         "field": {"type": "string", "enum": ["signature", "model_id", "input_hash", "output_hash", "trace_root"]},
                         "error": {"type": "string"},
-                        "mismatch_id": {"type": "integer", "description": "set when the mismatch was recorded (verifier role)"}
+                        "mismatch_id": {"type": "integer", "description": "set when the mismatch was recorded (verifier role): only for an output_hash or trace_root that the re-execution of this model on this input does not reproduce"}
                     }
                 },
                 "AuditRequest": {
