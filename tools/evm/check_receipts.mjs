@@ -1,6 +1,7 @@
 // Runs the Solidity receipt verifier of docs/receipts.md on an EVM against the worked
 // examples pinned in crates/verity-receipt/tests/doc_example.rs: each must be accepted with
-// its fields, and every single-bit flip of either encoding must revert.
+// its fields, the batched example's digest (salted leaf, path) is recomputed here, and every
+// single-bit flip of either encoding must revert.
 //
 //   npm ci --prefix tools/evm && node tools/evm/check_receipts.mjs
 import { readFileSync } from "node:fs";
@@ -76,7 +77,7 @@ async function verify(receipt) {
 console.log(`solc ${solc.version()}`);
 const examples = [
   ["unbatched", rustConst("ENCODED"), 1816],
-  ["batched", rustConst("BATCHED"), 2368],
+  ["batched", rustConst("BATCHED"), 2624],
 ];
 for (const [name, encoded, expectedFlips] of examples) {
   const bytes = fromHex(encoded);
@@ -88,6 +89,19 @@ for (const [name, encoded, expectedFlips] of examples) {
   if (hex(fields[5]).slice(24) !== hex(body.slice(134, 154))) fail(`${name}: executor ${hex(fields[5])}`);
   const sh = await call(Buffer.concat([selector("signingHash((bytes32,bytes32,bytes32,bytes32,uint8,address,uint64))"), ...fields]));
   if (hex(sh) !== hex(keccak256(body))) fail(`${name}: signingHash ${hex(sh)}`);
+  if (name === "batched") {
+    // The batch digest recomputed here, independently of both Rust and Solidity.
+    const depth = bytes[227];
+    const index = Buffer.from(bytes.slice(228, 232)).readUInt32BE(0);
+    let node = keccak256(Buffer.concat([Buffer.from("VRTL"), bytes.slice(232, 264), keccak256(body)]));
+    for (let k = 0; k < depth; k++) {
+      const sibling = bytes.slice(264 + 32 * k, 296 + 32 * k);
+      node = keccak256((index >> k) & 1 ? Buffer.concat([sibling, node]) : Buffer.concat([node, sibling]));
+    }
+    const digest = keccak256(Buffer.concat([Buffer.from("VRTB"), Uint8Array.of(depth), node]));
+    const pinned = tests.match(/const BATCH_DIGEST: &str = "([0-9a-f]{64})";/)?.[1];
+    if (hex(digest) !== pinned) fail(`batched: digest ${hex(digest)}, pinned ${pinned}`);
+  }
   let rejected = 0;
   for (let bit = 0; bit < bytes.length * 8; bit++) {
     const flipped = bytes.slice();

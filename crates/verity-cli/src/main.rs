@@ -147,9 +147,25 @@ enum Command {
         /// interpreter, recording mismatches (GET /v1/mismatches).
         #[arg(long, default_value_t = 0.0)]
         verify_sample: f64,
-        /// Largest request body in bytes (larger requests get 413).
+        /// Largest body of POST /v1/models and /v1/verify/proof, in bytes (larger get 413).
         #[arg(long, default_value_t = 32 << 20)]
         max_body: usize,
+        /// Largest body of /v1/infer, /v1/verify/receipt and /v1/audit, in bytes (larger get 413).
+        #[arg(long, default_value_t = 8 << 20)]
+        max_input_body: usize,
+        /// Request-body bytes held in memory at once over all requests; a body that does not
+        /// fit gets 503 with Retry-After before it is read. At least --max-body.
+        #[arg(long, default_value_t = 256 << 20)]
+        max_inflight_bytes: usize,
+        /// Connections open at once; further ones wait in the listen backlog.
+        #[arg(long, default_value_t = 512)]
+        max_connections: usize,
+        /// Seconds a client has to send a whole request body (408 after).
+        #[arg(long, default_value_t = 60)]
+        body_timeout: u64,
+        /// Input bytes all queued audits (--verify-sample) may hold; beyond it audits are dropped.
+        #[arg(long, default_value_t = 64 << 20)]
+        audit_queue_bytes: usize,
         /// Compute jobs running at once (default: the number of cores).
         #[arg(long)]
         max_concurrency: Option<usize>,
@@ -206,6 +222,8 @@ enum Command {
         /// With --evidence zk: also write the verified proof file (`verity verify --proof` reads it).
         #[arg(long)]
         proof: Option<PathBuf>,
+        #[command(flatten)]
+        signer: remote::SignerArgs,
     },
     /// Fetch a model, a receipt or a proof from a node by id, checked before it is written:
     /// a model's bytes must hash to its id; a receipt must be signed and reproduce on
@@ -224,6 +242,8 @@ enum Command {
         /// For receipts: also write the input it was issued for.
         #[arg(long)]
         input_out: Option<PathBuf>,
+        #[command(flatten)]
+        signer: remote::SignerArgs,
     },
 }
 
@@ -258,23 +278,41 @@ fn main() -> ExitCode {
         },
         Command::Dispute { model, input, cheat, json } => dispute::run(&model, &input, &cheat, json),
         Command::Bench { model, input, seconds, threads } => bench::run(&model, &input, seconds, threads),
-        Command::Node { data, listen, api_key, verify_sample, max_body, max_concurrency, max_queue, max_proof_queue, key } => {
-            node::run(node::NodeArgs {
-                data,
-                listen,
-                api_key,
-                verify_sample,
-                max_body,
-                max_concurrency,
-                max_queue,
-                max_proof_queue,
-                key,
-            })
-        }
+        Command::Node {
+            data,
+            listen,
+            api_key,
+            verify_sample,
+            max_body,
+            max_input_body,
+            max_inflight_bytes,
+            max_connections,
+            body_timeout,
+            audit_queue_bytes,
+            max_concurrency,
+            max_queue,
+            max_proof_queue,
+            key,
+        } => node::run(node::NodeArgs {
+            data,
+            listen,
+            api_key,
+            verify_sample,
+            max_body,
+            max_input_body,
+            max_inflight_bytes,
+            max_connections,
+            body_timeout,
+            audit_queue_bytes,
+            max_concurrency,
+            max_queue,
+            max_proof_queue,
+            key,
+        }),
         Command::Publish { node, model, calibration, bits, api_key } => {
             remote::publish(&node, &model, calibration.as_deref(), bits, api_key)
         }
-        Command::Infer { node, model_id, input, evidence, json, receipt, proof } => remote::infer(remote::InferArgs {
+        Command::Infer { node, model_id, input, evidence, json, receipt, proof, signer } => remote::infer(remote::InferArgs {
             node: &node,
             model_id: &model_id,
             input: &input,
@@ -282,8 +320,11 @@ fn main() -> ExitCode {
             json,
             receipt: receipt.as_deref(),
             proof: proof.as_deref(),
+            signer: &signer,
         }),
-        Command::Fetch { node, id, output, input_out } => remote::fetch(&node, &id, output.as_deref(), input_out.as_deref()),
+        Command::Fetch { node, id, output, input_out, signer } => {
+            remote::fetch(&node, &id, output.as_deref(), input_out.as_deref(), &signer)
+        }
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

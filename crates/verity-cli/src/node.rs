@@ -12,6 +12,12 @@ pub struct NodeArgs {
     pub api_key: Option<String>,
     pub verify_sample: f64,
     pub max_body: usize,
+    pub max_input_body: usize,
+    pub max_inflight_bytes: usize,
+    pub max_connections: usize,
+    /// Seconds.
+    pub body_timeout: u64,
+    pub audit_queue_bytes: usize,
     pub max_concurrency: Option<usize>,
     pub max_queue: usize,
     pub max_proof_queue: usize,
@@ -27,6 +33,11 @@ pub fn run(a: NodeArgs) -> Result<()> {
     config.api_key = a.api_key.filter(|k| !k.is_empty());
     config.verify_sample = a.verify_sample;
     config.max_body = a.max_body;
+    config.max_input_body = a.max_input_body;
+    config.max_inflight_bytes = a.max_inflight_bytes;
+    config.max_connections = a.max_connections;
+    config.body_timeout = std::time::Duration::from_secs(a.body_timeout);
+    config.audit_queue_bytes = a.audit_queue_bytes;
     if let Some(n) = a.max_concurrency {
         config.max_concurrency = n;
     }

@@ -7,7 +7,7 @@ use std::path::Path;
 use anyhow::{bail, Context, Result};
 use indicatif::{ProgressBar, ProgressStyle};
 use serde_json::json;
-use verity_client::{Client, Error, Verified};
+use verity_client::{Client, Error, ExecutorCheck, Verified};
 use verity_commit::hash::hex;
 use verity_exec::api::{Evidence, JobState, ProofJob};
 use verity_receipt::to_checksum_address;
@@ -16,6 +16,36 @@ use crate::files::write_atomic;
 
 fn client(node: &str, api_key: Option<String>) -> Client {
     Client::new(node).with_api_key(api_key)
+}
+
+/// Whose receipts `verity infer` and `verity fetch` accept, and how old.
+#[derive(clap::Args, Debug)]
+pub struct SignerArgs {
+    /// Accept receipts only from this executor address (default: the one the node
+    /// advertises at /v1/info).
+    #[arg(long, conflicts_with = "any_executor")]
+    pub executor: Option<String>,
+    /// Accept a validly signed receipt from any key, not only the node's advertised executor.
+    #[arg(long)]
+    pub any_executor: bool,
+    /// Oldest stored receipt `verity fetch` accepts, in days; 0 accepts any age.
+    #[arg(long, default_value_t = 365)]
+    pub max_receipt_age_days: u64,
+}
+
+impl SignerArgs {
+    fn apply(&self, c: Client) -> Result<Client> {
+        let check = match (&self.executor, self.any_executor) {
+            (Some(a), _) => ExecutorCheck::Expect(
+                verity_client::parse_address(a)
+                    .with_context(|| format!("--executor {a:?} is not an address (0x and 40 hex digits)"))?,
+            ),
+            (None, true) => ExecutorCheck::Any,
+            (None, false) => ExecutorCheck::Advertised,
+        };
+        let age = (self.max_receipt_age_days > 0).then(|| std::time::Duration::from_secs(self.max_receipt_age_days * 86_400));
+        Ok(c.with_executor(check).with_max_receipt_age(age))
+    }
 }
 
 /// `verity publish`: a `.vrt` as is, or an ONNX model with its calibration file (imported
@@ -47,6 +77,7 @@ pub struct InferArgs<'a> {
     pub json: bool,
     pub receipt: Option<&'a Path>,
     pub proof: Option<&'a Path>,
+    pub signer: &'a SignerArgs,
 }
 
 /// Shows a proof job's progress on stderr: a bar on a terminal, otherwise one line per
@@ -109,7 +140,8 @@ pub fn infer(a: InferArgs) -> Result<()> {
     }
     let input = std::fs::read_to_string(a.input).with_context(|| format!("cannot read input {}", a.input.display()))?;
     let mut progress = ProofProgress::new(evidence == Evidence::Zk);
-    let v = client(a.node, None).infer_verified_with(a.model_id, &input, evidence, &mut |job| progress.update(job));
+    let v =
+        a.signer.apply(client(a.node, None))?.infer_verified_with(a.model_id, &input, evidence, &mut |job| progress.update(job));
     progress.finish();
     let v = v?;
     if let (Some(path), Some(r)) = (a.receipt, &v.receipt) {
@@ -146,8 +178,8 @@ fn print_verified(v: &Verified, json: bool) {
 /// `verity fetch`: a model (its bytes are checked against the id), a receipt (checked by
 /// re-executing its model on its input) or a proof (checked with a key derived from its
 /// model), by id.
-pub fn fetch(node: &str, id: &str, output: Option<&Path>, input_out: Option<&Path>) -> Result<()> {
-    let c = client(node, None);
+pub fn fetch(node: &str, id: &str, output: Option<&Path>, input_out: Option<&Path>, signer: &SignerArgs) -> Result<()> {
+    let c = signer.apply(client(node, None))?;
     match c.model(id) {
         Ok(m) => {
             if input_out.is_some() {

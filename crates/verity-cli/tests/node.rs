@@ -67,6 +67,19 @@ fn cli_commands_talk_to_a_node_and_check_its_answers() {
     assert_eq!(json(&std::fs::read_to_string(&r2).unwrap()), with["receipt"]);
     ok(&["verify", "--receipt", r2.to_str().unwrap(), "--model", m.to_str().unwrap(), "--input", in2.to_str().unwrap()], home);
 
+    // Whose receipts are accepted: the node's advertised executor by default; a pinned
+    // other address refuses the node's own receipts, --any-executor takes any valid signer.
+    let elsewhere = format!("0x{}", "11".repeat(20));
+    fails(&["fetch", "--node", &url, rid, "--executor", &elsewhere], home, "not by the executor");
+    fails(
+        &["infer", "--node", &url, id, "--input", &input, "--evidence", "receipt", "--executor", &elsewhere],
+        home,
+        "not by the executor",
+    );
+    ok(&["fetch", "--node", &url, rid, "--any-executor"], home);
+    ok(&["fetch", "--node", &url, rid, "--executor", with["receipt"]["executor"].as_str().unwrap()], home);
+    fails(&["fetch", "--node", &url, rid, "--executor", "0x12"], home, "is not an address");
+
     fails(&["infer", "--node", &url, id, "--input", &input, "--proof", "p.vrtz"], home, "--proof needs --evidence zk");
     fails(&["infer", "--node", &url, id, "--input", &input, "--evidence", "maybe"], home, "unknown evidence");
     fails(&["infer", "--node", &url, &"ab".repeat(32), "--input", &input], home, "404");

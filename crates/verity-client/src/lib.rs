@@ -91,8 +91,24 @@ pub struct VerifiedProof {
     pub file: ProofFile,
 }
 
+/// Whose receipts the client accepts.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ExecutorCheck {
+    /// The executor the node advertises at `GET /v1/info` (fetched once, then cached): a
+    /// receipt signed by any other key, however valid, is not this node's word.
+    Advertised,
+    /// Exactly this address (pinned out of band; stronger than asking the node).
+    Expect([u8; 20]),
+    /// Any key: the signature must still be valid. Only on explicit request.
+    Any,
+}
+
 pub struct Client {
     base: String,
+    executor: ExecutorCheck,
+    advertised: Mutex<Option<[u8; 20]>>,
+    max_clock_skew: Duration,
+    max_receipt_age: Option<Duration>,
     agent: ureq::Agent,
     api_key: Option<String>,
     cache_dir: Option<PathBuf>,
@@ -125,6 +141,10 @@ impl Client {
             .new_agent();
         Client {
             base: url.trim_end_matches('/').to_string(),
+            executor: ExecutorCheck::Advertised,
+            advertised: Mutex::default(),
+            max_clock_skew: Duration::from_secs(300),
+            max_receipt_age: Some(Duration::from_secs(365 * 86_400)),
             agent,
             api_key: None,
             cache_dir: default_cache_dir(),
@@ -132,6 +152,65 @@ impl Client {
             keys: Mutex::default(),
             proof_timeout: Duration::from_secs(3600),
         }
+    }
+
+    /// Whose receipts to accept (default [`ExecutorCheck::Advertised`]).
+    pub fn with_executor(mut self, check: ExecutorCheck) -> Self {
+        self.executor = check;
+        self
+    }
+
+    /// How far a receipt's timestamp may lie in the future of this machine's clock, and
+    /// (for a receipt just issued) in the past of the request (default 5 minutes).
+    pub fn with_max_clock_skew(mut self, skew: Duration) -> Self {
+        self.max_clock_skew = skew;
+        self
+    }
+
+    /// The oldest stored receipt accepted ([`Client::fetch_receipt_verified`]); `None`
+    /// accepts any age (default one year).
+    pub fn with_max_receipt_age(mut self, age: Option<Duration>) -> Self {
+        self.max_receipt_age = age;
+        self
+    }
+
+    /// The executor this client requires, if any (asking the node for its advertised one).
+    fn required_executor(&self) -> Result<Option<[u8; 20]>> {
+        match &self.executor {
+            ExecutorCheck::Any => Ok(None),
+            ExecutorCheck::Expect(a) => Ok(Some(*a)),
+            ExecutorCheck::Advertised => {
+                if let Some(a) = *self.advertised.lock().unwrap_or_else(|e| e.into_inner()) {
+                    return Ok(Some(a));
+                }
+                let info = self.info()?;
+                let a = parse_address(&info.executor).ok_or_else(|| {
+                    Error::Protocol(format!("the node advertises executor {:?}, which is not an address", info.executor))
+                })?;
+                *self.advertised.lock().unwrap_or_else(|e| e.into_inner()) = Some(a);
+                Ok(Some(a))
+            }
+        }
+    }
+
+    /// Refuses a (genuinely signed) receipt from a key other than the required one, or
+    /// with a timestamp that is in the future, older than `not_before` (minus the skew)
+    /// or older than the maximum age.
+    fn check_signer(&self, r: &Receipt, not_before: Option<u64>) -> Result<()> {
+        if let Some(want) = self.required_executor()? {
+            if r.body.executor != want {
+                return Err(Error::Verification(format!(
+                    "the receipt is signed by {}, not by the executor {} ({}); pass --any-executor or --executor to accept another key",
+                    verity_receipt::to_checksum_address(&r.body.executor),
+                    verity_receipt::to_checksum_address(&want),
+                    match self.executor {
+                        ExecutorCheck::Advertised => "the one this node advertises",
+                        _ => "the one required",
+                    }
+                )));
+            }
+        }
+        check_timestamp(r.body.timestamp, verity_exec::unix_now(), self.max_clock_skew, not_before, self.max_receipt_age)
     }
 
     /// How long to wait for a proof job to finish (default one hour).
@@ -410,9 +489,13 @@ impl Client {
         on_progress: &mut dyn FnMut(&ProofJob),
     ) -> Result<Verified> {
         let id = checked_id("model id", model_id)?;
+        let asked_at = verity_exec::unix_now();
         let resp = self.infer(&id, input, evidence)?;
         let model = self.model(&id)?;
         let executed = check_answer(&model, input, evidence, &resp)?;
+        if let Some(r) = &resp.receipt {
+            self.check_signer(r, Some(asked_at))?;
+        }
         let mut proof = None;
         if let Some(job_id) = resp.proof_job.as_deref().filter(|_| evidence == Evidence::Zk) {
             let job = self.wait_for_proof(job_id, on_progress)?;
@@ -465,9 +548,54 @@ impl Client {
         let record = self.receipt(&id)?;
         let model = self.model(&record.model_id)?;
         let executed = check_receipt_record(&model, &id, &record)?;
+        self.check_signer(&record.receipt, None)?;
         let receipt = Some(record.receipt.clone());
         Ok((record, Verified { model, executed, evidence: Evidence::Receipt, receipt, proof: None }))
     }
+}
+
+/// `0x` and 40 hex digits, in any case.
+pub fn parse_address(text: &str) -> Option<[u8; 20]> {
+    let digits = text.strip_prefix("0x")?;
+    if digits.len() != 40 || !digits.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return None;
+    }
+    let mut out = [0u8; 20];
+    for (i, byte) in out.iter_mut().enumerate() {
+        *byte = u8::from_str_radix(&digits[2 * i..2 * i + 2], 16).ok()?;
+    }
+    Some(out)
+}
+
+/// A receipt's timestamp `ts` against the clock `now`: not more than `skew` in the future;
+/// for a receipt issued in answer to a request made at `not_before`, not more than `skew`
+/// before it; and not older than `max_age` when one is set.
+pub fn check_timestamp(ts: u64, now: u64, skew: Duration, not_before: Option<u64>, max_age: Option<Duration>) -> Result<()> {
+    let skew = skew.as_secs();
+    if ts > now.saturating_add(skew) {
+        return Err(Error::Verification(format!(
+            "the receipt's timestamp {ts} is {} s in the future of this clock ({now}; allowed skew {skew} s)",
+            ts - now
+        )));
+    }
+    if let Some(t) = not_before {
+        if ts < t.saturating_sub(skew) {
+            return Err(Error::Verification(format!(
+                "the receipt's timestamp {ts} is {} s before the request was made ({t}): it was not issued for this request",
+                t - ts
+            )));
+        }
+    }
+    if let Some(age) = max_age {
+        if now.saturating_sub(ts) > age.as_secs() {
+            return Err(Error::Verification(format!(
+                "the receipt's timestamp {ts} is {} s old, more than the {} s accepted (--max-receipt-age)",
+                now - ts,
+                age.as_secs()
+            )));
+        }
+    }
+    Ok(())
 }
 
 fn decode<T: DeserializeOwned>(what: &str, body: &[u8]) -> Result<T> {

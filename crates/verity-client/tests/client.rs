@@ -3,13 +3,14 @@
 
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::{HeaderMap, Method, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use serde_json::{json, Value};
-use verity_client::{Client, Error};
+use verity_client::{Client, Error, ExecutorCheck};
 use verity_exec::api::Evidence;
 use verity_node::{NodeConfig, RunningNode};
 use verity_receipt::{Receipt, Signer};
@@ -396,4 +397,86 @@ fn tampered_proofs_are_caught() {
         }
     }));
     expect(12, "another job", fetch(12, &genuine.proof_id), "asked for proof");
+}
+
+/// Re-signs the receipt in an infer answer with another key after `edit`, and fixes up
+/// `receipt_id`, so that every other check passes and only who signed (and when) is wrong.
+fn resign_whole_answer(v: &mut Value, edit: impl FnOnce(&mut verity_receipt::ReceiptBody)) {
+    resign(&mut v["receipt"], edit);
+    let r = Receipt::from_json(&v["receipt"].to_string()).unwrap();
+    v["receipt_id"] = json!(verity_exec::receipt_id(&r));
+}
+
+/// The attack of issue 10: a receipt that is genuine, correct in every claim and correctly
+/// identified, but signed by a key that is not the node's, was accepted. Now the client
+/// requires the executor the node advertises (or one pinned with `Expect`), unless told
+/// `Any`, and a timestamp that is neither in the future nor from before the request.
+#[test]
+fn receipts_from_another_key_or_time_are_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let node = node(dir.path());
+    let (url, proxy) = start_proxy(node.url());
+    let input = text("cnn_digits.input.json");
+    let setup = client(&node.url(), dir.path());
+    let id = setup.publish_vrt(&std::fs::read(fixture("cnn_digits.vrt")).unwrap()).unwrap().model_id;
+    let genuine = setup.infer_verified(&id, &input, Evidence::Receipt).unwrap().receipt.unwrap();
+    let executor = verity_client::parse_address(&setup.info().unwrap().executor).unwrap();
+    assert_eq!(genuine.body.executor, executor);
+
+    let set = |t: Tamper| *proxy.tamper.lock().unwrap() = Some(t);
+    let on_infer = |f: fn(&mut Value)| -> Tamper {
+        Box::new(move |path: &str, b: &mut Vec<u8>| {
+            if path == "/v1/infer" {
+                edit_json(b, f)
+            }
+        })
+    };
+    let case = |n: usize| Client::new(&url).with_cache_dir(Some(dir.path().join(format!("cache{n}"))));
+    let refused = |what: &str, c: Client, needle: &str| match c.infer_verified(&id, &input, Evidence::Receipt) {
+        Err(Error::Verification(m)) => assert!(m.contains(needle), "{what}: {m:?} lacks {needle:?}"),
+        Err(e) => panic!("{what}: expected a verification failure, got {e}"),
+        Ok(_) => panic!("{what}: accepted"),
+    };
+
+    set(on_infer(|v| resign_whole_answer(v, |_| {})));
+    refused("another key", case(1), "not by the executor");
+    refused("another key, pinned", case(2).with_executor(ExecutorCheck::Expect(executor)), "not by the executor");
+    let forger = Signer::from_secret_bytes(&[42; 32]).unwrap().address();
+    let accepted = case(3).with_executor(ExecutorCheck::Any).infer_verified(&id, &input, Evidence::Receipt).unwrap();
+    assert_eq!(accepted.receipt.unwrap().body.executor, forger, "Any accepts another key, when asked to");
+    let pinned = case(4).with_executor(ExecutorCheck::Expect(forger)).infer_verified(&id, &input, Evidence::Receipt);
+    assert!(pinned.is_ok(), "a pinned key is accepted");
+
+    // Timestamps: in the future, or from before the request (a replayed old receipt).
+    set(on_infer(|v| resign_whole_answer(v, |b| b.timestamp += 3600)));
+    refused("future", case(5).with_executor(ExecutorCheck::Any), "in the future");
+    set(on_infer(|v| resign_whole_answer(v, |b| b.timestamp -= 3600)));
+    refused("stale", case(6).with_executor(ExecutorCheck::Any), "before the request");
+
+    // The node's own receipt, but this client was pinned to another key.
+    *proxy.tamper.lock().unwrap() = None;
+    refused("pinned elsewhere", case(7).with_executor(ExecutorCheck::Expect(forger)), "not by the executor");
+    case(8).infer_verified(&id, &input, Evidence::Receipt).unwrap();
+    case(8).fetch_receipt_verified(&verity_exec::receipt_id(&genuine)).unwrap();
+    let fetched = case(9).with_executor(ExecutorCheck::Expect(forger)).fetch_receipt_verified(&verity_exec::receipt_id(&genuine));
+    assert!(matches!(fetched, Err(Error::Verification(m)) if m.contains("not by the executor")));
+    let aged = case(10).with_max_receipt_age(Some(Duration::ZERO)).with_max_clock_skew(Duration::ZERO);
+    std::thread::sleep(Duration::from_millis(1100));
+    assert!(
+        matches!(aged.fetch_receipt_verified(&verity_exec::receipt_id(&genuine)), Err(Error::Verification(m)) if m.contains("old"))
+    );
+}
+
+#[test]
+fn timestamp_bounds() {
+    use verity_client::check_timestamp;
+    let s = Duration::from_secs(300);
+    let year = Some(Duration::from_secs(365 * 86_400));
+    assert!(check_timestamp(1_000_300, 1_000_000, s, None, year).is_ok());
+    assert!(check_timestamp(1_000_301, 1_000_000, s, None, year).is_err());
+    assert!(check_timestamp(999_700, 1_000_000, s, Some(1_000_000), year).is_ok());
+    assert!(check_timestamp(999_699, 1_000_000, s, Some(1_000_000), year).is_err());
+    assert!(check_timestamp(0, 1_700_000_000, s, None, year).is_err(), "absurdly old");
+    assert!(check_timestamp(0, 1_700_000_000, s, None, None).is_ok(), "any age when told");
+    assert!(check_timestamp(u64::MAX, 1_700_000_000, s, None, None).is_err());
 }

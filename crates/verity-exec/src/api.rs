@@ -265,7 +265,8 @@ pub struct VerifyResponse {
     pub field: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
-    /// Id of the stored mismatch record, when the receipt was genuinely signed but wrong.
+    /// Id of the stored mismatch record, when the receipt was genuinely signed and wrong
+    /// about its own model and input (its output hash or trace root).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub mismatch_id: Option<u64>,
 }
@@ -330,7 +331,13 @@ pub struct NodeInfo {
     pub version: String,
     pub publish_enabled: bool,
     pub verify_sample: f64,
+    /// Largest body of `POST /v1/models` and `/v1/verify/proof`.
     pub max_body: u64,
+    /// Largest body of `/v1/infer`, `/v1/verify/receipt` and `/v1/audit`.
+    pub max_input_body: u64,
+    /// Request-body bytes the node holds at once.
+    pub max_inflight_bytes: u64,
+    pub max_connections: u32,
     pub max_concurrency: u32,
     pub max_queue: u32,
     /// Models and receipts stored.

@@ -78,6 +78,15 @@ pub fn check_execution(r: &Receipt, model_id: &[u8; 32], ex: &Executed) -> Resul
     Ok(())
 }
 
+impl CheckError {
+    /// Whether this failure proves the signer wrong. Only a receipt for this model and this
+    /// input whose output or trace differs from the re-execution does; a receipt that names
+    /// another model or input simply does not apply, and a bad signature binds nobody.
+    pub fn proves_fault(&self) -> bool {
+        matches!(self.field(), CheckField::OutputHash | CheckField::TraceRoot)
+    }
+}
+
 /// [`check_signature`] then [`check_execution`].
 pub fn check_receipt(r: &Receipt, model_id: &[u8; 32], ex: &Executed) -> Result<(), CheckError> {
     check_signature(r)?;

@@ -90,6 +90,13 @@ pub fn list_root(model: &Model, ids: &[u32], tensors: &[Tensor]) -> Hash {
     verity_commit::list_root(&commits)
 }
 
+/// The input hash a receipt for a run of `model` on `inputs` claims, without running it
+/// (the same commitments the trace starts with). Lets a verifier refuse a receipt that
+/// does not apply to an input before spending a re-execution on it.
+pub fn input_hash(model: &Model, inputs: &[Tensor]) -> Hash {
+    list_root(model, &model.inputs, inputs)
+}
+
 /// Parses an input document (EZKL `{"input_data": [[...]]}` or named `{"NAME": [...]}`)
 /// and quantizes it for `model`.
 pub fn parse_input(model: &Model, text: &str) -> Result<Vec<Tensor>, ModelError> {

@@ -15,8 +15,17 @@ pub struct NodeConfig {
     pub api_key: Option<String>,
     /// Fraction (0..=1) of issued and submitted receipts the verifier re-executes.
     pub verify_sample: f64,
-    /// Largest request body accepted, in bytes (413 above).
+    /// Largest body accepted by `POST /v1/models` and `/v1/verify/proof`, in bytes (413 above).
     pub max_body: usize,
+    /// Largest body accepted by `/v1/infer`, `/v1/verify/receipt` and `/v1/audit` (413 above).
+    pub max_input_body: usize,
+    /// Request-body bytes held in memory at once, over all requests; a body that does not
+    /// fit is refused with 503 before it is read.
+    pub max_inflight_bytes: usize,
+    /// Connections held open at once; more wait in the listen backlog.
+    pub max_connections: usize,
+    /// Time a client has to send its whole request body (408 after).
+    pub body_timeout: std::time::Duration,
     /// Compute jobs running at once.
     pub max_concurrency: usize,
     /// Compute jobs waiting for a slot before requests are refused with 503.
@@ -27,6 +36,9 @@ pub struct NodeConfig {
     pub model_cache: usize,
     /// Audits waiting for the verifier before new ones are dropped.
     pub audit_queue: usize,
+    /// Input bytes the queued audits may hold, over all of them; beyond it new audits are
+    /// dropped like a full queue.
+    pub audit_queue_bytes: usize,
     /// Proof jobs queued or running before `zk` requests are refused with 503.
     pub proof_queue: usize,
     /// Times a proof job may be started; a job a crash interrupted this often is failed
@@ -47,11 +59,16 @@ impl NodeConfig {
             api_key: None,
             verify_sample: 0.0,
             max_body: 32 << 20,
+            max_input_body: 8 << 20,
+            max_inflight_bytes: 256 << 20,
+            max_connections: 512,
+            body_timeout: std::time::Duration::from_secs(60),
             max_concurrency: cores,
             max_queue: 64,
             key_file: None,
             model_cache: 32,
             audit_queue: 1024,
+            audit_queue_bytes: 64 << 20,
             proof_queue: 256,
             proof_attempts: 3,
             proving_keys: 8,

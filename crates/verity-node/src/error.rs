@@ -11,9 +11,29 @@ pub struct ApiError {
     pub message: String,
 }
 
+/// Longest error message sent, in bytes. Messages quote what was wrong, and what was wrong
+/// can be most of a 32 MiB request (an input with 300,000 names, say); the quote is cut so
+/// that an error never costs more than the request that caused it.
+pub const MAX_ERROR_LEN: usize = 1024;
+
+/// `message` cut to at most [`MAX_ERROR_LEN`] bytes (at a character boundary), saying how
+/// much was left out.
+fn bounded(mut message: String) -> String {
+    if message.len() > MAX_ERROR_LEN {
+        let mut cut = MAX_ERROR_LEN - 40;
+        while !message.is_char_boundary(cut) {
+            cut -= 1;
+        }
+        let omitted = message.len() - cut;
+        message.truncate(cut);
+        message.push_str(&format!("… ({omitted} more bytes omitted)"));
+    }
+    message
+}
+
 impl ApiError {
     pub fn new(status: StatusCode, message: impl Into<String>) -> Self {
-        ApiError { status, message: message.into() }
+        ApiError { status, message: bounded(message.into()) }
     }
 
     pub fn bad_request(message: impl Into<String>) -> Self {
@@ -45,3 +65,17 @@ impl IntoResponse for ApiError {
 }
 
 pub type ApiResult<T> = Result<T, ApiError>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn long_messages_are_cut_at_a_character_boundary() {
+        let short = ApiError::bad_request("x".repeat(MAX_ERROR_LEN));
+        assert_eq!(short.message.len(), MAX_ERROR_LEN);
+        let long = ApiError::bad_request(format!("names: {}", "é".repeat(1_000_000)));
+        assert!(long.message.len() <= MAX_ERROR_LEN, "{}", long.message.len());
+        assert!(long.message.starts_with("names: é") && long.message.ends_with("more bytes omitted)"), "{}", long.message);
+    }
+}

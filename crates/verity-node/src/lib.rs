@@ -9,7 +9,9 @@
 // The hand-written OpenAPI document is one `json!` literal, deeper than the default limit.
 #![recursion_limit = "256"]
 
+mod budget;
 mod config;
+mod conn;
 mod error;
 mod hooks;
 mod limiter;
@@ -53,6 +55,14 @@ fn prepare(config: NodeConfig) -> Result<Arc<AppState>> {
     ensure!((0.0..=1.0).contains(&config.verify_sample), "--verify-sample must be between 0 and 1, got {}", config.verify_sample);
     ensure!(config.max_concurrency >= 1, "--max-concurrency must be at least 1");
     ensure!(config.max_body >= 1, "--max-body must be at least 1 byte");
+    ensure!(config.max_input_body >= 1, "--max-input-body must be at least 1 byte");
+    ensure!(
+        config.max_inflight_bytes >= config.max_body.max(config.max_input_body),
+        "--max-inflight-bytes ({}) must be at least --max-body and --max-input-body, or the largest allowed request could never be served",
+        config.max_inflight_bytes
+    );
+    ensure!(config.max_connections >= 1, "--max-connections must be at least 1");
+    ensure!(!config.body_timeout.is_zero(), "--body-timeout must be positive");
     ensure!(config.proof_queue >= 1, "--max-proof-queue must be at least 1");
     if let Some(k) = &config.api_key {
         ensure!(!k.trim().is_empty() && k.trim() == k, "the API key must be non-empty and have no surrounding whitespace");
@@ -87,7 +97,7 @@ fn prepare(config: NodeConfig) -> Result<Arc<AppState>> {
     let metrics = Arc::new(Metrics::default());
     let signer = Arc::new(signer);
     let receipts = ReceiptWriter::start(store.clone(), signer.clone(), metrics.clone())?;
-    let auditor = Auditor::start(store.clone(), metrics.clone(), config.audit_queue)?;
+    let auditor = Auditor::start(store.clone(), metrics.clone(), config.audit_queue, config.audit_queue_bytes)?;
     metrics.proof_jobs_queued.store(jobs.pending.len() as i64, std::sync::atomic::Ordering::Relaxed);
     let prover = Prover::new(&jobs.pending, config.proving_keys);
     Ok(Arc::new(AppState::new(config, store, receipts, signer, metrics, auditor, prover)))
@@ -109,6 +119,7 @@ async fn serve(
         let _ = stop.send(true);
     };
     let app = routes::router(state.clone());
+    let listener = conn::LimitedListener::new(listener, state.config.max_connections);
     let result = axum::serve(listener, app).with_graceful_shutdown(shutdown).await;
     let _ = stop_prover.send(true);
     if prover.await.is_err() {

@@ -43,6 +43,8 @@ pub struct Metrics {
     pub receipt_batches: AtomicU64,
     pub inferences: AtomicU64,
     pub mismatches_recorded: AtomicU64,
+    /// Requests refused because their body did not fit the in-flight byte budget.
+    pub bodies_refused: AtomicU64,
     /// Indexed like [`AUDIT_RESULTS`].
     pub audits: [AtomicU64; 4],
     pub proofs_made: AtomicU64,
@@ -90,13 +92,13 @@ impl Metrics {
     }
 
     /// The exposition text; `queued`/`running`/`rejected` come from the compute limiter.
-    pub fn render(&self, queued: usize, running: usize, rejected: u64) -> String {
+    pub fn render(&self, queued: usize, running: usize, rejected: u64, body_bytes: usize) -> String {
         let mut s = String::new();
-        let _ = self.render_into(&mut s, queued, running, rejected);
+        let _ = self.render_into(&mut s, queued, running, rejected, body_bytes);
         s
     }
 
-    fn render_into(&self, s: &mut String, queued: usize, running: usize, rejected: u64) -> std::fmt::Result {
+    fn render_into(&self, s: &mut String, queued: usize, running: usize, rejected: u64, body_bytes: usize) -> std::fmt::Result {
         writeln!(s, "# HELP verity_http_requests_total HTTP requests answered, by route template, method and status.")?;
         writeln!(s, "# TYPE verity_http_requests_total counter")?;
         for ((route, method, status), n) in self.requests.lock().unwrap_or_else(|e| e.into_inner()).iter() {
@@ -114,7 +116,19 @@ impl Metrics {
             writeln!(s, "verity_http_request_duration_seconds_sum{{route=\"{route}\"}} {}", h.sum)?;
             writeln!(s, "verity_http_request_duration_seconds_count{{route=\"{route}\"}} {}", h.count)?;
         }
-        let gauges: [(&str, &str, &str, String); 10] = [
+        let gauges: [(&str, &str, &str, String); 12] = [
+            (
+                "verity_body_bytes_held",
+                "gauge",
+                "Request-body bytes reserved against --max-inflight-bytes.",
+                body_bytes.to_string(),
+            ),
+            (
+                "verity_bodies_refused_total",
+                "counter",
+                "Requests refused with 503 because their body did not fit --max-inflight-bytes.",
+                self.bodies_refused.load(Ordering::Relaxed).to_string(),
+            ),
             ("verity_http_in_flight", "gauge", "Requests being handled.", self.in_flight.load(Ordering::Relaxed).to_string()),
             (
                 "verity_compute_running",

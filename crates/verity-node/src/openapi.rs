@@ -27,8 +27,11 @@ fn id_param(name: &str, description: &str) -> Value {
 pub fn document() -> Value {
     let e400 = error_response("Malformed request: bad JSON, a missing or unknown field, a bad id, an input of the wrong shape");
     let e404 = error_response("No such model or receipt on this node");
-    let e413 = error_response("Request body larger than the node's --max-body");
-    let e503 = error_response("Compute is saturated (running and queued slots are full); retry after `Retry-After` seconds");
+    let e413 = error_response("Request body larger than this route's limit (--max-body for /v1/models and /v1/verify/proof, --max-input-body otherwise)");
+    let e408 = error_response("The request body did not arrive within --body-timeout");
+    let e503 = error_response(
+        "Compute is saturated (running and queued slots are full), or the request bodies in memory already fill          --max-inflight-bytes; retry after `Retry-After` seconds",
+    );
     let e500 = error_response("The node failed (storage); details are in its log");
     let page = |name: &str, schema: Value| json!({"name": name, "in": "query", "required": false, "schema": schema});
     json!({
@@ -55,7 +58,7 @@ pub fn document() -> Value {
                     "additionalProperties": false,
                     "required": ["version", "model_id", "input_hash", "output_hash", "trace_root", "evidence", "executor", "timestamp", "signature"],
                     "properties": {
-                        "version": {"type": "integer", "const": 1},
+                        "version": {"type": "integer", "const": 2},
                         "model_id": {"type": "string", "pattern": "^0x[0-9a-fA-F]{64}$"},
                         "input_hash": {"type": "string", "pattern": "^0x[0-9a-fA-F]{64}$"},
                         "output_hash": {"type": "string", "pattern": "^0x[0-9a-fA-F]{64}$"},
@@ -66,11 +69,12 @@ pub fn document() -> Value {
                         "signature": {"type": "string", "pattern": "^0x[0-9a-fA-F]{130}$", "description": "r || s || v"},
                         "batch": {
                             "type": "object",
-                            "description": "Only on a receipt signed as part of a batch: its leaf index and the sibling hashes up to the signed root",
+                            "description": "Only on a receipt signed as part of a batch: its leaf index, the random salt of its leaf and the sibling hashes up to the signed root. Absent, not null, on an unbatched receipt",
                             "additionalProperties": false,
-                            "required": ["index", "path"],
+                            "required": ["index", "salt", "path"],
                             "properties": {
                                 "index": {"type": "integer", "minimum": 0},
+                                "salt": {"type": "string", "pattern": "^0x[0-9a-fA-F]{64}$"},
                                 "path": {"type": "array", "minItems": 1, "maxItems": 20, "items": {"type": "string", "pattern": "^0x[0-9a-fA-F]{64}$"}}
                             }
                         }
@@ -227,7 +231,7 @@ pub fn document() -> Value {
                         "receipt_id": hex32("keccak-256 signing hash of the receipt"),
                         "field": {"type": "string", "enum": ["signature", "model_id", "input_hash", "output_hash", "trace_root"]},
                         "error": {"type": "string"},
-                        "mismatch_id": {"type": "integer", "description": "set when the mismatch was recorded (verifier role)"}
+                        "mismatch_id": {"type": "integer", "description": "set when the mismatch was recorded (verifier role): only for an output_hash or trace_root that the re-execution of this model on this input does not reproduce"}
                     }
                 },
                 "AuditRequest": {
@@ -270,7 +274,10 @@ pub fn document() -> Value {
                         "version": {"type": "string"},
                         "publish_enabled": {"type": "boolean"},
                         "verify_sample": {"type": "number"},
-                        "max_body": {"type": "integer"},
+                        "max_body": {"type": "integer", "description": "largest body of POST /v1/models and /v1/verify/proof (--max-body)"},
+                        "max_input_body": {"type": "integer", "description": "largest body of /v1/infer, /v1/verify/receipt and /v1/audit (--max-input-body)"},
+                        "max_inflight_bytes": {"type": "integer", "description": "request-body bytes held at once (--max-inflight-bytes)"},
+                        "max_connections": {"type": "integer", "description": "connections open at once (--max-connections)"},
                         "max_concurrency": {"type": "integer"},
                         "max_queue": {"type": "integer"},
                         "models": {"type": "integer", "description": "models stored"},
@@ -304,7 +311,7 @@ pub fn document() -> Value {
                         "400": e400,
                         "401": error_response("Missing or wrong API key"),
                         "403": error_response("Publishing is disabled (the node has no API key)"),
-                        "413": e413, "503": e503, "500": e500
+                        "413": e413, "408": e408, "503": e503, "500": e500
                     }}
             },
             "/v1/models/{id}": {"get": {"operationId": "describeModel", "summary": "Ops, shapes, scales and parameters of a model",
@@ -321,7 +328,7 @@ pub fn document() -> Value {
                 "responses": {
                     "200": ok_json("the answer (with a durably stored receipt for evidence receipt)", "InferResponse"),
                     "202": ok_json("evidence zk: the answer, and the id of a durably queued proof job", "InferResponse"),
-                    "400": e400, "404": e404, "413": e413,
+                    "400": e400, "404": e404, "413": e413, "408": e408,
                     "422": error_response("evidence zk: the model has an op that cannot be proved yet (named with its node)"),
                     "503": error_response("Compute is saturated, or (zk) the proof queue is full; retry after `Retry-After` seconds"),
                     "500": e500
@@ -344,17 +351,18 @@ pub fn document() -> Value {
             "/v1/verify/receipt": {"post": {"operationId": "verifyReceipt",
                 "summary": "Check anyone's receipt: signature, then re-execution of model_id on input (model id, input hash, output hash, trace root)",
                 "requestBody": body("VerifyRequest"),
-                "responses": {"200": ok_json("ok, or which field failed", "VerifyResponse"), "400": e400, "404": e404, "413": e413, "503": e503}}},
+                "responses": {"200": ok_json("ok, or which field failed", "VerifyResponse"), "400": e400, "404": e404, "413": e413, "408": e408, "503": e503}}},
             "/v1/verify/proof": {"post": {"operationId": "verifyProof",
                 "summary": "Check anyone's proof file against this node's copy of model_id (key derived here from the model)",
                 "requestBody": body("VerifyProofRequest"),
-                "responses": {"200": ok_json("valid, or why not", "VerifyProofResponse"), "400": e400, "404": e404, "413": e413,
+                "responses": {"200": ok_json("valid, or why not", "VerifyProofResponse"), "400": e400, "404": e404, "413": e413, "408": e408,
                               "422": error_response("The model has an op that cannot be proved yet"), "503": e503}}},
             "/v1/audit": {"post": {"operationId": "audit",
                 "summary": "Hand a signed receipt and its input to the verifier role; a --verify-sample fraction is re-executed in the background",
                 "requestBody": body("AuditRequest"),
-                "responses": {"202": ok_json("accepted", "AuditResponse"), "400": e400, "404": e404, "413": e413,
-                              "503": error_response("the audit queue is full")}}},
+                "responses": {"202": ok_json("accepted", "AuditResponse"), "400": e400, "404": e404, "413": e413, "408": e408,
+                              "422": error_response("The input does not hash to the receipt's input_hash: the receipt is not about this input, so auditing it proves nothing"),
+                              "503": error_response("the audit queue is full (jobs or --audit-queue-bytes), or --max-inflight-bytes is full")}}},
             "/v1/mismatches": {"get": {"operationId": "listMismatches", "summary": "Mismatch records (dispute evidence) found by the verifier role",
                 "parameters": [page("after", json!({"type": "integer", "minimum": 0})), page("limit", json!({"type": "integer", "minimum": 1, "maximum": 1000, "default": 100}))],
                 "responses": {"200": ok_json("a page of records", "MismatchList"), "400": e400}}}

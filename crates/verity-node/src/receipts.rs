@@ -88,20 +88,32 @@ fn writer_loop(store: &Store, signer: &Signer, metrics: &Metrics, rx: &mpsc::Rec
             }
         }
         let bodies: Vec<ReceiptBody> = batch.iter().map(|p| p.body).collect();
-        let receipts = signer.sign_batch(&bodies);
+        let signed = signer.sign_batch(&bodies).map_err(|e| {
+            tracing::error!("cannot sign receipts: {e}");
+            "cannot sign the receipt".to_string()
+        });
         let issued_at = verity_exec::unix_now();
-        let rows: Vec<([u8; 32], Vec<u8>)> =
-            receipts.iter().zip(&batch).map(|(r, p)| (r.signing_hash(), encode_record(r, &p.input, issued_at))).collect();
-        let stored = store.put_receipts(&rows).map_err(|e| {
-            tracing::error!("cannot store receipts: {e:#}");
-            "cannot store the receipt".to_string()
+        let stored = signed.and_then(|receipts| {
+            let rows: Vec<([u8; 32], Vec<u8>)> =
+                receipts.iter().zip(&batch).map(|(r, p)| (r.signing_hash(), encode_record(r, &p.input, issued_at))).collect();
+            store.put_receipts(&rows).map(|()| receipts).map_err(|e| {
+                tracing::error!("cannot store receipts: {e:#}");
+                "cannot store the receipt".to_string()
+            })
         });
         metrics.receipts_pending.fetch_sub(batch.len() as i64, Ordering::Relaxed);
-        if stored.is_ok() {
-            metrics.receipt_batches.fetch_add(1, Ordering::Relaxed);
-        }
-        for (p, r) in batch.into_iter().zip(receipts) {
-            let _ = p.done.send(stored.clone().map(|()| r));
+        match stored {
+            Ok(receipts) => {
+                metrics.receipt_batches.fetch_add(1, Ordering::Relaxed);
+                for (p, r) in batch.into_iter().zip(receipts) {
+                    let _ = p.done.send(Ok(r));
+                }
+            }
+            Err(e) => {
+                for p in batch {
+                    let _ = p.done.send(Err(e.clone()));
+                }
+            }
         }
     }
 }
@@ -153,7 +165,8 @@ mod tests {
             timestamp: 5,
         };
         let input = RawValue::from_string(r#"{"input_data": [[1.5]]}"#.into()).unwrap();
-        for r in signer.sign_batch(&[body, ReceiptBody { timestamp: 6, ..body }]).into_iter().chain([signer.sign(body)]) {
+        for r in signer.sign_batch(&[body, ReceiptBody { timestamp: 6, ..body }]).unwrap().into_iter().chain([signer.sign(body)])
+        {
             let bytes = encode_record(&r, &input, 77);
             let back = decode_record(&bytes).unwrap();
             assert_eq!((back.receipt, back.input.get(), back.issued_at), (r.clone(), input.get(), 77));

@@ -20,9 +20,10 @@ use verity_exec::api::{
     AuditRequest, AuditResponse, Evidence, InferRequest, InferResponse, JobState, MismatchSource, ModelList, NodeInfo, ProofJob,
     PublishRequest, PublishResponse, VerifyProofRequest, VerifyProofResponse, VerifyRequest, VerifyResponse,
 };
-use verity_exec::{parse_id, receipt_id, CheckField};
+use verity_exec::{parse_id, receipt_id};
 use verity_model::Model;
 
+use crate::budget::Reservation;
 use crate::error::{ApiError, ApiResult};
 use crate::hooks::Pause;
 use crate::limiter::Permit;
@@ -111,28 +112,86 @@ async fn drain(mut body: Body) {
     }
 }
 
-/// Reads a JSON body of at most `max_body` bytes: 413 beyond it, 400 if it is not the
-/// expected JSON (the message names the offending field where serde can).
-async fn read_json<T: DeserializeOwned>(st: &AppState, headers: &HeaderMap, mut body: Body) -> ApiResult<T> {
-    let limit = st.config.max_body;
+/// Bodies at least this large are parsed on the blocking pool: parsing 28 MB of JSON on an
+/// async worker stalls every connection that worker serves, `/health` included.
+const PARSE_INLINE_MAX: usize = 64 << 10;
+
+/// Reads a JSON body of at most `limit` bytes and parses it. The body's bytes are reserved
+/// against the node's in-flight budget *before* they are buffered (all at once when the
+/// length is declared, frame by frame otherwise) and stay reserved while the caller holds
+/// the returned [`Reservation`], i.e. until the request is answered. 413 beyond `limit`,
+/// 503 when the budget is spent, 408 when the body takes longer than `--body-timeout`, 400
+/// if it is not the expected JSON (the message names the offending field where serde can).
+async fn read_json<T: DeserializeOwned + Send + 'static>(
+    st: &AppState,
+    headers: &HeaderMap,
+    body: Body,
+    limit: usize,
+) -> ApiResult<(T, Reservation)> {
     let too_large = || {
-        ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, format!("request body is larger than this node's limit of {limit} bytes"))
+        ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            format!("request body is larger than this node's limit of {limit} bytes for this route"),
+        )
+    };
+    let busy = || {
+        st.metrics.bodies_refused.fetch_add(1, Ordering::Relaxed);
+        ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            format!(
+                "the node is holding {} of its {} bytes for request bodies (--max-inflight-bytes); retry later",
+                st.bodies.used(),
+                st.bodies.cap()
+            ),
+        )
     };
     let declared = headers.get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()).and_then(|v| v.parse::<u64>().ok());
-    if declared.is_some_and(|n| n > limit as u64 + DRAIN_BUDGET) {
-        return Err(too_large()); // not worth draining; the client may see the connection reset
-    }
-    let mut bytes = Vec::new();
-    while let Some(frame) = body.frame().await {
-        let frame = frame.map_err(|e| ApiError::bad_request(format!("cannot read the request body: {e}")))?;
-        let Some(data) = frame.data_ref() else { continue };
-        if bytes.len() + data.len() > limit {
-            drain(body).await;
-            return Err(too_large());
+    if let Some(n) = declared {
+        if n > limit as u64 {
+            if n <= limit as u64 + DRAIN_BUDGET {
+                drain(body).await;
+            }
+            return Err(too_large()); // beyond that not worth draining; the client may see a reset
         }
-        bytes.extend_from_slice(data);
     }
-    serde_json::from_slice(&bytes).map_err(|e| ApiError::bad_request(format!("invalid JSON body: {e}")))
+    let Some(mut held) = st.bodies.try_reserve(declared.unwrap_or(0) as usize) else {
+        let e = busy();
+        if declared.is_some_and(|n| n <= DRAIN_BUDGET) {
+            drain(body).await;
+        }
+        return Err(e);
+    };
+    let reading = async {
+        let mut body = body;
+        let mut bytes = Vec::with_capacity(held.bytes());
+        while let Some(frame) = body.frame().await {
+            let frame = frame.map_err(|e| ApiError::bad_request(format!("cannot read the request body: {e}")))?;
+            let Some(data) = frame.data_ref() else { continue };
+            if bytes.len() + data.len() > limit {
+                drain(body).await;
+                return Err(too_large());
+            }
+            let extra = (bytes.len() + data.len()).saturating_sub(held.bytes());
+            if extra > 0 && !held.grow(extra) {
+                return Err(busy());
+            }
+            bytes.extend_from_slice(data);
+        }
+        Ok(bytes)
+    };
+    let bytes = tokio::time::timeout(st.config.body_timeout, reading).await.map_err(|_| {
+        ApiError::new(
+            StatusCode::REQUEST_TIMEOUT,
+            format!("the request body did not arrive within {} s (--body-timeout)", st.config.body_timeout.as_secs_f64()),
+        )
+    })??;
+    let parse = move || serde_json::from_slice::<T>(&bytes).map_err(|e| ApiError::bad_request(format!("invalid JSON body: {e}")));
+    let value = if held.bytes() < PARSE_INLINE_MAX {
+        parse()?
+    } else {
+        tokio::task::spawn_blocking(parse).await.map_err(|e| ApiError::internal("parsing a request failed", e))??
+    };
+    Ok((value, held))
 }
 
 fn query<T>(q: Result<Query<T>, QueryRejection>) -> ApiResult<T> {
@@ -149,9 +208,10 @@ fn id_param(what: &str, text: &str) -> ApiResult<[u8; 32]> {
     parse_id(text).ok_or_else(|| ApiError::bad_request(format!("{what} must be 64 hex digits, got {text:?}")))
 }
 
-/// Write endpoints need `Authorization: Bearer KEY`. Both sides are hashed before the
-/// comparison (BLAKE3's `Hash` compares in constant time), so timing reveals neither the
-/// key nor its length.
+/// Write endpoints need `Authorization: Bearer KEY`, exactly: one space after the scheme
+/// and the key as configured, with no padding (a key with stray spaces is another key).
+/// Both sides are hashed before the comparison (BLAKE3's `Hash` compares in constant
+/// time), so timing reveals neither the key nor its length.
 fn authorize(st: &AppState, headers: &HeaderMap) -> ApiResult<()> {
     let Some(key) = &st.config.api_key else {
         return Err(ApiError::new(
@@ -166,7 +226,7 @@ fn authorize(st: &AppState, headers: &HeaderMap) -> ApiResult<()> {
         .and_then(|(scheme, token)| scheme.eq_ignore_ascii_case("bearer").then_some(token));
     match given {
         None => Err(ApiError::new(StatusCode::UNAUTHORIZED, "missing API key: send the header Authorization: Bearer KEY")),
-        Some(g) if blake3::hash(g.trim().as_bytes()) == blake3::hash(key.as_bytes()) => Ok(()),
+        Some(g) if blake3::hash(g.as_bytes()) == blake3::hash(key.as_bytes()) => Ok(()),
         Some(_) => Err(ApiError::new(StatusCode::UNAUTHORIZED, "invalid API key")),
     }
 }
@@ -194,6 +254,7 @@ async fn metrics_text(State(st): State<Arc<AppState>>) -> Response {
         l.queued.load(Ordering::Relaxed),
         l.running.load(Ordering::Relaxed),
         l.rejected.load(Ordering::Relaxed),
+        st.bodies.used(),
     );
     ([(header::CONTENT_TYPE, HeaderValue::from_static("text/plain; version=0.0.4"))], text).into_response()
 }
@@ -216,6 +277,9 @@ async fn info(State(st): State<Arc<AppState>>) -> ApiResult<Json<NodeInfo>> {
         publish_enabled: c.api_key.is_some(),
         verify_sample: c.verify_sample,
         max_body: c.max_body as u64,
+        max_input_body: c.max_input_body as u64,
+        max_inflight_bytes: c.max_inflight_bytes as u64,
+        max_connections: c.max_connections as u32,
         max_concurrency: c.max_concurrency as u32,
         max_queue: c.max_queue as u32,
         models,
@@ -261,7 +325,7 @@ async fn publish(
         drain(body).await;
         return Err(e);
     }
-    let req: PublishRequest = read_json(&st, &headers, body).await?;
+    let (req, _body): (PublishRequest, _) = read_json(&st, &headers, body, st.config.max_body).await?;
     let permit = st.permit().await?;
     let st2 = st.clone();
     let (model_id, created) = compute(permit, move || publish_blocking(&st2, req)).await?;
@@ -358,7 +422,7 @@ fn zk_key(st: &AppState, m: &Loaded) -> ApiResult<Arc<verity_zk::protocol::Provi
 }
 
 async fn infer(State(st): State<Arc<AppState>>, headers: HeaderMap, body: Body) -> ApiResult<(StatusCode, Json<InferResponse>)> {
-    let req: InferRequest = read_json(&st, &headers, body).await?;
+    let (req, _body): (InferRequest, _) = read_json(&st, &headers, body, st.config.max_input_body).await?;
     let id = id_param("model_id", &req.model_id)?;
     let permit = st.permit().await?;
     let st2 = st.clone();
@@ -515,7 +579,7 @@ async fn get_proof_file(State(st): State<Arc<AppState>>, id: Result<Path<String>
 /// Checks anyone's proof file against this node's copy of the model: the key is derived
 /// from the model here, never taken from the request.
 async fn verify_proof(State(st): State<Arc<AppState>>, headers: HeaderMap, body: Body) -> ApiResult<Json<VerifyProofResponse>> {
-    let req: VerifyProofRequest = read_json(&st, &headers, body).await?;
+    let (req, _body): (VerifyProofRequest, _) = read_json(&st, &headers, body, st.config.max_body).await?;
     let id = id_param("model_id", &req.model_id)?;
     let bytes = base64_field("proof", &req.proof)?;
     let permit = st.permit().await?;
@@ -538,7 +602,7 @@ async fn verify_proof(State(st): State<Arc<AppState>>, headers: HeaderMap, body:
 }
 
 async fn verify_receipt(State(st): State<Arc<AppState>>, headers: HeaderMap, body: Body) -> ApiResult<Json<VerifyResponse>> {
-    let req: VerifyRequest = read_json(&st, &headers, body).await?;
+    let (req, _body): (VerifyRequest, _) = read_json(&st, &headers, body, st.config.max_input_body).await?;
     let id = id_param("model_id", &req.model_id)?;
     let permit = st.permit().await?;
     let st2 = st.clone();
@@ -554,10 +618,12 @@ async fn verify_receipt(State(st): State<Arc<AppState>>, headers: HeaderMap, bod
         let Err(err) = verity_exec::check_execution(&req.receipt, &m.id, &ex) else {
             return Ok(VerifyResponse { ok: true, receipt_id: rid, field: None, error: None, mismatch_id: None });
         };
-        // A genuinely signed receipt that is wrong is dispute evidence; keep it if the
-        // verifier role samples it.
+        // A genuinely signed receipt for this model and input whose output or trace the
+        // re-execution does not reproduce is dispute evidence; keep it if the verifier role
+        // samples it. One for another model or input merely does not apply: recording it
+        // would let anyone turn a public receipt into "evidence" against an honest node.
         let mut mismatch_id = None;
-        if err.field() != CheckField::Signature && sampled(st2.config.verify_sample, &req.receipt.signing_hash()) {
+        if err.proves_fault() && sampled(st2.config.verify_sample, &req.receipt.signing_hash()) {
             let recorded =
                 record_mismatch(&st2.store, &st2.metrics, MismatchSource::Verify, &m.id_hex, &req.receipt, &req.input, &err, &ex);
             mismatch_id = Some(recorded.map_err(|e| ApiError::internal("cannot store a mismatch record", format!("{e:#}")))?);
@@ -575,22 +641,45 @@ async fn verify_receipt(State(st): State<Arc<AppState>>, headers: HeaderMap, bod
 }
 
 async fn audit(State(st): State<Arc<AppState>>, headers: HeaderMap, body: Body) -> ApiResult<(StatusCode, Json<AuditResponse>)> {
-    let req: AuditRequest = read_json(&st, &headers, body).await?;
-    verity_exec::check_signature(&req.receipt).map_err(|e| ApiError::bad_request(e.to_string()))?;
+    let (req, _body): (AuditRequest, _) = read_json(&st, &headers, body, st.config.max_input_body).await?;
     let rid = receipt_id(&req.receipt);
     let st2 = st.clone();
-    let model_id = req.receipt.body.model_id;
-    let m = tokio::task::spawn_blocking(move || st2.model(&model_id))
-        .await
-        .map_err(|e| ApiError::internal("loading a model failed", e))??;
-    // Reject inputs the model cannot take now rather than in the background.
-    verity_exec::parse_input(&m.model, req.input.get()).map_err(|e| ApiError::bad_request(e.to_string()))?;
+    // Signature recovery and parsing an input of up to --max-input-body are CPU work: off
+    // the async workers, like parsing the body.
+    let (req, m) = tokio::task::spawn_blocking(move || -> ApiResult<_> {
+        verity_exec::check_signature(&req.receipt).map_err(|e| ApiError::bad_request(e.to_string()))?;
+        let m = st2.model(&req.receipt.body.model_id)?;
+        // Reject inputs the model cannot take, or that the receipt is not about, now rather
+        // than in the background: a receipt audited against another input proves nothing
+        // about its executor, and must not become a mismatch record.
+        let inputs = verity_exec::parse_input(&m.model, req.input.get()).map_err(|e| ApiError::bad_request(e.to_string()))?;
+        let given = verity_exec::input_hash(&m.model, &inputs);
+        if given != req.receipt.body.input_hash {
+            return Err(ApiError::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                format!(
+                    "the input hashes to {}, but the receipt is for input_hash {}: send the input the receipt was issued for",
+                    verity_commit::hash::hex(&given),
+                    verity_commit::hash::hex(&req.receipt.body.input_hash)
+                ),
+            ));
+        }
+        Ok((req, m))
+    })
+    .await
+    .map_err(|e| ApiError::internal("checking an audit failed", e))??;
     let mut queued = false;
     if sampled(st.config.verify_sample, &req.receipt.signing_hash()) {
         queued =
             st.auditor.submit(AuditJob { source: MismatchSource::Submitted, receipt: req.receipt, input: req.input, model: m });
         if !queued {
-            return Err(ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "the verifier's audit queue is full; retry later"));
+            return Err(ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                format!(
+                    "the verifier's audit queue is full ({} jobs, or {} bytes of inputs: --audit-queue-bytes); retry later",
+                    st.config.audit_queue, st.config.audit_queue_bytes
+                ),
+            ));
         }
     }
     Ok((StatusCode::ACCEPTED, Json(AuditResponse { receipt_id: rid, sampled: queued })))

@@ -8,6 +8,7 @@ use verity_engine::Engine;
 use verity_model::Model;
 use verity_receipt::Signer;
 
+use crate::budget::ByteBudget;
 use crate::config::NodeConfig;
 use crate::error::{ApiError, ApiResult};
 use crate::limiter::{Limiter, Permit};
@@ -26,6 +27,8 @@ pub struct AppState {
     pub executor: String,
     pub metrics: Arc<Metrics>,
     pub limiter: Limiter,
+    /// Request-body bytes in memory (`--max-inflight-bytes`).
+    pub bodies: Arc<ByteBudget>,
     pub auditor: Auditor,
     pub prover: Prover,
     models: ModelCache,
@@ -62,7 +65,8 @@ impl AppState {
         let executor = verity_receipt::to_checksum_address(&signer.address());
         let limiter = Limiter::new(config.max_concurrency, config.max_queue);
         let models = ModelCache { cap: config.model_cache.max(1), inner: Mutex::default() };
-        AppState { config, store, receipts, signer, executor, metrics, limiter, auditor, prover, models }
+        let bodies = ByteBudget::new(config.max_inflight_bytes);
+        AppState { config, store, receipts, signer, executor, metrics, limiter, bodies, auditor, prover, models }
     }
 
     /// A compute slot, or 503 when the node is saturated.

@@ -1,6 +1,6 @@
 //! The verifier role: re-execute a sample of receipts and keep what is needed to open a
-//! dispute whenever a genuinely signed receipt claims something the re-execution does not
-//! reproduce.
+//! dispute whenever a genuinely signed receipt, for the model and input it is checked
+//! against, claims an output or trace the re-execution does not reproduce.
 //!
 //! Audits of issued and submitted receipts run on one background thread with the
 //! *reference interpreter* — an implementation independent of the engine that produced
@@ -20,6 +20,7 @@ use verity_exec::api::{MismatchRecord, MismatchSource};
 use verity_exec::{CheckError, Executed};
 use verity_receipt::Receipt;
 
+use crate::budget::{ByteBudget, Reservation};
 use crate::metrics::{Audit, Metrics};
 use crate::state::Loaded;
 use crate::store::Store;
@@ -43,20 +44,24 @@ pub struct AuditJob {
     pub model: Arc<Loaded>,
 }
 
+/// A queued job with the bytes its input holds against the queue's budget.
+struct Held(AuditJob, Reservation);
+
 pub struct Auditor {
-    tx: Mutex<Option<SyncSender<AuditJob>>>,
+    tx: Mutex<Option<SyncSender<Held>>>,
+    budget: Arc<ByteBudget>,
     thread: Mutex<Option<JoinHandle<()>>>,
     stopping: Arc<AtomicBool>,
     metrics: Arc<Metrics>,
 }
 
 impl Auditor {
-    pub fn start(store: Arc<Store>, metrics: Arc<Metrics>, queue: usize) -> Result<Self> {
-        let (tx, rx) = mpsc::sync_channel::<AuditJob>(queue.max(1));
+    pub fn start(store: Arc<Store>, metrics: Arc<Metrics>, queue: usize, queue_bytes: usize) -> Result<Self> {
+        let (tx, rx) = mpsc::sync_channel::<Held>(queue.max(1));
         let stopping = Arc::new(AtomicBool::new(false));
         let (stop, m) = (stopping.clone(), metrics.clone());
         let thread = std::thread::Builder::new().name("verifier".into()).spawn(move || {
-            for job in rx {
+            for Held(job, _bytes) in rx {
                 if stop.load(Ordering::Relaxed) {
                     m.audit(Audit::Dropped);
                     continue;
@@ -64,17 +69,23 @@ impl Auditor {
                 audit(&store, &m, job);
             }
         })?;
-        Ok(Auditor { tx: Mutex::new(Some(tx)), thread: Mutex::new(Some(thread)), stopping, metrics })
+        let budget = ByteBudget::new(queue_bytes);
+        Ok(Auditor { tx: Mutex::new(Some(tx)), budget, thread: Mutex::new(Some(thread)), stopping, metrics })
     }
 
-    /// Queues an audit; false (and counted as dropped) if the queue is full or stopped.
+    /// Queues an audit; false (and counted as dropped) if the queue is full, its inputs
+    /// would exceed the queue's byte budget, or the auditor is stopped.
     pub fn submit(&self, job: AuditJob) -> bool {
         let tx = self.tx.lock().unwrap_or_else(|e| e.into_inner());
         let Some(tx) = tx.as_ref() else {
             self.metrics.audit(Audit::Dropped);
             return false;
         };
-        match tx.try_send(job) {
+        let Some(bytes) = self.budget.try_reserve(job.input.get().len()) else {
+            self.metrics.audit(Audit::Dropped);
+            return false;
+        };
+        match tx.try_send(Held(job, bytes)) {
             Ok(()) => true,
             Err(TrySendError::Full(_) | TrySendError::Disconnected(_)) => {
                 self.metrics.audit(Audit::Dropped);
@@ -109,6 +120,12 @@ fn audit(store: &Store, metrics: &Metrics, job: AuditJob) {
     };
     match verity_exec::check_execution(&job.receipt, &m.id, &ex) {
         Ok(()) => metrics.audit(Audit::Ok),
+        Err(err) if !err.proves_fault() => {
+            // The routes only queue receipts for the input they were issued for, so this
+            // means a bug; it is not evidence against the executor either way.
+            tracing::error!("audit of receipt {} does not apply to its input: {err}", verity_exec::receipt_id(&job.receipt));
+            metrics.audit(Audit::Error);
+        }
         Err(err) => {
             metrics.audit(Audit::Mismatch);
             if let Err(e) = record_mismatch(store, metrics, job.source, &m.id_hex, &job.receipt, &job.input, &err, &ex) {

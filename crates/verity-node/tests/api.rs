@@ -30,6 +30,7 @@ fn config(dir: &Path) -> NodeConfig {
     let mut c = NodeConfig::new(dir.join("data"));
     c.api_key = Some(KEY.into());
     c.max_body = 256 << 10;
+    c.max_input_body = 256 << 10;
     c
 }
 
@@ -188,7 +189,9 @@ fn publishing_needs_the_api_key() {
     let body = json!({"vrt": b64(&read("cnn_digits.vrt"))}).to_string();
     let r = http.call("POST", "/v1/models", Some(body.as_bytes()), None);
     r.error(401, "missing API key");
-    for bad in ["Bearer wrong", "Bearer ", "Basic dGVzdA==", "test-api-key", &format!("Bearer {KEY}x")] {
+    // Padding counts: `Bearer  KEY` (two spaces) was once accepted by trimming the token.
+    for bad in ["Bearer wrong", "Bearer ", "Basic dGVzdA==", "test-api-key", &format!("Bearer {KEY}x"), &format!("Bearer  {KEY}")]
+    {
         let r = http.call("POST", "/v1/models", Some(body.as_bytes()), Some(bad));
         assert_eq!(r.status, 401, "{bad}");
     }
@@ -444,12 +447,12 @@ fn receipts_are_stored_and_verified_and_mismatches_recorded() {
     };
     assert_eq!(verify(&receipt, &input), json!({"ok": true, "receipt_id": rid}));
 
-    // Replayed for another input: names the field and records dispute evidence.
+    // Replayed for another input: names the field, but a receipt about another input is
+    // no evidence against its executor, so nothing is recorded.
     let mut other = input.clone();
     other["input_data"][0][10] = json!(other["input_data"][0][10].as_f64().unwrap() + 4.0);
     let v = verify(&receipt, &other);
-    assert_eq!((v["ok"].clone(), v["field"].clone()), (json!(false), json!("input_hash")));
-    assert_eq!(v["mismatch_id"], 1);
+    assert_eq!((v["ok"].clone(), v["field"].clone(), v.get("mismatch_id")), (json!(false), json!("input_hash"), None));
 
     // A tampered field breaks the signature: reported, but not evidence against anyone.
     let mut forged = receipt.clone();
@@ -463,27 +466,27 @@ fn receipts_are_stored_and_verified_and_mismatches_recorded() {
     body.output_hash[0] ^= 1;
     let lie = serde_json::to_value(liar.sign(body)).unwrap();
     let v = verify(&lie, &input);
-    assert_eq!((v["field"].clone(), v["mismatch_id"].clone()), (json!("output_hash"), json!(2)));
+    assert_eq!((v["field"].clone(), v["mismatch_id"].clone()), (json!("output_hash"), json!(1)));
 
     // The same lie submitted to the verifier role is audited in the background.
     let a = http.post("/v1/audit", &json!({"receipt": lie, "input": input}));
     assert_eq!((a.status, a.json()["sampled"].clone()), (202, json!(true)));
     eventually("the submitted lie to be recorded", || {
-        http.get("/v1/mismatches").json()["mismatches"].as_array().unwrap().len() == 3
+        http.get("/v1/mismatches").json()["mismatches"].as_array().unwrap().len() == 2
     });
     let all = http.get("/v1/mismatches").json()["mismatches"].clone();
     let sources: Vec<&str> = all.as_array().unwrap().iter().map(|m| m["source"].as_str().unwrap()).collect();
-    assert_eq!(sources, ["verify", "verify", "submitted"]);
-    let m = &all[2];
+    assert_eq!(sources, ["verify", "submitted"]);
+    let m = &all[1];
     assert_eq!(
         (m["field"].as_str(), m["receipt"].clone(), m["input"].clone()),
         (Some("output_hash"), lie.clone(), input.clone())
     );
     assert_eq!(m["model_id"], id);
     assert_eq!(m["computed"]["output_hash"], answer["output_hash"]);
-    let page = http.get("/v1/mismatches?limit=1&after=1").json();
-    assert_eq!((page["mismatches"][0]["id"].clone(), page["next_after"].clone()), (json!(2), json!(2)));
-    assert!(http.metric("verity_mismatches_total") >= 3.0);
+    let page = http.get("/v1/mismatches?limit=1").json();
+    assert_eq!((page["mismatches"][0]["id"].clone(), page["next_after"].clone()), (json!(1), json!(1)));
+    assert_eq!(http.metric("verity_mismatches_total"), 2.0);
 
     // Unsigned garbage is refused by the verifier before any work.
     http.post("/v1/audit", &json!({"receipt": forged, "input": input})).error(400, "signature");
@@ -774,4 +777,256 @@ fn receipts_queued_behind_a_commit_share_one_batch_signature() {
     assert_eq!(http.metric("verity_receipt_batches_total"), 2.0);
     assert_eq!(http.metric("verity_receipts_issued_total"), 6.0);
     assert_eq!(http.metric("verity_receipts_pending"), 0.0);
+}
+
+/// The attack of issue 10 on `/v1/audit` with `--verify-sample 1`: a genuine receipt posted
+/// with a *different* input was accepted (202, sampled) and recorded as a mismatch with
+/// `field: "input_hash"`, i.e. false evidence against an honest node. Now it is refused
+/// before anything is queued, `/v1/verify/receipt` answers without recording, and the
+/// mismatch counter stays at zero; a receipt for another model is treated the same way.
+#[test]
+fn a_receipt_for_another_input_or_model_is_no_evidence() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut c = config(dir.path());
+    c.verify_sample = 1.0;
+    c.max_body = 1 << 20;
+    let node = verity_node::start(c).unwrap();
+    let http = Http::new(&node);
+    let id = http.publish_cnn();
+    let input = cnn_input();
+    let receipt = http.infer(&id, input.clone(), "receipt").json()["receipt"].clone();
+    eventually("the audit of the issued receipt", || http.metric("verity_audits_total{result=\"ok\"}") == 1.0);
+    let mut other = input.clone();
+    other["input_data"][0][3] = json!(other["input_data"][0][3].as_f64().unwrap() + 2.0);
+    for _ in 0..3 {
+        http.post("/v1/audit", &json!({"receipt": receipt, "input": other})).error(422, "but the receipt is for input_hash");
+    }
+    // The genuine pairing is still accepted and audits clean.
+    let a = http.post("/v1/audit", &json!({"receipt": receipt, "input": input}));
+    assert_eq!((a.status, a.json()["sampled"].clone()), (202, json!(true)));
+    eventually("the genuine audit", || http.metric("verity_audits_total{result=\"ok\"}") == 2.0);
+
+    // /v1/verify/receipt: another input, another model.
+    let v = http.post("/v1/verify/receipt", &json!({"receipt": receipt, "model_id": id, "input": other})).json();
+    assert_eq!((v["ok"].clone(), v["field"].clone(), v.get("mismatch_id")), (json!(false), json!("input_hash"), None));
+    let mlp = http.publish(&json!({"vrt": b64(&read("mlp_digits.vrt"))})).json()["model_id"].as_str().unwrap().to_string();
+    let mlp_input: Value = serde_json::from_str(&text("mlp_digits.input.json")).unwrap();
+    let v = http.post("/v1/verify/receipt", &json!({"receipt": receipt, "model_id": mlp, "input": mlp_input})).json();
+    assert_eq!((v["ok"].clone(), v["field"].clone(), v.get("mismatch_id")), (json!(false), json!("model_id"), None));
+
+    assert_eq!(http.get("/v1/mismatches").json()["mismatches"], json!([]));
+    assert_eq!(http.metric("verity_mismatches_total"), 0.0);
+    assert_eq!(http.metric("verity_audits_total{result=\"mismatch\"}"), 0.0);
+}
+
+/// The attack of issue 10 on batch proofs: many clients ask at once, so their receipts share
+/// batches, and each then tries every 32-byte value its own answer carries (hashes, salt,
+/// path elements, both halves of the signature) as a receipt id. Under format version 1 the
+/// first path element of each receipt was its sibling's id, and `GET /v1/receipts/{id}`
+/// returned that other client's input. Now only a client's own id finds a record.
+#[test]
+fn concurrent_clients_cannot_read_each_others_receipts_via_their_own() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut c = config(dir.path());
+    let pause = Pause::new("receipt:before-commit");
+    c.pause = Some(pause.clone());
+    let node = verity_node::start(c).unwrap();
+    let http = Http::new(&node);
+    let id = http.publish_cnn();
+    let base = node.url();
+    let clients = 12;
+    let spawn_infer = |k: usize| {
+        let (base, id) = (base.clone(), id.clone());
+        std::thread::spawn(move || {
+            let agent = ureq::Agent::config_builder().http_status_as_error(false).build().new_agent();
+            let body = json!({"model_id": id, "input": cnn_input_variant(k), "evidence": "receipt"}).to_string();
+            let mut r = agent.post(format!("{base}/v1/infer")).send(body.as_bytes()).unwrap();
+            assert_eq!(r.status(), 200);
+            serde_json::from_slice::<Value>(&r.body_mut().read_to_vec().unwrap()).unwrap()
+        })
+    };
+    // Hold the first commit so that the others pile up into one batch behind it.
+    let first = spawn_infer(63);
+    pause.wait_reached(1);
+    let others: Vec<_> = (0..clients).map(spawn_infer).collect();
+    eventually("the clients queued behind the commit", || http.metric("verity_receipts_pending") == clients as f64 + 1.0);
+    pause.release();
+    let mut answers = vec![first.join().unwrap()];
+    answers.extend(others.into_iter().map(|t| t.join().unwrap()));
+
+    let mut batched = 0;
+    let mut tried = 0;
+    for (k, answer) in answers.iter().enumerate() {
+        let receipt: verity_receipt::Receipt = serde_json::from_value(answer["receipt"].clone()).unwrap();
+        let own = answer["receipt_id"].as_str().unwrap().to_string();
+        batched += usize::from(receipt.batch.is_some());
+        // Everything 32 bytes long in what this client was given.
+        let mut candidates: Vec<[u8; 32]> =
+            vec![receipt.body.model_id, receipt.body.input_hash, receipt.body.output_hash, receipt.body.trace_root];
+        candidates.extend([receipt.signature.r, receipt.signature.s]);
+        if let Some(b) = &receipt.batch {
+            candidates.push(b.salt);
+            candidates.extend(b.path.iter().copied());
+        }
+        for hexed in [answer["input_hash"].as_str(), answer["output_hash"].as_str()].into_iter().flatten() {
+            candidates.push(verity_exec::parse_id(hexed).unwrap());
+        }
+        for cand in candidates {
+            let cand = verity_commit::hash::hex(&cand);
+            if cand == own {
+                continue;
+            }
+            tried += 1;
+            http.get(&format!("/v1/receipts/{cand}")).error(404, "no receipt with id");
+        }
+        let mine = http.get(&format!("/v1/receipts/{own}")).json();
+        assert_eq!(mine["input"], if k == 0 { cnn_input_variant(63) } else { cnn_input_variant(k - 1) });
+    }
+    assert_eq!(batched, clients, "all but the held first receipt were batch-signed");
+    assert!(tried >= clients * 10, "{tried} lookups");
+    eprintln!(
+        "{tried} lookups of values from {} receipts ({batched} batch-signed): none found another client's record",
+        answers.len()
+    );
+}
+
+/// An error quotes what was wrong, but never all of a huge request: an input with 300,000
+/// names once produced a 2.5 MB error.
+#[test]
+fn error_messages_are_bounded() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut c = config(dir.path());
+    c.max_body = 16 << 20;
+    c.max_input_body = 16 << 20;
+    let node = verity_node::start(c).unwrap();
+    let http = Http::new(&node);
+    let id = http.publish_cnn();
+    let names: serde_json::Map<String, Value> = (0..300_000).map(|i| (format!("name{i}"), json!([1]))).collect();
+    let r = http.infer(&id, Value::Object(names), "none");
+    assert_eq!(r.status, 400);
+    assert!(r.body.len() <= 1100, "{} bytes", r.body.len());
+    assert!(r.json()["error"].as_str().unwrap().ends_with("more bytes omitted)"), "{}", String::from_utf8_lossy(&r.body));
+}
+
+// ---- memory bounds ----
+
+/// Sends a request head (and optionally part of a body) on a raw socket and keeps it open.
+fn raw_upload(node: &RunningNode, path: &str, head_extra: &str, body_part: &[u8]) -> std::net::TcpStream {
+    let mut tcp = std::net::TcpStream::connect(node.listening.addr).unwrap();
+    let head = format!("POST {path} HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n{head_extra}\r\n");
+    std::io::Write::write_all(&mut tcp, head.as_bytes()).unwrap();
+    std::io::Write::write_all(&mut tcp, body_part).unwrap();
+    tcp
+}
+
+fn read_answer(mut tcp: std::net::TcpStream) -> String {
+    tcp.set_read_timeout(Some(std::time::Duration::from_secs(30))).unwrap();
+    let mut out = Vec::new();
+    let _ = std::io::Read::read_to_end(&mut tcp, &mut out);
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// Slow uploads reserve their bodies against --max-inflight-bytes before anything is
+/// buffered, so a crowd of them is refused (503 + Retry-After) instead of growing the node;
+/// `/health` keeps answering meanwhile, and the bytes come back when the uploads end.
+#[test]
+fn request_bodies_in_memory_are_bounded_by_a_byte_budget() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut c = config(dir.path());
+    c.max_inflight_bytes = 300_000;
+    let node = verity_node::start(c).unwrap();
+    let http = Http::new(&node);
+    // A slow upload that declares 200,000 bytes and sends 10.
+    let slow = raw_upload(&node, "/v1/infer", "Content-Length: 200000\r\n", b"{\"model_id");
+    eventually("the slow upload's reservation", || http.metric("verity_body_bytes_held") == 200_000.0);
+    // A second one does not fit: refused from its headers, before its body is read.
+    let r = http.call("POST", "/v1/audit", Some(&vec![b' '; 150_000]), None);
+    r.error(503, "--max-inflight-bytes");
+    assert_eq!(r.headers["retry-after"], "1");
+    // Nor does a chunked one, which is reserved frame by frame as it arrives.
+    let mut chunked = raw_upload(&node, "/v1/infer", "Transfer-Encoding: chunked\r\n", b"");
+    for _ in 0..4 {
+        let chunk = vec![b' '; 40_000];
+        let _ = std::io::Write::write_all(&mut chunked, format!("{:x}\r\n", chunk.len()).as_bytes());
+        let _ = std::io::Write::write_all(&mut chunked, &chunk);
+        let _ = std::io::Write::write_all(&mut chunked, b"\r\n");
+    }
+    let _ = std::io::Write::write_all(&mut chunked, b"0\r\n\r\n");
+    let answer = read_answer(chunked);
+    assert!(answer.starts_with("HTTP/1.1 503") && answer.contains("--max-inflight-bytes"), "{answer}");
+    assert!(http.metric("verity_bodies_refused_total") >= 2.0);
+    // Small requests still fit, and the node answers /health throughout.
+    assert_eq!(http.get("/health").status, 200);
+    assert_eq!(http.get("/v1/info").json()["max_inflight_bytes"], 300_000);
+    assert!(http.metric("verity_body_bytes_held") <= 300_000.0);
+    drop(slow);
+    eventually("the reservation to be released", || http.metric("verity_body_bytes_held") == 0.0);
+    let r = http.call("POST", "/v1/audit", Some(&vec![b' '; 150_000]), None);
+    r.error(400, "invalid JSON body");
+}
+
+/// Each route has its own limit: inputs (--max-input-body) are smaller than models
+/// (--max-body); a body that does not arrive in --body-timeout gets 408.
+#[test]
+fn body_limits_are_per_route_and_slow_bodies_time_out() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut c = config(dir.path());
+    c.max_input_body = 8 << 10;
+    c.body_timeout = std::time::Duration::from_millis(500);
+    let node = verity_node::start(c).unwrap();
+    let http = Http::new(&node);
+    let id = http.publish_cnn(); // far more than 8 KiB: the model route keeps --max-body
+    let big_input = json!({"input_data": [vec![0.5; 4000]]});
+    http.infer(&id, big_input.clone(), "none").error(413, "limit of 8192 bytes for this route");
+    http.post("/v1/audit", &json!({"receipt": {}, "input": big_input})).error(413, "limit of 8192 bytes");
+    assert_eq!(http.get("/v1/info").json()["max_input_body"], 8192);
+    let slow = raw_upload(&node, "/v1/infer", "Content-Length: 1000\r\n", b"{\"model_id\": ");
+    let answer = read_answer(slow);
+    assert!(answer.starts_with("HTTP/1.1 408") && answer.contains("--body-timeout"), "{answer}");
+    assert_eq!(http.infer(&id, cnn_input(), "none").status, 200);
+}
+
+/// --max-connections: further connections wait (in the backlog) until one closes, instead
+/// of each costing the node a task and buffers.
+#[test]
+fn connections_beyond_the_limit_wait_for_a_free_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut c = config(dir.path());
+    c.max_connections = 2;
+    let node = verity_node::start(c).unwrap();
+    let idle: Vec<std::net::TcpStream> = (0..2).map(|_| std::net::TcpStream::connect(node.listening.addr).unwrap()).collect();
+    let base = node.url();
+    let waiting = std::thread::spawn(move || {
+        let agent = ureq::Agent::config_builder().http_status_as_error(false).build().new_agent();
+        let started = std::time::Instant::now();
+        let status = agent.get(format!("{base}/health")).call().unwrap().status().as_u16();
+        (status, started.elapsed())
+    });
+    std::thread::sleep(std::time::Duration::from_millis(700));
+    assert!(!waiting.is_finished(), "a third connection was served while two were open");
+    drop(idle);
+    let (status, waited) = waiting.join().unwrap();
+    assert_eq!(status, 200);
+    assert!(waited >= std::time::Duration::from_millis(700), "{waited:?}");
+}
+
+/// Queued audits keep their inputs until they run; --audit-queue-bytes bounds them by bytes,
+/// not only by count.
+#[test]
+fn queued_audits_are_bounded_by_bytes() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut c = config(dir.path());
+    c.verify_sample = 1.0;
+    c.audit_queue_bytes = 64; // less than one CNN input
+    let node = verity_node::start(c).unwrap();
+    let http = Http::new(&node);
+    let id = http.publish_cnn();
+    let answer = http.infer(&id, cnn_input(), "receipt").json();
+    assert_eq!(answer["receipt"]["version"], 2);
+    // The issued receipt's audit did not fit either: dropped and counted, the answer unharmed.
+    assert_eq!(http.metric("verity_audits_total{result=\"dropped\"}"), 1.0);
+    let r = http.post("/v1/audit", &json!({"receipt": answer["receipt"], "input": cnn_input()}));
+    r.error(503, "the verifier's audit queue is full");
+    assert_eq!(r.headers["retry-after"], "1");
+    assert_eq!(http.metric("verity_audits_total{result=\"dropped\"}"), 2.0);
 }

@@ -1,13 +1,13 @@
 //! Canonical binary encoding.
 //!
 //! The body is fixed-width and big-endian so that a Solidity contract reproduces it with
-//! `abi.encodePacked(bytes4("VRTR"), uint8(1), modelId, inputHash, outputHash, traceRoot,
+//! `abi.encodePacked(bytes4("VRTR"), uint8(2), modelId, inputHash, outputHash, traceRoot,
 //! uint8(evidence), executor, uint64(timestamp))`:
 //!
 //! | offset | size | field |
 //! |-------:|-----:|-------|
 //! |      0 |    4 | magic `b"VRTR"` (`0x56525452`) |
-//! |      4 |    1 | format version, `0x01` |
+//! |      4 |    1 | format version, `0x02` |
 //! |      5 |   32 | `model_id` |
 //! |     37 |   32 | `input_hash` |
 //! |     69 |   32 | `output_hash` |
@@ -32,7 +32,8 @@
 //! |-------:|-----:|-------|
 //! |    227 |    1 | `depth`, 1..=20 |
 //! |    228 |    4 | `index`, big-endian u32, below 2^depth |
-//! |    232 | 32·depth | `path`, sibling hashes from the leaf up |
+//! |    232 |   32 | `salt` of this receipt's leaf |
+//! |    264 | 32·depth | `path`, sibling hashes from the leaf up |
 
 use crate::batch::{BatchProof, MAX_BATCH_DEPTH};
 use crate::error::ReceiptError;
@@ -41,16 +42,17 @@ use crate::signature::EthSignature;
 
 /// First four bytes of every receipt; also separates receipt hashes from other signed data.
 pub const MAGIC: [u8; 4] = *b"VRTR";
-/// The only format version this build reads and writes.
-pub const FORMAT_VERSION: u8 = 1;
+/// The only format version this build reads and writes. Version 1 put unsalted leaves in
+/// batch paths, which named other clients' receipts (see [`crate::batch`]); it is refused.
+pub const FORMAT_VERSION: u8 = 2;
 /// Length of the signed body.
 pub const BODY_LEN: usize = 4 + 1 + 32 * 4 + 1 + 20 + 8;
 /// Length of `r || s || v`.
 pub const SIGNATURE_LEN: usize = 65;
 /// Length of a full encoded receipt.
 pub const RECEIPT_LEN: usize = BODY_LEN + SIGNATURE_LEN;
-/// Length of a batched receipt before its path: depth and index.
-pub const BATCH_HEADER_LEN: usize = RECEIPT_LEN + 1 + 4;
+/// Length of a batched receipt before its path: depth, index and salt.
+pub const BATCH_HEADER_LEN: usize = RECEIPT_LEN + 1 + 4 + 32;
 
 /// Appends fixed-width fields. Only ever fed fixed-size values, so any layout mistake fails
 /// every encoding test (overrun panics, underrun trips the debug assertion).
@@ -105,12 +107,15 @@ pub(crate) fn encode_body(body: &ReceiptBody) -> [u8; BODY_LEN] {
 }
 
 pub(crate) fn encode_receipt(receipt: &Receipt) -> Vec<u8> {
-    let mut out = Vec::with_capacity(RECEIPT_LEN + receipt.batch.as_ref().map_or(0, |b| 5 + 32 * b.path.len()));
+    let mut out = Vec::with_capacity(
+        RECEIPT_LEN + receipt.batch.as_ref().map_or(0, |b| BATCH_HEADER_LEN - RECEIPT_LEN + 32 * b.path.len()),
+    );
     out.extend_from_slice(&encode_body(&receipt.body));
     out.extend_from_slice(&receipt.signature.to_bytes());
     if let Some(b) = &receipt.batch {
         out.push(b.path.len() as u8);
         out.extend_from_slice(&b.index.to_be_bytes());
+        out.extend_from_slice(&b.salt);
         for sibling in &b.path {
             out.extend_from_slice(sibling);
         }
@@ -166,8 +171,9 @@ pub(crate) fn decode_receipt(bytes: &[u8]) -> Result<Receipt, ReceiptError> {
     } else {
         let [depth] = r.take()?;
         let index = u32::from_be_bytes(r.take()?);
+        let salt = r.take()?;
         let path = (0..depth).map(|_| r.take()).collect::<Result<Vec<[u8; 32]>, _>>()?;
-        let proof = BatchProof { index, path };
+        let proof = BatchProof { index, salt, path };
         proof.validate()?;
         Some(proof)
     };
@@ -203,7 +209,7 @@ mod tests {
     fn body_layout_matches_documented_offsets() {
         let b = encode_body(&sample_body());
         assert_eq!(&b[0..4], b"VRTR");
-        assert_eq!(b[4], 1);
+        assert_eq!(b[4], 2);
         assert_eq!(b[5..37], [0x11; 32]);
         assert_eq!(b[37..69], [0x22; 32]);
         assert_eq!(b[69..101], [0x33; 32]);
@@ -227,8 +233,9 @@ mod tests {
     #[test]
     fn decode_error_order_prefers_magic_then_version() {
         assert_eq!(decode_receipt(b"{\"model_id\"").unwrap_err(), ReceiptError::Magic { found: *b"{\"mo" });
-        assert_eq!(decode_receipt(b"VRTR\x02").unwrap_err(), ReceiptError::Version { found: 2, supported: 1 });
-        assert_eq!(decode_receipt(b"VRTR\x01").unwrap_err(), ReceiptError::Length { expected: 227, found: 5 });
+        assert_eq!(decode_receipt(b"VRTR\x03").unwrap_err(), ReceiptError::Version { found: 3, supported: 2 });
+        assert_eq!(decode_receipt(b"VRTR\x01").unwrap_err(), ReceiptError::Version { found: 1, supported: 2 });
+        assert_eq!(decode_receipt(b"VRTR\x02").unwrap_err(), ReceiptError::Length { expected: 227, found: 5 });
         assert_eq!(decode_receipt(b"VR").unwrap_err(), ReceiptError::Length { expected: 227, found: 2 });
         assert_eq!(decode_receipt(b"").unwrap_err(), ReceiptError::Length { expected: 227, found: 0 });
     }
@@ -238,16 +245,19 @@ mod tests {
         let receipt = Receipt {
             body: sample_body(),
             signature: EthSignature { r: [0xaa; 32], s: [0x0b; 32], v: 28 },
-            batch: Some(BatchProof { index: 2, path: vec![[1; 32], [2; 32]] }),
+            batch: Some(BatchProof { index: 2, salt: [9; 32], path: vec![[1; 32], [2; 32]] }),
         };
         let b = encode_receipt(&receipt);
-        assert_eq!(b.len(), 232 + 64);
+        assert_eq!(b.len(), 264 + 64);
         assert_eq!(b[227], 2);
         assert_eq!(b[228..232], [0, 0, 0, 2]);
-        assert_eq!(b[232..264], [1; 32]);
+        assert_eq!(b[232..264], [9; 32]);
+        assert_eq!(b[264..296], [1; 32]);
+        assert_eq!(b[296..328], [2; 32]);
         assert_eq!(decode_receipt(&b), Ok(receipt));
         assert_eq!(decode_receipt(&b[..230]), Err(ReceiptError::Length { expected: 227, found: 230 }));
-        assert_eq!(decode_receipt(&b[..260]), Err(ReceiptError::Length { expected: 296, found: 260 }));
+        assert_eq!(decode_receipt(&b[..263]), Err(ReceiptError::Length { expected: 227, found: 263 }));
+        assert_eq!(decode_receipt(&b[..300]), Err(ReceiptError::Length { expected: 328, found: 300 }));
         let mut deep = b.clone();
         deep[227] = 21;
         assert_eq!(decode_receipt(&deep), Err(ReceiptError::BatchDepth { found: 21, max: 20 }));

@@ -16,7 +16,7 @@ pub enum ReceiptError {
     BatchIndex { index: u32, depth: usize },
     #[error("not a Verity receipt: magic is 0x{}, expected \"VRTR\" (0x56525452)", hex::encode(found))]
     Magic { found: [u8; 4] },
-    #[error("unsupported receipt format version {found} (this build supports version {supported})")]
+    #[error("unsupported receipt format version {found} (this build supports version {supported}){}", version_hint(*found))]
     Version { found: u8, supported: u8 },
     #[error("unknown evidence kind {found} (known: 0 = reexecution, 1 = dispute, 2 = zk)")]
     EvidenceKind { found: u8 },
@@ -51,4 +51,12 @@ pub enum KeyError {
     Io { path: PathBuf, source: std::io::Error },
     #[error("the operating system's random number generator failed: {0}")]
     Rng(String),
+}
+
+fn version_hint(found: u8) -> &'static str {
+    if found == 1 {
+        "; version 1 was withdrawn because its batch proofs revealed other receipts' ids: ask the executor to re-issue"
+    } else {
+        ""
+    }
 }

@@ -2,7 +2,7 @@
 //!
 //! ```json
 //! {
-//!   "version": 1,
+//!   "version": 2,
 //!   "model_id": "0x<64 hex>",
 //!   "input_hash": "0x<64 hex>",
 //!   "output_hash": "0x<64 hex>",
@@ -11,15 +11,16 @@
 //!   "executor": "0x<40 hex, EIP-55 checksummed>",
 //!   "timestamp": <unix seconds, integer>,
 //!   "signature": "0x<130 hex: r || s || v>",
-//!   "batch": {"index": <integer>, "path": ["0x<64 hex>", ...]}   // only if batch-signed
+//!   "batch": {"index": <integer>, "salt": "0x<64 hex>", "path": ["0x<64 hex>", ...]}   // only if batch-signed
 //! }
 //! ```
 //!
 //! There is deliberately no copy of the binary encoding in it: two representations of the same
 //! data could disagree. Hex is written in lowercase (the executor in EIP-55 form) and read in
 //! any case, except that a mixed-case executor must carry a correct EIP-55 checksum, so a
-//! mistyped address is caught. The accepted set of receipts is exactly that of
-//! [`Receipt::decode`].
+//! mistyped address is caught. An unbatched receipt has no `batch` field at all; `"batch":
+//! null` is malformed, not a spelling of "unbatched". The accepted set of receipts is exactly
+//! that of [`Receipt::decode`].
 
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use serde_json::Value;
@@ -45,14 +46,37 @@ struct ReceiptJson {
     executor: Value,
     timestamp: Value,
     signature: Value,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    batch: Option<BatchJson>,
+    /// Absent for an unbatched receipt. Present means an object, so that `null` is not
+    /// silently read as "unbatched".
+    #[serde(default, skip_serializing_if = "Option::is_none", deserialize_with = "present")]
+    batch: Option<BatchSlot>,
+}
+
+/// The `batch` field: written from the proof (fields in encoding order), read as any value
+/// and then checked, so that a wrong type gets a message naming `batch`.
+enum BatchSlot {
+    Written(BatchJson),
+    Read(Value),
+}
+
+impl Serialize for BatchSlot {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        match self {
+            BatchSlot::Written(b) => b.serialize(serializer),
+            BatchSlot::Read(v) => v.serialize(serializer),
+        }
+    }
+}
+
+fn present<'de, D: Deserializer<'de>>(d: D) -> Result<Option<BatchSlot>, D::Error> {
+    Value::deserialize(d).map(|v| Some(BatchSlot::Read(v)))
 }
 
 #[derive(Serialize, Deserialize)]
 #[serde(rename = "BatchProof", deny_unknown_fields)]
 struct BatchJson {
     index: Value,
+    salt: Value,
     path: Value,
 }
 
@@ -73,10 +97,13 @@ impl From<&Receipt> for ReceiptJson {
             executor: to_checksum_address(&b.executor).into(),
             timestamp: b.timestamp.into(),
             signature: hex_value(&r.signature.to_bytes()),
-            batch: r
-                .batch
-                .as_ref()
-                .map(|b| BatchJson { index: b.index.into(), path: Value::Array(b.path.iter().map(|h| hex_value(h)).collect()) }),
+            batch: r.batch.as_ref().map(|b| {
+                BatchSlot::Written(BatchJson {
+                    index: b.index.into(),
+                    salt: hex_value(&b.salt),
+                    path: Value::Array(b.path.iter().map(|h| hex_value(h)).collect()),
+                })
+            }),
         }
     }
 }
@@ -108,7 +135,16 @@ fn executor_field(value: &Value) -> Result<[u8; 20], ReceiptError> {
     Ok(address)
 }
 
-fn batch_proof(j: BatchJson) -> Result<BatchProof, ReceiptError> {
+fn batch_proof(slot: BatchSlot) -> Result<BatchProof, ReceiptError> {
+    let v = match slot {
+        BatchSlot::Read(v) => v,
+        BatchSlot::Written(j) => serde_json::to_value(j).map_err(|e| ReceiptError::Json(e.to_string()))?,
+    };
+    if !v.is_object() {
+        return Err(field_err("batch", format!("expected an object, found {v} (an unbatched receipt has no `batch` field)")));
+    }
+    let j: BatchJson = serde_json::from_value(v).map_err(|e| ReceiptError::Json(format!("`batch`: {e}")))?;
+    let salt = hex_field::<32>("batch.salt", &j.salt)?;
     let index = j.index.as_u64().and_then(|i| u32::try_from(i).ok());
     let index = index.ok_or_else(|| field_err("batch.index", format!("expected an integer in 0..2^32, found {}", j.index)))?;
     let items =
@@ -125,7 +161,7 @@ fn batch_proof(j: BatchJson) -> Result<BatchProof, ReceiptError> {
             })
         })
         .collect::<Result<Vec<_>, _>>()?;
-    let proof = BatchProof { index, path };
+    let proof = BatchProof { index, salt, path };
     proof.validate()?;
     Ok(proof)
 }
@@ -228,7 +264,7 @@ mod tests {
             keys,
             ["evidence", "executor", "input_hash", "model_id", "output_hash", "signature", "timestamp", "trace_root", "version"]
         );
-        assert_eq!(v["version"], 1);
+        assert_eq!(v["version"], 2);
         assert_eq!(v["evidence"], "dispute");
         assert_eq!(v["executor"], "0x2c7536E3605D9C16a7a3D7b1898e529396a65c23");
         assert_eq!(v["timestamp"], 1_700_000_000u64);
@@ -293,7 +329,7 @@ mod tests {
             ("timestamp", (-1).into(), "`timestamp`: expected an integer"),
             ("timestamp", 1.5.into(), "`timestamp`: expected an integer"),
             ("timestamp", "1700000000".into(), "`timestamp`: expected an integer"),
-            ("version", Value::Null, "`version`: expected the integer 1"),
+            ("version", Value::Null, "`version`: expected the integer 2"),
             ("signature", "0x00".into(), "`signature`: expected 130 hex digits"),
         ];
         for (field, value, expected) in cases {
@@ -303,19 +339,24 @@ mod tests {
             assert!(msg.contains(expected), "{field}: {msg}");
         }
         let msg = err(&edited(|m| {
-            m.insert("version".into(), 2.into());
+            m.insert("version".into(), 3.into());
         }));
-        assert!(msg.contains("unsupported receipt format version 2"), "{msg}");
+        assert!(msg.contains("unsupported receipt format version 3"), "{msg}");
+        let msg = err(&edited(|m| {
+            m.insert("version".into(), 1.into());
+        }));
+        assert!(msg.contains("unsupported receipt format version 1") && msg.contains("withdrawn"), "{msg}");
     }
 
     #[test]
     fn batch_proofs_round_trip_and_bad_ones_are_named() {
         let signer = Signer::from_secret_bytes(&[9; 32]).unwrap();
-        let batch = signer.sign_batch(&[receipt().body, ReceiptBody { timestamp: 1, ..receipt().body }]);
+        let batch = signer.sign_batch(&[receipt().body, ReceiptBody { timestamp: 1, ..receipt().body }]).unwrap();
         let json = batch[1].to_json();
         let v: Value = serde_json::from_str(&json).unwrap();
         assert_eq!(v["batch"]["index"], 1);
         assert_eq!(v["batch"]["path"].as_array().unwrap().len(), 1);
+        assert_eq!(v["batch"]["salt"], format!("0x{}", hex::encode(batch[1].batch.as_ref().unwrap().salt)));
         assert_eq!(Receipt::from_json(&json).unwrap(), batch[1]);
         assert!(receipt().to_json().find("batch").is_none(), "an unbatched receipt has no batch field");
         let with = |batch: Value| {
@@ -325,13 +366,17 @@ mod tests {
         };
         let h = format!("0x{}", "00".repeat(32));
         for (batch, expected) in [
-            (serde_json::json!({"index": -1, "path": [h]}), "`batch.index`: expected an integer"),
-            (serde_json::json!({"index": 0, "path": h}), "`batch.path`: expected an array"),
-            (serde_json::json!({"index": 0, "path": [h, "0x12"]}), "`batch.path`: element 1: expected 64 hex digits"),
-            (serde_json::json!({"index": 2, "path": [h]}), "batch index 2 does not fit a batch of depth 1"),
-            (serde_json::json!({"index": 0, "path": []}), "batch proof has 0 levels"),
-            (serde_json::json!({"index": 0}), "missing field `path`"),
-            (serde_json::json!({"index": 0, "path": [h], "root": h}), "unknown field `root`"),
+            (serde_json::json!({"index": -1, "salt": h, "path": [h]}), "`batch.index`: expected an integer"),
+            (serde_json::json!({"index": 0, "salt": h, "path": h}), "`batch.path`: expected an array"),
+            (serde_json::json!({"index": 0, "salt": h, "path": [h, "0x12"]}), "`batch.path`: element 1: expected 64 hex digits"),
+            (serde_json::json!({"index": 2, "salt": h, "path": [h]}), "batch index 2 does not fit a batch of depth 1"),
+            (serde_json::json!({"index": 0, "salt": h, "path": []}), "batch proof has 0 levels"),
+            (serde_json::json!({"index": 0, "salt": h}), "missing field `path`"),
+            (serde_json::json!({"index": 0, "path": [h]}), "missing field `salt`"),
+            (serde_json::json!({"index": 0, "salt": "0x12", "path": [h]}), "`batch.salt`: expected 64 hex digits"),
+            (serde_json::json!({"index": 0, "salt": h, "path": [h], "root": h}), "unknown field `root`"),
+            (Value::Null, "`batch`: expected an object, found null"),
+            (serde_json::json!([h]), "`batch`: expected an object"),
         ] {
             let msg = with(batch);
             assert!(msg.contains(expected), "{msg}");

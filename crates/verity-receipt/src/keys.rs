@@ -3,7 +3,7 @@
 use std::fmt;
 
 use k256::ecdsa::{SigningKey, VerifyingKey};
-use k256::elliptic_curve::common::getrandom::SysRng;
+use k256::elliptic_curve::common::getrandom::{self, SysRng};
 use k256::elliptic_curve::zeroize::Zeroizing;
 use k256::elliptic_curve::Generate;
 use sha3::{Digest, Keccak256};
@@ -109,13 +109,25 @@ impl Signer {
 
     /// Signs many bodies with one signature over their Merkle root (see [`crate::batch`]),
     /// setting each executor like [`Signer::sign`]. A single body is signed as by `sign`.
-    pub fn sign_batch(&self, bodies: &[ReceiptBody]) -> Vec<Receipt> {
+    /// Each receipt gets a fresh 32-byte salt from the operating system's random number
+    /// generator, which is the only way this can fail.
+    pub fn sign_batch(&self, bodies: &[ReceiptBody]) -> Result<Vec<Receipt>, KeyError> {
+        let mut salts = vec![[0u8; 32]; if bodies.len() < 2 { 0 } else { bodies.len() }];
+        // One system call for the whole batch.
+        getrandom::fill(salts.as_flattened_mut()).map_err(|e| KeyError::Rng(e.to_string()))?;
+        Ok(self.sign_batch_salted(bodies, &salts))
+    }
+
+    /// [`Signer::sign_batch`] with the caller's salts (one per body; ignored for a single
+    /// body). Salts must be fresh, random and never reused, or the receipts' paths name
+    /// each other (see [`crate::batch`]): this exists for pinned test vectors.
+    pub fn sign_batch_salted(&self, bodies: &[ReceiptBody], salts: &[[u8; 32]]) -> Vec<Receipt> {
         if bodies.len() < 2 {
             return bodies.iter().map(|b| self.sign(*b)).collect();
         }
         let bodies: Vec<ReceiptBody> = bodies.iter().map(|b| ReceiptBody { executor: self.address, ..*b }).collect();
-        let leaves: Vec<[u8; 32]> = bodies.iter().map(ReceiptBody::signing_hash).collect();
-        let (root, proofs) = crate::batch::build(&leaves);
+        let hashes: Vec<[u8; 32]> = bodies.iter().map(ReceiptBody::signing_hash).collect();
+        let (root, proofs) = crate::batch::build(&hashes, salts);
         let signature = self.sign_hash(&crate::batch::batch_digest(proofs[0].path.len(), &root));
         bodies.into_iter().zip(proofs).map(|(body, proof)| Receipt { body, signature, batch: Some(proof) }).collect()
     }

@@ -6,7 +6,7 @@
 //! receipt with `ecrecover`.
 //!
 //! An unbatched receipt encodes to exactly [`RECEIPT_LEN`] = 227 bytes: a 162-byte body
-//! (`"VRTR"`, version 1, then the fields big-endian, i.e. Solidity's `abi.encodePacked`)
+//! (`"VRTR"`, version 2, then the fields big-endian, i.e. Solidity's `abi.encodePacked`)
 //! followed by the signature `r || s || v`. The signature is over `keccak256(body)` with no
 //! EIP-191 prefix, so a contract verifies with `ecrecover(hash, v, r, s) == executor`.
 //! Byte offsets are in [`codec`]; the full specification, with a Solidity verifier and a
@@ -36,7 +36,7 @@ mod keys;
 mod receipt;
 mod signature;
 
-pub use batch::BatchProof;
+pub use batch::{leaf as batch_leaf, BatchProof};
 pub use codec::{BATCH_HEADER_LEN, BODY_LEN, FORMAT_VERSION, MAGIC, RECEIPT_LEN, SIGNATURE_LEN};
 pub use error::{KeyError, ReceiptError};
 pub use keys::{keccak256, to_checksum_address, Signer};

@@ -8,7 +8,7 @@ use verity_receipt::{Claims, EvidenceKind, Receipt, ReceiptBody, Signer};
 const KEY: &str = "0x4c0883a69102937d6231471b5dbb6204fe5129617082792ae468d01a3f362318";
 const ENCODED: &str = concat!(
     "56525452",                                                         // magic
-    "01",                                                               // version
+    "02",                                                               // version
     "1111111111111111111111111111111111111111111111111111111111111111", // model_id
     "2222222222222222222222222222222222222222222222222222222222222222", // input_hash
     "3333333333333333333333333333333333333333333333333333333333333333", // output_hash
@@ -16,13 +16,13 @@ const ENCODED: &str = concat!(
     "00",                                                               // evidence
     "2c7536e3605d9c16a7a3d7b1898e529396a65c23",                         // executor
     "000000006553f100",                                                 // timestamp
-    "faf2bd7df0b01f711b53edc49952fc85c0f8e8ed8b0dd9f76f82c477623e139b", // r
-    "09d0f08ba5ba03f9856baed5d76d15e24a9aa2ea50cd84aae1fa46c694e8998c", // s
-    "1c",                                                               // v
+    "5d95a54a369e9f007778f81451fcfd2cb9db24b8fe9d7b2d7adb7b7f039c7ae8", // r
+    "4aa8a784d766219326c6505350413f443eadf81296a30292d1e2d6955e473442", // s
+    "1b",                                                               // v
 );
-const SIGNING_HASH: &str = "2c1c11ab62934ec947232ee705a9b703ba70c76d026e71565e7c2d7faf75ec10";
+const SIGNING_HASH: &str = "65858925b7cce873d0c39f3195114017be895b2236b83afa44b9cf894d768a27";
 const JSON: &str = r#"{
-  "version": 1,
+  "version": 2,
   "model_id": "0x1111111111111111111111111111111111111111111111111111111111111111",
   "input_hash": "0x2222222222222222222222222222222222222222222222222222222222222222",
   "output_hash": "0x3333333333333333333333333333333333333333333333333333333333333333",
@@ -30,7 +30,7 @@ const JSON: &str = r#"{
   "evidence": "reexecution",
   "executor": "0x2c7536E3605D9C16a7a3D7b1898e529396a65c23",
   "timestamp": 1700000000,
-  "signature": "0xfaf2bd7df0b01f711b53edc49952fc85c0f8e8ed8b0dd9f76f82c477623e139b09d0f08ba5ba03f9856baed5d76d15e24a9aa2ea50cd84aae1fa46c694e8998c1c"
+  "signature": "0x5d95a54a369e9f007778f81451fcfd2cb9db24b8fe9d7b2d7adb7b7f039c7ae84aa8a784d766219326c6505350413f443eadf81296a30292d1e2d6955e4734421b"
 }"#;
 
 fn example() -> Receipt {
@@ -58,9 +58,11 @@ fn documented_example_bytes_hash_and_json() {
 }
 
 /// The batched example: the third of three bodies like the one above (timestamps
-/// 1700000000..=1700000002), signed as one batch by the same key.
+/// 1700000000..=1700000002), signed as one batch by the same key with salts 32 × 0xa0,
+/// 32 × 0xa1 and 32 × 0xa2 (fixed here only so the example can be pinned; the node draws
+/// them from the operating system's random number generator).
 const BATCHED: &str = concat!(
-    "5652545201",
+    "5652545202",
     "1111111111111111111111111111111111111111111111111111111111111111",
     "2222222222222222222222222222222222222222222222222222222222222222",
     "3333333333333333333333333333333333333333333333333333333333333333",
@@ -68,27 +70,35 @@ const BATCHED: &str = concat!(
     "00",
     "2c7536e3605d9c16a7a3d7b1898e529396a65c23",
     "000000006553f102",
-    "5f2e7c3cd287f1ba90efbca7b6f5243f0c15cad1b875ddef047a184c96a826ba", // r
-    "1a2ca8566255482e3c9658ad0012d6843a69c6766f3d86623e91936f54bbe2fd", // s
+    "f454d765d169a7d62db18de273d9f292007e101a4aed795f36d2ed6ffaa301e6", // r
+    "0af403171edbb9e2ecc3ab0d394629f5e860c35209ab0f782c3d96f3136bfca3", // s
     "1b",                                                               // v
     "02",                                                               // depth
     "00000002",                                                         // index
+    "a2a2a2a2a2a2a2a2a2a2a2a2a2a2a2a2a2a2a2a2a2a2a2a2a2a2a2a2a2a2a2a2", // salt
     "0000000000000000000000000000000000000000000000000000000000000000", // path[0]: padding
-    "662a50757013b10695b97051823674fe2f623f01404a6261f242d42d15a5f1ff", // path[1]
+    "1dce3d9394397ce2d0e66fe11fe3fd5355bcb74482c72b39fead7af6d05a3dae", // path[1]
 );
-const LEAVES: [&str; 3] = [
-    "2c1c11ab62934ec947232ee705a9b703ba70c76d026e71565e7c2d7faf75ec10",
-    "00f1f2f5c846ab4cf62fa246b004b0dd1b7f2410f31b651612bc5a55bc01af4c",
-    "e0b254172136fe47a9acfca7bff6e9af29ecd85949c8704d988c39864d2cd678",
+const SIGNING_HASHES: [&str; 3] = [
+    "65858925b7cce873d0c39f3195114017be895b2236b83afa44b9cf894d768a27",
+    "13db57da04337324d4aef44277740bf2d742bfbe50186f44bb31726416d14b96",
+    "deaf0226b435faf622304479138c3432fd47cea98116779c310d19b46b340d7c",
 ];
-const BATCH_DIGEST: &str = "6f7c73ebae94e7c384b2f211a4c3d8bdacfb790457bf2ece5e4c458f2e3e09c8";
+const LEAVES: [&str; 3] = [
+    "f77873c782f46108f7f83ac3fcfc993a640313624c309ed3ef754ae49b19593c",
+    "d6bb483874a8978228109d6c177431e10b1487f972ef9d0114e227d44177b462",
+    "8670c3603f47db7ed13bd6f444ac266ba087b8f2bfc31868dd83c3834ba3ef91",
+];
+const SALTS: [[u8; 32]; 3] = [[0xa0; 32], [0xa1; 32], [0xa2; 32]];
+const BATCH_DIGEST: &str = "445e949dd577c2ba8e966fe0ca2e7ac03fbdb899c02e3318be6394c8d63ed43a";
 
 #[test]
 fn documented_batch_example() {
     let bodies: Vec<ReceiptBody> = (0..3).map(|i| ReceiptBody { timestamp: 1_700_000_000 + i, ..example().body }).collect();
-    let batch = Signer::from_hex(KEY).unwrap().sign_batch(&bodies);
-    for (r, leaf) in batch.iter().zip(LEAVES) {
-        assert_eq!(hex::encode(r.signing_hash()), leaf);
+    let batch = Signer::from_hex(KEY).unwrap().sign_batch_salted(&bodies, &SALTS);
+    for (i, r) in batch.iter().enumerate() {
+        assert_eq!(hex::encode(r.signing_hash()), SIGNING_HASHES[i]);
+        assert_eq!(hex::encode(verity_receipt::batch_leaf(&SALTS[i], &r.signing_hash())), LEAVES[i]);
         assert_eq!(hex::encode(r.signed_digest()), BATCH_DIGEST);
     }
     let receipt = &batch[2];
@@ -98,5 +108,9 @@ fn documented_batch_example() {
     let doc = include_str!("../../../docs/receipts.md");
     let json = doc.split("```json\n").nth(2).and_then(|b| b.split("\n```").next()).expect("the second JSON block");
     assert_eq!(receipt.to_json(), json);
-    assert!(doc.contains(BATCH_DIGEST) && LEAVES.iter().all(|l| doc.contains(l)));
+    assert!(doc.contains(BATCH_DIGEST) && LEAVES.iter().chain(&SIGNING_HASHES).all(|l| doc.contains(l)));
+    // The path names no other member: neither its signing hash nor the unsalted form.
+    for other in &SIGNING_HASHES[..2] {
+        assert!(!BATCHED.contains(other));
+    }
 }

@@ -9,7 +9,7 @@ use proptest::prelude::*;
 use serde_json::Value;
 use verity_receipt::{Receipt, RECEIPT_LEN};
 
-/// Cases per property; the six properties below run 60,000 cases in all.
+/// Cases per property; the seven properties below run 70,000 cases in all.
 const CASES: u32 = 10_000;
 
 static VALID: LazyLock<Vec<Receipt>> = LazyLock::new(common::receipts);
@@ -81,8 +81,10 @@ fn arb_json() -> impl Strategy<Value = Value> {
     })
 }
 
-const FIELDS: [&str; 9] =
-    ["version", "model_id", "input_hash", "output_hash", "trace_root", "evidence", "executor", "timestamp", "signature"];
+/// Every field, and `batch`, which is absent from unbatched receipts: replacing it there adds
+/// one (any value, `null` included, must then be refused).
+const FIELDS: [&str; 10] =
+    ["version", "model_id", "input_hash", "output_hash", "trace_root", "evidence", "executor", "timestamp", "signature", "batch"];
 
 fn config() -> ProptestConfig {
     // Failing inputs are saved beside this file (tests/fuzz.regressions) and replayed first.
@@ -102,7 +104,7 @@ proptest! {
     /// random fields and random r, s reach public-key recovery instead of stopping at a format check.
     #[test]
     fn decode_random_well_framed_bytes_never_panics(tail in prop::collection::vec(any::<u8>(), RECEIPT_LEN - 5)) {
-        let mut bytes = b"VRTR\x01".to_vec();
+        let mut bytes = b"VRTR\x02".to_vec();
         bytes.extend_from_slice(&tail);
         bytes[133] %= 3;
         bytes[194] &= 0x7f;
@@ -141,6 +143,22 @@ proptest! {
         let original = &VALID[which];
         let mut json: Value = serde_json::from_str(&original.to_json()).unwrap();
         json[FIELDS[field]] = value;
+        if let Some(receipt) = json_and_verify(&json.to_string()) {
+            prop_assert_eq!(&receipt, original);
+        }
+    }
+
+    /// A batched receipt's salt, index or a path element set to anything: never another
+    /// receipt that verifies.
+    #[test]
+    fn json_with_a_replaced_batch_part_never_verifies_altered(which in 3..5usize, part in 0..3usize, value in arb_json()) {
+        let original = &VALID[which];
+        let mut json: Value = serde_json::from_str(&original.to_json()).unwrap();
+        match part {
+            0 => json["batch"]["salt"] = value,
+            1 => json["batch"]["index"] = value,
+            _ => json["batch"]["path"][0] = value,
+        }
         if let Some(receipt) = json_and_verify(&json.to_string()) {
             prop_assert_eq!(&receipt, original);
         }

@@ -38,7 +38,7 @@ fn every_single_bit_flip_is_rejected() {
             outcomes.signature += 1;
         }
     }
-    assert_eq!(flips, 8 * (3 * 227 + 2 * (232 + 2 * 32)));
+    assert_eq!(flips, 8 * (3 * 227 + 2 * (264 + 2 * 32)));
     assert_eq!(outcomes.decode + outcomes.signature, flips);
     eprintln!("{flips} bit flips: {outcomes:?}");
 }
@@ -138,7 +138,7 @@ fn signer_cannot_name_another_executor() {
 fn batch_members_verify_alone_and_nothing_else_does() {
     let signer = common::signer(5);
     let bodies: Vec<_> = (0..5).map(|i| common::body(0x70 + i, verity_receipt::EvidenceKind::Reexecution)).collect();
-    let batch = signer.sign_batch(&bodies);
+    let batch = signer.sign_batch(&bodies).unwrap();
     assert_eq!(batch.len(), 5);
     for (i, r) in batch.iter().enumerate() {
         assert_eq!(r.verify_signature(), Ok(()), "member {i}");
@@ -152,6 +152,9 @@ fn batch_members_verify_alone_and_nothing_else_does() {
         let mut moved = r.clone();
         moved.batch.as_mut().unwrap().index ^= 1;
         assert!(moved.verify_signature().is_err(), "member {i} at another index");
+        let mut resalted = r.clone();
+        resalted.batch.as_mut().unwrap().salt[0] ^= 1;
+        assert!(resalted.verify_signature().is_err(), "member {i} with another salt");
         let mut short = r.clone();
         short.batch.as_mut().unwrap().path.pop();
         assert!(short.verify_signature().is_err(), "member {i} with a shortened path");
@@ -164,5 +167,31 @@ fn batch_members_verify_alone_and_nothing_else_does() {
     let with_proof = Receipt { batch: batch[0].batch.clone(), ..single.clone() };
     assert!(with_proof.verify_signature().is_err());
     // One body alone is signed plainly.
-    assert_eq!(signer.sign_batch(&bodies[..1]), vec![single]);
+    assert_eq!(signer.sign_batch(&bodies[..1]).unwrap(), vec![single]);
+}
+
+/// The attack of issue 10: a batched receipt's path carried its sibling's leaf, which was the
+/// sibling's signing hash and so its public id. Now no path element, and nothing else a
+/// member carries, is another member's signing hash; and two batches of the same bodies get
+/// different salts, so leaves cannot be recognised across batches either.
+#[test]
+fn a_batch_member_carries_no_other_members_id() {
+    let signer = common::signer(6);
+    let bodies: Vec<_> = (0..8).map(|i| common::body(0x30 + i, verity_receipt::EvidenceKind::Reexecution)).collect();
+    let batch = signer.sign_batch(&bodies).unwrap();
+    let ids: Vec<[u8; 32]> = batch.iter().map(Receipt::signing_hash).collect();
+    for (i, r) in batch.iter().enumerate() {
+        let encoded = r.encode();
+        for (j, id) in ids.iter().enumerate() {
+            if i != j {
+                assert!(!encoded.windows(32).any(|w| w == id), "member {i} carries member {j}'s id");
+                assert!(!r.to_json().contains(&hex::encode(id)), "member {i}'s JSON carries member {j}'s id");
+            }
+        }
+    }
+    let again = signer.sign_batch(&bodies).unwrap();
+    for (a, b) in batch.iter().zip(&again) {
+        assert_ne!(a.batch.as_ref().unwrap().salt, b.batch.as_ref().unwrap().salt);
+        assert!(a.batch.as_ref().unwrap().path.iter().all(|h| !b.batch.as_ref().unwrap().path.contains(h)));
+    }
 }

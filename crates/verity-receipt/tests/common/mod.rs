@@ -25,7 +25,8 @@ pub fn body(seed: u8, evidence: EvidenceKind) -> ReceiptBody {
 pub fn receipts() -> Vec<Receipt> {
     let mut all: Vec<Receipt> =
         EvidenceKind::ALL.iter().enumerate().map(|(i, &kind)| signer(i as u8 + 1).sign(body(0x10 * i as u8, kind))).collect();
-    let batch = signer(4).sign_batch(&[0x40, 0x50, 0x60].map(|seed| body(seed, EvidenceKind::Reexecution)));
+    let bodies = [0x40, 0x50, 0x60].map(|seed| body(seed, EvidenceKind::Reexecution));
+    let batch = signer(4).sign_batch_salted(&bodies, &[[0xa1; 32], [0xa2; 32], [0xa3; 32]]);
     all.extend([batch[0].clone(), batch[2].clone()]);
     all
 }
