@@ -106,7 +106,8 @@ fn deploy_stake_post_and_status_from_the_command_line() {
         "BatchAlreadyPosted",
     );
     // A usage error: clap's exit code 2.
-    let out = verity(&["chain", "post-batch", "--rpc", rpc, "--contracts", f, "--key-file", kf, "--root", &root, "--depth", "21"]);
+    let out =
+        verity(&["chain", "post-batch", "--rpc", rpc, "--contracts", f, "--key-file", kf, "--root", &root, "--depth", "21"]);
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("21 is not in 1..=20"));
 

@@ -380,6 +380,7 @@ async fn deployment_and_connection_errors_are_clear() {
     let e = Chain::connect(&format!("http://127.0.0.1:{closed}"), None).await.err().expect("nothing listens there");
     assert!(matches!(e, SettlementError::Unreachable { .. }), "{e}");
     assert!(matches!(Chain::connect("not a url", None).await, Err(SettlementError::BadUrl(_))));
+    assert!(matches!(Chain::connect(&anvil.url().replace("http:", "https:"), None).await, Err(SettlementError::BadUrl(_))));
     let e = Chain::connect(anvil.url(), Some("0x1234")).await.err().unwrap();
     assert!(e.to_string().contains("64 hex digits"), "{e}");
     drop(anvil);
