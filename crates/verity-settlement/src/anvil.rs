@@ -135,6 +135,17 @@ impl Anvil {
     }
 }
 
+impl Anvil {
+    /// Fixes the timestamp of the next block (the one the next transaction is mined in, and
+    /// the one gas estimates run against), to test a deadline to the second.
+    pub async fn set_next_timestamp(&self, unix: u64) -> Result<(), SettlementError> {
+        let provider = ProviderBuilder::new().connect_http(self.url.parse().expect("a valid url"));
+        let _: serde_json::Value =
+            provider.raw_request("evm_setNextBlockTimestamp".into(), (unix,)).await.map_err(SettlementError::rpc)?;
+        Ok(())
+    }
+}
+
 impl Drop for Anvil {
     fn drop(&mut self) {
         let _ = self.child.kill();

@@ -169,10 +169,12 @@ async fn two_staked_nodes_post_batches_and_receipts_are_provably_included() {
     assert_eq!(rejected(a.post_batch(B256::ZERO, 3).await), "ZeroRoot");
     assert_eq!(s.batch_status(pa, keccak256(b"never")).await.unwrap().status, BatchStatus::Unknown);
 
-    // The window closes: final.
-    anvil.increase_time(WINDOW - 5).await.unwrap();
+    // The window closes, to the second: open in its last second, final after it.
+    anvil.set_next_timestamp(info.final_at - 1).await.unwrap();
+    anvil.increase_time(0).await.unwrap();
     assert_eq!(s.batch_status(pa, root).await.unwrap().status, BatchStatus::Open);
-    anvil.increase_time(5).await.unwrap();
+    anvil.set_next_timestamp(info.final_at).await.unwrap();
+    anvil.increase_time(0).await.unwrap();
     assert_eq!(s.batch_status(pa, root).await.unwrap().status, BatchStatus::Final);
     assert!(s.is_included(pa, root, leaf_of(&receipts[2]), 2, &path_of(&receipts[2])).await.unwrap());
     assert!(posted.gas_used > 0);
@@ -215,11 +217,13 @@ async fn the_unbonding_delay_holds_the_stake() {
     assert_eq!(rejected(a.request_unbond().await), "AlreadyUnbonding");
     assert_eq!(rejected(a.stake(ETH).await), "AlreadyUnbonding");
     assert_eq!(rejected(a.withdraw().await), "UnbondingNotOver");
-    let now = block_time(&s).await;
-    anvil.increase_time(info.unbond_at - now - 2).await.unwrap();
+    // One second before the end of the delay: still held.
+    anvil.set_next_timestamp(info.unbond_at - 1).await.unwrap();
     assert_eq!(rejected(a.withdraw().await), "UnbondingNotOver");
-    assert!(block_time(&s).await < info.unbond_at);
-    anvil.increase_time(2).await.unwrap();
+    anvil.increase_time(0).await.unwrap(); // mines the block at unbond_at - 1
+    assert_eq!(block_time(&s).await, info.unbond_at - 1);
+    // The second it ends: free.
+    anvil.set_next_timestamp(info.unbond_at).await.unwrap();
     let before = s.chain().balance(who).await.unwrap();
     let w = a.withdraw().await.unwrap();
     let gas_cost = gas_cost(&s, w.hash).await;
