@@ -1,6 +1,7 @@
 //! `verity`: turn ONNX models into canonical integer models and run them exactly.
 
 mod bench;
+mod chain;
 mod dispute;
 mod files;
 mod import;
@@ -225,6 +226,15 @@ enum Command {
         #[command(flatten)]
         signer: remote::SignerArgs,
     },
+    /// Settlement on an EVM chain: deploy the contracts, register models, post receipt
+    /// batches, show their state (see docs/settlement.md).
+    Chain {
+        #[command(subcommand)]
+        command: chain::ChainCommand,
+    },
+    /// Stake native ETH as an executor on chain: the signing key becomes a staked executor
+    /// address that may post receipt batches (see docs/settlement.md).
+    Stake(chain::StakeArgs),
     /// Fetch a model, a receipt or a proof from a node by id, checked before it is written:
     /// a model's bytes must hash to its id; a receipt must be signed and reproduce on
     /// re-execution; a proof (by job id or proof id; waited for if not done) must verify
@@ -325,6 +335,8 @@ fn main() -> ExitCode {
         Command::Fetch { node, id, output, input_out, signer } => {
             remote::fetch(&node, &id, output.as_deref(), input_out.as_deref(), &signer)
         }
+        Command::Chain { command } => chain::run(command),
+        Command::Stake(args) => chain::stake(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
