@@ -24,6 +24,11 @@ pub fn build(graph: &GraphProto, opset: i64, shapes: &[(String, Vec<usize>)]) ->
         let v = proto::tensor(t)?;
         b.add_const(t.name(), v);
     }
+    let runtime: Vec<&str> =
+        graph.input.iter().map(|i| i.name()).filter(|n| !graph.initializer.iter().any(|t| t.name() == *n)).collect();
+    if let Some((n, _)) = shapes.iter().find(|(n, _)| !runtime.contains(&n.as_str())) {
+        return onnx_err(format!("a shape is given for '{n}', which is not a graph input (the inputs are {runtime:?})"));
+    }
     for input in &graph.input {
         if b.by_name.contains_key(input.name()) {
             continue; // an initializer listed as an input (older exporters)
@@ -40,10 +45,6 @@ pub fn build(graph: &GraphProto, opset: i64, shapes: &[(String, Vec<usize>)]) ->
         b.g.inputs.push(id);
         b.g.input_affine.push(InputAffine::default());
         b.zeros.push(FTensor::new(shape.clone(), vec![0.0; numel(&shape)]));
-    }
-    if let Some((n, _)) = shapes.iter().find(|(n, _)| !b.g.inputs.iter().any(|&i| b.g.values[i].name == *n)) {
-        let names: Vec<&str> = b.g.inputs.iter().map(|&i| b.g.values[i].name.as_str()).collect();
-        return onnx_err(format!("a shape is given for '{n}', which is not a graph input (the inputs are {names:?})"));
     }
     if b.g.inputs.is_empty() {
         return onnx_err("the graph has no (non-constant) inputs");

@@ -1,9 +1,9 @@
 //! Reductions. ReduceMean/ReduceSum are the canonical Reduce; ReduceMax is a MaxPool
-//! over the reduced elements laid out as one row; the rest compose a table, a sum and
-//! (for L2 and LogSumExp) a table after it.
+//! over the reduced elements laid out as one row; the rest compose tables with a sum
+//! (LogSumExp subtracts the max first).
 
 use crate::error::Result;
-use crate::fgraph::{FOp, Unary};
+use crate::fgraph::{Binary, FOp, Unary};
 use crate::ops::array::{chain, Arg};
 use crate::translate::{norm_axis, Builder, Cx, Out};
 use verity_model::shape::numel;
@@ -50,12 +50,29 @@ pub fn reduce(b: &mut Builder, cx: &Cx) -> Result<Out> {
             ("sum".into(), sum(axes), vec![Arg::Prev]),
             lut("sqrt", Unary::Sqrt),
         ],
-        "ReduceLogSumExp" => {
-            vec![lut("exp", Unary::Exp), ("sum".into(), sum(axes), vec![Arg::Prev]), lut("log", Unary::Log)]
-        }
+        "ReduceLogSumExp" => return log_sum_exp(b, cx, x, &s, axes, keep_dims),
         other => unreachable!("reduce is registered only for its ops, not {other}"),
     };
     chain(b, cx, x, steps)
+}
+
+/// `m + log Σ exp(x − m)` with `m` the max: every exponent is ≤ 0 and the sum is ≥ 1,
+/// so no table has to cover huge values or a logarithm near 0.
+fn log_sum_exp(b: &mut Builder, cx: &Cx, x: usize, s: &[usize], axes: Vec<usize>, keep_dims: bool) -> Result<Out> {
+    let m = match chain(b, cx, x, max_steps(cx, s, &axes, true)?)? {
+        Out::Node(op, ins) => b.push(cx.name, cx.op, op, ins, &cx.part("max"))?,
+        _ => unreachable!("a max has steps"),
+    };
+    let d = b.push(cx.name, cx.op, FOp::Binary(Binary::Sub), vec![x, m], &cx.part("shifted"))?;
+    let e = b.push(cx.name, cx.op, FOp::Unary(Unary::Exp), vec![d], &cx.part("exp"))?;
+    let t = b.push(cx.name, cx.op, FOp::Reduce { axes: axes.clone(), keep_dims: true, mean: false }, vec![e], &cx.part("sum"))?;
+    let l = b.push(cx.name, cx.op, FOp::Unary(Unary::Log), vec![t], &cx.part("log"))?;
+    if keep_dims {
+        return Ok(Out::Node(FOp::Binary(Binary::Add), vec![l, m]));
+    }
+    let y = b.push(cx.name, cx.op, FOp::Binary(Binary::Add), vec![l, m], &cx.part("kept"))?;
+    let shape = (0..s.len()).filter(|d| !axes.contains(d)).map(|d| s[d]).collect();
+    Ok(Out::Node(FOp::Reshape { shape }, vec![y]))
 }
 
 /// Max over `axes`: the kept axes move to the front, the reduced ones become one row
