@@ -37,7 +37,9 @@ pub fn parse_shape(s: &str) -> std::result::Result<(String, Vec<usize>), String>
     }
     let dims = dims
         .split('x')
-        .map(|d| d.trim().parse::<usize>().ok().filter(|&d| d > 0).ok_or_else(|| format!("'{d}' in '{s}' is not a positive dimension")))
+        .map(|d| {
+            d.trim().parse::<usize>().ok().filter(|&d| d > 0).ok_or_else(|| format!("'{d}' in '{s}' is not a positive dimension"))
+        })
         .collect::<std::result::Result<Vec<_>, _>>()?;
     Ok((name.to_string(), dims))
 }

@@ -81,3 +81,43 @@ fn every_zoo_model_proves_and_wins_disputes() {
     eprintln!("{} zoo models proved and verified; {games} disputes decided, {not_applicable} cheats not applicable", names.len());
     assert!(games >= 3 * names.len(), "too few cheats applied: {games}");
 }
+
+fn fails(args: &[&str], key: &Path, needles: &[&str]) {
+    let out = verity(args, key);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "verity {args:?} should fail; stderr: {err}");
+    assert!(!err.contains("panicked"), "{err}");
+    for n in needles {
+        assert!(err.contains(n), "verity {args:?}: stderr {err:?} lacks {n:?}");
+    }
+}
+
+#[test]
+fn import_fixes_symbolic_dimensions_with_shape_and_lists_unsupported_ops() {
+    let dir = tempfile::tempdir().unwrap();
+    let key = dir.path().join("key");
+    let out = dir.path().join("m.vrt");
+    let o = out.to_str().unwrap();
+    let sym = ops().join("bad/symbolic_batch.onnx").display().to_string();
+    // Two samples of [2, 2, 4, 4]: the batch is 2 once --shape says so.
+    let cal = dir.path().join("cal.json");
+    std::fs::write(&cal, serde_json::json!({ "input": vec![0.5; 128] }).to_string()).unwrap();
+    let c = cal.to_str().unwrap();
+    fails(&["import", &sym, "--calibration", c, "-o", o], &key, &["'input'", "symbolic dimension 0 ('batch')", "--shape"]);
+    assert!(!out.exists());
+    let id = verity(&["import", &sym, "--calibration", c, "-o", o, "--shape", "input=2x2x4x4"], &key);
+    assert!(id.status.success(), "{}", String::from_utf8_lossy(&id.stderr));
+    let inspected = ok_json(&["inspect", o, "--json"], &key);
+    assert!(inspected.to_string().contains("[2,2,4,4]"), "{inspected}");
+    fails(&["import", &sym, "--calibration", c, "-o", o, "--shape", "input=2x3x4x4"], &key, &["declares 2"]);
+    fails(&["import", &sym, "--calibration", c, "-o", o, "--shape", "other=2x2x4x4"], &key, &["'other'", "not a graph input"]);
+    let usage = verity(&["import", &sym, "--calibration", c, "-o", o, "--shape", "input=2x0"], &key);
+    assert!(!usage.status.success() && String::from_utf8_lossy(&usage.stderr).contains("not a positive dimension"));
+
+    let many = ops().join("bad/several_unsupported.onnx").display().to_string();
+    fails(
+        &["import", &many, "--calibration", c, "-o", o],
+        &key,
+        &["unsupported ONNX ops: 'LSTM' (node 'lstm_1'), 'TopK' (node 'top_k'), 'com.example::Custom' (node 'mine')"],
+    );
+}

@@ -85,9 +85,9 @@ pub fn declared_shape(v: &ValueInfoProto, fixed: Option<&[usize]>) -> Result<Vec
             (_, Some(f)) => Ok(f[i]),
             (Some(Value::DimValue(v)), None) if *v > 0 => Ok(*v as usize),
             (Some(Value::DimValue(v)), None) => onnx_err(format!("graph input '{name}' declares dimension {i} as {v}")),
-            (Some(Value::DimParam(p)), None) if !p.is_empty() => onnx_err(format!(
-                "graph input '{name}' has a symbolic dimension {i} ('{p}'); fix it with --shape {name}=DxDx..."
-            )),
+            (Some(Value::DimParam(p)), None) if !p.is_empty() => {
+                onnx_err(format!("graph input '{name}' has a symbolic dimension {i} ('{p}'); fix it with --shape {name}=DxDx..."))
+            }
             _ => onnx_err(format!("graph input '{name}' has an unknown dimension {i}; fix it with --shape {name}=DxDx...")),
         })
         .collect()

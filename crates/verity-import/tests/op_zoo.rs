@@ -122,5 +122,8 @@ fn a_symbolic_dimension_needs_a_shape() {
     assert!(e.contains("'nope', which is not a graph input"), "{e}");
     // A model without symbolic dimensions accepts its own shape given explicitly.
     let zoo = std::fs::read(dir("abs.onnx")).unwrap();
-    assert_eq!(load_onnx(&zoo).unwrap().values.len(), load_onnx_with_shapes(&zoo, &[("input".into(), vec![1, 16])]).unwrap().values.len());
+    assert_eq!(
+        load_onnx(&zoo).unwrap().values.len(),
+        load_onnx_with_shapes(&zoo, &[("input".into(), vec![1, 16])]).unwrap().values.len()
+    );
 }

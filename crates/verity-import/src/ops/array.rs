@@ -49,14 +49,7 @@ pub fn cast(b: &mut Builder, cx: &Cx) -> Result<Out> {
 pub fn constant_of_shape(_: &mut Builder, cx: &Cx) -> Result<Out> {
     let s: Vec<usize> = cx.konst_in(0, "shape")?.ints().iter().map(|&d| d.max(0) as usize).collect();
     checked_numel(&s).ok_or_else(|| cx.fail(format!("shape {s:?} is too large")))?;
-    let v = cx
-        .node
-        .attribute
-        .first()
-        .and_then(|at| at.t.as_ref())
-        .map(proto::tensor)
-        .transpose()?
-        .map_or(0.0, |t| t.data[0]);
+    let v = cx.node.attribute.first().and_then(|at| at.t.as_ref()).map(proto::tensor).transpose()?.map_or(0.0, |t| t.data[0]);
     Ok(Out::Const(FTensor::new(s.clone(), vec![v; numel(&s)])))
 }
 

@@ -35,7 +35,9 @@ pub fn reduce(b: &mut Builder, cx: &Cx) -> Result<Out> {
     let sum = |axes: Vec<usize>| FOp::Reduce { axes, keep_dims, mean: false };
     let lut = |what: &str, u: Unary| (what.to_string(), FOp::Unary(u), vec![Arg::Prev]);
     let steps = match cx.op {
-        "ReduceMean" | "ReduceSum" => return Ok(Out::Node(FOp::Reduce { axes, keep_dims, mean: cx.op == "ReduceMean" }, vec![x])),
+        "ReduceMean" | "ReduceSum" => {
+            return Ok(Out::Node(FOp::Reduce { axes, keep_dims, mean: cx.op == "ReduceMean" }, vec![x]))
+        }
         "ReduceMax" => max_steps(cx, &s, &axes, keep_dims)?,
         "ReduceMin" => {
             let mut st = vec![lut("negated", Unary::Neg)];
@@ -45,11 +47,7 @@ pub fn reduce(b: &mut Builder, cx: &Cx) -> Result<Out> {
         }
         "ReduceL1" => vec![lut("abs", Unary::Abs), ("sum".into(), sum(axes), vec![Arg::Prev])],
         "ReduceSumSquare" => vec![lut("square", Unary::Pow(2.0)), ("sum".into(), sum(axes), vec![Arg::Prev])],
-        "ReduceL2" => vec![
-            lut("square", Unary::Pow(2.0)),
-            ("sum".into(), sum(axes), vec![Arg::Prev]),
-            lut("sqrt", Unary::Sqrt),
-        ],
+        "ReduceL2" => vec![lut("square", Unary::Pow(2.0)), ("sum".into(), sum(axes), vec![Arg::Prev]), lut("sqrt", Unary::Sqrt)],
         "ReduceLogSumExp" => return log_sum_exp(b, cx, x, &s, axes, keep_dims),
         other => unreachable!("reduce is registered only for its ops, not {other}"),
     };
@@ -84,7 +82,8 @@ fn max_steps(cx: &Cx, s: &[usize], axes: &[usize], keep_dims: bool) -> Result<Ve
     if inner > 1 << 16 {
         return Err(cx.fail(format!("a max over {inner} elements is too wide (at most 65536)")));
     }
-    let out: Vec<usize> = (0..s.len()).filter_map(|d| if axes.contains(&d) { keep_dims.then_some(1) } else { Some(s[d]) }).collect();
+    let out: Vec<usize> =
+        (0..s.len()).filter_map(|d| if axes.contains(&d) { keep_dims.then_some(1) } else { Some(s[d]) }).collect();
     let mut steps = Vec::new();
     if perm.iter().enumerate().any(|(i, &p)| i != p) {
         steps.push(("moved".to_string(), FOp::Transpose { perm }, vec![Arg::Prev]));
