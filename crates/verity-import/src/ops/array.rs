@@ -335,6 +335,11 @@ pub fn pad(b: &mut Builder, cx: &Cx) -> Result<Out> {
         let Some(len) = len else {
             return Err(cx.fail(format!("pads {before}, {after} leave axis {axis} (size {d}) empty or too large")));
         };
+        let mut next = shape.clone();
+        next[axis] = len as usize;
+        if checked_numel(&next).is_none() {
+            return Err(cx.fail(format!("padding axis {axis} to {len} makes the output too large: {next:?}")));
+        }
         if mode == "reflect" && (before >= d || after >= d) {
             return Err(cx.fail(format!("reflect pads {before}, {after} must be smaller than axis {axis} (size {d})")));
         }
@@ -384,7 +389,7 @@ pub fn pad(b: &mut Builder, cx: &Cx) -> Result<Out> {
             }
             steps.push((format!("concat{axis}"), FOp::Concat { axis }, args));
         }
-        shape[axis] = len as usize;
+        shape = next;
     }
     chain(b, cx, x, steps)
 }

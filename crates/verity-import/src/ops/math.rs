@@ -6,7 +6,8 @@
 use crate::error::Result;
 use crate::fgraph::{Binary, FOp, Unary};
 use crate::ftensor::FTensor;
-use crate::translate::{Builder, Cx, Out};
+use crate::translate::{checked_numel, Builder, Cx, Out};
+use verity_model::shape::broadcast;
 
 pub fn binary(b: &mut Builder, cx: &Cx) -> Result<Out> {
     let (p, q) = (cx.x()?, cx.input(1)?);
@@ -79,10 +80,21 @@ fn uniform(t: &FTensor) -> Option<f64> {
     t.data.iter().all(|&u| u == v || (u.is_nan() && v.is_nan())).then_some(v)
 }
 
+/// A table or clamp of `x` has `x`'s shape: a constant operand may broadcast into it but
+/// not widen it.
+fn fits(cx: &Cx, x: usize, c: &FTensor, what: &str) -> Result<()> {
+    let xs = cx.shape_of(x);
+    match broadcast(&xs, &c.shape) {
+        Ok(s) if s == xs => Ok(()),
+        _ => Err(cx.fail(format!("{what} of shape {:?} does not broadcast into the input's shape {xs:?}", c.shape))),
+    }
+}
+
 /// Pow with a constant exponent (one value for every element) is a table over `x`.
 pub fn pow(_: &mut Builder, cx: &Cx) -> Result<Out> {
     let x = cx.x()?;
     let e = cx.konst_in(1, "exponent")?;
+    fits(cx, x, &e, "the exponent")?;
     let e = uniform(&e).ok_or_else(|| cx.fail(format!("the exponent must be one value, got shape {:?}", e.shape)))?;
     if !e.is_finite() {
         return Err(cx.fail("the exponent is not finite"));
@@ -93,33 +105,47 @@ pub fn pow(_: &mut Builder, cx: &Cx) -> Result<Out> {
 /// Max/Min of a run-time tensor and constants that are one value: a clamp of `x`
 /// (exact: it clamps at the quantized bound). Max/Min of two run-time tensors needs a
 /// canonical select, which does not exist yet.
-pub fn max_min(_: &mut Builder, cx: &Cx) -> Result<Out> {
+pub fn max_min(b: &mut Builder, cx: &Cx) -> Result<Out> {
     let ids: Vec<usize> = (0..cx.n_inputs()).map(|i| cx.input(i)).collect::<Result<_>>()?;
-    let (mut live, mut bound) = (Vec::new(), None::<f64>);
+    let live: Vec<usize> = ids.iter().copied().filter(|&id| b.konst(id).is_none()).collect();
     let max = cx.op == "Max";
-    for (i, &id) in ids.iter().enumerate() {
-        match cx.konst_in(i, "operand") {
-            Ok(t) => {
-                let v = uniform(&t)
-                    .filter(|v| !v.is_nan())
-                    .ok_or_else(|| cx.fail(format!("constant operand {i} must be one number, got shape {:?}", t.shape)))?;
-                bound = Some(bound.map_or(v, |b| if max { b.max(v) } else { b.min(v) }));
+    if live.is_empty() {
+        // All constant (a shape computation): folded, with broadcasting.
+        let mut acc = b.konst(ids[0]).cloned().ok_or_else(|| cx.fail("missing input 0"))?;
+        for &id in &ids[1..] {
+            let t = b.konst(id).ok_or_else(|| cx.fail("missing input"))?;
+            let shape = broadcast(&acc.shape, &t.shape).ok().filter(|s| checked_numel(s).is_some());
+            if shape.is_none() {
+                return Err(cx.fail(format!("shapes {:?} and {:?} do not broadcast to a supported size", acc.shape, t.shape)));
             }
-            Err(_) => live.push(id),
+            acc = crate::ftensor::binary(&acc, t, |p, q| if max { p.max(q) } else { p.min(q) })
+                .ok_or_else(|| cx.fail(format!("shapes {:?} and {:?} do not broadcast", acc.shape, t.shape)))?;
         }
+        return Ok(Out::Const(acc));
     }
-    match (live.as_slice(), bound) {
-        ([x], Some(c)) => {
-            let clip = if max { Unary::Clip(c, f64::INFINITY) } else { Unary::Clip(f64::NEG_INFINITY, c) };
-            Ok(Out::Node(FOp::Unary(clip), vec![*x]))
-        }
-        ([x], None) => Ok(Out::Alias(*x)),
-        _ => Err(cx.fail(format!(
+    let &[x] = live.as_slice() else {
+        return Err(cx.fail(format!(
             "{} of {} run-time tensors is not supported (only against constants, as a clamp)",
             cx.op,
             live.len()
-        ))),
+        )));
+    };
+    let mut bound = None::<f64>;
+    for (i, &id) in ids.iter().enumerate() {
+        let Some(t) = b.konst(id) else { continue };
+        fits(cx, x, t, &format!("constant operand {i}"))?;
+        let v = uniform(t)
+            .filter(|v| !v.is_nan())
+            .ok_or_else(|| cx.fail(format!("constant operand {i} must be one number, got shape {:?}", t.shape)))?;
+        bound = Some(bound.map_or(v, |c| if max { c.max(v) } else { c.min(v) }));
     }
+    Ok(match bound {
+        Some(c) => {
+            let clip = if max { Unary::Clip(c, f64::INFINITY) } else { Unary::Clip(f64::NEG_INFINITY, c) };
+            Out::Node(FOp::Unary(clip), vec![x])
+        }
+        None => Out::Alias(x),
+    })
 }
 
 /// Element-wise math functions of one input, each a lookup table.
