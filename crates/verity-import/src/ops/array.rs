@@ -49,7 +49,15 @@ pub fn cast(b: &mut Builder, cx: &Cx) -> Result<Out> {
 pub fn constant_of_shape(_: &mut Builder, cx: &Cx) -> Result<Out> {
     let s: Vec<usize> = cx.konst_in(0, "shape")?.ints().iter().map(|&d| d.max(0) as usize).collect();
     checked_numel(&s).ok_or_else(|| cx.fail(format!("shape {s:?} is too large")))?;
-    let v = cx.node.attribute.first().and_then(|at| at.t.as_ref()).map(proto::tensor).transpose()?.map_or(0.0, |t| t.data[0]);
+    let v = cx
+        .node
+        .attribute
+        .first()
+        .and_then(|at| at.t.as_ref())
+        .map(proto::tensor)
+        .transpose()?
+        .and_then(|t| t.data.first().copied())
+        .unwrap_or(0.0);
     Ok(Out::Const(FTensor::new(s.clone(), vec![v; numel(&s)])))
 }
 
@@ -139,7 +147,8 @@ pub fn transpose(_: &mut Builder, cx: &Cx) -> Result<Out> {
 
 pub fn concat(_: &mut Builder, cx: &Cx) -> Result<Out> {
     let ids: Vec<usize> = (0..cx.n_inputs()).map(|i| cx.input(i)).collect::<Result<_>>()?;
-    let r = cx.shape_of(ids[0]).len();
+    let Some(&first) = ids.first() else { return Err(cx.fail("no inputs")) };
+    let r = cx.shape_of(first).len();
     let axis = norm_axis(cx.a.int("axis", 0), r).ok_or_else(|| cx.fail("axis out of range"))?;
     for &i in &ids {
         let s = cx.shape_of(i);

@@ -107,6 +107,9 @@ pub fn pow(_: &mut Builder, cx: &Cx) -> Result<Out> {
 /// canonical select, which does not exist yet.
 pub fn max_min(b: &mut Builder, cx: &Cx) -> Result<Out> {
     let ids: Vec<usize> = (0..cx.n_inputs()).map(|i| cx.input(i)).collect::<Result<_>>()?;
+    if ids.is_empty() {
+        return Err(cx.fail("no inputs"));
+    }
     let live: Vec<usize> = ids.iter().copied().filter(|&id| b.konst(id).is_none()).collect();
     let max = cx.op == "Max";
     if live.is_empty() {

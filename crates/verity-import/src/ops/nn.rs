@@ -33,6 +33,15 @@ pub fn batch_norm(b: &mut Builder, cx: &Cx) -> Result<Out> {
     let x = cx.x()?;
     let [g, bt, mean, var] = [1, 2, 3, 4].map(|i| cx.konst_in(i, "batch-norm parameter"));
     let (g, bt, mean, var) = (g?.data, bt?.data, mean?.data, var?.data);
+    if [bt.len(), mean.len(), var.len()].iter().any(|&l| l != g.len()) {
+        return Err(cx.fail(format!(
+            "scale, bias, mean and variance have {}, {}, {} and {} entries, not one per channel",
+            g.len(),
+            bt.len(),
+            mean.len(),
+            var.len()
+        )));
+    }
     let eps = cx.a.float("epsilon", 1e-5);
     let s: Vec<f64> = g.iter().zip(&var).map(|(g, v)| g / (v + eps).sqrt()).collect();
     let t: Vec<f64> = (0..s.len()).map(|c| bt[c] - mean[c] * s[c]).collect();
