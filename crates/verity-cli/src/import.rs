@@ -2,15 +2,15 @@ use std::path::Path;
 
 use anyhow::{Context, Result};
 use indicatif::{ProgressBar, ProgressStyle};
-use verity_import::{calibrate, calibration_samples, load_onnx, ImportOptions};
+use verity_import::{calibrate, calibration_samples, load_onnx_with_shapes, ImportOptions};
 
 use crate::files::write_atomic;
 
-pub fn run(onnx: &Path, calibration: &Path, output: &Path, bits: u8) -> Result<()> {
+pub fn run(onnx: &Path, calibration: &Path, output: &Path, bits: u8, shapes: &[(String, Vec<usize>)]) -> Result<()> {
     let bytes = std::fs::read(onnx).with_context(|| format!("cannot read {}", onnx.display()))?;
     let cal = std::fs::read_to_string(calibration).with_context(|| format!("cannot read {}", calibration.display()))?;
     let ctx = || format!("cannot import {}", onnx.display());
-    let fg = load_onnx(&bytes).with_context(ctx)?;
+    let fg = load_onnx_with_shapes(&bytes, shapes).with_context(ctx)?;
     let samples = calibration_samples(&fg, &cal).with_context(|| format!("bad calibration file {}", calibration.display()))?;
     let bar = ProgressBar::new(samples.len() as u64)
         .with_style(ProgressStyle::with_template("calibrating {bar:30} {pos}/{len} samples {elapsed}").expect("static template"));
@@ -27,4 +27,19 @@ pub fn run(onnx: &Path, calibration: &Path, output: &Path, bits: u8) -> Result<(
     );
     println!("{}", model.id());
     Ok(())
+}
+
+/// Parses `NAME=1x3x224x224` (every dimension a positive integer).
+pub fn parse_shape(s: &str) -> std::result::Result<(String, Vec<usize>), String> {
+    let (name, dims) = s.rsplit_once('=').ok_or_else(|| format!("'{s}' is not NAME=DxDx... (for example input=1x3x224x224)"))?;
+    if name.is_empty() {
+        return Err(format!("'{s}' names no input"));
+    }
+    let dims = dims
+        .split('x')
+        .map(|d| {
+            d.trim().parse::<usize>().ok().filter(|&d| d > 0).ok_or_else(|| format!("'{d}' in '{s}' is not a positive dimension"))
+        })
+        .collect::<std::result::Result<Vec<_>, _>>()?;
+    Ok((name.to_string(), dims))
 }

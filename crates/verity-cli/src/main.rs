@@ -41,6 +41,10 @@ enum Command {
         /// Activation bit width (8 or 16); 16 trades speed for accuracy.
         #[arg(long, default_value_t = 8, value_parser = clap::value_parser!(u8).range(8..=16))]
         bits: u8,
+        /// Fix a graph input's shape, e.g. `--shape input=1x3x224x224` (repeatable):
+        /// needed for inputs with symbolic dimensions such as a batch size.
+        #[arg(long = "shape", value_name = "NAME=DxDx...", value_parser = import::parse_shape)]
+        shapes: Vec<(String, Vec<usize>)>,
     },
     /// Show a canonical model's ops, shapes, scales, parameter count and id.
     Inspect {
@@ -267,7 +271,7 @@ fn main() -> ExitCode {
     }
     let cli = Cli::parse();
     let result = match cli.command {
-        Command::Import { model, calibration, output, bits } => import::run(&model, &calibration, &output, bits),
+        Command::Import { model, calibration, output, bits, shapes } => import::run(&model, &calibration, &output, bits, &shapes),
         Command::Inspect { model, json } => inspect::run(&model, json),
         Command::Run { model, input, json, threads, trace, reference, receipt, key } => run::run(run::RunArgs {
             model: &model,

@@ -7,12 +7,19 @@ pub enum ImportError {
     Onnx(String),
     #[error("unsupported ONNX op '{op}' (node '{node}'){detail}")]
     Unsupported { op: String, node: String, detail: String },
+    /// Several unsupported ops: (op, node) for each, in graph order.
+    #[error("unsupported ONNX ops: {}", list_ops(.0))]
+    UnsupportedOps(Vec<(String, String)>),
     #[error("node '{node}' ({op}): {msg}")]
     Node { op: String, node: String, msg: String },
     #[error("calibration: {0}")]
     Calibration(String),
     #[error(transparent)]
     Model(#[from] ModelError),
+}
+
+fn list_ops(ops: &[(String, String)]) -> String {
+    ops.iter().map(|(op, node)| format!("'{op}' (node '{node}')")).collect::<Vec<_>>().join(", ")
 }
 
 pub type Result<T> = std::result::Result<T, ImportError>;

@@ -22,6 +22,28 @@ pub enum Unary {
         tanh: bool,
     },
     Exp,
+    Elu(f64),
+    /// `(alpha, gamma)`.
+    Selu(f64, f64),
+    Celu(f64),
+    Softplus,
+    Softsign,
+    /// `(alpha, beta)`.
+    HardSigmoid(f64, f64),
+    HardSwish,
+    Mish,
+    Abs,
+    Neg,
+    Sign,
+    Log,
+    Reciprocal,
+    Sqrt,
+    Floor,
+    Ceil,
+    /// Half to even, as ONNX rounds.
+    Round,
+    /// `x^e` for a constant exponent.
+    Pow(f64),
 }
 
 impl Unary {
@@ -45,7 +67,50 @@ impl Unary {
                 0.5 * x * (1.0 + libm::tanh(c * (x + 0.044715 * x * x * x)))
             }
             Unary::Exp => libm::exp(x),
+            Unary::Elu(a) => elu(x, a),
+            Unary::Selu(a, g) => g * if x > 0.0 { x } else { a * (libm::exp(x) - 1.0) },
+            Unary::Celu(a) => x.max(0.0) + (a * (libm::exp(x / a) - 1.0)).min(0.0),
+            Unary::Softplus => softplus(x),
+            Unary::Softsign => x / (1.0 + x.abs()),
+            Unary::HardSigmoid(a, b) => (a * x + b).clamp(0.0, 1.0),
+            Unary::HardSwish => x * (x / 6.0 + 0.5).clamp(0.0, 1.0),
+            Unary::Mish => x * libm::tanh(softplus(x)),
+            Unary::Abs => x.abs(),
+            Unary::Neg => -x,
+            Unary::Sign => {
+                if x > 0.0 {
+                    1.0
+                } else if x < 0.0 {
+                    -1.0
+                } else {
+                    0.0
+                }
+            }
+            Unary::Log => libm::log(x),
+            Unary::Reciprocal => 1.0 / x,
+            Unary::Sqrt => libm::sqrt(x),
+            Unary::Floor => x.floor(),
+            Unary::Ceil => x.ceil(),
+            Unary::Round => x.round_ties_even(),
+            Unary::Pow(e) => libm::pow(x, e),
         }
+    }
+}
+
+fn elu(x: f64, a: f64) -> f64 {
+    if x > 0.0 {
+        x
+    } else {
+        a * (libm::exp(x) - 1.0)
+    }
+}
+
+/// `ln(1 + e^x)` without overflow for large `x`.
+fn softplus(x: f64) -> f64 {
+    if x > 30.0 {
+        x
+    } else {
+        libm::log1p(libm::exp(x))
     }
 }
 

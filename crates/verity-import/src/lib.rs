@@ -10,6 +10,7 @@ mod error;
 mod fgraph;
 mod ftensor;
 mod onnx;
+mod ops;
 mod proto;
 mod quantize;
 mod translate;
@@ -17,6 +18,7 @@ mod translate;
 pub use error::{ImportError, Result};
 pub use fgraph::FGraph;
 pub use ftensor::FTensor;
+pub use ops::supported_ops;
 
 use prost::Message;
 use verity_model::input::parse_input_json;
@@ -35,12 +37,19 @@ impl Default for ImportOptions {
     }
 }
 
-/// Parses ONNX bytes into the float graph. Never panics on malformed bytes.
+/// Parses ONNX bytes into the float graph. Never panics on malformed bytes. Every
+/// graph input must have a static declared shape; see [`load_onnx_with_shapes`].
 pub fn load_onnx(bytes: &[u8]) -> Result<FGraph> {
+    load_onnx_with_shapes(bytes, &[])
+}
+
+/// [`load_onnx`], with the shapes of named graph inputs fixed (`(name, shape)` pairs):
+/// how a model with a symbolic dimension (a batch size, a sequence length) is imported.
+pub fn load_onnx_with_shapes(bytes: &[u8], shapes: &[(String, Vec<usize>)]) -> Result<FGraph> {
     let model = onnx::ModelProto::decode(bytes).map_err(|e| ImportError::Onnx(format!("protobuf decoding failed: {e}")))?;
     let graph = model.graph.as_ref().ok_or_else(|| ImportError::Onnx("the file has no graph".into()))?;
     let opset = model.opset_import.iter().find(|o| matches!(o.domain(), "" | "ai.onnx")).map_or(1, |o| o.version());
-    translate::build(graph, opset)
+    translate::build(graph, opset, shapes)
 }
 
 /// Splits a calibration file into samples: each input's list may hold several samples

@@ -48,22 +48,47 @@ pub fn tensor(t: &TensorProto) -> Result<FTensor> {
     Ok(FTensor::new(shape, data))
 }
 
-/// The declared static shape of a graph input. A symbolic leading (batch) dimension is
-/// read as 1; any other symbolic dimension is an error.
-pub fn declared_shape(v: &ValueInfoProto) -> Result<Vec<usize>> {
+/// The static shape of a graph input: `fixed` (a shape the user gave for it) where
+/// present, else the declared one. A symbolic or missing dimension without a fixed
+/// shape is an error naming the input and the dimension; a fixed shape must agree with
+/// every declared number.
+pub fn declared_shape(v: &ValueInfoProto, fixed: Option<&[usize]>) -> Result<Vec<usize>> {
+    use crate::onnx::tensor_shape_proto::dimension::Value;
     let name = v.name();
     let Some(type_proto::Value::TensorType(tt)) = v.r#type.as_ref().and_then(|t| t.value.as_ref()) else {
         return onnx_err(format!("graph input '{name}' is not a tensor"));
     };
-    let Some(shape) = &tt.shape else { return onnx_err(format!("graph input '{name}' has no declared shape")) };
+    let Some(shape) = &tt.shape else {
+        return match fixed {
+            Some(f) => Ok(f.to_vec()),
+            None => onnx_err(format!("graph input '{name}' has no declared shape; give one with --shape {name}=DxDx...")),
+        };
+    };
+    if let Some(f) = fixed {
+        if f.len() != shape.dim.len() {
+            return onnx_err(format!(
+                "the shape given for graph input '{name}' has {} dimensions, the model declares {}",
+                f.len(),
+                shape.dim.len()
+            ));
+        }
+    }
     shape
         .dim
         .iter()
         .enumerate()
-        .map(|(i, d)| match &d.value {
-            Some(crate::onnx::tensor_shape_proto::dimension::Value::DimValue(v)) if *v > 0 => Ok(*v as usize),
-            _ if i == 0 => Ok(1),
-            _ => onnx_err(format!("graph input '{name}' has a dynamic dimension {i}; only the batch dimension may be dynamic")),
+        .map(|(i, d)| match (&d.value, fixed) {
+            (Some(Value::DimValue(v)), Some(f)) if *v > 0 && *v as u64 != f[i] as u64 => onnx_err(format!(
+                "the shape given for graph input '{name}' has {} in dimension {i}, the model declares {v}",
+                f[i]
+            )),
+            (_, Some(f)) => Ok(f[i]),
+            (Some(Value::DimValue(v)), None) if *v > 0 => Ok(*v as usize),
+            (Some(Value::DimValue(v)), None) => onnx_err(format!("graph input '{name}' declares dimension {i} as {v}")),
+            (Some(Value::DimParam(p)), None) if !p.is_empty() => {
+                onnx_err(format!("graph input '{name}' has a symbolic dimension {i} ('{p}'); fix it with --shape {name}=DxDx..."))
+            }
+            _ => onnx_err(format!("graph input '{name}' has an unknown dimension {i}; fix it with --shape {name}=DxDx...")),
         })
         .collect()
 }

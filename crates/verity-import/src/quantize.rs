@@ -137,8 +137,15 @@ impl<'a> Lowerer<'a> {
         let t: &FTensor = self.fg.values[fv].konst.as_ref().expect("non-constant values are lowered in order");
         let range = t.max_abs();
         let scale = (if range > 0.0 { range } else { 1.0 } / qmax(CONST_BITS)) as f32;
-        let data = t.data.iter().map(|v| (v / scale as f64).round() as i32).collect();
-        let id = self.new_value(fv, CONST_BITS, scale);
+        self.constant_at(fv, CONST_BITS, scale)
+    }
+
+    /// Materializes constant `fv` at `bits` and `scale` (values beyond the range clamp).
+    fn constant_at(&mut self, fv: usize, bits: u8, scale: f32) -> ValueId {
+        let t: &FTensor = self.fg.values[fv].konst.as_ref().expect("only constants are materialized");
+        let (lo, hi) = qrange(bits);
+        let data = t.data.iter().map(|v| (v / scale as f64).round().clamp(lo as f64, hi as f64) as i32).collect();
+        let id = self.new_value(fv, bits, scale);
         let name = self.fg.values[fv].name.clone();
         self.emit(&name, Op::Const { data }, vec![], id);
         id
@@ -157,6 +164,16 @@ impl<'a> Lowerer<'a> {
     }
 
     fn lower_node(&mut self, node: &FNode) -> Result<()> {
+        if let FOp::Concat { .. } = node.op {
+            // A constant block joined by Concat (Pad's border) is stored at the output's
+            // width and scale, so that it needs no Rescale node.
+            let sy = self.scale_for(node.output, self.bits);
+            for &i in &node.inputs {
+                if self.map[i].is_none() {
+                    self.constant_at(i, self.bits, sy);
+                }
+            }
+        }
         let ins: Vec<ValueId> = node.inputs.iter().map(|&i| self.operand(i)).collect();
         let (bx, sx) = self.info(ins[0]);
         let bits = self.bits;

@@ -5,15 +5,17 @@
 use std::collections::HashMap;
 
 use crate::error::{onnx_err, ImportError, Result};
-use crate::fgraph::{Binary, FGraph, FNode, FOp, FValue, Unary};
+use crate::fgraph::{Binary, FGraph, FNode, FOp, FValue};
 use crate::ftensor::FTensor;
 use crate::onnx::{GraphProto, NodeProto};
+use crate::ops;
 use crate::proto::{self, Attrs};
 use verity_model::shape::numel;
 use verity_model::{InputAffine, Window};
 
-/// Translates `graph`, whose default-domain opset is `opset`.
-pub fn build(graph: &GraphProto, opset: i64) -> Result<FGraph> {
+/// Translates `graph`, whose default-domain opset is `opset`; `shapes` fixes the shapes
+/// of named graph inputs.
+pub fn build(graph: &GraphProto, opset: i64, shapes: &[(String, Vec<usize>)]) -> Result<FGraph> {
     let mut b = Builder { opset, ..Builder::default() };
     for name in graph.node.iter().flat_map(|n| n.input.iter().map(String::as_str)).chain(graph.output.iter().map(|o| o.name())) {
         *b.uses.entry(name.to_string()).or_default() += 1;
@@ -22,11 +24,20 @@ pub fn build(graph: &GraphProto, opset: i64) -> Result<FGraph> {
         let v = proto::tensor(t)?;
         b.add_const(t.name(), v);
     }
+    let runtime: Vec<&str> =
+        graph.input.iter().map(|i| i.name()).filter(|n| !graph.initializer.iter().any(|t| t.name() == *n)).collect();
+    if let Some((n, _)) = shapes.iter().find(|(n, _)| !runtime.contains(&n.as_str())) {
+        return onnx_err(format!("a shape is given for '{n}', which is not a graph input (the inputs are {runtime:?})"));
+    }
     for input in &graph.input {
         if b.by_name.contains_key(input.name()) {
             continue; // an initializer listed as an input (older exporters)
         }
-        let shape = proto::declared_shape(input)?;
+        let fixed = shapes.iter().find(|(n, _)| n == input.name()).map(|(_, s)| s.as_slice());
+        let shape = proto::declared_shape(input, fixed)?;
+        if shape.contains(&0) {
+            return onnx_err(format!("graph input '{}' has an empty dimension: {shape:?}", input.name()));
+        }
         if checked_numel(&shape).is_none() {
             return onnx_err(format!("graph input '{}' is too large: {shape:?}", input.name()));
         }
@@ -38,9 +49,21 @@ pub fn build(graph: &GraphProto, opset: i64) -> Result<FGraph> {
     if b.g.inputs.is_empty() {
         return onnx_err("the graph has no (non-constant) inputs");
     }
+    // Every op the importer cannot take is named at once, not one per attempt.
+    let missing: Vec<(String, String)> = graph
+        .node
+        .iter()
+        .enumerate()
+        .filter(|(_, n)| ops::translator(n).is_none())
+        .map(|(i, n)| unsupported(n, &node_name(n, i)))
+        .collect();
+    match missing.as_slice() {
+        [] => {}
+        [(op, node)] => return Err(ImportError::Unsupported { op: op.clone(), node: node.clone(), detail: String::new() }),
+        _ => return Err(ImportError::UnsupportedOps(missing)),
+    }
     for (i, node) in graph.node.iter().enumerate() {
-        let name = if node.name().is_empty() { format!("{}_{i}", node.op_type()) } else { node.name().to_string() };
-        b.translate(node, &name)?;
+        b.translate(node, &node_name(node, i))?;
     }
     for o in &graph.output {
         let id = b.lookup(o.name(), "graph output")?;
@@ -57,8 +80,8 @@ pub fn build(graph: &GraphProto, opset: i64) -> Result<FGraph> {
 }
 
 #[derive(Default)]
-struct Builder {
-    opset: i64,
+pub(crate) struct Builder {
+    pub opset: i64,
     g: FGraph,
     by_name: HashMap<String, usize>,
     uses: HashMap<String, usize>,
@@ -68,18 +91,90 @@ struct Builder {
     zeros: Vec<FTensor>,
 }
 
-enum Out {
+/// What a translator makes of one ONNX node.
+pub(crate) enum Out {
+    /// A float op over these value ids (folded away when they are all constant).
     Node(FOp, Vec<usize>),
+    /// A value known at import time.
     Const(FTensor),
+    /// The node computes an existing value (Identity, or a rewrite into an earlier op).
     Alias(usize),
 }
 
+/// One ONNX node as its translator sees it: inputs resolved to value ids, attribute
+/// access, and errors that name the node.
+pub(crate) struct Cx<'a> {
+    pub node: &'a NodeProto,
+    pub name: &'a str,
+    pub op: &'a str,
+    pub a: Attrs<'a>,
+    ins: Vec<Option<usize>>,
+    values: HashMap<usize, FValue>,
+}
+
+impl Cx<'_> {
+    pub fn fail(&self, msg: impl Into<String>) -> ImportError {
+        ImportError::Node { op: self.op.to_string(), node: self.name.to_string(), msg: msg.into() }
+    }
+    /// Input `i`, which the op requires.
+    pub fn input(&self, i: usize) -> Result<usize> {
+        self.opt(i).ok_or_else(|| self.fail(format!("missing input {i}")))
+    }
+    pub fn x(&self) -> Result<usize> {
+        self.input(0)
+    }
+    /// Input `i` if it is given (ONNX marks omitted optional inputs with an empty name).
+    pub fn opt(&self, i: usize) -> Option<usize> {
+        self.ins.get(i).copied().flatten()
+    }
+    pub fn n_inputs(&self) -> usize {
+        self.ins.len()
+    }
+    pub fn shape_of(&self, id: usize) -> Vec<usize> {
+        self.values[&id].shape.clone()
+    }
+    /// Input `i`, which must be known at import time (weights, shapes, axes, ...).
+    pub fn konst_in(&self, i: usize, what: &str) -> Result<FTensor> {
+        let id = self.input(i)?;
+        self.values[&id]
+            .konst
+            .clone()
+            .ok_or_else(|| self.fail(format!("{what} (input {i}) must be a constant; run-time {what} is not supported")))
+    }
+    /// Input `i` as a constant, or `None` when it is omitted.
+    pub fn konst_opt(&self, i: usize, what: &str) -> Result<Option<FTensor>> {
+        self.opt(i).map(|_| self.konst_in(i, what)).transpose()
+    }
+    /// A name for the `k`-th extra value a multi-node lowering creates.
+    pub fn part(&self, what: &str) -> String {
+        format!("{}/{what}", self.name)
+    }
+}
+
+/// The error for an op no translator handles, naming the op (with its domain, if not
+/// the default one) and the node.
+fn unsupported(node: &NodeProto, name: &str) -> (String, String) {
+    let op = match node.domain() {
+        "" | "ai.onnx" => node.op_type().to_string(),
+        d => format!("{d}::{}", node.op_type()),
+    };
+    (op, name.to_string())
+}
+
+fn node_name(node: &NodeProto, i: usize) -> String {
+    if node.name().is_empty() {
+        format!("{}_{i}", node.op_type())
+    } else {
+        node.name().to_string()
+    }
+}
+
 /// Element count of `shape`, if it is within the model limit.
-fn checked_numel(shape: &[usize]) -> Option<usize> {
+pub(crate) fn checked_numel(shape: &[usize]) -> Option<usize> {
     shape.iter().try_fold(1usize, |a, &d| a.checked_mul(d)).filter(|&n| n <= verity_model::MAX_ELEMENTS)
 }
 
-fn norm_axis(a: i64, rank: usize) -> Option<usize> {
+pub(crate) fn norm_axis(a: i64, rank: usize) -> Option<usize> {
     let a = if a < 0 { a + rank as i64 } else { a };
     (0..rank as i64).contains(&a).then_some(a as usize)
 }
@@ -92,7 +187,7 @@ impl Builder {
         id
     }
 
-    fn add_const(&mut self, name: &str, t: FTensor) -> usize {
+    pub(crate) fn add_const(&mut self, name: &str, t: FTensor) -> usize {
         self.zeros.push(t.clone());
         self.add_value(name, t.shape.clone(), Some(t))
     }
@@ -101,447 +196,24 @@ impl Builder {
         self.by_name.get(name).copied().ok_or_else(|| ImportError::Onnx(format!("{what} '{name}' is never defined")))
     }
 
-    fn konst(&self, id: usize) -> Option<&FTensor> {
+    pub(crate) fn konst(&self, id: usize) -> Option<&FTensor> {
         self.g.values[id].konst.as_ref()
     }
 
     fn translate(&mut self, node: &NodeProto, name: &str) -> Result<()> {
-        let op = node.op_type().to_string();
-        let fail = |msg: String| ImportError::Node { op: op.clone(), node: name.to_string(), msg };
-        if !matches!(node.domain(), "" | "ai.onnx") {
-            return Err(ImportError::Unsupported {
-                op: format!("{}::{op}", node.domain()),
-                node: name.into(),
-                detail: String::new(),
-            });
-        }
+        let Some(translator) = ops::translator(node) else {
+            let (op, node) = unsupported(node, name);
+            return Err(ImportError::Unsupported { op, node, detail: String::new() });
+        };
         let ins: Vec<Option<usize>> = node
             .input
             .iter()
             .map(|n| if n.is_empty() { Ok(None) } else { self.lookup(n, "input").map(Some) })
             .collect::<Result<_>>()?;
-        let input = |i: usize| ins.get(i).copied().flatten().ok_or_else(|| fail(format!("missing input {i}")));
-        let x = input(0);
-        // Snapshots, so that the closures below do not hold a borrow of `self`.
+        // Snapshots, so that translators may add values while reading their inputs.
         let values: HashMap<usize, FValue> = ins.iter().flatten().map(|&i| (i, self.g.values[i].clone())).collect();
-        let konst_in = |i: usize, what: &str| -> Result<FTensor> {
-            let id = input(i)?;
-            values[&id]
-                .konst
-                .clone()
-                .ok_or_else(|| fail(format!("{what} (input {i}) must be a constant; run-time {what} is not supported")))
-        };
-        let a = Attrs { node };
-        let shape_of = |id: usize| values[&id].shape.clone();
-        let out = match op.as_str() {
-            "Identity" | "Dropout" => Out::Alias(x?),
-            "Constant" => Out::Const(a.constant_value()?),
-            "Shape" => {
-                let s = shape_of(x?);
-                let r = s.len() as i64;
-                let clampi = |v: i64| (if v < 0 { v + r } else { v }).clamp(0, r) as usize;
-                let (lo, hi) = (clampi(a.int("start", 0)), clampi(a.int("end", r)));
-                let dims: Vec<f64> = s[lo..hi.max(lo)].iter().map(|&d| d as f64).collect();
-                Out::Const(FTensor::new(vec![dims.len()], dims))
-            }
-            "Cast" => {
-                let x = x?;
-                let to = a.int("to", 1);
-                match self.konst(x) {
-                    Some(t) => Out::Const(FTensor::new(
-                        t.shape.clone(),
-                        t.data
-                            .iter()
-                            .map(|&v| match to {
-                                1 | 10 | 11 | 16 => v,
-                                9 => (v != 0.0) as u8 as f64,
-                                _ => v.trunc(),
-                            })
-                            .collect(),
-                    )),
-                    None if matches!(to, 1 | 10 | 11 | 16) => Out::Alias(x),
-                    None => return Err(fail("casting a run-time tensor to an integer type is not supported".into())),
-                }
-            }
-            "ConstantOfShape" => {
-                let s: Vec<usize> = konst_in(0, "shape")?.ints().iter().map(|&d| d.max(0) as usize).collect();
-                checked_numel(&s).ok_or_else(|| fail(format!("shape {s:?} is too large")))?;
-                let v = node
-                    .attribute
-                    .first()
-                    .and_then(|at| at.t.as_ref())
-                    .map(proto::tensor)
-                    .transpose()?
-                    .map_or(0.0, |t| t.data[0]);
-                Out::Const(FTensor::new(s.clone(), vec![v; numel(&s)]))
-            }
-            "Gemm" => {
-                let x = x?;
-                if a.int("transA", 0) != 0 {
-                    return Err(fail("transA=1 is not supported".into()));
-                }
-                let w = konst_in(1, "weight")?;
-                if w.shape.len() != 2 {
-                    return Err(fail(format!("weight must be a matrix, got shape {:?}", w.shape)));
-                }
-                let (alpha, beta) = (a.float("alpha", 1.0), a.float("beta", 1.0));
-                let wt = if a.int("transB", 0) != 0 { w } else { crate::ftensor::transpose(&w, &[1, 0]) };
-                let (n, k) = (wt.shape[0], wt.shape[1]);
-                if shape_of(x).len() != 2 || shape_of(x)[1] != k {
-                    return Err(fail(format!("input {:?} does not fit weight [{n}, {k}]", shape_of(x))));
-                }
-                let bias = match ins.get(2).copied().flatten() {
-                    None => vec![0.0; n],
-                    Some(c) => {
-                        let c = self.konst(c).ok_or_else(|| fail("bias C must be a constant".into()))?;
-                        match c.data.len() {
-                            1 => vec![beta * c.data[0]; n],
-                            l if l == n => c.data.iter().map(|v| beta * v).collect(),
-                            _ => return Err(fail(format!("bias shape {:?} is not [{n}]", c.shape))),
-                        }
-                    }
-                };
-                Out::Node(FOp::Linear { w: wt.data.iter().map(|v| alpha * v).collect(), b: bias }, vec![x])
-            }
-            "MatMul" => {
-                let (x, y) = (x?, input(1)?);
-                match self.konst(y) {
-                    Some(w) if w.shape.len() == 2 && self.konst(x).is_none() => {
-                        let wt = crate::ftensor::transpose(w, &[1, 0]);
-                        Out::Node(FOp::Linear { b: vec![0.0; wt.shape[0]], w: wt.data }, vec![x])
-                    }
-                    _ => Out::Node(FOp::MatMul, vec![x, y]),
-                }
-            }
-            "Conv" => {
-                let x = x?;
-                let w = konst_in(1, "weight")?;
-                let xs = shape_of(x);
-                if xs.len() != 4 || w.shape.len() != 4 {
-                    return Err(fail(format!("only 2-D convolution (NCHW) is supported, input is {xs:?}")));
-                }
-                let window = self.window(&a, [w.shape[2], w.shape[3]], &xs).map_err(fail)?;
-                let b = match ins.get(2).copied().flatten() {
-                    Some(_) => konst_in(2, "bias")?.data,
-                    None => vec![0.0; w.shape[0]],
-                };
-                if b.len() != w.shape[0] {
-                    return Err(fail("bias length differs from the output channels".into()));
-                }
-                let g = a.int("group", 1);
-                if g < 1 || xs[1] as i64 != w.shape[1] as i64 * g || w.shape[0] as i64 % g != 0 {
-                    return Err(fail(format!("weight shape {:?} with group {g} does not fit input {xs:?}", w.shape)));
-                }
-                Out::Node(FOp::Conv { w: w.data, b, window, groups: g as usize }, vec![x])
-            }
-            "BatchNormalization" => {
-                let x = x?;
-                let [g, bt, mean, var] = [1, 2, 3, 4].map(|i| konst_in(i, "batch-norm parameter"));
-                let (g, bt, mean, var) = (g?.data, bt?.data, mean?.data, var?.data);
-                let eps = a.float("epsilon", 1e-5);
-                let s: Vec<f64> = g.iter().zip(&var).map(|(g, v)| g / (v + eps).sqrt()).collect();
-                let t: Vec<f64> = (0..s.len()).map(|c| bt[c] - mean[c] * s[c]).collect();
-                if let Some(Out::Alias(id)) = self.fold_into_conv(x, &s, &t) {
-                    Out::Alias(id)
-                } else {
-                    let rank = shape_of(x).len();
-                    let mut cs = vec![s.len()];
-                    cs.extend(std::iter::repeat_n(1, rank.saturating_sub(2)));
-                    let sv = self.add_const(&format!("{name}/scale"), FTensor::new(cs.clone(), s));
-                    let tv = self.add_const(&format!("{name}/shift"), FTensor::new(cs, t));
-                    let mid = self.push(name, &op, FOp::Binary(Binary::Mul), vec![x, sv], &format!("{name}/scaled"))?;
-                    Out::Node(FOp::Binary(Binary::Add), vec![mid, tv])
-                }
-            }
-            "Add" | "Sub" | "Mul" | "Div" => {
-                let (p, q) = (x?, input(1)?);
-                let kind = match op.as_str() {
-                    "Add" => Binary::Add,
-                    "Sub" => Binary::Sub,
-                    "Mul" => Binary::Mul,
-                    _ => Binary::Div,
-                };
-                if let Some(id) = self.fold_into_input(kind, p, q, node.output.first().map_or("", String::as_str)) {
-                    Out::Alias(id)
-                } else if let (Binary::Add, Some(id)) = (kind, self.fold_bias(p, q).or_else(|| self.fold_bias(q, p))) {
-                    Out::Alias(id)
-                } else if let (Binary::Div, Some(c), None) = (kind, self.konst(q), self.konst(p)) {
-                    // Division by a constant is multiplication by its reciprocal.
-                    let r = FTensor::new(c.shape.clone(), c.data.iter().map(|v| 1.0 / v).collect());
-                    if r.data.iter().any(|v| !v.is_finite()) {
-                        return Err(fail("division by a constant zero".into()));
-                    }
-                    let rv = self.add_const(&format!("{name}/reciprocal"), r);
-                    Out::Node(FOp::Binary(Binary::Mul), vec![p, rv])
-                } else {
-                    Out::Node(FOp::Binary(kind), vec![p, q])
-                }
-            }
-            "Relu" => Out::Node(FOp::Unary(Unary::Relu), vec![x?]),
-            "LeakyRelu" => Out::Node(FOp::Unary(Unary::LeakyRelu(a.float("alpha", 0.01))), vec![x?]),
-            "Sigmoid" => Out::Node(FOp::Unary(Unary::Sigmoid), vec![x?]),
-            "Tanh" => Out::Node(FOp::Unary(Unary::Tanh), vec![x?]),
-            "Erf" => Out::Node(FOp::Unary(Unary::Erf), vec![x?]),
-            "Exp" => Out::Node(FOp::Unary(Unary::Exp), vec![x?]),
-            "Gelu" => Out::Node(FOp::Unary(Unary::Gelu { tanh: a.string("approximate").as_deref() == Some("tanh") }), vec![x?]),
-            "Clip" => {
-                let bound = |i: usize, attr: &str, d: f64| -> Result<f64> {
-                    match ins.get(i).copied().flatten() {
-                        Some(_) => Ok(konst_in(i, "clip bound")?.data[0]),
-                        None => Ok(a.float(attr, d)),
-                    }
-                };
-                Out::Node(FOp::Unary(Unary::Clip(bound(1, "min", f64::NEG_INFINITY)?, bound(2, "max", f64::INFINITY)?)), vec![x?])
-            }
-            "PRelu" => {
-                let x = x?;
-                let s = konst_in(1, "slope")?;
-                let c = shape_of(x).get(1).copied().unwrap_or(1);
-                if s.data.len() != 1 && s.data.len() != c {
-                    return Err(fail(format!("slope shape {:?} is neither a scalar nor per-channel ({c})", s.shape)));
-                }
-                Out::Node(FOp::PRelu { slope: s.data }, vec![x])
-            }
-            "Softmax" => {
-                let x = x?;
-                let rank = shape_of(x).len();
-                let old = self.opset < 13;
-                let axis =
-                    norm_axis(a.int("axis", if old { 1 } else { -1 }), rank).ok_or_else(|| fail("axis out of range".into()))?;
-                if old && axis != rank - 1 {
-                    return Err(fail("opset < 13 Softmax over a non-final axis is not supported".into()));
-                }
-                Out::Node(FOp::Softmax { axis }, vec![x])
-            }
-            "LayerNormalization" => {
-                let x = x?;
-                let xs = shape_of(x);
-                let axis = norm_axis(a.int("axis", -1), xs.len()).ok_or_else(|| fail("axis out of range".into()))?;
-                let n = numel(&xs[axis..]);
-                let expand = |t: FTensor| -> Result<Vec<f64>> {
-                    match t.data.len() {
-                        1 => Ok(vec![t.data[0]; n]),
-                        l if l == n => Ok(t.data),
-                        _ => Err(fail(format!("scale/bias shape {:?} does not match normalized size {n}", t.shape))),
-                    }
-                };
-                let gamma = expand(konst_in(1, "scale")?)?;
-                let beta = match ins.get(2).copied().flatten() {
-                    Some(_) => expand(konst_in(2, "bias")?)?,
-                    None => vec![0.0; n],
-                };
-                Out::Node(FOp::LayerNorm { axis, eps: a.float("epsilon", 1e-5), gamma, beta }, vec![x])
-            }
-            "MaxPool" | "AveragePool" => {
-                let x = x?;
-                let xs = shape_of(x);
-                if xs.len() != 4 {
-                    return Err(fail(format!("only 2-D pooling (NCHW) is supported, input is {xs:?}")));
-                }
-                if a.int("ceil_mode", 0) != 0 {
-                    return Err(fail("ceil_mode=1 is not supported".into()));
-                }
-                if node.output.len() > 1 {
-                    return Err(fail("the Indices output of MaxPool is not supported".into()));
-                }
-                let k = a.ints("kernel_shape").ok_or_else(|| fail("missing kernel_shape".into()))?;
-                let window = self.window(&a, [k[0] as usize, k.get(1).copied().unwrap_or(1) as usize], &xs).map_err(fail)?;
-                if op == "MaxPool" {
-                    Out::Node(FOp::MaxPool { window }, vec![x])
-                } else {
-                    Out::Node(FOp::AvgPool { window, count_include_pad: a.int("count_include_pad", 0) != 0 }, vec![x])
-                }
-            }
-            "GlobalAveragePool" => Out::Node(FOp::Reduce { axes: vec![2, 3], keep_dims: true, mean: true }, vec![x?]),
-            "GlobalMaxPool" => {
-                let x = x?;
-                let s = shape_of(x);
-                let window = Window { kernel: [s[2], s[3]], stride: [1, 1], pads: [0; 4], dilation: [1, 1] };
-                Out::Node(FOp::MaxPool { window }, vec![x])
-            }
-            "Flatten" => {
-                let x = x?;
-                let s = shape_of(x);
-                let axis = norm_axis(a.int("axis", 1), s.len() + 1).ok_or_else(|| fail("axis out of range".into()))?;
-                Out::Node(FOp::Reshape { shape: vec![numel(&s[..axis]), numel(&s[axis..])] }, vec![x])
-            }
-            "Reshape" => {
-                let x = x?;
-                let s = shape_of(x);
-                let target = konst_in(1, "shape")?.ints();
-                let allow_zero = a.int("allowzero", 0) != 0;
-                let mut out: Vec<usize> = Vec::new();
-                let mut infer = None;
-                for (i, &d) in target.iter().enumerate() {
-                    match d {
-                        -1 if infer.is_none() => {
-                            infer = Some(i);
-                            out.push(1);
-                        }
-                        0 if !allow_zero => out.push(*s.get(i).ok_or_else(|| fail("0 refers past the input rank".into()))?),
-                        d if d > 0 => out.push(d as usize),
-                        _ => return Err(fail(format!("invalid target shape {target:?}"))),
-                    }
-                }
-                let known = checked_numel(&out).ok_or_else(|| fail(format!("target shape {target:?} is too large")))?;
-                if let Some(i) = infer {
-                    let known = known.max(1);
-                    if numel(&s) % known != 0 {
-                        return Err(fail(format!("cannot reshape {s:?} to {target:?}")));
-                    }
-                    out[i] = numel(&s) / known;
-                }
-                if numel(&out) != numel(&s) {
-                    return Err(fail(format!("cannot reshape {s:?} to {target:?}")));
-                }
-                Out::Node(FOp::Reshape { shape: out }, vec![x])
-            }
-            "Squeeze" | "Unsqueeze" => {
-                let x = x?;
-                let s = shape_of(x);
-                let axes = match ins.get(1).copied().flatten() {
-                    Some(_) => Some(konst_in(1, "axes")?.ints()),
-                    None => a.ints("axes"),
-                };
-                let shape = if op == "Squeeze" {
-                    let axes: Vec<usize> = match axes {
-                        Some(ax) => ax
-                            .iter()
-                            .map(|&v| norm_axis(v, s.len()))
-                            .collect::<Option<_>>()
-                            .ok_or_else(|| fail("axis out of range".into()))?,
-                        None => (0..s.len()).filter(|&i| s[i] == 1).collect(),
-                    };
-                    if axes.iter().any(|&i| s[i] != 1) {
-                        return Err(fail(format!("cannot squeeze a dimension that is not 1 in {s:?}")));
-                    }
-                    s.iter().enumerate().filter(|(i, _)| !axes.contains(i)).map(|(_, &d)| d).collect()
-                } else {
-                    let axes = axes.ok_or_else(|| fail("missing axes".into()))?;
-                    let r = s.len() + axes.len();
-                    let mut axes: Vec<usize> = axes
-                        .iter()
-                        .map(|&v| norm_axis(v, r))
-                        .collect::<Option<_>>()
-                        .ok_or_else(|| fail("axis out of range".into()))?;
-                    axes.sort_unstable();
-                    let mut it = s.iter();
-                    (0..r).map(|i| if axes.contains(&i) { 1 } else { *it.next().unwrap_or(&1) }).collect()
-                };
-                Out::Node(FOp::Reshape { shape }, vec![x])
-            }
-            "Transpose" => {
-                let x = x?;
-                let r = shape_of(x).len();
-                let perm: Vec<usize> = match a.ints("perm") {
-                    Some(p) => p
-                        .iter()
-                        .map(|&v| norm_axis(v, r))
-                        .collect::<Option<_>>()
-                        .ok_or_else(|| fail("perm out of range".into()))?,
-                    None => (0..r).rev().collect(),
-                };
-                let mut sorted = perm.clone();
-                sorted.sort_unstable();
-                if sorted != (0..r).collect::<Vec<_>>() {
-                    return Err(fail(format!("{perm:?} is not a permutation")));
-                }
-                Out::Node(FOp::Transpose { perm }, vec![x])
-            }
-            "Concat" => {
-                let ids: Vec<usize> = (0..ins.len()).map(&input).collect::<Result<_>>()?;
-                let r = shape_of(ids[0]).len();
-                let axis = norm_axis(a.int("axis", 0), r).ok_or_else(|| fail("axis out of range".into()))?;
-                for &i in &ids {
-                    let s = shape_of(i);
-                    if s.len() != r || (0..r).any(|d| d != axis && s[d] != shape_of(ids[0])[d]) {
-                        return Err(fail(format!(
-                            "inputs {:?} and {s:?} cannot be concatenated on axis {axis}",
-                            shape_of(ids[0])
-                        )));
-                    }
-                }
-                Out::Node(FOp::Concat { axis }, ids)
-            }
-            "Slice" => {
-                let x = x?;
-                let s = shape_of(x);
-                let (starts, ends, axes, steps) = if ins.len() > 1 {
-                    let opt = |i: usize, what: &str| -> Result<Option<Vec<i64>>> {
-                        match ins.get(i).copied().flatten() {
-                            Some(_) => Ok(Some(konst_in(i, what)?.ints())),
-                            None => Ok(None),
-                        }
-                    };
-                    (konst_in(1, "starts")?.ints(), konst_in(2, "ends")?.ints(), opt(3, "axes")?, opt(4, "steps")?)
-                } else {
-                    (a.ints("starts").unwrap_or_default(), a.ints("ends").unwrap_or_default(), a.ints("axes"), None)
-                };
-                let axes = axes.unwrap_or_else(|| (0..starts.len() as i64).collect());
-                let steps = steps.unwrap_or_else(|| vec![1; starts.len()]);
-                if ends.len() != starts.len() || axes.len() != starts.len() || steps.len() != starts.len() {
-                    return Err(fail("starts, ends, axes and steps differ in length".into()));
-                }
-                let mut op_axes = Vec::new();
-                let (mut st, mut en, mut sp) = (Vec::new(), Vec::new(), Vec::new());
-                for i in 0..starts.len() {
-                    let ax = norm_axis(axes[i], s.len()).ok_or_else(|| fail("axis out of range".into()))?;
-                    let d = s[ax] as i64;
-                    let step = steps[i];
-                    if step == 0 {
-                        return Err(fail("slice step 0".into()));
-                    }
-                    let wrap = |v: i64| if v < 0 { v.saturating_add(d) } else { v };
-                    let (b, e) = if step > 0 {
-                        (wrap(starts[i]).clamp(0, d), wrap(ends[i]).clamp(0, d))
-                    } else {
-                        (wrap(starts[i]).clamp(0, d - 1), wrap(ends[i]).clamp(-1, d - 1))
-                    };
-                    op_axes.push(ax);
-                    st.push(b);
-                    en.push(e);
-                    sp.push(step);
-                }
-                Out::Node(FOp::Slice { axes: op_axes, starts: st, ends: en, steps: sp }, vec![x])
-            }
-            "Gather" => {
-                let x = x?;
-                let s = shape_of(x);
-                let axis = norm_axis(a.int("axis", 0), s.len()).ok_or_else(|| fail("axis out of range".into()))?;
-                let idx = konst_in(1, "indices")?;
-                let d = s[axis] as i64;
-                let indices: Vec<usize> = idx
-                    .ints()
-                    .iter()
-                    .map(|&i| {
-                        let j = if i < 0 { i + d } else { i };
-                        (0..d).contains(&j).then_some(j as usize).ok_or_else(|| fail(format!("index {i} out of range for {d}")))
-                    })
-                    .collect::<Result<_>>()?;
-                Out::Node(FOp::Gather { axis, indices, indices_shape: idx.shape }, vec![x])
-            }
-            "ReduceMean" | "ReduceSum" => {
-                let x = x?;
-                let r = shape_of(x).len();
-                let axes = match ins.get(1).copied().flatten() {
-                    Some(_) => Some(konst_in(1, "axes")?.ints()),
-                    None => a.ints("axes"),
-                };
-                let mut axes: Vec<usize> = match axes {
-                    Some(ax) if !ax.is_empty() => ax
-                        .iter()
-                        .map(|&v| norm_axis(v, r))
-                        .collect::<Option<_>>()
-                        .ok_or_else(|| fail("axis out of range".into()))?,
-                    _ if a.int("noop_with_empty_axes", 0) != 0 => return self.finish(node, name, Out::Alias(x)),
-                    _ => (0..r).collect(),
-                };
-                axes.sort_unstable();
-                axes.dedup();
-                Out::Node(FOp::Reduce { axes, keep_dims: a.int("keepdims", 1) != 0, mean: op == "ReduceMean" }, vec![x])
-            }
-            _ => return Err(ImportError::Unsupported { op, node: name.into(), detail: String::new() }),
-        };
+        let cx = Cx { node, name, op: node.op_type(), a: Attrs { node }, ins, values };
+        let out = translator(self, &cx)?;
         self.finish(node, name, out)
     }
 
@@ -562,7 +234,7 @@ impl Builder {
     }
 
     /// Adds a node (or folds it, if every input is constant) and returns its output id.
-    fn push(&mut self, name: &str, onnx_op: &str, op: FOp, ins: Vec<usize>, out_name: &str) -> Result<usize> {
+    pub(crate) fn push(&mut self, name: &str, onnx_op: &str, op: FOp, ins: Vec<usize>, out_name: &str) -> Result<usize> {
         let args: Vec<&FTensor> = ins.iter().map(|&i| &self.zeros[i]).collect();
         let y = op.eval(&args).ok_or_else(|| ImportError::Node {
             op: onnx_op.into(),
@@ -596,7 +268,7 @@ impl Builder {
     /// `input (op) c` with `c` constant, where the input feeds nothing else: folded into
     /// the input's affine map, so it happens in f64 before quantization. This keeps
     /// features on very different scales (raw tabular data) from sharing one scale.
-    fn fold_into_input(&mut self, kind: Binary, p: usize, q: usize, out_name: &str) -> Option<usize> {
+    pub(crate) fn fold_into_input(&mut self, kind: Binary, p: usize, q: usize, out_name: &str) -> Option<usize> {
         let (x, c) = match (self.konst(p), self.konst(q)) {
             (None, Some(_)) => (p, q),
             (Some(_), None) if matches!(kind, Binary::Add | Binary::Mul) => (q, p),
@@ -636,7 +308,7 @@ impl Builder {
     }
 
     /// `linear_out + c` with `c` a per-column constant becomes part of the Linear's bias.
-    fn fold_bias(&mut self, lin: usize, c: usize) -> Option<usize> {
+    pub(crate) fn fold_bias(&mut self, lin: usize, c: usize) -> Option<usize> {
         let node = self.sole_producer(lin)?;
         let c = self.konst(c)?.clone();
         let FOp::Linear { b, .. } = &mut self.g.nodes[node].op else { return None };
@@ -649,7 +321,7 @@ impl Builder {
     }
 
     /// Folds a per-channel affine `x * s + t` into the Conv that computes `x`.
-    fn fold_into_conv(&mut self, x: usize, s: &[f64], t: &[f64]) -> Option<Out> {
+    pub(crate) fn fold_into_conv(&mut self, x: usize, s: &[f64], t: &[f64]) -> Option<Out> {
         let node = self.sole_producer(x)?;
         let FOp::Conv { w, b, .. } = &mut self.g.nodes[node].op else { return None };
         if b.len() != s.len() {
@@ -663,7 +335,7 @@ impl Builder {
         Some(Out::Alias(x))
     }
 
-    fn window(&self, a: &Attrs, kernel: [usize; 2], xs: &[usize]) -> std::result::Result<Window, String> {
+    pub(crate) fn window(&self, a: &Attrs, kernel: [usize; 2], xs: &[usize]) -> std::result::Result<Window, String> {
         let two = |name: &str, d: usize| -> std::result::Result<[usize; 2], String> {
             match a.ints(name) {
                 None => Ok([d, d]),

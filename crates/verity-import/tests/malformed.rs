@@ -6,6 +6,20 @@ use verity_import::{calibrate, load_onnx, quantize, FTensor, ImportError, Import
 
 const MODELS: [&str; 6] = ["mlp_digits", "cnn_digits", "mlp_cancer", "iris_logreg", "transformer_block", "ops_zoo"];
 
+/// The op zoo (fixtures/ops): one model per op lowered onto existing canonical ops, and
+/// the invalid-attribute models next to it.
+fn zoo(sub: &str) -> Vec<String> {
+    let dir = format!("{}/../../fixtures/ops/{sub}", env!("CARGO_MANIFEST_DIR"));
+    let mut names: Vec<String> = std::fs::read_dir(&dir)
+        .unwrap()
+        .filter_map(|e| e.unwrap().file_name().into_string().ok())
+        .filter(|n| n.ends_with(".onnx"))
+        .map(|n| format!("ops/{sub}{n}"))
+        .collect();
+    names.sort();
+    names
+}
+
 fn read(name: &str) -> Vec<u8> {
     std::fs::read(format!("{}/../../fixtures/{name}", env!("CARGO_MANIFEST_DIR"))).unwrap()
 }
@@ -42,6 +56,14 @@ fn every_fixture_imports() {
     for m in MODELS {
         import_any(&read(&format!("{m}.onnx"))).unwrap_or_else(|e| panic!("{m}: {e}"));
     }
+    let ops = zoo("");
+    assert!(ops.len() >= 30, "{ops:?}");
+    for m in ops {
+        import_any(&read(&m)).unwrap_or_else(|e| panic!("{m}: {e}"));
+    }
+    for m in zoo("bad/") {
+        assert!(import_any(&read(&m)).is_err(), "{m} imports");
+    }
 }
 
 /// Cases per property: the default keeps CI quick; `VERITY_FUZZ_CASES=N` runs a longer campaign.
@@ -59,6 +81,26 @@ proptest! {
         cut in prop::option::of(any::<prop::sample::Index>()),
     ) {
         let mut bytes = read(&format!("{}.onnx", MODELS[model]));
+        for (at, b) in edits {
+            let i = at.index(bytes.len());
+            bytes[i] = b;
+        }
+        if let Some(c) = cut {
+            bytes.truncate(c.index(bytes.len()));
+        }
+        let _ = import_any(&bytes);
+    }
+
+    /// The same on the op zoo, valid and invalid models alike: mutations land in the new
+    /// ops' attributes and constant inputs (pads, repeats, shapes, axes, exponents).
+    #[test]
+    fn mutated_zoo_onnx_never_panics(
+        model in any::<prop::sample::Index>(),
+        edits in prop::collection::vec((any::<prop::sample::Index>(), any::<u8>()), 1..6),
+        cut in prop::option::of(any::<prop::sample::Index>()),
+    ) {
+        let names: Vec<String> = zoo("").into_iter().chain(zoo("bad/")).collect();
+        let mut bytes = read(&names[model.index(names.len())]);
         for (at, b) in edits {
             let i = at.index(bytes.len());
             bytes[i] = b;

@@ -1,0 +1,171 @@
+//! Arithmetic: the binary ops, matrix products, and element-wise math functions. The
+//! functions are lookup tables (`Lut`) over the quantized input, computed from the
+//! float function at the input and output scales; Max/Min against a constant are
+//! clamps.
+
+use crate::error::Result;
+use crate::fgraph::{Binary, FOp, Unary};
+use crate::ftensor::FTensor;
+use crate::translate::{checked_numel, Builder, Cx, Out};
+use verity_model::shape::broadcast;
+
+pub fn binary(b: &mut Builder, cx: &Cx) -> Result<Out> {
+    let (p, q) = (cx.x()?, cx.input(1)?);
+    let kind = match cx.op {
+        "Add" => Binary::Add,
+        "Sub" => Binary::Sub,
+        "Mul" => Binary::Mul,
+        _ => Binary::Div,
+    };
+    Ok(if let Some(id) = b.fold_into_input(kind, p, q, cx.node.output.first().map_or("", String::as_str)) {
+        Out::Alias(id)
+    } else if let (Binary::Add, Some(id)) = (kind, b.fold_bias(p, q).or_else(|| b.fold_bias(q, p))) {
+        Out::Alias(id)
+    } else if let (Binary::Div, Some(c), None) = (kind, b.konst(q), b.konst(p)) {
+        // Division by a constant is multiplication by its reciprocal.
+        let r = FTensor::new(c.shape.clone(), c.data.iter().map(|v| 1.0 / v).collect());
+        if r.data.iter().any(|v| !v.is_finite()) {
+            return Err(cx.fail("division by a constant zero"));
+        }
+        let rv = b.add_const(&format!("{}/reciprocal", cx.name), r);
+        Out::Node(FOp::Binary(Binary::Mul), vec![p, rv])
+    } else {
+        Out::Node(FOp::Binary(kind), vec![p, q])
+    })
+}
+
+pub fn gemm(b: &mut Builder, cx: &Cx) -> Result<Out> {
+    let x = cx.x()?;
+    if cx.a.int("transA", 0) != 0 {
+        return Err(cx.fail("transA=1 is not supported"));
+    }
+    let w = cx.konst_in(1, "weight")?;
+    if w.shape.len() != 2 {
+        return Err(cx.fail(format!("weight must be a matrix, got shape {:?}", w.shape)));
+    }
+    let (alpha, beta) = (cx.a.float("alpha", 1.0), cx.a.float("beta", 1.0));
+    let wt = if cx.a.int("transB", 0) != 0 { w } else { crate::ftensor::transpose(&w, &[1, 0]) };
+    let (n, k) = (wt.shape[0], wt.shape[1]);
+    if cx.shape_of(x).len() != 2 || cx.shape_of(x)[1] != k {
+        return Err(cx.fail(format!("input {:?} does not fit weight [{n}, {k}]", cx.shape_of(x))));
+    }
+    let bias = match cx.opt(2) {
+        None => vec![0.0; n],
+        Some(c) => {
+            let c = b.konst(c).ok_or_else(|| cx.fail("bias C must be a constant"))?;
+            match c.data.len() {
+                1 => vec![beta * c.data[0]; n],
+                l if l == n => c.data.iter().map(|v| beta * v).collect(),
+                _ => return Err(cx.fail(format!("bias shape {:?} is not [{n}]", c.shape))),
+            }
+        }
+    };
+    Ok(Out::Node(FOp::Linear { w: wt.data.iter().map(|v| alpha * v).collect(), b: bias }, vec![x]))
+}
+
+pub fn matmul(b: &mut Builder, cx: &Cx) -> Result<Out> {
+    let (x, y) = (cx.x()?, cx.input(1)?);
+    Ok(match b.konst(y) {
+        Some(w) if w.shape.len() == 2 && b.konst(x).is_none() => {
+            let wt = crate::ftensor::transpose(w, &[1, 0]);
+            Out::Node(FOp::Linear { b: vec![0.0; wt.shape[0]], w: wt.data }, vec![x])
+        }
+        _ => Out::Node(FOp::MatMul, vec![x, y]),
+    })
+}
+
+/// One value if every element of `t` equals it.
+fn uniform(t: &FTensor) -> Option<f64> {
+    let v = *t.data.first()?;
+    t.data.iter().all(|&u| u == v || (u.is_nan() && v.is_nan())).then_some(v)
+}
+
+/// A table or clamp of `x` has `x`'s shape: a constant operand may broadcast into it but
+/// not widen it.
+fn fits(cx: &Cx, x: usize, c: &FTensor, what: &str) -> Result<()> {
+    let xs = cx.shape_of(x);
+    match broadcast(&xs, &c.shape) {
+        Ok(s) if s == xs => Ok(()),
+        _ => Err(cx.fail(format!("{what} of shape {:?} does not broadcast into the input's shape {xs:?}", c.shape))),
+    }
+}
+
+/// Pow with a constant exponent (one value for every element) is a table over `x`.
+pub fn pow(_: &mut Builder, cx: &Cx) -> Result<Out> {
+    let x = cx.x()?;
+    let e = cx.konst_in(1, "exponent")?;
+    fits(cx, x, &e, "the exponent")?;
+    let e = uniform(&e).ok_or_else(|| cx.fail(format!("the exponent must be one value, got shape {:?}", e.shape)))?;
+    if !e.is_finite() {
+        return Err(cx.fail("the exponent is not finite"));
+    }
+    Ok(Out::Node(FOp::Unary(Unary::Pow(e)), vec![x]))
+}
+
+/// Max/Min of a run-time tensor and constants that are one value: a clamp of `x`
+/// (exact: it clamps at the quantized bound). Max/Min of two run-time tensors needs a
+/// canonical select, which does not exist yet.
+pub fn max_min(b: &mut Builder, cx: &Cx) -> Result<Out> {
+    let ids: Vec<usize> = (0..cx.n_inputs()).map(|i| cx.input(i)).collect::<Result<_>>()?;
+    if ids.is_empty() {
+        return Err(cx.fail("no inputs"));
+    }
+    let live: Vec<usize> = ids.iter().copied().filter(|&id| b.konst(id).is_none()).collect();
+    let max = cx.op == "Max";
+    if live.is_empty() {
+        // All constant (a shape computation): folded, with broadcasting.
+        let mut acc = b.konst(ids[0]).cloned().ok_or_else(|| cx.fail("missing input 0"))?;
+        for &id in &ids[1..] {
+            let t = b.konst(id).ok_or_else(|| cx.fail("missing input"))?;
+            let shape = broadcast(&acc.shape, &t.shape).ok().filter(|s| checked_numel(s).is_some());
+            if shape.is_none() {
+                return Err(cx.fail(format!("shapes {:?} and {:?} do not broadcast to a supported size", acc.shape, t.shape)));
+            }
+            acc = crate::ftensor::binary(&acc, t, |p, q| if max { p.max(q) } else { p.min(q) })
+                .ok_or_else(|| cx.fail(format!("shapes {:?} and {:?} do not broadcast", acc.shape, t.shape)))?;
+        }
+        return Ok(Out::Const(acc));
+    }
+    let &[x] = live.as_slice() else {
+        return Err(cx.fail(format!(
+            "{} of {} run-time tensors is not supported (only against constants, as a clamp)",
+            cx.op,
+            live.len()
+        )));
+    };
+    let mut bound = None::<f64>;
+    for (i, &id) in ids.iter().enumerate() {
+        let Some(t) = b.konst(id) else { continue };
+        fits(cx, x, t, &format!("constant operand {i}"))?;
+        let v = uniform(t)
+            .filter(|v| !v.is_nan())
+            .ok_or_else(|| cx.fail(format!("constant operand {i} must be one number, got shape {:?}", t.shape)))?;
+        bound = Some(bound.map_or(v, |c| if max { c.max(v) } else { c.min(v) }));
+    }
+    Ok(match bound {
+        Some(c) => {
+            let clip = if max { Unary::Clip(c, f64::INFINITY) } else { Unary::Clip(f64::NEG_INFINITY, c) };
+            Out::Node(FOp::Unary(clip), vec![x])
+        }
+        None => Out::Alias(x),
+    })
+}
+
+/// Element-wise math functions of one input, each a lookup table.
+pub fn unary(_: &mut Builder, cx: &Cx) -> Result<Out> {
+    let u = match cx.op {
+        "Exp" => Unary::Exp,
+        "Erf" => Unary::Erf,
+        "Abs" => Unary::Abs,
+        "Neg" => Unary::Neg,
+        "Sign" => Unary::Sign,
+        "Log" => Unary::Log,
+        "Reciprocal" => Unary::Reciprocal,
+        "Sqrt" => Unary::Sqrt,
+        "Floor" => Unary::Floor,
+        "Ceil" => Unary::Ceil,
+        "Round" => Unary::Round,
+        other => unreachable!("math::unary is registered only for its ops, not {other}"),
+    };
+    Ok(Out::Node(FOp::Unary(u), vec![cx.x()?]))
+}

@@ -1,0 +1,124 @@
+//! The ONNX op set: one module per op family, each holding its ops' translations into
+//! the float graph, all registered in [`TABLE`]. Adding an op is a function in its
+//! family's module and a row here (see `docs/adding-an-op.md`); quantization is per
+//! float op (`fgraph::FOp`) in `quantize.rs`, so an op that lowers to existing float
+//! ops needs nothing else.
+
+pub(crate) mod activation;
+pub(crate) mod array;
+pub(crate) mod math;
+pub(crate) mod nn;
+pub(crate) mod reduce;
+
+use crate::error::Result;
+use crate::onnx::NodeProto;
+use crate::translate::{Builder, Cx, Out};
+
+/// Turns one ONNX node (default domain) into float-graph nodes.
+pub(crate) type Translate = fn(&mut Builder, &Cx) -> Result<Out>;
+
+/// Every supported ONNX op type and its translator.
+pub(crate) const TABLE: &[(&str, Translate)] = &[
+    // array: wiring, shapes and constants
+    ("Identity", array::identity),
+    ("Dropout", array::identity),
+    ("Constant", array::constant),
+    ("Shape", array::shape),
+    ("Cast", array::cast),
+    ("ConstantOfShape", array::constant_of_shape),
+    ("Flatten", array::flatten),
+    ("Reshape", array::reshape),
+    ("Squeeze", array::squeeze),
+    ("Unsqueeze", array::squeeze),
+    ("Transpose", array::transpose),
+    ("Concat", array::concat),
+    ("Slice", array::slice),
+    ("Gather", array::gather),
+    ("Expand", array::expand),
+    ("Tile", array::tile),
+    ("Pad", array::pad),
+    ("DepthToSpace", array::depth_space),
+    ("SpaceToDepth", array::depth_space),
+    // math
+    ("Add", math::binary),
+    ("Sub", math::binary),
+    ("Mul", math::binary),
+    ("Div", math::binary),
+    ("Gemm", math::gemm),
+    ("MatMul", math::matmul),
+    ("Pow", math::pow),
+    ("Max", math::max_min),
+    ("Min", math::max_min),
+    ("Exp", math::unary),
+    ("Erf", math::unary),
+    ("Abs", math::unary),
+    ("Neg", math::unary),
+    ("Sign", math::unary),
+    ("Log", math::unary),
+    ("Reciprocal", math::unary),
+    ("Sqrt", math::unary),
+    ("Floor", math::unary),
+    ("Ceil", math::unary),
+    ("Round", math::unary),
+    // activations
+    ("Relu", activation::activation),
+    ("LeakyRelu", activation::activation),
+    ("Sigmoid", activation::activation),
+    ("Tanh", activation::activation),
+    ("Gelu", activation::activation),
+    ("Elu", activation::activation),
+    ("Selu", activation::activation),
+    ("Celu", activation::activation),
+    ("Softplus", activation::activation),
+    ("Softsign", activation::activation),
+    ("HardSigmoid", activation::activation),
+    ("HardSwish", activation::activation),
+    ("Mish", activation::activation),
+    ("Clip", activation::clip),
+    ("PRelu", activation::prelu),
+    // nn
+    ("Conv", nn::conv),
+    ("BatchNormalization", nn::batch_norm),
+    ("Softmax", nn::softmax),
+    ("LayerNormalization", nn::layer_norm),
+    ("MaxPool", nn::pool),
+    ("AveragePool", nn::pool),
+    ("GlobalAveragePool", nn::global_average_pool),
+    ("GlobalMaxPool", nn::global_max_pool),
+    // reductions
+    ("ReduceMean", reduce::reduce),
+    ("ReduceSum", reduce::reduce),
+    ("ReduceMax", reduce::reduce),
+    ("ReduceMin", reduce::reduce),
+    ("ReduceL1", reduce::reduce),
+    ("ReduceL2", reduce::reduce),
+    ("ReduceSumSquare", reduce::reduce),
+    ("ReduceLogSumExp", reduce::reduce),
+];
+
+/// The translator for `node`, if its domain is the default one and its op is supported.
+pub(crate) fn translator(node: &NodeProto) -> Option<Translate> {
+    if !matches!(node.domain(), "" | "ai.onnx") {
+        return None;
+    }
+    TABLE.iter().find(|(op, _)| *op == node.op_type()).map(|&(_, t)| t)
+}
+
+/// The supported op types, in table order.
+pub fn supported_ops() -> impl Iterator<Item = &'static str> {
+    TABLE.iter().map(|&(op, _)| op)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_op_is_registered_once() {
+        let mut ops: Vec<&str> = supported_ops().collect();
+        ops.sort_unstable();
+        let n = ops.len();
+        ops.dedup();
+        assert_eq!(ops.len(), n, "an op type appears twice in the table");
+    }
+}

@@ -1,0 +1,97 @@
+//! Reductions. ReduceMean/ReduceSum are the canonical Reduce; ReduceMax is a MaxPool
+//! over the reduced elements laid out as one row; the rest compose tables with a sum
+//! (LogSumExp subtracts the max first).
+
+use crate::error::Result;
+use crate::fgraph::{Binary, FOp, Unary};
+use crate::ops::array::{chain, Arg};
+use crate::translate::{norm_axis, Builder, Cx, Out};
+use verity_model::shape::numel;
+use verity_model::Window;
+
+/// The reduced axes (sorted, deduplicated), or `None` for a no-op reduction.
+fn axes(cx: &Cx, r: usize) -> Result<Option<Vec<usize>>> {
+    let axes = match cx.opt(1) {
+        Some(_) => Some(cx.konst_in(1, "axes")?.ints()),
+        None => cx.a.ints("axes"),
+    };
+    let mut axes: Vec<usize> = match axes {
+        Some(ax) if !ax.is_empty() => {
+            ax.iter().map(|&v| norm_axis(v, r)).collect::<Option<_>>().ok_or_else(|| cx.fail("axis out of range"))?
+        }
+        _ if cx.a.int("noop_with_empty_axes", 0) != 0 => return Ok(None),
+        _ => (0..r).collect(),
+    };
+    axes.sort_unstable();
+    axes.dedup();
+    Ok(Some(axes))
+}
+
+pub fn reduce(b: &mut Builder, cx: &Cx) -> Result<Out> {
+    let x = cx.x()?;
+    let s = cx.shape_of(x);
+    let Some(axes) = axes(cx, s.len())? else { return Ok(Out::Alias(x)) };
+    let keep_dims = cx.a.int("keepdims", 1) != 0;
+    let sum = |axes: Vec<usize>| FOp::Reduce { axes, keep_dims, mean: false };
+    let lut = |what: &str, u: Unary| (what.to_string(), FOp::Unary(u), vec![Arg::Prev]);
+    let steps = match cx.op {
+        "ReduceMean" | "ReduceSum" => {
+            return Ok(Out::Node(FOp::Reduce { axes, keep_dims, mean: cx.op == "ReduceMean" }, vec![x]))
+        }
+        "ReduceMax" => max_steps(cx, &s, &axes, keep_dims)?,
+        "ReduceMin" => {
+            let mut st = vec![lut("negated", Unary::Neg)];
+            st.extend(max_steps(cx, &s, &axes, keep_dims)?);
+            st.push(lut("min", Unary::Neg));
+            st
+        }
+        "ReduceL1" => vec![lut("abs", Unary::Abs), ("sum".into(), sum(axes), vec![Arg::Prev])],
+        "ReduceSumSquare" => vec![lut("square", Unary::Pow(2.0)), ("sum".into(), sum(axes), vec![Arg::Prev])],
+        "ReduceL2" => vec![lut("square", Unary::Pow(2.0)), ("sum".into(), sum(axes), vec![Arg::Prev]), lut("sqrt", Unary::Sqrt)],
+        "ReduceLogSumExp" => return log_sum_exp(b, cx, x, &s, axes, keep_dims),
+        other => unreachable!("reduce is registered only for its ops, not {other}"),
+    };
+    chain(b, cx, x, steps)
+}
+
+/// `m + log Σ exp(x − m)` with `m` the max: every exponent is ≤ 0 and the sum is ≥ 1,
+/// so no table has to cover huge values or a logarithm near 0.
+fn log_sum_exp(b: &mut Builder, cx: &Cx, x: usize, s: &[usize], axes: Vec<usize>, keep_dims: bool) -> Result<Out> {
+    let m = match chain(b, cx, x, max_steps(cx, s, &axes, true)?)? {
+        Out::Node(op, ins) => b.push(cx.name, cx.op, op, ins, &cx.part("max"))?,
+        _ => unreachable!("a max has steps"),
+    };
+    let d = b.push(cx.name, cx.op, FOp::Binary(Binary::Sub), vec![x, m], &cx.part("shifted"))?;
+    let e = b.push(cx.name, cx.op, FOp::Unary(Unary::Exp), vec![d], &cx.part("exp"))?;
+    let t = b.push(cx.name, cx.op, FOp::Reduce { axes: axes.clone(), keep_dims: true, mean: false }, vec![e], &cx.part("sum"))?;
+    let l = b.push(cx.name, cx.op, FOp::Unary(Unary::Log), vec![t], &cx.part("log"))?;
+    if keep_dims {
+        return Ok(Out::Node(FOp::Binary(Binary::Add), vec![l, m]));
+    }
+    let y = b.push(cx.name, cx.op, FOp::Binary(Binary::Add), vec![l, m], &cx.part("kept"))?;
+    let shape = (0..s.len()).filter(|d| !axes.contains(d)).map(|d| s[d]).collect();
+    Ok(Out::Node(FOp::Reshape { shape }, vec![y]))
+}
+
+/// Max over `axes`: the kept axes move to the front, the reduced ones become one row
+/// that a MaxPool of the row's width reduces, and a Reshape gives the output shape.
+fn max_steps(cx: &Cx, s: &[usize], axes: &[usize], keep_dims: bool) -> Result<Vec<(String, FOp, Vec<Arg>)>> {
+    let kept: Vec<usize> = (0..s.len()).filter(|d| !axes.contains(d)).collect();
+    let perm: Vec<usize> = kept.iter().chain(axes).copied().collect();
+    let (outer, inner) = (kept.iter().map(|&d| s[d]).product::<usize>(), axes.iter().map(|&d| s[d]).product::<usize>());
+    if inner > 1 << 16 {
+        return Err(cx.fail(format!("a max over {inner} elements is too wide (at most 65536)")));
+    }
+    let out: Vec<usize> =
+        (0..s.len()).filter_map(|d| if axes.contains(&d) { keep_dims.then_some(1) } else { Some(s[d]) }).collect();
+    let mut steps = Vec::new();
+    if perm.iter().enumerate().any(|(i, &p)| i != p) {
+        steps.push(("moved".to_string(), FOp::Transpose { perm }, vec![Arg::Prev]));
+    }
+    steps.push(("rows".to_string(), FOp::Reshape { shape: vec![1, 1, outer, inner] }, vec![Arg::Prev]));
+    let window = Window { kernel: [1, inner], stride: [1, 1], pads: [0; 4], dilation: [1, 1] };
+    steps.push(("max".to_string(), FOp::MaxPool { window }, vec![Arg::Prev]));
+    debug_assert_eq!(numel(&out), outer);
+    steps.push(("out".to_string(), FOp::Reshape { shape: out }, vec![Arg::Prev]));
+    Ok(steps)
+}

@@ -1,0 +1,129 @@
+//! The op zoo (fixtures/ops, made by tools/fixtures/gen_op_zoo.py): one model per op that
+//! the importer lowers to existing canonical ops. Each is imported with its calibration
+//! samples, run by the reference interpreter, and compared with onnxruntime's float
+//! outputs; and every invalid-attribute model fails with an error naming its node.
+//!
+//! `cargo test -p verity-import --test op_zoo -- --nocapture` prints the accuracy table.
+
+use serde_json::Value;
+use verity_import::{calibrate, import, load_onnx, load_onnx_with_shapes, quantize, FTensor, ImportOptions};
+use verity_model::{input::dequantize, input::quantize_inputs, reference};
+
+fn dir(sub: &str) -> std::path::PathBuf {
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../fixtures/ops").join(sub)
+}
+
+/// Zoo model names, sorted.
+fn zoo() -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(dir(""))
+        .unwrap()
+        .filter_map(|e| e.unwrap().file_name().into_string().ok()?.strip_suffix(".onnx").map(str::to_string))
+        .collect();
+    names.sort();
+    names
+}
+
+fn floats(v: &Value) -> Vec<f64> {
+    v.as_array().unwrap().iter().map(|x| x.as_f64().unwrap()).collect()
+}
+
+/// Max |quantized − onnxruntime| over every test output, divided by the range
+/// (max − min) of onnxruntime's outputs.
+fn relative_max_error(name: &str, bits: u8) -> f64 {
+    let onnx = std::fs::read(dir(&format!("{name}.onnx"))).unwrap();
+    let doc: Value = serde_json::from_str(&std::fs::read_to_string(dir(&format!("{name}.json"))).unwrap()).unwrap();
+    let model = import(&onnx, &doc["calibration"].to_string(), &ImportOptions { bits }, |_, _| {})
+        .unwrap_or_else(|e| panic!("{name}: {e}"));
+    let (mut err, mut lo, mut hi) = (0.0f64, f64::INFINITY, f64::NEG_INFINITY);
+    for (x, o) in doc["inputs"].as_array().unwrap().iter().zip(doc["ort_outputs"].as_array().unwrap()) {
+        let q = quantize_inputs(&model, &[floats(x)]).unwrap();
+        let y = dequantize(&model, 0, &reference::run(&model, &q).unwrap()[0]);
+        let o = floats(o);
+        assert_eq!(y.len(), o.len(), "{name}: output size");
+        for (a, b) in y.iter().zip(&o) {
+            err = err.max((a - b).abs());
+            lo = lo.min(*b);
+            hi = hi.max(*b);
+        }
+    }
+    err / (hi - lo).max(f64::MIN_POSITIVE)
+}
+
+#[test]
+fn zoo_matches_onnxruntime() {
+    let names = zoo();
+    assert!(names.len() >= 30, "the op zoo is missing: {names:?}");
+    eprintln!("| model | op | bits held to | max abs err / output range, 8 bits | 16 bits |");
+    eprintln!("|---|---|---|---|---|");
+    let mut bad = Vec::new();
+    for name in &names {
+        let doc: Value = serde_json::from_str(&std::fs::read_to_string(dir(&format!("{name}.json"))).unwrap()).unwrap();
+        let bits = doc["bits"].as_u64().unwrap() as u8;
+        let (e8, e16) = (relative_max_error(name, 8), relative_max_error(name, 16));
+        eprintln!("| {name} | {} | {bits} | {:.4} | {:.5} |", doc["op"].as_str().unwrap(), e8, e16);
+        let e = if bits == 8 { e8 } else { e16 };
+        if e > 0.02 {
+            bad.push(format!("{name}: {e:.4} at {bits} bits"));
+        }
+    }
+    assert!(bad.is_empty(), "outside 2% of the output range: {bad:?}");
+}
+
+/// The whole import on one sample of ones; errors come back as text.
+fn import_text(bytes: &[u8], shapes: &[(String, Vec<usize>)]) -> Result<(), String> {
+    let fg = load_onnx_with_shapes(bytes, shapes).map_err(|e| e.to_string())?;
+    let sample: Vec<FTensor> = fg
+        .inputs
+        .iter()
+        .map(|&i| FTensor::new(fg.values[i].shape.clone(), vec![1.0; fg.values[i].shape.iter().product()]))
+        .collect();
+    let ranges = calibrate(&fg, &[sample], |_, _| {});
+    quantize(&fg, &ranges, &ImportOptions::default()).map(|_| ()).map_err(|e| e.to_string())
+}
+
+#[test]
+fn invalid_attributes_name_the_node() {
+    let expected: Value = serde_json::from_str(&std::fs::read_to_string(dir("bad/expected_errors.json")).unwrap()).unwrap();
+    let expected = expected.as_object().unwrap();
+    assert!(expected.len() >= 15);
+    for (name, needles) in expected {
+        let bytes = std::fs::read(dir(&format!("bad/{name}.onnx"))).unwrap();
+        let err = import_text(&bytes, &[]).expect_err(name);
+        for n in needles.as_array().unwrap() {
+            assert!(err.contains(n.as_str().unwrap()), "{name}: {err:?} lacks {n}");
+        }
+    }
+}
+
+#[test]
+fn every_unsupported_op_is_listed() {
+    let err = import_text(&std::fs::read(dir("bad/several_unsupported.onnx")).unwrap(), &[]).unwrap_err();
+    assert!(err.starts_with("unsupported ONNX ops: "), "{err}");
+    // The supported Relu between them is not listed.
+    assert!(!err.contains("ok_relu"), "{err}");
+}
+
+#[test]
+fn a_symbolic_dimension_needs_a_shape() {
+    let bytes = std::fs::read(dir("bad/symbolic_batch.onnx")).unwrap();
+    let err = import_text(&bytes, &[]).unwrap_err();
+    assert!(err.contains("--shape input="), "{err}");
+    // Fixed, it imports with the given batch.
+    let fg = load_onnx_with_shapes(&bytes, &[("input".into(), vec![3, 2, 4, 4])]).unwrap();
+    assert_eq!(fg.values[fg.inputs[0]].shape, [3, 2, 4, 4]);
+    import_text(&bytes, &[("input".into(), vec![3, 2, 4, 4])]).unwrap();
+    let wrong = |shape: Vec<usize>, needle: &str| {
+        let e = import_text(&bytes, &[("input".into(), shape)]).unwrap_err();
+        assert!(e.contains(needle), "{e}");
+    };
+    wrong(vec![1, 2, 4], "has 3 dimensions, the model declares 4");
+    wrong(vec![1, 3, 4, 4], "has 3 in dimension 1, the model declares 2");
+    let e = import_text(&bytes, &[("nope".into(), vec![1])]).unwrap_err();
+    assert!(e.contains("'nope', which is not a graph input"), "{e}");
+    // A model without symbolic dimensions accepts its own shape given explicitly.
+    let zoo = std::fs::read(dir("abs.onnx")).unwrap();
+    assert_eq!(
+        load_onnx(&zoo).unwrap().values.len(),
+        load_onnx_with_shapes(&zoo, &[("input".into(), vec![1, 16])]).unwrap().values.len()
+    );
+}
