@@ -130,6 +130,35 @@ pub struct Circuit {
     pub weights: Vec<Vec<i64>>,
     /// The column of each model value.
     pub value_cols: Vec<Option<ColId>>,
+    /// The range table's width (`range_bits`).
+    pub range_bits: usize,
+    /// Every quotient argument's columns, in build order.
+    #[doc(hidden)]
+    pub quotients: Vec<QuotientArg>,
+}
+
+/// The columns of one quotient argument (`quotient.rs`). Nothing in the protocol reads
+/// them: adversarial tests use them to re-split a forged witness the way a cheating
+/// prover would, so that only the range checks stand in the way.
+#[doc(hidden)]
+#[derive(Clone, Debug)]
+pub struct QuotientArg {
+    pub instance: usize,
+    pub num: Expr,
+    pub den: Expr,
+    /// `q`: its own witness column (`Free`) or `y + d` (`Clamped`).
+    pub q: Expr,
+    /// The public bound `Q` with `|q| ≤ Q`.
+    pub bound: ColId,
+    /// Limbs (low first) of `R`, `RC = den − 1 − R`, `Q + q` and `Q − q`.
+    pub remainder: Vec<ColId>,
+    pub complement: Vec<ColId>,
+    pub plus: Vec<ColId>,
+    pub minus: Vec<ColId>,
+    /// `Clamped`: the output `y`, the clamp excess `d` and the limbs of `|d|`.
+    pub clamp: Option<(ColId, ColId, Vec<ColId>)>,
+    /// `Free`: the quotient's column.
+    pub free: Option<ColId>,
 }
 
 /// Ops with a proof argument.
@@ -168,6 +197,7 @@ pub fn build(model: &Model, values: &[Option<Tensor>], prover: bool) -> Result<C
         b.fill_multiplicities()?;
     }
     b.c.value_cols = b.cols;
+    b.c.range_bits = range_bits;
     Ok(b.c)
 }
 
@@ -306,10 +336,11 @@ impl Builder<'_> {
 
     /// Splits a non-negative quantity below `2^bits` into 16-bit limbs (the top one
     /// range-checked at its own width by scaling) and returns their weighted sum.
-    fn limbs(&mut self, inst: usize, name: &str, vars: usize, bits: u32, vals: Option<&[i64]>) -> Expr {
+    fn limbs(&mut self, inst: usize, name: &str, vars: usize, bits: u32, vals: Option<&[i64]>) -> (Expr, Vec<ColId>) {
         let rb = self.range_bits;
         let n = bits.div_ceil(rb as u32) as usize;
         let mut sum = Expr::zero();
+        let mut cols = vec![];
         for k in 0..n {
             let width = (bits as usize - rb * k).min(rb);
             let c = self.witness(format!("{name} limb {k}"), vars, || {
@@ -317,8 +348,9 @@ impl Builder<'_> {
             });
             self.range_check(inst, Expr::col(c).scale_i(1 << (rb - width)));
             sum = sum.add(&Expr::col(c).scale_i(1 << (rb * k)));
+            cols.push(c);
         }
-        sum
+        (sum, cols)
     }
 
     /// A virtual column over `shape` whose element `j` sums input `slot`'s elements listed

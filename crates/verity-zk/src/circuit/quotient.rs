@@ -135,13 +135,19 @@ impl Builder<'_> {
             wit = Some(w);
         }
         let w = wit.as_ref();
-        let r = self.limbs(inst, &format!("{name} remainder"), vars, r_bits, w.map(|w| w[0].as_slice()));
-        let rc = self.limbs(inst, &format!("{name} remainder complement"), vars, r_bits, w.map(|w| w[1].as_slice()));
-        let qp = self.limbs(inst, &format!("{name} Q + quotient"), vars, qr_bits, w.map(|w| w[2].as_slice()));
-        let qm = self.limbs(inst, &format!("{name} Q − quotient"), vars, qr_bits, w.map(|w| w[3].as_slice()));
+        let (r, r_cols) = self.limbs(inst, &format!("{name} remainder"), vars, r_bits, w.map(|w| w[0].as_slice()));
+        let (rc, rc_cols) =
+            self.limbs(inst, &format!("{name} remainder complement"), vars, r_bits, w.map(|w| w[1].as_slice()));
+        let (qp, qp_cols) = self.limbs(inst, &format!("{name} Q + quotient"), vars, qr_bits, w.map(|w| w[2].as_slice()));
+        let (qm, qm_cols) = self.limbs(inst, &format!("{name} Q − quotient"), vars, qr_bits, w.map(|w| w[3].as_slice()));
         let qc = Expr::col(qcol);
+        let (mut clamp, mut free) = (None, None);
         let q = match out {
-            Quotient::Free => Expr::col(self.witness(format!("{name} quotient"), vars, || w.unwrap()[4].clone())),
+            Quotient::Free => {
+                let c = self.witness(format!("{name} quotient"), vars, || w.unwrap()[4].clone());
+                free = Some(c);
+                Expr::col(c)
+            }
             Quotient::Clamped(y, bits) => {
                 let (qmin, qmax) = qrange(bits);
                 let excess = w.map(|w| {
@@ -161,7 +167,9 @@ impl Builder<'_> {
                 }
                 let dcol = self.witness(format!("{name} clamp excess"), vars, || excess.clone().unwrap());
                 let abs = excess.as_ref().map(|e| e.iter().map(|x| x.abs()).collect::<Vec<_>>());
-                let e = self.limbs(inst, &format!("{name} |clamp excess|"), vars, bits_for(q_max + (1 << bits)), abs.as_deref());
+                let (e, e_cols) =
+                    self.limbs(inst, &format!("{name} |clamp excess|"), vars, bits_for(q_max + (1 << bits)), abs.as_deref());
+                clamp = Some((y, dcol, e_cols));
                 let (yc, dc) = (Expr::col(y), Expr::col(dcol));
                 self.constrain(inst, dc.mul(&yc.sub(&Expr::constant(qmin))).mul(&yc.sub(&Expr::constant(qmax))));
                 self.constrain(inst, e.scale_i(qmax - qmin).sub(&dc.mul(&yc.scale_i(2).sub(&Expr::constant(qmin + qmax)))));
@@ -177,6 +185,19 @@ impl Builder<'_> {
         self.constrain(inst, r.add(&rc).sub(&den).add(&Expr::col(v)));
         self.constrain(inst, q.add(&qc).sub(&qp));
         self.constrain(inst, qp.add(&qm).sub(&qc.scale_i(2)));
+        self.c.quotients.push(QuotientArg {
+            instance: inst,
+            num,
+            den,
+            q: q.clone(),
+            bound: qcol,
+            remainder: r_cols,
+            complement: rc_cols,
+            plus: qp_cols,
+            minus: qm_cols,
+            clamp,
+            free,
+        });
         Ok(q)
     }
 }
