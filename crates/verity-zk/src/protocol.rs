@@ -783,17 +783,44 @@ impl<'m> Verifier<'m> {
                 return Err(format!("output '{}' is outside its {}-bit range", info.name, info.bits));
             }
         }
-        let statement: Vec<(ColId, Vec<i64>)> = inputs
+        // Outputs that the circuit does not compute are checked here, before anything
+        // else: an output that is a model input must equal it, one that is a constant
+        // must equal its data, and an output listed twice must be claimed the same
+        // each time. Only the remaining outputs (node results) override public columns,
+        // each column once.
+        let pad = |x: &Tensor| crate::layout::pad_values(&x.shape, x.data.iter().map(|&d| d as i64));
+        let mut statement: Vec<(ColId, Vec<i64>)> = inputs
             .iter()
             .zip(&model.inputs)
-            .chain(outputs.iter().zip(&model.outputs))
-            .map(|(x, &v)| {
-                (
-                    c.value_cols[v as usize].expect("statement column"),
-                    crate::layout::pad_values(&x.shape, x.data.iter().map(|&d| d as i64)),
-                )
-            })
+            .map(|(x, &v)| (c.value_cols[v as usize].expect("statement column"), pad(x)))
             .collect();
+        for (k, (o, &v)) in outputs.iter().zip(&model.outputs).enumerate() {
+            let name = &model.value(v).name;
+            if let Some(i) = model.inputs.iter().position(|&u| u == v) {
+                if o.data != inputs[i].data {
+                    return Err(format!("output '{name}' is the model input of that name, but the claimed value differs from it"));
+                }
+                continue;
+            }
+            if let Some(j) = model.outputs[..k].iter().position(|&u| u == v) {
+                if o.data != outputs[j].data {
+                    return Err(format!("output '{name}' is listed twice (outputs {j} and {k}) with different claimed values"));
+                }
+                continue;
+            }
+            if let Some(n) = model.nodes.iter().find(|n| n.output == v) {
+                if let verity_model::Op::Const { data } = &n.op {
+                    if &o.data != data {
+                        return Err(format!(
+                            "output '{name}' is the constant of node '{}', but the claimed value differs from it",
+                            n.name
+                        ));
+                    }
+                    continue;
+                }
+            }
+            statement.push((c.value_cols[v as usize].expect("statement column"), pad(o)));
+        }
         self.check(inputs, outputs, proof, &statement)
     }
 
