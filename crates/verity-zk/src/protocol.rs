@@ -23,7 +23,7 @@ use crate::pcs::{self, Commitment, Committed};
 use crate::stream::{Reader, Writer};
 use crate::sumcheck;
 use crate::transcript::Transcript;
-use p3_field::{BasedVectorSpace, PrimeCharacteristicRing};
+use p3_field::{BasedVectorSpace, PrimeCharacteristicRing, PrimeField64};
 use rayon::prelude::*;
 use verity_model::{Model, Tensor};
 
@@ -464,17 +464,27 @@ fn rederive(c: &Circuit, vals: &mut [Option<Vec<F>>], mults: &[Vec<F>]) {
             continue;
         }
         let rows = 1usize << tb.vars;
+        // The range table's row is its value; other tables are indexed by tuple.
+        let iota = matches!(c.columns[tb.tuple[0]].kind, Kind::Iota);
         let mut index = std::collections::HashMap::new();
-        for r in (0..rows).rev() {
+        for r in (0..rows).rev().filter(|_| !iota) {
             index.insert(tb.tuple.iter().map(|&k| vals[k].as_ref().expect("table values")[r]).collect::<Vec<F>>(), r);
         }
+        let row_of = |key: &[F]| {
+            if iota {
+                let v = key[0].as_canonical_u64() as usize;
+                (v < rows).then_some(v)
+            } else {
+                index.get(key).copied()
+            }
+        };
         let mut m = vec![F::ZERO; rows];
         for l in c.lookups.iter().filter(|l| l.table == ti) {
             for tuple in &l.tuples {
                 for i in 0..1usize << c.instances[l.instance].vars {
                     let key: Vec<F> =
                         tuple.iter().map(|e| base(e.eval(|k| E::from(vals[k].as_ref().expect("values")[i])))).collect();
-                    if let Some(&r) = index.get(&key) {
+                    if let Some(r) = row_of(&key) {
                         m[r] += F::ONE;
                     }
                 }

@@ -135,11 +135,11 @@ impl Builder<'_> {
             wit = Some(w);
         }
         let w = wit.as_ref();
-        let (r, r_cols) = self.limbs(inst, &format!("{name} remainder"), vars, r_bits, w.map(|w| w[0].as_slice()));
+        let (r, r_cols) = self.limbs(inst, &format!("{name} remainder"), vars, r_bits, w.map(|w| w[0].as_slice()), false);
         let (rc, rc_cols) =
-            self.limbs(inst, &format!("{name} remainder complement"), vars, r_bits, w.map(|w| w[1].as_slice()));
-        let (qp, qp_cols) = self.limbs(inst, &format!("{name} Q + quotient"), vars, qr_bits, w.map(|w| w[2].as_slice()));
-        let (qm, qm_cols) = self.limbs(inst, &format!("{name} Q − quotient"), vars, qr_bits, w.map(|w| w[3].as_slice()));
+            self.limbs(inst, &format!("{name} remainder complement"), vars, r_bits, w.map(|w| w[1].as_slice()), false);
+        let (qp, qp_cols) = self.limbs(inst, &format!("{name} Q + quotient"), vars, qr_bits, w.map(|w| w[2].as_slice()), false);
+        let (qm, qm_cols) = self.limbs(inst, &format!("{name} Q − quotient"), vars, qr_bits, w.map(|w| w[3].as_slice()), false);
         let qc = Expr::col(qcol);
         let (mut clamp, mut free) = (None, None);
         let q = match out {
@@ -168,7 +168,7 @@ impl Builder<'_> {
                 let dcol = self.witness(format!("{name} clamp excess"), vars, || excess.clone().unwrap());
                 let abs = excess.as_ref().map(|e| e.iter().map(|x| x.abs()).collect::<Vec<_>>());
                 let (e, e_cols) =
-                    self.limbs(inst, &format!("{name} |clamp excess|"), vars, bits_for(q_max + (1 << bits)), abs.as_deref());
+                    self.limbs(inst, &format!("{name} |clamp excess|"), vars, bits_for(q_max + (1 << bits)), abs.as_deref(), false);
                 clamp = Some((y, dcol, e_cols));
                 let (yc, dc) = (Expr::col(y), Expr::col(dcol));
                 self.constrain(inst, dc.mul(&yc.sub(&Expr::constant(qmin))).mul(&yc.sub(&Expr::constant(qmax))));
@@ -176,8 +176,7 @@ impl Builder<'_> {
                 if bits as usize > self.range_bits {
                     return Err(format!("{bits}-bit outputs have no range argument"));
                 }
-                let shifted = yc.sub(&Expr::col(v).scale_i(qmin)).scale_i(1 << (self.range_bits - bits as usize));
-                self.range_check(inst, shifted);
+                self.range_check(inst, yc.sub(&Expr::col(v).scale_i(qmin)), bits as usize);
                 yc.add(&dc)
             }
         };
