@@ -59,6 +59,9 @@ fn main() {
         let t = Target::new(&format!("random model {}", 50_000 + seed), model, inputs);
         random.merge(campaign(&t, budget, seed));
         models += 1;
+        if models % 10 == 0 {
+            line(&format!("  after {models} random models"), &random, start.elapsed().as_secs_f64());
+        }
     }
     line(&format!("{models} random models ({} op kinds)", kinds.len()), &random, start.elapsed().as_secs_f64());
     all.merge(random);

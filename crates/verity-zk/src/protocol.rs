@@ -534,6 +534,7 @@ fn prove_with(
         .filter(|(col, _)| matches!(col.kind, Kind::Witness))
         .map(|(_, v)| v.take().expect("witness values"))
         .collect();
+    drop(fvals);
     let witness = pcs::commit(&lay.witness.pack(&wcols.iter().map(|v| v.as_slice()).collect::<Vec<_>>()));
     w.hash(&mut t, b"witness root", &witness.commitment.root);
     let (beta, alpha) = (t.challenge(), t.challenge());
@@ -808,7 +809,9 @@ impl<'m> Verifier<'m> {
             let name = &model.value(v).name;
             if let Some(i) = model.inputs.iter().position(|&u| u == v) {
                 if o.data != inputs[i].data {
-                    return Err(format!("output '{name}' is the model input of that name, but the claimed value differs from it"));
+                    return Err(format!(
+                        "output '{name}' is the model input of that name, but the claimed value differs from it"
+                    ));
                 }
                 continue;
             }

@@ -78,4 +78,3 @@ fn random_models_resist_the_adversary() {
     }
     report("random models", &all);
 }
-

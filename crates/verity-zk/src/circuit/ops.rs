@@ -446,7 +446,8 @@ impl Builder<'_> {
         let den_max = verity_model::arith::isqrt(v_max as u128) as i64;
         let den = self.witness(format!("{name} isqrt"), vars, || w.unwrap()[3].clone());
         let den_e = Expr::col(den);
-        let (dn, _) = self.limbs(inst, &format!("{name} isqrt range"), vars, bits_for(den_max as i128), w.map(|w| w[3].as_slice()), true);
+        let (dn, _) =
+            self.limbs(inst, &format!("{name} isqrt range"), vars, bits_for(den_max as i128), w.map(|w| w[3].as_slice()), true);
         self.constrain(inst, dn.sub(&den_e));
         let gap_bits = bits_for(2 * den_max as i128 + 1);
         let lo_gap = w.map(|w| (0..w[2].len()).map(|i| w[2][i] - w[3][i] * w[3][i]).collect::<Vec<_>>());
@@ -463,7 +464,8 @@ impl Builder<'_> {
         self.constrain(inst, nz_e.mul(&nz_e).sub(&nz_e));
         self.constrain(inst, den_e.sub(&den_e.mul(&nz_e)));
         let pos = w.map(|w| (0..w[3].len()).map(|i| w[3][i] - w[4][i]).collect::<Vec<_>>());
-        let (pos_e, _) = self.limbs(inst, &format!("{name} isqrt positive"), vars, bits_for(den_max as i128), pos.as_deref(), false);
+        let (pos_e, _) =
+            self.limbs(inst, &format!("{name} isqrt positive"), vars, bits_for(den_max as i128), pos.as_deref(), false);
         self.constrain(inst, pos_e.sub(&den_e).add(&nz_e));
         // z = ⌊(2·d·2^frac + den) / 2den⌋ when den ≠ 0, else ⌊0 / 1⌋.
         let num = nz_e.mul(&d.scale_i(2i64 << frac).add(&den_e));

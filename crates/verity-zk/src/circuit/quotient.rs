@@ -167,8 +167,14 @@ impl Builder<'_> {
                 }
                 let dcol = self.witness(format!("{name} clamp excess"), vars, || excess.clone().unwrap());
                 let abs = excess.as_ref().map(|e| e.iter().map(|x| x.abs()).collect::<Vec<_>>());
-                let (e, e_cols) =
-                    self.limbs(inst, &format!("{name} |clamp excess|"), vars, bits_for(q_max + (1 << bits)), abs.as_deref(), false);
+                let (e, e_cols) = self.limbs(
+                    inst,
+                    &format!("{name} |clamp excess|"),
+                    vars,
+                    bits_for(q_max + (1 << bits)),
+                    abs.as_deref(),
+                    false,
+                );
                 clamp = Some((y, dcol, e_cols));
                 let (yc, dc) = (Expr::col(y), Expr::col(dcol));
                 self.constrain(inst, dc.mul(&yc.sub(&Expr::constant(qmin))).mul(&yc.sub(&Expr::constant(qmax))));
