@@ -1,20 +1,14 @@
 //! Completeness and soundness of inference proofs on the fixture models: every altered
 //! statement, key, proof byte or witness value is rejected.
 
+mod harness;
+
+use harness::fixture;
 use proptest::prelude::*;
 use std::sync::OnceLock;
-use verity_model::input::{input_names, parse_input_json, quantize_inputs};
 use verity_model::{Model, Node, Op, Tensor, ValueInfo};
 use verity_zk::circuit::Kind;
 use verity_zk::protocol::{keygen, prove, prove_tampered, trace_values, verify, ProvingKey};
-
-fn fixture(name: &str) -> (Model, Vec<Tensor>) {
-    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/../../fixtures");
-    let model = Model::decode(&std::fs::read(format!("{dir}/{name}.vrt")).unwrap()).unwrap();
-    let text = std::fs::read_to_string(format!("{dir}/{name}.input.json")).unwrap();
-    let inputs = quantize_inputs(&model, &parse_input_json(&text, &input_names(&model)).unwrap()).unwrap();
-    (model, inputs)
-}
 
 fn outputs(model: &Model, values: &[Option<Tensor>]) -> Vec<Tensor> {
     model.outputs.iter().map(|&v| values[v as usize].clone().unwrap()).collect()
