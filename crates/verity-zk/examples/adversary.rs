@@ -4,7 +4,8 @@
 //!
 //! `cargo run --release -p verity-zk --example adversary -- --cases 200 --rounds 3`
 //! (`--cases`: random models; `--rounds`: full passes over each fixture, each with its
-//! own seed; `--semantic`: fractional-output forgeries per quotient argument and pass).
+//! own seed; `--semantic`: fractional-output forgeries per quotient argument and pass;
+//! `--only NAME`: that fixture alone).
 
 #[path = "../tests/harness/mod.rs"]
 mod harness;
@@ -37,7 +38,9 @@ fn main() {
     let (cases, rounds, semantic) = (arg("--cases", 100), arg("--rounds", 2), arg("--semantic", 8) as usize);
     let budget = Budget { stride: 1, semantic_per_quotient: semantic };
     let mut all = Tally::default();
-    for name in FIXTURES {
+    let args: Vec<String> = std::env::args().collect();
+    let only = args.iter().position(|a| a == "--only").and_then(|i| args.get(i + 1)).cloned();
+    for name in FIXTURES.into_iter().filter(|n| only.as_deref().is_none_or(|o| o == *n)) {
         let (model, inputs) = fixture(name);
         let t = Target::new(name, model, inputs);
         let start = Instant::now();

@@ -27,7 +27,7 @@ use p3_field::{BasedVectorSpace, PrimeCharacteristicRing, PrimeField64};
 use rayon::prelude::*;
 use verity_model::{Model, Tensor};
 
-const PROTOCOL: &str = "verity/zk-inference/v1";
+const PROTOCOL: &str = "verity/zk-inference/v2";
 
 /// What a verifier needs besides the model's structure: its id and the weight commitment.
 #[derive(Clone, Debug, PartialEq, Eq)]
