@@ -193,3 +193,29 @@ proptest! {
         prop_assert!(check(cnn(), &bytes).is_err());
     }
 }
+
+/// A quotient bound of 2^61 or more (a bias near 2^31 rescaled by 2^30 without a shift)
+/// would let `Q + q` and `Q − q` wrap modulo p: refused by name, not proven.
+#[test]
+fn quotient_bounds_past_the_limb_range_are_refused() {
+    let v = |name: &str, bits: u8, n: usize| ValueInfo { name: name.into(), shape: vec![1, n], bits, scale: 1.0 };
+    let model = Model {
+        values: vec![v("x", 16, 2), v("y", 8, 1)],
+        inputs: vec![0],
+        input_affine: vec![],
+        outputs: vec![1],
+        nodes: vec![Node {
+            name: "huge".into(),
+            op: Op::Linear { weight: vec![127, 127], bias: vec![i32::MAX], rq: verity_model::Requant::uniform(1 << 30, 0) },
+            inputs: vec![0],
+            output: 1,
+        }],
+    };
+    model.validate().unwrap();
+    let pk = keygen(&model).unwrap();
+    let values = trace_values(&model, &[Tensor::new(vec![1, 2], vec![1, -1])]).unwrap();
+    let err = prove(&model, &pk, &values, &mut |_, _, _| {}).unwrap_err();
+    assert!(err.contains("huge") && err.contains("outside the proof's range"), "{err}");
+    let err = verity_zk::protocol::Verifier::new(&model, &pk.vk).err().expect("refused");
+    assert!(err.contains("outside the proof's range"), "{err}");
+}

@@ -361,6 +361,7 @@ impl Builder<'_> {
         exact: bool,
     ) -> (Expr, Vec<ColId>) {
         let rb = self.range_bits;
+        debug_assert!(bits as usize <= LIMB_CAP, "callers keep limb sums below 2^62");
         let n = bits.div_ceil(rb as u32) as usize;
         let exact = exact || rb * n > LIMB_CAP;
         let mut sum = Expr::zero();

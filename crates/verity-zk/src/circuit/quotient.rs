@@ -112,6 +112,11 @@ impl Builder<'_> {
         let q_max = qb.iter().copied().max().unwrap_or(1) as i128;
         let r_bits = bits_for(d_max as i128 - 1);
         let qr_bits = bits_for(2 * q_max);
+        // Every limb sum must stay below 2^62 (`limbs`): then `QP + QM = 2Q` cannot wrap
+        // for any element, however small its own `Q`.
+        if qr_bits as usize > LIMB_CAP || bits_for(q_max + (1 << 16)) as usize > LIMB_CAP {
+            return Err("a quotient bound is outside the proof's range (|quotient| < 2^61)".into());
+        }
         let name = self.c.instances[inst].name.clone();
         // Witness values: R, RC, Q + q, Q − q, q.
         type Wit = [Vec<i64>; 5];
