@@ -8,7 +8,9 @@
 use verity_model::{Tensor, MAX_ELEMENTS};
 
 pub const MAGIC: &[u8; 4] = b"VRTZ";
-pub const VERSION: u8 = 1;
+/// 2: range checks bound the value itself (issue 10). Version 1 proofs came from a
+/// protocol whose scaled range checks admitted fractions, so they prove nothing.
+pub const VERSION: u8 = 2;
 const MAX_TENSORS: usize = 1024;
 const MAX_RANK: usize = 16;
 
@@ -125,6 +127,9 @@ mod tests {
         let mut v = b.clone();
         v[4] = 9;
         assert!(ProofFile::decode(&v).unwrap_err().contains("version"));
+        // Proofs of the protocol before bounded range checks are refused by version.
+        v[4] = 1;
+        assert!(ProofFile::decode(&v).unwrap_err().contains("version 1 is not supported"));
         assert!(ProofFile::decode(&b[..40]).unwrap_err().contains("truncated"));
     }
 

@@ -23,11 +23,11 @@ use crate::pcs::{self, Commitment, Committed};
 use crate::stream::{Reader, Writer};
 use crate::sumcheck;
 use crate::transcript::Transcript;
-use p3_field::{BasedVectorSpace, PrimeCharacteristicRing};
+use p3_field::{BasedVectorSpace, PrimeCharacteristicRing, PrimeField64};
 use rayon::prelude::*;
 use verity_model::{Model, Tensor};
 
-const PROTOCOL: &str = "verity/zk-inference/v1";
+const PROTOCOL: &str = "verity/zk-inference/v2";
 
 /// What a verifier needs besides the model's structure: its id and the weight commitment.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -372,6 +372,136 @@ pub fn prove_tampered(
     progress: Progress,
     tamper: impl FnOnce(&mut Circuit),
 ) -> Result<Vec<u8>, String> {
+    prove_with(model, pk, values, progress, tamper, None)
+}
+
+/// A cheating prover for soundness tests, which may put any field element anywhere.
+#[doc(hidden)]
+pub trait Adversary {
+    /// Alters the values of every non-helper column (base field; only witness columns are
+    /// committed, the others are what the verifier derives or computes). Afterwards the
+    /// prover re-derives, in the field, every virtual column and accumulator from its
+    /// sources, and every table's multiplicities from its lookups (tuples that are not
+    /// rows count nowhere) unless this hook changed that multiplicity column itself.
+    fn witness(&mut self, _c: &Circuit, _vals: &mut [Option<Vec<F>>]) {}
+    /// Alters the logUp helpers (`(column, values)`, lookups then tables) after the
+    /// challenges and before they are committed; their sent sums follow the altered values.
+    fn helpers(&mut self, _c: &Circuit, _helpers: &mut [(ColId, Vec<E>)]) {}
+}
+
+/// `prove` for a prover that controls every field element of the witness and helpers.
+#[doc(hidden)]
+pub fn prove_adversarial(
+    model: &Model,
+    pk: &ProvingKey,
+    values: &[Option<Tensor>],
+    adversary: &mut dyn Adversary,
+) -> Result<Vec<u8>, String> {
+    prove_with(model, pk, values, &mut |_, _, _| {}, |_| {}, Some(adversary))
+}
+
+/// A base-field element as the extension's first coordinate (tuple expressions have base
+/// coefficients, so their values do too).
+fn base(e: E) -> F {
+    coords(&e)[0]
+}
+
+/// Re-derives, in the field, the virtual columns and accumulators from their sources.
+#[doc(hidden)]
+pub fn derive_columns(c: &Circuit, vals: &mut [Option<Vec<F>>]) {
+    for (i, col) in c.columns.iter().enumerate() {
+        let derived = match &col.kind {
+            Kind::Virtual { src, entries } => {
+                let s = vals[*src].as_ref().expect("source values");
+                let mut v = vec![F::ZERO; 1 << col.vars];
+                entries.iter().for_each(|&(t, u)| v[t as usize] += s[u as usize]);
+                v
+            }
+            Kind::Acc(b) => {
+                let bl = &c.bilinears[*b];
+                let (wt, bt) = (&c.weights[bl.weight], &c.weights[bl.bias]);
+                let xv = vals[bl.x].as_ref().expect("input values");
+                let (na, nc, nb, nj) = (1 << bl.a_vars, 1 << bl.c_vars, 1 << bl.b_vars, 1 << bl.j_vars);
+                let mut acc = vec![F::ZERO; na * nc * nb];
+                for ia in 0..na {
+                    for ic in 0..nc {
+                        for ib in 0..nb {
+                            let s: F = (0..nj).map(|j| from_i64(wt[ic * nj + j]) * xv[(ia * nj + j) * nb + ib]).sum();
+                            acc[(ia * nc + ic) * nb + ib] = from_i64(bt[ic]) + s;
+                        }
+                    }
+                }
+                acc
+            }
+            Kind::Prod(p) => {
+                let pr = &c.products[*p];
+                let (av, bv) = (vals[pr.a].as_ref().expect("values"), vals[pr.b].as_ref().expect("values"));
+                let (ng, nm, nk, nn) = (1 << pr.g_vars, 1 << pr.m_vars, 1 << pr.k_vars, 1 << pr.n_vars);
+                let mut acc = vec![F::ZERO; ng * nm * nn];
+                for g in 0..ng {
+                    for i in 0..nm {
+                        for t in 0..nk {
+                            for j in 0..nn {
+                                acc[(g * nm + i) * nn + j] += av[(g * nm + i) * nk + t] * bv[(g * nk + t) * nn + j];
+                            }
+                        }
+                    }
+                }
+                acc
+            }
+            _ => continue,
+        };
+        vals[i] = Some(derived);
+    }
+}
+
+/// Re-derives what depends on altered witness values: virtual columns, accumulators, and
+/// the multiplicities whose columns still equal `mults` (the honest ones).
+fn rederive(c: &Circuit, vals: &mut [Option<Vec<F>>], mults: &[Vec<F>]) {
+    derive_columns(c, vals);
+    for (ti, tb) in c.tables.iter().enumerate() {
+        if vals[tb.mult].as_ref() != Some(&mults[ti]) {
+            continue;
+        }
+        let rows = 1usize << tb.vars;
+        // The range table's row is its value; other tables are indexed by tuple.
+        let iota = matches!(c.columns[tb.tuple[0]].kind, Kind::Iota);
+        let mut index = std::collections::HashMap::new();
+        for r in (0..rows).rev().filter(|_| !iota) {
+            index.insert(tb.tuple.iter().map(|&k| vals[k].as_ref().expect("table values")[r]).collect::<Vec<F>>(), r);
+        }
+        let row_of = |key: &[F]| {
+            if iota {
+                let v = key[0].as_canonical_u64() as usize;
+                (v < rows).then_some(v)
+            } else {
+                index.get(key).copied()
+            }
+        };
+        let mut m = vec![F::ZERO; rows];
+        for l in c.lookups.iter().filter(|l| l.table == ti) {
+            for tuple in &l.tuples {
+                for i in 0..1usize << c.instances[l.instance].vars {
+                    let key: Vec<F> =
+                        tuple.iter().map(|e| base(e.eval(|k| E::from(vals[k].as_ref().expect("values")[i])))).collect();
+                    if let Some(r) = row_of(&key) {
+                        m[r] += F::ONE;
+                    }
+                }
+            }
+        }
+        vals[tb.mult] = Some(m);
+    }
+}
+
+fn prove_with(
+    model: &Model,
+    pk: &ProvingKey,
+    values: &[Option<Tensor>],
+    progress: Progress,
+    tamper: impl FnOnce(&mut Circuit),
+    mut adversary: Option<&mut dyn Adversary>,
+) -> Result<Vec<u8>, String> {
     let missing = || "the witness lacks a model input or output".to_string();
     let inputs: Vec<Tensor> =
         model.inputs.iter().map(|&v| values[v as usize].clone().ok_or_else(missing)).collect::<Result<_, _>>()?;
@@ -386,16 +516,25 @@ pub fn prove_tampered(
     let mut w = Writer::default();
 
     // Values of every non-helper column as field elements.
+    let mut fvals: Vec<Option<Vec<F>>> =
+        c.columns.iter().map(|col| col.values.as_ref().map(|v| v.iter().map(|&x| from_i64(x)).collect())).collect();
+    if let Some(adv) = adversary.as_deref_mut() {
+        let mults: Vec<Vec<F>> = c.tables.iter().map(|tb| fvals[tb.mult].clone().expect("multiplicities")).collect();
+        adv.witness(&c, &mut fvals);
+        rederive(&c, &mut fvals, &mults);
+    }
     let mut vals: Vec<Option<Vec<E>>> =
-        c.columns.iter().map(|col| col.values.as_ref().map(|v| v.iter().map(|&x| ext(x)).collect())).collect();
+        fvals.iter().map(|v| v.as_ref().map(|v| v.iter().map(|&x| E::from(x)).collect())).collect();
 
     progress("committing the witness", 0, 1);
     let wcols: Vec<Vec<F>> = c
         .columns
         .iter()
-        .filter(|col| matches!(col.kind, Kind::Witness))
-        .map(|col| col.values.as_ref().unwrap().iter().map(|&x| from_i64(x)).collect())
+        .zip(&mut fvals)
+        .filter(|(col, _)| matches!(col.kind, Kind::Witness))
+        .map(|(_, v)| v.take().expect("witness values"))
         .collect();
+    drop(fvals);
     let witness = pcs::commit(&lay.witness.pack(&wcols.iter().map(|v| v.as_slice()).collect::<Vec<_>>()));
     w.hash(&mut t, b"witness root", &witness.commitment.root);
     let (beta, alpha) = (t.challenge(), t.challenge());
@@ -434,6 +573,9 @@ pub fn prove_tampered(
         let m = vals[tb.mult].as_ref().unwrap();
         let inv = p3_field::batch_multiplicative_inverse(&den);
         helper_vals.push((tb.helper, inv.iter().zip(m).map(|(a, b)| *a * *b).collect()));
+    }
+    if let Some(adv) = adversary {
+        adv.helpers(&c, &mut helper_vals);
     }
     helper_vals.sort_by_key(|h| h.0);
     let mut hcols: Vec<Vec<F>> = vec![];
@@ -652,17 +794,46 @@ impl<'m> Verifier<'m> {
                 return Err(format!("output '{}' is outside its {}-bit range", info.name, info.bits));
             }
         }
-        let statement: Vec<(ColId, Vec<i64>)> = inputs
+        // Outputs that the circuit does not compute are checked here, before anything
+        // else: an output that is a model input must equal it, one that is a constant
+        // must equal its data, and an output listed twice must be claimed the same
+        // each time. Only the remaining outputs (node results) override public columns,
+        // each column once.
+        let pad = |x: &Tensor| crate::layout::pad_values(&x.shape, x.data.iter().map(|&d| d as i64));
+        let mut statement: Vec<(ColId, Vec<i64>)> = inputs
             .iter()
             .zip(&model.inputs)
-            .chain(outputs.iter().zip(&model.outputs))
-            .map(|(x, &v)| {
-                (
-                    c.value_cols[v as usize].expect("statement column"),
-                    crate::layout::pad_values(&x.shape, x.data.iter().map(|&d| d as i64)),
-                )
-            })
+            .map(|(x, &v)| (c.value_cols[v as usize].expect("statement column"), pad(x)))
             .collect();
+        for (k, (o, &v)) in outputs.iter().zip(&model.outputs).enumerate() {
+            let name = &model.value(v).name;
+            if let Some(i) = model.inputs.iter().position(|&u| u == v) {
+                if o.data != inputs[i].data {
+                    return Err(format!(
+                        "output '{name}' is the model input of that name, but the claimed value differs from it"
+                    ));
+                }
+                continue;
+            }
+            if let Some(j) = model.outputs[..k].iter().position(|&u| u == v) {
+                if o.data != outputs[j].data {
+                    return Err(format!("output '{name}' is listed twice (outputs {j} and {k}) with different claimed values"));
+                }
+                continue;
+            }
+            if let Some(n) = model.nodes.iter().find(|n| n.output == v) {
+                if let verity_model::Op::Const { data } = &n.op {
+                    if &o.data != data {
+                        return Err(format!(
+                            "output '{name}' is the constant of node '{}', but the claimed value differs from it",
+                            n.name
+                        ));
+                    }
+                    continue;
+                }
+            }
+            statement.push((c.value_cols[v as usize].expect("statement column"), pad(o)));
+        }
         self.check(inputs, outputs, proof, &statement)
     }
 

@@ -1,20 +1,14 @@
 //! Completeness and soundness of inference proofs on the fixture models: every altered
 //! statement, key, proof byte or witness value is rejected.
 
+mod harness;
+
+use harness::fixture;
 use proptest::prelude::*;
 use std::sync::OnceLock;
-use verity_model::input::{input_names, parse_input_json, quantize_inputs};
 use verity_model::{Model, Node, Op, Tensor, ValueInfo};
 use verity_zk::circuit::Kind;
 use verity_zk::protocol::{keygen, prove, prove_tampered, trace_values, verify, ProvingKey};
-
-fn fixture(name: &str) -> (Model, Vec<Tensor>) {
-    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/../../fixtures");
-    let model = Model::decode(&std::fs::read(format!("{dir}/{name}.vrt")).unwrap()).unwrap();
-    let text = std::fs::read_to_string(format!("{dir}/{name}.input.json")).unwrap();
-    let inputs = quantize_inputs(&model, &parse_input_json(&text, &input_names(&model)).unwrap()).unwrap();
-    (model, inputs)
-}
 
 fn outputs(model: &Model, values: &[Option<Tensor>]) -> Vec<Tensor> {
     model.outputs.iter().map(|&v| values[v as usize].clone().unwrap()).collect()
@@ -198,4 +192,30 @@ proptest! {
     fn random_bytes_never_verify_or_panic(bytes in prop::collection::vec(any::<u8>(), 0..4096)) {
         prop_assert!(check(cnn(), &bytes).is_err());
     }
+}
+
+/// A quotient bound of 2^61 or more (a bias near 2^31 rescaled by 2^30 without a shift)
+/// would let `Q + q` and `Q − q` wrap modulo p: refused by name, not proven.
+#[test]
+fn quotient_bounds_past_the_limb_range_are_refused() {
+    let v = |name: &str, bits: u8, n: usize| ValueInfo { name: name.into(), shape: vec![1, n], bits, scale: 1.0 };
+    let model = Model {
+        values: vec![v("x", 16, 2), v("y", 8, 1)],
+        inputs: vec![0],
+        input_affine: vec![],
+        outputs: vec![1],
+        nodes: vec![Node {
+            name: "huge".into(),
+            op: Op::Linear { weight: vec![127, 127], bias: vec![i32::MAX], rq: verity_model::Requant::uniform(1 << 30, 0) },
+            inputs: vec![0],
+            output: 1,
+        }],
+    };
+    model.validate().unwrap();
+    let pk = keygen(&model).unwrap();
+    let values = trace_values(&model, &[Tensor::new(vec![1, 2], vec![1, -1])]).unwrap();
+    let Err(err) = prove(&model, &pk, &values, &mut |_, _, _| {}) else { panic!("a model outside the range was proven") };
+    assert!(err.contains("huge") && err.contains("outside the proof's range"), "{err}");
+    let err = verity_zk::protocol::Verifier::new(&model, &pk.vk).err().expect("refused");
+    assert!(err.contains("outside the proof's range"), "{err}");
 }

@@ -33,6 +33,8 @@ const WIDE_RANGE: usize = 16;
 const NARROW_RANGE: usize = 8;
 /// Models whose node outputs total at most this many padded elements use the narrow table.
 const NARROW_MAX_ELEMENTS: usize = 1 << 13;
+/// Limb sums stay below `2^LIMB_CAP` (see `Builder::limbs`).
+const LIMB_CAP: usize = 62;
 /// Longest Softmax lane: its max is shown by a product over the lane (degree = length).
 const MAX_LANE: usize = 16;
 
@@ -130,6 +132,35 @@ pub struct Circuit {
     pub weights: Vec<Vec<i64>>,
     /// The column of each model value.
     pub value_cols: Vec<Option<ColId>>,
+    /// The range table's width (`range_bits`).
+    pub range_bits: usize,
+    /// Every quotient argument's columns, in build order.
+    #[doc(hidden)]
+    pub quotients: Vec<QuotientArg>,
+}
+
+/// The columns of one quotient argument (`quotient.rs`). Nothing in the protocol reads
+/// them: adversarial tests use them to re-split a forged witness the way a cheating
+/// prover would, so that only the range checks stand in the way.
+#[doc(hidden)]
+#[derive(Clone, Debug)]
+pub struct QuotientArg {
+    pub instance: usize,
+    pub num: Expr,
+    pub den: Expr,
+    /// `q`: its own witness column (`Free`) or `y + d` (`Clamped`).
+    pub q: Expr,
+    /// The public bound `Q` with `|q| ≤ Q`.
+    pub bound: ColId,
+    /// Limbs (low first) of `R`, `RC = den − 1 − R`, `Q + q` and `Q − q`.
+    pub remainder: Vec<ColId>,
+    pub complement: Vec<ColId>,
+    pub plus: Vec<ColId>,
+    pub minus: Vec<ColId>,
+    /// `Clamped`: the output `y`, the clamp excess `d` and the limbs of `|d|`.
+    pub clamp: Option<(ColId, ColId, Vec<ColId>)>,
+    /// `Free`: the quotient's column.
+    pub free: Option<ColId>,
 }
 
 /// Ops with a proof argument.
@@ -168,6 +199,7 @@ pub fn build(model: &Model, values: &[Option<Tensor>], prover: bool) -> Result<C
         b.fill_multiplicities()?;
     }
     b.c.value_cols = b.cols;
+    b.c.range_bits = range_bits;
     Ok(b.c)
 }
 
@@ -298,27 +330,52 @@ impl Builder<'_> {
         t
     }
 
-    /// `[lo, hi) ∋ x - lo` for `bits ≤ 16`: a lookup of `(x - lo·valid) · 2^(16 - bits)`.
-    fn range_check(&mut self, inst: usize, e: Expr) {
-        let t = self.range_table();
+    /// `0 ≤ e < 2^bits` (an integer) for `bits ≤ range_bits`. `e` itself is looked up in
+    /// the table `0..2^rb`, which makes it an integer in `[0, 2^rb)`; for `bits < rb`,
+    /// `e·2^(rb − bits)` is looked up too, and since `e` is such an integer that product
+    /// is below `2^(2·rb) ≤ 2^32 < p` (no wrap) and in the table iff `e < 2^bits`. The
+    /// scaled lookup alone would not do: it shows only `e ∈ {k·2^−(rb − bits) mod p}`,
+    /// and fractions such as `18 + 1/2` pass it.
+    fn range_check(&mut self, inst: usize, e: Expr, bits: usize) {
+        let (t, rb) = (self.range_table(), self.range_bits);
+        debug_assert!(bits <= rb);
+        if bits < rb {
+            self.lookup(inst, t, vec![e.scale_i(1 << (rb - bits))]);
+        }
         self.lookup(inst, t, vec![e]);
     }
 
-    /// Splits a non-negative quantity below `2^bits` into 16-bit limbs (the top one
-    /// range-checked at its own width by scaling) and returns their weighted sum.
-    fn limbs(&mut self, inst: usize, name: &str, vars: usize, bits: u32, vals: Option<&[i64]>) -> Expr {
+    /// Splits a non-negative quantity below `2^bits` into `n` limbs of the table's width
+    /// `rb`, each range-checked, and returns their weighted sum and columns. The sum is
+    /// then an integer in `[0, 2^(rb·n))`. Where a use needs the exact bound `2^bits`
+    /// (`exact`), or `rb·n` exceeds [`LIMB_CAP`], the top limb is bounded to its own
+    /// width, so every limb sum is an integer below `2^62`: two of them added, or one
+    /// subtracted from another such quantity, never wrap modulo p.
+    fn limbs(
+        &mut self,
+        inst: usize,
+        name: &str,
+        vars: usize,
+        bits: u32,
+        vals: Option<&[i64]>,
+        exact: bool,
+    ) -> (Expr, Vec<ColId>) {
         let rb = self.range_bits;
+        debug_assert!(bits as usize <= LIMB_CAP, "callers keep limb sums below 2^62");
         let n = bits.div_ceil(rb as u32) as usize;
+        let exact = exact || rb * n > LIMB_CAP;
         let mut sum = Expr::zero();
+        let mut cols = vec![];
         for k in 0..n {
-            let width = (bits as usize - rb * k).min(rb);
+            let width = if exact { (bits as usize - rb * k).min(rb) } else { rb };
             let c = self.witness(format!("{name} limb {k}"), vars, || {
                 vals.unwrap().iter().map(|&v| (v >> (rb * k)) & ((1 << width) - 1)).collect()
             });
-            self.range_check(inst, Expr::col(c).scale_i(1 << (rb - width)));
+            self.range_check(inst, Expr::col(c), width);
             sum = sum.add(&Expr::col(c).scale_i(1 << (rb * k)));
+            cols.push(c);
         }
-        sum
+        (sum, cols)
     }
 
     /// A virtual column over `shape` whose element `j` sums input `slot`'s elements listed

@@ -166,8 +166,10 @@ impl Builder<'_> {
                     diffs.push(d);
                 }
                 self.constrain(inst, prod);
+                // y − x_t is a field difference of integers; the plain lookup makes it an
+                // integer in [0, 2^w), and the product makes y one of the taps.
                 for d in diffs {
-                    self.range_check(inst, d);
+                    self.range_check(inst, d, self.range_bits);
                 }
             }
             Op::Reshape | Op::Transpose { .. } | Op::Slice { .. } | Op::Gather { .. } | Op::Concat { .. } => {
@@ -234,7 +236,7 @@ impl Builder<'_> {
                     let xt = self.wiring(&format!("{name} lane {t}"), node.inputs[0], &shape, |j| vec![lane_of(j)[t]]);
                     let diff = Expr::col(mx).sub(&Expr::col(xt));
                     prod = prod.mul(&diff);
-                    self.range_check(inst, diff);
+                    self.range_check(inst, diff, self.range_bits);
                 }
                 self.constrain(inst, prod);
                 let x = self.value_col(node.inputs[0]);
@@ -304,11 +306,11 @@ impl Builder<'_> {
                     self.constrain(inst, se.mul(&se).mul(&se).sub(&se));
                     self.constrain(inst, xe.sub(&xe.mul(&se).mul(&se)));
                     let abs = self.prover.then(|| self.vals(col).iter().map(|x| x.abs()).collect::<Vec<_>>());
-                    let l = self.limbs(inst, &format!("{name} |{what}|"), vars, bits as u32, abs.as_deref());
+                    let (l, _) = self.limbs(inst, &format!("{name} |{what}|"), vars, bits as u32, abs.as_deref(), false);
                     self.constrain(inst, l.sub(&xe.mul(&se)));
                     // |x| − s² ≥ 0: a zero x has sign 0.
                     let gap = self.prover.then(|| self.vals(col).iter().map(|x| x.abs() - x.signum().abs()).collect::<Vec<_>>());
-                    let g = self.limbs(inst, &format!("{name} |{what}| − sign²"), vars, bits as u32, gap.as_deref());
+                    let (g, _) = self.limbs(inst, &format!("{name} |{what}| − sign²"), vars, bits as u32, gap.as_deref(), false);
                     self.constrain(inst, g.sub(&xe.mul(&se)).add(&se.mul(&se)));
                     signs.push(se);
                 }
@@ -444,13 +446,14 @@ impl Builder<'_> {
         let den_max = verity_model::arith::isqrt(v_max as u128) as i64;
         let den = self.witness(format!("{name} isqrt"), vars, || w.unwrap()[3].clone());
         let den_e = Expr::col(den);
-        let dn = self.limbs(inst, &format!("{name} isqrt range"), vars, bits_for(den_max as i128), w.map(|w| w[3].as_slice()));
+        let (dn, _) =
+            self.limbs(inst, &format!("{name} isqrt range"), vars, bits_for(den_max as i128), w.map(|w| w[3].as_slice()), true);
         self.constrain(inst, dn.sub(&den_e));
         let gap_bits = bits_for(2 * den_max as i128 + 1);
         let lo_gap = w.map(|w| (0..w[2].len()).map(|i| w[2][i] - w[3][i] * w[3][i]).collect::<Vec<_>>());
         let hi_gap = w.map(|w| (0..w[2].len()).map(|i| (w[3][i] + 1) * (w[3][i] + 1) - 1 - w[2][i]).collect::<Vec<_>>());
-        let lo = self.limbs(inst, &format!("{name} isqrt low gap"), vars, gap_bits, lo_gap.as_deref());
-        let hi = self.limbs(inst, &format!("{name} isqrt high gap"), vars, gap_bits, hi_gap.as_deref());
+        let (lo, _) = self.limbs(inst, &format!("{name} isqrt low gap"), vars, gap_bits, lo_gap.as_deref(), false);
+        let (hi, _) = self.limbs(inst, &format!("{name} isqrt high gap"), vars, gap_bits, hi_gap.as_deref(), false);
         let den_sq = den_e.mul(&den_e);
         self.constrain(inst, lo.sub(&v).add(&den_sq));
         // (den + 1)² − 1 − v = den² + 2·den − v; padding rows have v = den = 0, gaps 0.
@@ -461,7 +464,8 @@ impl Builder<'_> {
         self.constrain(inst, nz_e.mul(&nz_e).sub(&nz_e));
         self.constrain(inst, den_e.sub(&den_e.mul(&nz_e)));
         let pos = w.map(|w| (0..w[3].len()).map(|i| w[3][i] - w[4][i]).collect::<Vec<_>>());
-        let pos_e = self.limbs(inst, &format!("{name} isqrt positive"), vars, bits_for(den_max as i128), pos.as_deref());
+        let (pos_e, _) =
+            self.limbs(inst, &format!("{name} isqrt positive"), vars, bits_for(den_max as i128), pos.as_deref(), false);
         self.constrain(inst, pos_e.sub(&den_e).add(&nz_e));
         // z = ⌊(2·d·2^frac + den) / 2den⌋ when den ≠ 0, else ⌊0 / 1⌋.
         let num = nz_e.mul(&d.scale_i(2i64 << frac).add(&den_e));

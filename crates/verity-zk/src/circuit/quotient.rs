@@ -112,6 +112,11 @@ impl Builder<'_> {
         let q_max = qb.iter().copied().max().unwrap_or(1) as i128;
         let r_bits = bits_for(d_max as i128 - 1);
         let qr_bits = bits_for(2 * q_max);
+        // Every limb sum must stay below 2^62 (`limbs`): then `QP + QM = 2Q` cannot wrap
+        // for any element, however small its own `Q`.
+        if qr_bits as usize > LIMB_CAP || bits_for(q_max + (1 << 16)) as usize > LIMB_CAP {
+            return Err("a quotient bound is outside the proof's range (|quotient| < 2^61)".into());
+        }
         let name = self.c.instances[inst].name.clone();
         // Witness values: R, RC, Q + q, Q − q, q.
         type Wit = [Vec<i64>; 5];
@@ -135,13 +140,19 @@ impl Builder<'_> {
             wit = Some(w);
         }
         let w = wit.as_ref();
-        let r = self.limbs(inst, &format!("{name} remainder"), vars, r_bits, w.map(|w| w[0].as_slice()));
-        let rc = self.limbs(inst, &format!("{name} remainder complement"), vars, r_bits, w.map(|w| w[1].as_slice()));
-        let qp = self.limbs(inst, &format!("{name} Q + quotient"), vars, qr_bits, w.map(|w| w[2].as_slice()));
-        let qm = self.limbs(inst, &format!("{name} Q − quotient"), vars, qr_bits, w.map(|w| w[3].as_slice()));
+        let (r, r_cols) = self.limbs(inst, &format!("{name} remainder"), vars, r_bits, w.map(|w| w[0].as_slice()), false);
+        let (rc, rc_cols) =
+            self.limbs(inst, &format!("{name} remainder complement"), vars, r_bits, w.map(|w| w[1].as_slice()), false);
+        let (qp, qp_cols) = self.limbs(inst, &format!("{name} Q + quotient"), vars, qr_bits, w.map(|w| w[2].as_slice()), false);
+        let (qm, qm_cols) = self.limbs(inst, &format!("{name} Q − quotient"), vars, qr_bits, w.map(|w| w[3].as_slice()), false);
         let qc = Expr::col(qcol);
+        let (mut clamp, mut free) = (None, None);
         let q = match out {
-            Quotient::Free => Expr::col(self.witness(format!("{name} quotient"), vars, || w.unwrap()[4].clone())),
+            Quotient::Free => {
+                let c = self.witness(format!("{name} quotient"), vars, || w.unwrap()[4].clone());
+                free = Some(c);
+                Expr::col(c)
+            }
             Quotient::Clamped(y, bits) => {
                 let (qmin, qmax) = qrange(bits);
                 let excess = w.map(|w| {
@@ -161,15 +172,22 @@ impl Builder<'_> {
                 }
                 let dcol = self.witness(format!("{name} clamp excess"), vars, || excess.clone().unwrap());
                 let abs = excess.as_ref().map(|e| e.iter().map(|x| x.abs()).collect::<Vec<_>>());
-                let e = self.limbs(inst, &format!("{name} |clamp excess|"), vars, bits_for(q_max + (1 << bits)), abs.as_deref());
+                let (e, e_cols) = self.limbs(
+                    inst,
+                    &format!("{name} |clamp excess|"),
+                    vars,
+                    bits_for(q_max + (1 << bits)),
+                    abs.as_deref(),
+                    false,
+                );
+                clamp = Some((y, dcol, e_cols));
                 let (yc, dc) = (Expr::col(y), Expr::col(dcol));
                 self.constrain(inst, dc.mul(&yc.sub(&Expr::constant(qmin))).mul(&yc.sub(&Expr::constant(qmax))));
                 self.constrain(inst, e.scale_i(qmax - qmin).sub(&dc.mul(&yc.scale_i(2).sub(&Expr::constant(qmin + qmax)))));
                 if bits as usize > self.range_bits {
                     return Err(format!("{bits}-bit outputs have no range argument"));
                 }
-                let shifted = yc.sub(&Expr::col(v).scale_i(qmin)).scale_i(1 << (self.range_bits - bits as usize));
-                self.range_check(inst, shifted);
+                self.range_check(inst, yc.sub(&Expr::col(v).scale_i(qmin)), bits as usize);
                 yc.add(&dc)
             }
         };
@@ -177,6 +195,19 @@ impl Builder<'_> {
         self.constrain(inst, r.add(&rc).sub(&den).add(&Expr::col(v)));
         self.constrain(inst, q.add(&qc).sub(&qp));
         self.constrain(inst, qp.add(&qm).sub(&qc.scale_i(2)));
+        self.c.quotients.push(QuotientArg {
+            instance: inst,
+            num,
+            den,
+            q: q.clone(),
+            bound: qcol,
+            remainder: r_cols,
+            complement: rc_cols,
+            plus: qp_cols,
+            minus: qm_cols,
+            clamp,
+            free,
+        });
         Ok(q)
     }
 }
