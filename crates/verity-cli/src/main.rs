@@ -138,52 +138,7 @@ enum Command {
     /// Run a node: an HTTP API that publishes models, answers inferences with signed
     /// receipts or proofs, and verifies receipts and proofs (see docs/node.md). Stops on
     /// SIGINT/SIGTERM.
-    Node {
-        /// Data directory: the redb store, model blobs and the executor key.
-        #[arg(long)]
-        data: PathBuf,
-        /// Address to listen on; port 0 picks a free one (the URL is printed on stdout).
-        #[arg(long, default_value = "127.0.0.1:8700")]
-        listen: String,
-        /// Bearer token that write endpoints (publish) require; without one, publishing is disabled.
-        #[arg(long, env = "VERITY_API_KEY", hide_env_values = true)]
-        api_key: Option<String>,
-        /// Fraction (0..=1) of issued and submitted receipts to re-execute with the reference
-        /// interpreter, recording mismatches (GET /v1/mismatches).
-        #[arg(long, default_value_t = 0.0)]
-        verify_sample: f64,
-        /// Largest body of POST /v1/models and /v1/verify/proof, in bytes (larger get 413).
-        #[arg(long, default_value_t = 32 << 20)]
-        max_body: usize,
-        /// Largest body of /v1/infer, /v1/verify/receipt and /v1/audit, in bytes (larger get 413).
-        #[arg(long, default_value_t = 8 << 20)]
-        max_input_body: usize,
-        /// Request-body bytes held in memory at once over all requests; a body that does not
-        /// fit gets 503 with Retry-After before it is read. At least --max-body.
-        #[arg(long, default_value_t = 256 << 20)]
-        max_inflight_bytes: usize,
-        /// Connections open at once; further ones wait in the listen backlog.
-        #[arg(long, default_value_t = 512)]
-        max_connections: usize,
-        /// Seconds a client has to send a whole request body (408 after).
-        #[arg(long, default_value_t = 60)]
-        body_timeout: u64,
-        /// Input bytes all queued audits (--verify-sample) may hold; beyond it audits are dropped.
-        #[arg(long, default_value_t = 64 << 20)]
-        audit_queue_bytes: usize,
-        /// Compute jobs running at once (default: the number of cores).
-        #[arg(long)]
-        max_concurrency: Option<usize>,
-        /// Compute jobs waiting for a slot; beyond that requests get 503 with Retry-After.
-        #[arg(long, default_value_t = 64)]
-        max_queue: usize,
-        /// Proof jobs (evidence zk) queued or running; beyond that zk requests get 503.
-        #[arg(long, default_value_t = 256)]
-        max_proof_queue: usize,
-        /// Executor key file (default: DATA/executor.key, created on first start).
-        #[arg(long)]
-        key: Option<PathBuf>,
-    },
+    Node(node::NodeArgs),
     /// Publish a model to a node: a canonical .vrt, or an ONNX model with --calibration
     /// (also imported locally: the node's model id must match). Prints the model id.
     Publish {
@@ -292,37 +247,7 @@ fn main() -> ExitCode {
         },
         Command::Dispute { model, input, cheat, json } => dispute::run(&model, &input, &cheat, json),
         Command::Bench { model, input, seconds, threads } => bench::run(&model, &input, seconds, threads),
-        Command::Node {
-            data,
-            listen,
-            api_key,
-            verify_sample,
-            max_body,
-            max_input_body,
-            max_inflight_bytes,
-            max_connections,
-            body_timeout,
-            audit_queue_bytes,
-            max_concurrency,
-            max_queue,
-            max_proof_queue,
-            key,
-        } => node::run(node::NodeArgs {
-            data,
-            listen,
-            api_key,
-            verify_sample,
-            max_body,
-            max_input_body,
-            max_inflight_bytes,
-            max_connections,
-            body_timeout,
-            audit_queue_bytes,
-            max_concurrency,
-            max_queue,
-            max_proof_queue,
-            key,
-        }),
+        Command::Node(args) => node::run(args),
         Command::Publish { node, model, calibration, bits, api_key } => {
             remote::publish(&node, &model, calibration.as_deref(), bits, api_key)
         }

@@ -6,21 +6,51 @@ use std::path::PathBuf;
 use anyhow::{Context, Result};
 use verity_node::{NodeConfig, Pause};
 
+#[derive(clap::Args)]
 pub struct NodeArgs {
+    /// Data directory: the redb store, model blobs and the executor key.
+    #[arg(long)]
     pub data: PathBuf,
+    /// Address to listen on; port 0 picks a free one (the URL is printed on stdout).
+    #[arg(long, default_value = "127.0.0.1:8700")]
     pub listen: String,
+    /// Bearer token that write endpoints (publish) require; without one, publishing is disabled.
+    #[arg(long, env = "VERITY_API_KEY", hide_env_values = true)]
     pub api_key: Option<String>,
+    /// Fraction (0..=1) of issued and submitted receipts to re-execute with the reference
+    /// interpreter, recording mismatches (GET /v1/mismatches).
+    #[arg(long, default_value_t = 0.0)]
     pub verify_sample: f64,
+    /// Largest body of POST /v1/models and /v1/verify/proof, in bytes (larger get 413).
+    #[arg(long, default_value_t = 32 << 20)]
     pub max_body: usize,
+    /// Largest body of /v1/infer, /v1/verify/receipt and /v1/audit, in bytes (larger get 413).
+    #[arg(long, default_value_t = 8 << 20)]
     pub max_input_body: usize,
+    /// Request-body bytes held in memory at once over all requests; a body that does not
+    /// fit gets 503 with Retry-After before it is read. At least --max-body.
+    #[arg(long, default_value_t = 256 << 20)]
     pub max_inflight_bytes: usize,
+    /// Connections open at once; further ones wait in the listen backlog.
+    #[arg(long, default_value_t = 512)]
     pub max_connections: usize,
-    /// Seconds.
+    /// Seconds a client has to send a whole request body (408 after).
+    #[arg(long, default_value_t = 60)]
     pub body_timeout: u64,
+    /// Input bytes all queued audits (--verify-sample) may hold; beyond it audits are dropped.
+    #[arg(long, default_value_t = 64 << 20)]
     pub audit_queue_bytes: usize,
+    /// Compute jobs running at once (default: the number of cores).
+    #[arg(long)]
     pub max_concurrency: Option<usize>,
+    /// Compute jobs waiting for a slot; beyond that requests get 503 with Retry-After.
+    #[arg(long, default_value_t = 64)]
     pub max_queue: usize,
+    /// Proof jobs (evidence zk) queued or running; beyond that zk requests get 503.
+    #[arg(long, default_value_t = 256)]
     pub max_proof_queue: usize,
+    /// Executor key file (default: DATA/executor.key, created on first start).
+    #[arg(long)]
     pub key: Option<PathBuf>,
 }
 

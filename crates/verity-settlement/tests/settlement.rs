@@ -112,7 +112,7 @@ async fn two_staked_nodes_post_batches_and_receipts_are_provably_included() {
     // Node A's executor key signs the receipts and is its staking account: one key.
     let signer = Signer::from_hex(DEV_KEYS[NODE_A]).unwrap();
     assert_eq!(Address::from(signer.address()), dev_address(NODE_A));
-    let receipts = signer.sign_batch(&(0..5).map(body).collect::<Vec<_>>());
+    let receipts = signer.sign_batch(&(0..5).map(body).collect::<Vec<_>>()).unwrap();
     let depth = receipts[0].batch.as_ref().unwrap().path.len() as u8;
     assert_eq!(depth, 3);
     let root = B256::from(receipts[0].batch.as_ref().unwrap().root(&receipts[0].signing_hash()));
