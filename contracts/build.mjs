@@ -16,8 +16,10 @@ const check = process.argv.includes("--check");
 
 // Pinned rather than solc's default, so that a compiler bump cannot silently change the
 // target: cancun has transient storage (the re-entrancy guard) and is live on mainnet.
+// viaIR: the one-step referee's ops need more locals than the legacy pipeline's stack allows.
 const settings = {
   optimizer: { enabled: true, runs: 200 },
+  viaIR: true,
   evmVersion: "cancun",
   outputSelection: { "*": { "*": ["abi", "evm.bytecode.object", "evm.deployedBytecode.object"] } },
 };
@@ -42,8 +44,9 @@ if (problems.length) {
   process.exit(1);
 }
 
-// A library of internal functions only (BatchMerkle) is inlined into its users: no ABI, no artifact.
-const deployable = (c) => c.evm.bytecode.object && c.abi.length > 0;
+// A library of internal functions only (BatchMerkle, VerityHash, OneStep) is inlined into its
+// users: no functions in its ABI, no artifact.
+const deployable = (c) => c.evm.bytecode.object && c.abi.some((e) => e.type === "function");
 
 const outDir = join(here, "out");
 mkdirSync(outDir, { recursive: true });
@@ -54,7 +57,7 @@ for (const [source, contracts] of Object.entries(out.contracts)) {
     const artifact = {
       contractName: name,
       sourceName: source,
-      compiler: { solc: solc.version(), settings: { optimizer: settings.optimizer, evmVersion: settings.evmVersion } },
+      compiler: { solc: solc.version(), settings: { optimizer: settings.optimizer, evmVersion: settings.evmVersion, viaIR: settings.viaIR } },
       abi: c.abi,
       bytecode: { object: `0x${c.evm.bytecode.object}` },
       deployedBytecode: { object: `0x${c.evm.deployedBytecode.object}` },

@@ -7,14 +7,16 @@ pragma solidity ^0.8.28;
 /// @dev Entries are write-once: a commitment that could be replaced would let a publisher
 /// move the ground under a dispute already under way.
 contract ModelRegistry {
-    /// @notice The commitment scheme of verity-commit today (BLAKE3): the model id is the
-    /// model commitment itself, so `commitment` must equal the id.
+    /// @notice verity-commit v2 (BLAKE3), which an EVM referee cannot open at a sane gas
+    /// cost; no longer accepted.
     uint8 public constant KIND_BLAKE3 = 1;
+    /// @notice verity-commit v3 (Keccak-256), what disputes use: the model id is the model
+    /// commitment itself, so `commitment` must equal the id.
+    uint8 public constant KIND_KECCAK = 2;
 
     struct Model {
         address publisher;
-        /// Which commitment scheme `commitment` is in; a Keccak-256 scheme the EVM can open
-        /// cheaply gets the next kind (in a later deployment).
+        /// Which commitment scheme `commitment` is in (`KIND_KECCAK`).
         uint8 kind;
         uint64 registeredAt;
         bytes32 commitment;
@@ -27,12 +29,12 @@ contract ModelRegistry {
     error ZeroModelId();
     error ModelAlreadyRegistered(bytes32 id, address publisher);
     error UnknownCommitmentKind(uint8 kind);
-    /// A BLAKE3 model id is its own commitment; anything else would let two ids share one model.
+    /// A model id is its own commitment; anything else would let two ids share one model.
     error CommitmentNotModelId(bytes32 id, bytes32 commitment);
 
     function register(bytes32 id, uint8 kind, bytes32 commitment) external {
         if (id == bytes32(0)) revert ZeroModelId();
-        if (kind != KIND_BLAKE3) revert UnknownCommitmentKind(kind);
+        if (kind != KIND_KECCAK) revert UnknownCommitmentKind(kind);
         if (commitment != id) revert CommitmentNotModelId(id, commitment);
         Model storage m = models[id];
         if (m.publisher != address(0)) revert ModelAlreadyRegistered(id, m.publisher);

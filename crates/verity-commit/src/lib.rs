@@ -1,6 +1,6 @@
 //! Merkle commitments for Verity's evidence: tensors (chunked), execution traces (one
 //! leaf per value, with prefix roots for bisection) and models (one leaf per node).
-//! All hashes are domain-separated BLAKE3 (see `hash`).
+//! All hashes are domain-separated Keccak-256 (see `hash`), so an EVM referee can open them.
 
 pub mod hash;
 pub mod merkle;

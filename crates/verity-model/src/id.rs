@@ -14,27 +14,24 @@
 //! it, and then any node against the nodes root. This is the commitment a dispute referee
 //! decides against; there is no second, separately published one.
 
-use crate::merkle::{Hash, MerkleTree};
+use crate::merkle::{keccak, Hash, MerkleTree};
 
-const MODEL_NODE_KEY: &[u8; 32] = b"verity/v1/model-node............";
-/// `v2`: the earlier ids were the plain (unkeyed) BLAKE3 of the whole file, and
-/// `verity/v1/model` keyed a partial header that left out names, scales and input maps.
-/// No id of either kind can equal one of these.
-const MODEL_KEY: &[u8; 32] = b"verity/v2/model-id..............";
-const NOT_A_MODEL_KEY: &[u8; 32] = b"verity/v2/not-a-model...........";
+const MODEL_NODE_KEY: &[u8; 32] = b"verity/v3/model-node............";
+/// `v3`: Keccak-256, which an EVM referee can open cheaply. `v2` ids were keyed BLAKE3 of
+/// the same layout, the first ones the plain BLAKE3 of the whole file, and `verity/v1/model`
+/// keyed a partial header that left out names, scales and input maps.
+const MODEL_KEY: &[u8; 32] = b"verity/v3/model-id..............";
+const NOT_A_MODEL_KEY: &[u8; 32] = b"verity/v3/not-a-model...........";
 
 /// The leaf of one node: its canonical encoding (op, parameters and wiring).
 pub fn model_node(encoding: &[u8]) -> Hash {
-    *blake3::keyed_hash(MODEL_NODE_KEY, encoding).as_bytes()
+    keccak(MODEL_NODE_KEY, &[encoding])
 }
 
 /// The model id from a head (the encoding's bytes before the first node) and a nodes root.
 /// The head's length is not framed: the nodes root is always the last 32 bytes.
 pub fn model(head: &[u8], nodes_root: &Hash) -> Hash {
-    let mut h = blake3::Hasher::new_keyed(MODEL_KEY);
-    h.update(head);
-    h.update(nodes_root);
-    *h.finalize().as_bytes()
+    keccak(MODEL_KEY, &[head, nodes_root])
 }
 
 /// The Merkle tree over the nodes' leaves, in node order.
@@ -46,5 +43,5 @@ pub fn node_tree<E: AsRef<[u8]>>(encodings: impl IntoIterator<Item = E>) -> Merk
 /// hash in its own domain, so it is never the id of any model and a comparison with an
 /// id fails, as it should.
 pub(crate) fn not_a_model(bytes: &[u8]) -> Hash {
-    *blake3::keyed_hash(NOT_A_MODEL_KEY, bytes).as_bytes()
+    keccak(NOT_A_MODEL_KEY, &[bytes])
 }

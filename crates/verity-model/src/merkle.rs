@@ -8,15 +8,24 @@ pub type Hash = [u8; 32];
 /// The value of a leaf with nothing in it (padding up to a power of two).
 pub const EMPTY: Hash = [0; 32];
 
-const NODE_KEY: &[u8; 32] = b"verity/v1/merkle-node...........";
+const NODE_DOMAIN: &[u8; 32] = b"verity/v3/merkle-node...........";
 
-/// An inner node. Keyed BLAKE3 (one compression for the 64-byte message), in its own
-/// domain so that no leaf hash can pass for an inner node.
+/// `keccak256(domain ‖ parts…)`: every commitment hash of version 3. Keccak-256 because the
+/// EVM computes it natively (a BLAKE3 node costs an on-chain referee ~100× more gas,
+/// docs/settlement.md); a 32-byte domain prefix per kind, so that no hash of one kind can
+/// pass for another (a 96-byte inner node is still one Keccak permutation).
+pub fn keccak(domain: &[u8; 32], parts: &[&[u8]]) -> Hash {
+    use sha3::{Digest, Keccak256};
+    let mut h = Keccak256::new();
+    h.update(domain);
+    parts.iter().for_each(|p| h.update(p));
+    h.finalize().into()
+}
+
+/// An inner node: `keccak256("verity/v3/merkle-node" ‖ left ‖ right)`, in its own domain so
+/// that no leaf hash can pass for an inner node.
 pub fn node(l: &Hash, r: &Hash) -> Hash {
-    let mut buf = [0u8; 64];
-    buf[..32].copy_from_slice(l);
-    buf[32..].copy_from_slice(r);
-    *blake3::keyed_hash(NODE_KEY, &buf).as_bytes()
+    keccak(NODE_DOMAIN, &[l, r])
 }
 
 /// Depth of a tree holding `n` leaves (0 for a single leaf).

@@ -45,7 +45,7 @@ fn the_id_is_the_head_and_nodes_commitment() {
 }
 
 /// The id as docs/semantics.md and docs/commitments.md define it, computed here from the
-/// file's bytes with BLAKE3 alone (not with the crate's own hashing), so the pinned ids in
+/// file's bytes with Keccak-256 alone (not with the crate's own hashing), so the pinned ids in
 /// fixtures/model_ids.json follow the documented definition.
 #[test]
 fn the_id_follows_its_documented_definition() {
@@ -53,6 +53,10 @@ fn the_id_follows_its_documented_definition() {
         let mut k = [b'.'; 32];
         k[..name.len()].copy_from_slice(name.as_bytes());
         k
+    };
+    let keccak = |domain: &str, msg: &[u8]| -> [u8; 32] {
+        use sha3::{Digest, Keccak256};
+        Keccak256::digest([&key(domain)[..], msg].concat()).into()
     };
     for m in MODELS {
         let bytes = fixture(m);
@@ -65,18 +69,18 @@ fn the_id_follows_its_documented_definition() {
             .map(|n| {
                 let len = n.encode().len();
                 at += len;
-                *blake3::keyed_hash(&key("verity/v1/model-node"), &bytes[at - len..at]).as_bytes()
+                keccak("verity/v3/model-node", &bytes[at - len..at])
             })
             .collect();
         level.resize(level.len().next_power_of_two(), [0; 32]);
         while level.len() > 1 {
             level = level
                 .chunks(2)
-                .map(|p| *blake3::keyed_hash(&key("verity/v1/merkle-node"), &[p[0], p[1]].concat()).as_bytes())
+                .map(|p| keccak("verity/v3/merkle-node", &[p[0], p[1]].concat()))
                 .collect();
         }
-        let want = blake3::keyed_hash(&key("verity/v2/model-id"), &[head, &level[0]].concat());
-        assert_eq!(model.id(), want.to_hex().as_str(), "{m}");
+        let want = keccak("verity/v3/model-id", &[head, &level[0]].concat());
+        assert_eq!(model.id_bytes(), want, "{m}");
     }
 }
 

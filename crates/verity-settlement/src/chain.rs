@@ -13,6 +13,8 @@ use alloy::transports::http::reqwest;
 use serde::{Deserialize, Serialize};
 
 use crate::anvil::DEV_KEYS;
+use crate::bindings::game::DisputeGame;
+use crate::bindings::referee::OneStepReferee;
 use crate::bindings::{BatchSettlement, ModelRegistry, Staking};
 use crate::error::SettlementError;
 
@@ -20,8 +22,11 @@ use crate::error::SettlementError;
 pub const ANVIL_CHAIN_ID: u64 = 31337;
 /// The deepest batch the contract (and `verity-receipt`) accepts.
 pub const MAX_BATCH_DEPTH: u8 = 20;
-/// `ModelRegistry.KIND_BLAKE3`: today's commitment scheme, where the model id is the commitment.
+/// `ModelRegistry.KIND_BLAKE3`: verity-commit v2 (BLAKE3), no longer accepted by the registry.
 pub const KIND_BLAKE3: u8 = 1;
+/// `ModelRegistry.KIND_KECCAK`: verity-commit v3 (Keccak-256), where the model id is the
+/// commitment; what `register_model` uses and what the dispute game requires.
+pub const KIND_KECCAK: u8 = 2;
 
 /// A request that gets no answer within this is reported as an unreachable endpoint
 /// instead of hanging the command.
@@ -85,6 +90,34 @@ pub struct Deployment {
     pub min_stake: u128,
     pub unbonding_delay: u64,
     pub challenge_window: u64,
+    /// The dispute game (Staking's challenger manager), when deployed with one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub game: Option<GameDeployment>,
+}
+
+/// The dispute game of a deployment and its parameters.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct GameDeployment {
+    pub game: Address,
+    pub referee: Address,
+    /// The challenger's bond, wei.
+    #[serde(with = "decimal")]
+    pub bond: u128,
+    /// Seconds each party has for its move.
+    pub move_timeout: u64,
+}
+
+/// Parameters of the dispute game, fixed at deployment.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct GameParams {
+    pub bond: u128,
+    pub move_timeout: u64,
+}
+
+impl Default for GameParams {
+    fn default() -> Self {
+        GameParams { bond: 10u128.pow(17), move_timeout: 3_600 }
+    }
 }
 
 pub const DEPLOYMENT_VERSION: u32 = 1;
@@ -286,6 +319,7 @@ impl Chain {
             min_stake: p.min_stake,
             unbonding_delay: p.unbonding_delay,
             challenge_window: p.challenge_window,
+            game: None,
         };
         let gas = vec![
             ("Staking", staking_tx.gas_used),
@@ -293,6 +327,41 @@ impl Chain {
             ("ModelRegistry", registry_tx.gas_used),
         ];
         Ok(Deployed { deployment, gas })
+    }
+
+    /// Deploys the settlement contracts with the dispute game as Staking's challenger
+    /// manager (`p.challenger_manager` is ignored): Staking is deployed first with the address
+    /// the game will have (its deployer's nonce fixes it), then the others and the game.
+    pub async fn deploy_with_game(&self, p: &DeployParams, g: &GameParams) -> Result<Deployed, SettlementError> {
+        if g.move_timeout == 0 || g.bond == 0 || g.bond >= 1u128 << 96 {
+            return Err(SettlementError::Rpc("the move timeout and the bond must be positive (bond below 2^96 wei)".into()));
+        }
+        let nonce = self.provider.get_transaction_count(self.sender).await.map_err(SettlementError::rpc)?;
+        let game_at = self.sender.create(nonce + 4);
+        let mut d = self.deploy(&DeployParams { challenger_manager: game_at, ..*p }).await?;
+        let pr = self.provider.clone();
+        let (referee_tx, referee) = confirm_deploy(OneStepReferee::deploy_builder(pr.clone()).send().await).await?;
+        let dep = &d.deployment;
+        let game = DisputeGame::deploy_builder(
+            pr,
+            dep.staking,
+            dep.settlement,
+            dep.registry,
+            referee,
+            alloy::primitives::Uint::<96, 2>::from(g.bond),
+            g.move_timeout,
+        );
+        let (game_tx, game) = confirm_deploy(game.send().await).await?;
+        if game != game_at {
+            return Err(SettlementError::Rpc(format!(
+                "the dispute game landed at {game}, not at {game_at} that Staking was deployed for (another transaction from {} in between?)",
+                self.sender
+            )));
+        }
+        d.deployment.game = Some(GameDeployment { game, referee, bond: g.bond, move_timeout: g.move_timeout });
+        d.gas.push(("OneStepReferee", referee_tx.gas_used));
+        d.gas.push(("DisputeGame", game_tx.gas_used));
+        Ok(d)
     }
 
     /// The contracts of `d`, after checking that this is their chain and that they are there.
@@ -306,7 +375,16 @@ impl Chain {
                 return Err(SettlementError::NoContract { name, address: address.to_string() });
             }
         }
+        if let Some(g) = &d.game {
+            for (name, address) in [("OneStepReferee", g.referee), ("DisputeGame", g.game)] {
+                if self.provider.get_code_at(address).await.map_err(SettlementError::rpc)?.is_empty() {
+                    return Err(SettlementError::NoContract { name, address: address.to_string() });
+                }
+            }
+        }
         Ok(Settlement {
+            game: d.game.map(|g| DisputeGame::new(g.game, self.provider.clone())),
+            referee: d.game.map(|g| OneStepReferee::new(g.referee, self.provider.clone())),
             chain: self.clone(),
             deployment: d.clone(),
             registry: ModelRegistry::new(d.registry, self.provider.clone()),
@@ -316,7 +394,7 @@ impl Chain {
     }
 }
 
-async fn confirm(pending: Result<PendingTransactionBuilder<Ethereum>, ContractError>) -> Result<Tx, SettlementError> {
+pub(crate) async fn confirm(pending: Result<PendingTransactionBuilder<Ethereum>, ContractError>) -> Result<Tx, SettlementError> {
     let receipt = pending.map_err(SettlementError::from_contract)?.get_receipt().await.map_err(SettlementError::rpc)?;
     let hash = receipt.transaction_hash;
     if !receipt.status() {
@@ -346,6 +424,8 @@ pub struct Settlement {
     registry: ModelRegistry::ModelRegistryInstance<DynProvider>,
     staking: Staking::StakingInstance<DynProvider>,
     batches: BatchSettlement::BatchSettlementInstance<DynProvider>,
+    pub(crate) game: Option<DisputeGame::DisputeGameInstance<DynProvider>>,
+    pub(crate) referee: Option<OneStepReferee::OneStepRefereeInstance<DynProvider>>,
 }
 
 impl Settlement {
@@ -362,9 +442,9 @@ impl Settlement {
         self.chain.with_key(key).await?.attach(&self.deployment).await
     }
 
-    /// Registers `id` with today's commitment scheme (the id is its own commitment).
+    /// Registers `id` with today's commitment scheme (Keccak-256; the id is its own commitment).
     pub async fn register_model(&self, id: B256) -> Result<Tx, SettlementError> {
-        confirm(self.registry.register(id, KIND_BLAKE3, id).send().await).await
+        confirm(self.registry.register(id, KIND_KECCAK, id).send().await).await
     }
 
     /// Registers `id` with an explicit kind and commitment (the contract decides what it accepts).
@@ -498,7 +578,7 @@ impl Settlement {
 }
 
 /// u128 as a decimal string: wei amounts exceed what JSON numbers hold exactly in most readers.
-mod decimal {
+pub(crate) mod decimal {
     use serde::{Deserialize, Deserializer, Serializer};
 
     pub fn serialize<S: Serializer>(v: &u128, s: S) -> Result<S::Ok, S::Error> {

@@ -1,5 +1,7 @@
 use alloy::sol_types::SolInterface;
 
+use crate::bindings::game::DisputeGame;
+use crate::bindings::referee::OneStepReferee;
 use crate::bindings::{BatchSettlement, ModelRegistry, Staking};
 
 /// What went wrong talking to the chain, phrased for the person who ran the command.
@@ -54,6 +56,12 @@ impl SettlementError {
             }
             if let Ok(x) = ModelRegistry::ModelRegistryErrors::abi_decode(&data) {
                 return Self::Rejected { contract: "ModelRegistry", reason: tidy(format!("{x:?}")) };
+            }
+            if let Ok(x) = DisputeGame::DisputeGameErrors::abi_decode(&data) {
+                return Self::Rejected { contract: "DisputeGame", reason: tidy(format!("{x:?}")) };
+            }
+            if let Ok(x) = OneStepReferee::OneStepRefereeErrors::abi_decode(&data) {
+                return Self::Rejected { contract: "OneStepReferee", reason: tidy(format!("{x:?}")) };
             }
             return Self::Rejected { contract: "a contract", reason: format!("unknown revert data {data}") };
         }

@@ -3,20 +3,23 @@
 //!
 //! The contracts live in `contracts/src`; their compiled artifacts in `contracts/out` are
 //! committed, and the bindings here are generated from them at compile time, so building
-//! this crate needs no Solidity compiler. The bisection game and the one-step referee on
-//! chain are not built yet: they wait for Keccak commitments.
+//! this crate needs no Solidity compiler. `dispute` plays the bisection game of
+//! `verity-dispute` on chain, down to the Solidity one-step referee.
 
 pub mod anvil;
 mod bindings;
 mod chain;
+pub mod dispute;
 mod error;
 
 pub use alloy;
 pub use alloy::primitives::{Address, B256, U256};
+pub use bindings::game::{DisputeGame, OneStep, VerityModel};
+pub use bindings::referee::OneStepReferee;
 pub use bindings::{BatchSettlement, ModelRegistry, Staking};
 pub use chain::{
-    BatchInfo, BatchStatus, Chain, DeployParams, Deployed, Deployment, ModelEntry, Settlement, StakeInfo, Tx, ANVIL_CHAIN_ID,
-    DEPLOYMENT_VERSION, KIND_BLAKE3, MAX_BATCH_DEPTH,
+    BatchInfo, BatchStatus, Chain, DeployParams, Deployed, Deployment, GameDeployment, GameParams, ModelEntry, Settlement, StakeInfo,
+    Tx, ANVIL_CHAIN_ID, DEPLOYMENT_VERSION, KIND_BLAKE3, KIND_KECCAK, MAX_BATCH_DEPTH,
 };
 pub use error::SettlementError;
 
