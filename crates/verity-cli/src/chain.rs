@@ -7,9 +7,9 @@ use std::path::{Path, PathBuf};
 use anyhow::{bail, Context, Result};
 use clap::{Args, Subcommand};
 use serde_json::json;
-use verity_settlement::{block_on, Address, Chain, DeployParams, Deployment, Settlement, B256, MAX_BATCH_DEPTH};
+use verity_settlement::{block_on, Address, Chain, DeployParams, Deployment, GameParams, Settlement, B256, MAX_BATCH_DEPTH};
 
-use crate::files::read_model;
+use crate::files::{read_input, read_model};
 
 #[derive(Args)]
 pub struct Conn {
@@ -53,10 +53,16 @@ pub enum ChainCommand {
         /// Seconds after posting during which a batch can be challenged (at most the unbonding delay).
         #[arg(long, default_value_t = 86_400)]
         challenge_window: u64,
-        /// The account allowed to lock and slash stakes (the future dispute contract); by
-        /// default none, so nobody can slash.
+        /// The account allowed to lock and slash stakes instead of the dispute game; by
+        /// default the dispute game is deployed and is that account.
         #[arg(long)]
         manager: Option<Address>,
+        /// The challenger's bond, in wei (with the dispute game).
+        #[arg(long, default_value_t = 10u128.pow(17))]
+        bond: u128,
+        /// Seconds each party has for its move in a dispute (silence loses).
+        #[arg(long, default_value_t = 3_600)]
+        move_timeout: u64,
         /// Print one JSON object: deployment, gas, file.
         #[arg(long)]
         json: bool,
@@ -173,22 +179,36 @@ pub fn stake(a: StakeArgs) -> Result<()> {
 pub fn run(command: ChainCommand) -> Result<()> {
     block_on(async {
         match command {
-            ChainCommand::Deploy { conn, contracts, min_stake, unbonding_delay, challenge_window, manager, json } => {
-                deploy(
-                    &conn,
-                    &contracts,
-                    DeployParams {
-                        min_stake,
-                        unbonding_delay,
-                        challenge_window,
-                        challenger_manager: manager.unwrap_or(Address::ZERO),
-                    },
-                    json,
-                )
-                .await
+            ChainCommand::Deploy {
+                conn,
+                contracts,
+                min_stake,
+                unbonding_delay,
+                challenge_window,
+                manager,
+                bond,
+                move_timeout,
+                json,
+            } => {
+                let params = DeployParams {
+                    min_stake,
+                    unbonding_delay,
+                    challenge_window,
+                    challenger_manager: manager.unwrap_or(Address::ZERO),
+                };
+                let game = manager.is_none().then_some(GameParams { bond, move_timeout });
+                deploy(&conn, &contracts, params, game, json).await
             }
             ChainCommand::RegisterModel { at, model, json } => {
                 let m = read_model(&model)?;
+                let uncovered = verity_settlement::dispute::uncovered_nodes(&m);
+                if !uncovered.is_empty() {
+                    bail!(
+                        "the on-chain one-step referee does not cover the ops of node(s) {}: a dispute ending there could not \
+                         be decided, so this model is not registered (see docs/settlement.md)",
+                        uncovered.join(", ")
+                    );
+                }
                 let id: B256 = m.id().parse().context("the model id is not 32 bytes of hex")?;
                 let s = attach(&at, false).await?;
                 let tx = s.register_model(id).await?;
@@ -226,10 +246,13 @@ pub fn run(command: ChainCommand) -> Result<()> {
     })?
 }
 
-async fn deploy(conn: &Conn, file: &Path, params: DeployParams, as_json: bool) -> Result<()> {
+async fn deploy(conn: &Conn, file: &Path, params: DeployParams, game: Option<GameParams>, as_json: bool) -> Result<()> {
     let key = key(conn)?;
     let chain = Chain::connect(&conn.rpc, key.as_deref()).await?;
-    let deployed = chain.deploy(&params).await?;
+    let deployed = match game {
+        Some(g) => chain.deploy_with_game(&params, &g).await?,
+        None => chain.deploy(&params).await?,
+    };
     deployed.deployment.save(file)?;
     let d = &deployed.deployment;
     if as_json {
@@ -238,9 +261,11 @@ async fn deploy(conn: &Conn, file: &Path, params: DeployParams, as_json: bool) -
         return Ok(());
     }
     println!("deployed on chain {} at block {} by {}", d.chain_id, d.block, d.deployer);
-    let address = |n: &str| match n {
-        "Staking" => d.staking,
-        "BatchSettlement" => d.settlement,
+    let address = |n: &str| match (n, d.game) {
+        ("Staking", _) => d.staking,
+        ("BatchSettlement", _) => d.settlement,
+        ("OneStepReferee", Some(g)) => g.referee,
+        ("DisputeGame", Some(g)) => g.game,
         _ => d.registry,
     };
     for (name, gas) in &deployed.gas {
@@ -306,6 +331,72 @@ async fn status(at: &At, executor: Option<Address>, root: Option<B256>, model_id
             ),
             None => println!("model {id}: not registered"),
         }
+    }
+    Ok(())
+}
+
+/// `verity challenge RECEIPT`: opens a dispute on chain over a batch-signed receipt whose
+/// batch its executor posted, with the deployment's bond.
+#[derive(Args)]
+pub struct ChallengeArgs {
+    #[command(flatten)]
+    at: At,
+    /// The receipt (JSON, as `verity run --receipt` writes it), batch-signed.
+    receipt: PathBuf,
+    /// The model the receipt is about (.vrt).
+    #[arg(long)]
+    model: PathBuf,
+    /// The input the receipt claims to have run on.
+    #[arg(long)]
+    input: PathBuf,
+    /// Print one JSON object: game, tx, gas_used.
+    #[arg(long)]
+    json: bool,
+}
+
+pub fn challenge(a: ChallengeArgs) -> Result<()> {
+    let text = std::fs::read_to_string(&a.receipt).with_context(|| format!("cannot read {}", a.receipt.display()))?;
+    let receipt =
+        verity_receipt::Receipt::from_json(&text).with_context(|| format!("{} is not a receipt", a.receipt.display()))?;
+    let m = read_model(&a.model)?;
+    let inputs = read_input(&m, &a.input)?;
+    let commitment = verity_commit::ModelCommitment::new(&m);
+    // The contract would refuse these too; saying so here names what is wrong.
+    verity_dispute::statement(&commitment, &inputs, &receipt)
+        .context("this receipt cannot be disputed with this model and input")?;
+    let roots = verity_dispute::input_roots(&m.values, &inputs);
+    block_on(async {
+        let s = attach(&a.at, false).await?;
+        let (id, tx) = s.challenge(&receipt, &commitment, &roots).await?;
+        print_tx(&format!("opened dispute game {id}"), &tx, a.json, json!({"game": id.to_string()}));
+        Ok(())
+    })?
+}
+
+/// `verity dispute MODEL --input I --cheat K --chain RPC`: the whole game on chain (anvil's
+/// dev accounts), from deployment to payout; prints one JSON object with `--json`.
+pub fn dispute_on_chain(model: &Path, input: &Path, kind: &str, rpc: &str, as_json: bool) -> Result<()> {
+    use verity_dispute::Cheat;
+    let kinds = Cheat::ALL.map(Cheat::name).join(", ");
+    let kind = Cheat::parse(kind).with_context(|| format!("unknown cheat '{kind}' (one of: {kinds})"))?;
+    let m = read_model(model)?;
+    let inputs = read_input(&m, input)?;
+    let challenger = if kind == Cheat::None {
+        verity_settlement::dispute::ChallengerKind::Random(1)
+    } else {
+        verity_settlement::dispute::ChallengerKind::Honest
+    };
+    let r = block_on(verity_settlement::dispute::run(rpc, &m, &inputs, kind, challenger))??;
+    if as_json {
+        println!("{}", serde_json::to_string(&r)?);
+        return Ok(());
+    }
+    println!("model {}  cheat: {} ({})", r.model_id, r.cheat, r.detail);
+    println!("verdict on chain: {} wins after {} moves — {}", r.winner, r.rounds, r.reason);
+    println!("executor stake {} -> {} wei (slashed: {})", r.stake_before, r.stake_after, r.slashed);
+    println!("dispute gas: total {}, largest transaction {}", r.gas.total, r.gas.max_tx);
+    for (step, g) in &r.gas.per_step {
+        println!("  {step:<10} {:>2} tx  {:>9} gas (max {})", g.txs, g.total, g.max);
     }
     Ok(())
 }

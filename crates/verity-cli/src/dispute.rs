@@ -15,7 +15,10 @@ use crate::files::{read_input, read_model};
 
 const TIMEOUT: u64 = 60;
 
-pub fn run(model: &Path, input: &Path, kind: &str, as_json: bool) -> Result<()> {
+pub fn run(model: &Path, input: &Path, kind: &str, as_json: bool, chain: Option<&str>) -> Result<()> {
+    if let Some(rpc) = chain {
+        return crate::chain::dispute_on_chain(model, input, kind, rpc, as_json);
+    }
     let kinds = Cheat::ALL.map(Cheat::name).join(", ");
     let kind = Cheat::parse(kind).with_context(|| format!("unknown cheat '{kind}' (one of: {kinds})"))?;
     let m = read_model(model)?;

@@ -122,6 +122,10 @@ enum Command {
         /// Print one JSON object: winner, rounds, bytes, referee_step_us, moves.
         #[arg(long)]
         json: bool,
+        /// Play the game on this chain (anvil, chain id 31337: its dev accounts) from
+        /// deployment to payout; --json then prints winner, rounds, slashed and gas.
+        #[arg(long)]
+        chain: Option<String>,
     },
     /// Time the engine (1 thread and all cores) and the reference interpreter; prints JSON.
     Bench {
@@ -194,6 +198,8 @@ enum Command {
     /// Stake native ETH as an executor on chain: the signing key becomes a staked executor
     /// address that may post receipt batches (see docs/settlement.md).
     Stake(chain::StakeArgs),
+    /// Challenge a batch-signed receipt on chain, with the dispute game's bond.
+    Challenge(chain::ChallengeArgs),
     /// Fetch a model, a receipt or a proof from a node by id, checked before it is written:
     /// a model's bytes must hash to its id; a receipt must be signed and reproduce on
     /// re-execution; a proof (by job id or proof id; waited for if not done) must verify
@@ -245,7 +251,7 @@ fn main() -> ExitCode {
             (None, Some(_), Some(_)) => Err(anyhow::anyhow!("--input is for receipts; a proof carries its own input")),
             _ => Err(anyhow::anyhow!("give --proof, or --receipt with --input")),
         },
-        Command::Dispute { model, input, cheat, json } => dispute::run(&model, &input, &cheat, json),
+        Command::Dispute { model, input, cheat, json, chain } => dispute::run(&model, &input, &cheat, json, chain.as_deref()),
         Command::Bench { model, input, seconds, threads } => bench::run(&model, &input, seconds, threads),
         Command::Node(args) => node::run(args),
         Command::Publish { node, model, calibration, bits, api_key } => {
@@ -266,6 +272,7 @@ fn main() -> ExitCode {
         }
         Command::Chain { command } => chain::run(command),
         Command::Stake(args) => chain::stake(args),
+        Command::Challenge(args) => chain::challenge(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -74,10 +74,7 @@ fn the_id_follows_its_documented_definition() {
             .collect();
         level.resize(level.len().next_power_of_two(), [0; 32]);
         while level.len() > 1 {
-            level = level
-                .chunks(2)
-                .map(|p| keccak("verity/v3/merkle-node", &[p[0], p[1]].concat()))
-                .collect();
+            level = level.chunks(2).map(|p| keccak("verity/v3/merkle-node", &[p[0], p[1]].concat())).collect();
         }
         let want = keccak("verity/v3/model-id", &[head, &level[0]].concat());
         assert_eq!(model.id_bytes(), want, "{m}");

@@ -356,9 +356,20 @@ pub async fn run(
     use anyhow::Context;
     use verity_dispute::{cheat, statement, Challenger, Execution, Executor, RandomChallenger};
 
+    let uncovered = uncovered_nodes(model);
+    anyhow::ensure!(
+        uncovered.is_empty(),
+        "the on-chain referee does not cover the ops of node(s) {} (see docs/settlement.md): this model cannot be settled on chain",
+        uncovered.join(", ")
+    );
     let chain = crate::Chain::connect(rpc, None).await?;
     anyhow::ensure!(chain.chain_id() == ANVIL_CHAIN_ID, "--chain plays with anvil's dev accounts: chain id 31337 needed");
-    let params = crate::DeployParams { min_stake: 10u128.pow(18), unbonding_delay: 7 * 86_400, challenge_window: 86_400, ..Default::default() };
+    let params = crate::DeployParams {
+        min_stake: 10u128.pow(18),
+        unbonding_delay: 7 * 86_400,
+        challenge_window: 86_400,
+        ..Default::default()
+    };
     let deployed = chain.deploy_with_game(&params, &crate::GameParams::default()).await?;
     let mut setup: BTreeMap<String, u64> = deployed.gas.iter().map(|(n, g)| (format!("deploy {n}"), *g)).collect();
     let publisher = chain.attach(&deployed.deployment).await?;
@@ -370,7 +381,8 @@ pub async fn run(
     setup.insert("register model".into(), publisher.register_model(b(&id)).await?.gas_used);
     setup.insert("stake".into(), executor.stake(params.min_stake * 2).await?.gas_used);
 
-    let claim = cheat(model, inputs, kind)?.with_context(|| format!("cheat '{}' changes nothing on this model and input", kind.name()))?;
+    let claim = cheat(model, inputs, kind)?
+        .with_context(|| format!("cheat '{}' changes nothing on this model and input", kind.name()))?;
     let truth = Execution::new(model, verity_model::reference::run_tampered(model, inputs, |_, _| {})?);
     let signer = verity_receipt::Signer::from_hex(crate::anvil::DEV_KEYS[1]).context("the executor's dev key")?;
     let now = chain.provider().get_block(alloy::eips::BlockId::latest()).await?.map(|b| b.header.timestamp).unwrap_or(0);
@@ -390,7 +402,12 @@ pub async fn run(
     let mut local = Referee::new(st, 0, timeout);
     let mut ex = Executor { model, commitment: &commitment, run: &claim.run };
     let mut honest = Challenger { run: &truth };
-    let mut random = RandomChallenger { state: match challenger_kind { ChallengerKind::Random(s) => s, _ => 0 } };
+    let mut random = RandomChallenger {
+        state: match challenger_kind {
+            ChallengerKind::Random(s) => s,
+            _ => 0,
+        },
+    };
     let ch: &mut dyn Player = match challenger_kind {
         ChallengerKind::Honest => &mut honest,
         ChallengerKind::Random(_) => &mut random,
@@ -442,7 +459,8 @@ impl Settlement {
                 path: vec![],
             })
             .collect();
-        let out = r.evaluate(s, node.to_vec().into(), U256::from(j), chunks).call().await.map_err(SettlementError::from_contract)?;
+        let out =
+            r.evaluate(s, node.to_vec().into(), U256::from(j), chunks).call().await.map_err(SettlementError::from_contract)?;
         i64::try_from(out.y).map_err(|_| SettlementError::Rpc(format!("the referee returned {} (out of range)", out.y)))
     }
 
@@ -451,4 +469,29 @@ impl Settlement {
         let r = self.referee.as_ref().ok_or_else(|| SettlementError::DeploymentFile("this deployment has no referee".into()))?;
         r.covered(U256::from(tag)).call().await.map_err(SettlementError::from_contract)
     }
+}
+
+/// The op bytes (`verity_model` encoding tags) whose one-step check `OneStepReferee` has:
+/// Const, Linear, Conv, Add, Mul, Rescale, Clamp, Lut, PRelu, MaxPool, AvgPool, Reshape,
+/// Transpose. The others (MatMul 3, Div 6, Reduce 13, Softmax 14, LayerNorm 15, Concat 18,
+/// Slice 19, Gather 20) are refused on chain (`UncoveredOp`). Kept equal to the contract's
+/// `covered` by `tests/referee.rs`.
+pub const COVERED_OPS: [u8; 13] = [0, 1, 2, 4, 5, 7, 8, 9, 10, 11, 12, 16, 17];
+
+/// The names of `model`'s nodes whose op the on-chain referee does not cover. A dispute that
+/// ends on such a node cannot be decided by the step, so an honest executor would lose it by
+/// timeout: such models must not be settled on chain (`verity chain register-model` refuses).
+pub fn uncovered_nodes(model: &verity_model::Model) -> Vec<String> {
+    model
+        .nodes
+        .iter()
+        .filter(|n| {
+            let enc = n.encode();
+            let u32at = |p: usize| u32::from_le_bytes(enc[p..p + 4].try_into().expect("4 bytes")) as usize;
+            let p = 4 + u32at(0);
+            let p = p + 4 + 4 * u32at(p);
+            !COVERED_OPS.contains(&enc[p + 4])
+        })
+        .map(|n| n.name.clone())
+        .collect()
 }

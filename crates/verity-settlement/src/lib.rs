@@ -18,8 +18,8 @@ pub use bindings::game::{DisputeGame, OneStep, VerityModel};
 pub use bindings::referee::OneStepReferee;
 pub use bindings::{BatchSettlement, ModelRegistry, Staking};
 pub use chain::{
-    BatchInfo, BatchStatus, Chain, DeployParams, Deployed, Deployment, GameDeployment, GameParams, ModelEntry, Settlement, StakeInfo,
-    Tx, ANVIL_CHAIN_ID, DEPLOYMENT_VERSION, KIND_BLAKE3, KIND_KECCAK, MAX_BATCH_DEPTH,
+    BatchInfo, BatchStatus, Chain, DeployParams, Deployed, Deployment, GameDeployment, GameParams, ModelEntry, Settlement,
+    StakeInfo, Tx, ANVIL_CHAIN_ID, DEPLOYMENT_VERSION, KIND_BLAKE3, KIND_KECCAK, MAX_BATCH_DEPTH,
 };
 pub use error::SettlementError;
 

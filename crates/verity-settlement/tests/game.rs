@@ -31,3 +31,180 @@ async fn every_cheat_loses_and_is_slashed() {
         assert!(r.gas.max_tx < 1_000_000, "{kind:?}: {:?}", r.gas);
     }
 }
+
+use verity_commit::ModelCommitment;
+use verity_dispute::{statement, Challenger, Execution, Executor, Move, Player, RandomChallenger, Referee};
+use verity_receipt::{Receipt, Signer};
+use verity_settlement::alloy::primitives::{B256, U256};
+use verity_settlement::anvil::{dev_address, DEV_KEYS};
+use verity_settlement::dispute::{play, summary};
+use verity_settlement::{Chain, DeployParams, GameParams, Settlement};
+
+const ETH: u128 = 1_000_000_000_000_000_000;
+const WINDOW: u64 = 1_000;
+const DELAY: u64 = 2_000;
+const MOVE: u64 = 100;
+
+/// A deployment with a registered model, a staked executor (dev 1) that posted a batch of two
+/// receipts for `kind`'s claim, and a challenger (dev 2).
+struct World {
+    _anvil: Anvil,
+    anvil_url: String,
+    model: Model,
+    inputs: Vec<Tensor>,
+    commitment: ModelCommitment,
+    claim: verity_dispute::Claim,
+    truth: Execution,
+    receipts: Vec<Receipt>,
+    executor: Settlement,
+    challenger: Settlement,
+}
+
+async fn world(kind: Cheat) -> Option<World> {
+    let anvil = Anvil::for_test()?;
+    let (model, inputs) = fixture("cnn_digits");
+    let chain = Chain::connect(anvil.url(), None).await.unwrap();
+    let p = DeployParams { min_stake: ETH, unbonding_delay: DELAY, challenge_window: WINDOW, ..Default::default() };
+    let d = chain.deploy_with_game(&p, &GameParams { bond: ETH / 10, move_timeout: MOVE }).await.unwrap();
+    let publisher = chain.attach(&d.deployment).await.unwrap();
+    let executor = publisher.with_key(DEV_KEYS[1]).await.unwrap();
+    let challenger = publisher.with_key(DEV_KEYS[2]).await.unwrap();
+    let commitment = ModelCommitment::new(&model);
+    publisher.register_model(B256::from(commitment.root())).await.unwrap();
+    executor.stake(2 * ETH).await.unwrap();
+    let claim = verity_dispute::cheat(&model, &inputs, kind).unwrap().unwrap();
+    let truth = Execution::new(&model, verity_model::reference::run_tampered(&model, &inputs, |_, _| {}).unwrap());
+    let body = claim.receipt_body(commitment.root(), 1);
+    let other = verity_receipt::ReceiptBody { timestamp: 2, ..body };
+    let receipts = Signer::from_hex(DEV_KEYS[1]).unwrap().sign_batch(&[body, other]).unwrap();
+    let proof = receipts[0].batch.as_ref().unwrap();
+    executor.post_batch(B256::from(proof.root(&receipts[0].body.signing_hash())), 1).await.unwrap();
+    let anvil_url = anvil.url().to_string();
+    Some(World { _anvil: anvil, anvil_url, model, inputs, commitment, claim, truth, receipts, executor, challenger })
+}
+
+impl World {
+    fn input_roots(&self) -> Vec<[u8; 32]> {
+        verity_dispute::input_roots(&self.model.values, &self.inputs)
+    }
+    async fn challenge(&self) -> Result<U256, verity_settlement::SettlementError> {
+        self.challenger.challenge(&self.receipts[0], &self.commitment, &self.input_roots()).await.map(|r| r.0)
+    }
+    fn referee(&self) -> Referee {
+        Referee::new(statement(&self.commitment, &self.inputs, &self.receipts[0]).unwrap(), 0, MOVE)
+    }
+}
+
+fn rejected<T: std::fmt::Debug>(r: Result<T, verity_settlement::SettlementError>) -> String {
+    r.unwrap_err().rejection().expect("a contract refusal").to_string()
+}
+
+#[tokio::test]
+async fn an_honest_executor_wins_against_a_false_challenge_and_keeps_its_stake() {
+    let Some(w) = world(Cheat::None).await else { return };
+    for seed in [1u64, 2] {
+        // A second batch for the second game (a receipt is challenged once).
+        let w = if seed == 1 { &w } else { &world(Cheat::None).await.unwrap() };
+        let id = w.challenge().await.unwrap();
+        let mut local = w.referee();
+        let mut ex = Executor { model: &w.model, commitment: &w.commitment, run: &w.claim.run };
+        let out = play(id, &w.executor, &w.challenger, &mut local, &mut ex, &mut RandomChallenger { state: seed }).await.unwrap();
+        assert_eq!(out.winner, verity_dispute::Party::Executor, "{}", out.reason);
+        let stake = w.executor.stake_of(dev_address(1)).await.unwrap();
+        assert_eq!((stake.amount, stake.locks), (2 * ETH, 0));
+        // Half the bond is burned, half is the executor's.
+        assert_eq!(w.executor.game_credit(dev_address(1)).await.unwrap(), U256::from(ETH / 20));
+        assert_eq!(w.challenger.game_credit(dev_address(2)).await.unwrap(), U256::ZERO);
+        w.executor.claim_game().await.unwrap();
+        assert_eq!(rejected(w.executor.claim_game().await), "NothingToClaim");
+    }
+}
+
+/// Plays nothing: a player that never moves.
+struct Silent;
+impl Player for Silent {
+    fn play(&mut self, _: &Referee) -> Option<Move> {
+        None
+    }
+}
+
+#[tokio::test]
+async fn a_silent_party_loses_at_its_deadline() {
+    // The executor says nothing after the challenge: the challenger wins and the stake is cut.
+    let Some(w) = world(Cheat::Weight).await else { return };
+    let id = w.challenge().await.unwrap();
+    assert_eq!(rejected(w.challenger.timeout(id).await), "NotLate"); // not before the deadline
+    let out =
+        play(id, &w.executor, &w.challenger, &mut w.referee(), &mut Silent, &mut Challenger { run: &w.truth }).await.unwrap();
+    assert_eq!(out.winner, verity_dispute::Party::Challenger);
+    assert_eq!(w.executor.stake_of(dev_address(1)).await.unwrap().amount, ETH);
+    assert_eq!(w.challenger.game_credit(dev_address(2)).await.unwrap(), U256::from(ETH / 10), "the bond comes back");
+    assert_eq!(rejected(w.challenger.timeout(id).await), "GameOver");
+
+    // The challenger goes silent against an honest executor: the executor wins.
+    let w = world(Cheat::None).await.unwrap();
+    let id = w.challenge().await.unwrap();
+    let mut ex = Executor { model: &w.model, commitment: &w.commitment, run: &w.claim.run };
+    let out = play(id, &w.executor, &w.challenger, &mut w.referee(), &mut ex, &mut Silent).await.unwrap();
+    assert_eq!(out.winner, verity_dispute::Party::Executor);
+    assert_eq!(out.rounds, 2, "the executor's outputs and first prefix, then silence");
+    assert_eq!(w.executor.stake_of(dev_address(1)).await.unwrap().amount, 2 * ETH);
+}
+
+#[tokio::test]
+async fn refused_challenges_and_moves() {
+    let Some(w) = world(Cheat::Weight).await else { return };
+    let s = summary(&w.commitment.head);
+    // A forged inclusion: the other receipt's proof with this receipt's body.
+    let mut forged = w.receipts[0].clone();
+    forged.batch = w.receipts[1].batch.clone();
+    assert_eq!(rejected(w.challenger.challenge(&forged, &w.commitment, &w.input_roots()).await), "NotIncluded");
+    // Another model's commitment, or inputs other than the signed ones.
+    let (other, _) = fixture("mlp_digits");
+    assert_eq!(
+        rejected(w.challenger.challenge(&w.receipts[0], &ModelCommitment::new(&other), &w.input_roots()).await),
+        "HeadNotModel"
+    );
+    assert_eq!(rejected(w.challenger.challenge(&w.receipts[0], &w.commitment, &[[7; 32]]).await), "BadInputs");
+
+    let id = w.challenge().await.unwrap();
+    assert_eq!(rejected(w.challenge().await), "AlreadyChallenged");
+    // The stake is locked: unbonding past the delay still cannot withdraw it.
+    w.executor.request_unbond().await.unwrap();
+    let mut local = w.referee();
+    let mut ex = Executor { model: &w.model, commitment: &w.commitment, run: &w.claim.run };
+    let first = ex.play(&local).unwrap();
+    // Out of turn: the challenger sends the executor's move.
+    assert_eq!(rejected(w.challenger.send_move(id, 0, &s, local.phase(), &first).await), "NotYourTurn");
+    // A wrong sequence number (a stale or replayed move).
+    assert_eq!(rejected(w.executor.send_move(id, 1, &s, local.phase(), &first).await), "StaleMove");
+    // A move of the wrong kind for the position.
+    assert_eq!(rejected(w.executor.send_move(id, 0, &s, local.phase(), &Move::Prefix { root: [1; 32] }).await), "WrongPhase");
+    w.executor.send_move(id, 0, &s, local.phase(), &first).await.unwrap();
+    local.apply(verity_dispute::Party::Executor, &first, 1).unwrap();
+    // The same move again (replayed): its sequence number is spent.
+    assert_eq!(rejected(w.executor.send_move(id, 0, &s, local.phase(), &first).await), "StaleMove");
+    let mut ch = Challenger { run: &w.truth };
+    let second = ex.play(&local).or_else(|| ch.play(&local)).unwrap();
+    // The next move, sent after its deadline.
+    let turn = local.turn().unwrap();
+    let side = if turn == verity_dispute::Party::Executor { &w.executor } else { &w.challenger };
+    w.executor.pass_deadline().await.unwrap();
+    assert_eq!(rejected(side.send_move(id, 1, &s, local.phase(), &second).await), "Late");
+    // Past its deadline the party on turn has lost; the stake is still locked until then.
+    anvil_increase(&w.anvil_url, DELAY).await;
+    assert_eq!(rejected(w.executor.withdraw().await), "StakeLocked");
+    w.challenger.timeout(id).await.unwrap();
+    assert_eq!(rejected(side.send_move(id, 1, &s, local.phase(), &second).await), "GameOver");
+    // Decided: the lock is released and the rest of the stake can leave.
+    w.executor.withdraw().await.unwrap();
+    // The batch is final now: the other receipt can no longer be challenged.
+    assert_eq!(rejected(w.challenger.challenge(&w.receipts[1], &w.commitment, &w.input_roots()).await), "WindowClosed");
+}
+
+async fn anvil_increase(url: &str, secs: u64) {
+    use verity_settlement::alloy::providers::{Provider, ProviderBuilder};
+    let p = ProviderBuilder::new().connect_http(url.parse().unwrap());
+    let _: serde_json::Value = p.raw_request("evm_increaseTime".into(), (secs,)).await.unwrap();
+    let _: serde_json::Value = p.raw_request("evm_mine".into(), ()).await.unwrap();
+}

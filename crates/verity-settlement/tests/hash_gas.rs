@@ -42,7 +42,11 @@ async fn blake3_against_keccak_openings() {
         let leaf = B256::from([0xab; 32]);
         let index = (1u64 << depth) - 2;
         let want = path.iter().enumerate().fold(leaf.0, |acc, (i, s)| {
-            if (index >> i) & 1 == 0 { blake3_node(&acc, &s.0) } else { blake3_node(&s.0, &acc) }
+            if (index >> i) & 1 == 0 {
+                blake3_node(&acc, &s.0)
+            } else {
+                blake3_node(&s.0, &acc)
+            }
         });
         let call = bench.blake3Root(leaf, alloy_u256(index), path.clone());
         assert_eq!(call.call().await.unwrap().0, want);

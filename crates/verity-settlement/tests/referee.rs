@@ -80,6 +80,10 @@ async fn solidity_referee_equals_the_rust_one() {
     let chain = Chain::connect(anvil.url(), None).await.unwrap();
     let d = chain.deploy_with_game(&DeployParams::default(), &GameParams::default()).await.unwrap();
     let s = chain.attach(&d.deployment).await.unwrap();
+    for t in 0..=21u8 {
+        let covered = s.referee_covers(t).await.unwrap();
+        assert_eq!(covered, verity_settlement::dispute::COVERED_OPS.contains(&t), "op {t}");
+    }
     let mut rng = Rng::new(7);
     let (mut total, mut tags, mut refused) = (0, std::collections::BTreeSet::new(), std::collections::BTreeSet::new());
     for seed in 0..40u64 {
