@@ -270,6 +270,12 @@ contract DisputeGame {
                 revert BadProof("output not at its leaf of the trace root");
             }
         }
+        if (g.hi == g.lo) {
+            // No nodes: the trace is the inputs, whose prefix the contract computed itself.
+            advance(id, g, Phase.Done);
+            finish(id, g, g.loRoot == g.traceRoot ? Party.Executor : Party.Challenger, "the model has no nodes");
+            return;
+        }
         advance(id, g, bisectOrOpen(g));
     }
 

@@ -180,3 +180,33 @@ fn deploy_stake_post_and_status_from_the_command_line() {
     std::fs::write(&other_file, "{}").unwrap();
     fails(&["chain", "status", "--rpc", rpc, "--contracts", other_file.to_str().unwrap()], "is not a deployment file");
 }
+
+#[test]
+fn a_dispute_on_chain_from_the_command_line() {
+    let Some(anvil) = Anvil::for_test() else { return };
+    let fx = |n: &str| format!("{}/../../fixtures/{n}", env!("CARGO_MANIFEST_DIR"));
+    let (m, i) = (fx("cnn_digits.vrt"), fx("cnn_digits.input.json"));
+    let r = json(&ok(&["dispute", &m, "--input", &i, "--cheat", "weight", "--chain", anvil.url(), "--json"]));
+    assert_eq!((r["winner"].as_str(), r["slashed"].as_bool()), (Some("challenger"), Some(true)), "{r}");
+    assert!(r["rounds"].as_u64().unwrap() >= 5, "{r}");
+    let gas = &r["gas"];
+    assert!(gas["total"].as_u64().unwrap() < 5_000_000 && gas["max_tx"].as_u64().unwrap() < 1_000_000, "{gas}");
+    assert_eq!(gas["per_step"]["step"]["txs"], 1, "{gas}");
+    let honest = json(&ok(&["dispute", &m, "--input", &i, "--cheat", "none", "--chain", anvil.url(), "--json"]));
+    assert_eq!((honest["winner"].as_str(), honest["slashed"].as_bool()), (Some("executor"), Some(false)), "{honest}");
+    // A model with ops the on-chain referee does not cover is refused, by name.
+    let (t, ti) = (fx("transformer_block.vrt"), fx("transformer_block.input.json"));
+    fails(&["dispute", &t, "--input", &ti, "--cheat", "weight", "--chain", anvil.url()], "does not cover the ops of node(s) ln1");
+    // A receipt signed alone (not in a posted batch) cannot be challenged.
+    let dir = tempfile::tempdir().unwrap();
+    let (file, receipt) = (dir.path().join("chain.json"), dir.path().join("receipt.json"));
+    let f = file.to_str().unwrap();
+    ok(&["chain", "deploy", "--rpc", anvil.url(), "--contracts", f]);
+    let key = dir.path().join("executor.key");
+    std::fs::write(&key, DEV_KEYS[1]).unwrap();
+    ok(&["run", &m, "--input", &i, "--receipt", receipt.to_str().unwrap(), "--key", key.to_str().unwrap()]);
+    fails(
+        &["challenge", "--rpc", anvil.url(), "--contracts", f, receipt.to_str().unwrap(), "--model", &m, "--input", &i],
+        "only a batch-signed receipt",
+    );
+}

@@ -36,7 +36,7 @@ fn client(url: &str, dir: &Path) -> Client {
 }
 
 /// What the pinned fixtures give (crates/verity-cli/tests/cli.rs pins the same hash).
-const CNN_OUTPUT_HASH: &str = "c8679451e36844544663946c15f88e25a80b13f75a36d441afc0bd58947ba95d";
+const CNN_OUTPUT_HASH: &str = "2a1aed27ff9fc13467b14669fbd93653837ff4a8c73e799deb03f224e6496f44";
 
 #[test]
 fn publish_infer_and_fetch_with_every_evidence_kind() {

@@ -2,7 +2,7 @@
 //! never be passed off as an inner node or a tensor root as a chunk. Each domain is a
 //! 32-byte prefix (`keccak256(domain ‖ message)`). Keccak-256 rather than BLAKE3 (version 2)
 //! because an EVM referee opens these commitments: it has Keccak as an opcode, and a BLAKE3
-//! compression written in Solidity costs ~100× more gas (docs/settlement.md).
+//! compression written in Solidity costs ~55× the gas of a Keccak node (docs/settlement.md).
 
 // The Merkle inner node and the model-id hashes belong to `verity-model` (the model id is
 // a Merkle commitment); they are re-exported so that every domain is reachable from here.

@@ -11,8 +11,8 @@ pub const EMPTY: Hash = [0; 32];
 const NODE_DOMAIN: &[u8; 32] = b"verity/v3/merkle-node...........";
 
 /// `keccak256(domain ‖ parts…)`: every commitment hash of version 3. Keccak-256 because the
-/// EVM computes it natively (a BLAKE3 node costs an on-chain referee ~100× more gas,
-/// docs/settlement.md); a 32-byte domain prefix per kind, so that no hash of one kind can
+/// EVM computes it natively (a BLAKE3 node written in Solidity costs ~55× the gas of a
+/// Keccak one, docs/settlement.md); a 32-byte domain prefix per kind, so that no hash of one kind can
 /// pass for another (a 96-byte inner node is still one Keccak permutation).
 pub fn keccak(domain: &[u8; 32], parts: &[&[u8]]) -> Hash {
     use sha3::{Digest, Keccak256};

@@ -433,7 +433,7 @@ fn receipts_are_stored_and_verified_and_mismatches_recorded() {
     let answer = http.infer(&id, input.clone(), "receipt").json();
     let receipt = answer["receipt"].clone();
     assert_eq!(receipt["executor"], http.get("/v1/info").json()["executor"]);
-    assert_eq!(answer["output_hash"], "c8679451e36844544663946c15f88e25a80b13f75a36d441afc0bd58947ba95d");
+    assert_eq!(answer["output_hash"], "2a1aed27ff9fc13467b14669fbd93653837ff4a8c73e799deb03f224e6496f44");
     let rid = answer["receipt_id"].as_str().unwrap();
     let record = http.get(&format!("/v1/receipts/0x{}", rid.to_uppercase())).json();
     assert_eq!((record["receipt"].clone(), record["model_id"].as_str().unwrap()), (receipt.clone(), id.as_str()));

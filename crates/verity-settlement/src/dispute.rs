@@ -108,32 +108,11 @@ impl Settlement {
         input_roots: &[[u8; 32]],
     ) -> Result<(U256, Tx), SettlementError> {
         let game = self.game()?;
-        let proof = receipt
-            .batch
-            .as_ref()
-            .ok_or_else(|| SettlementError::Rpc("only a batch-signed receipt can be challenged on chain".into()))?;
-        let body = &receipt.body;
-        let r = DisputeGame::Receipt {
-            modelId: b(&body.model_id),
-            inputHash: b(&body.input_hash),
-            outputHash: b(&body.output_hash),
-            traceRoot: b(&body.trace_root),
-            evidence: body.evidence as u8,
-            executor: body.executor.into(),
-            timestamp: body.timestamp,
-        };
-        let inc = DisputeGame::Inclusion {
-            salt: b(&proof.salt),
-            root: b(&proof.root(&body.signing_hash())),
-            index: U256::from(proof.index),
-            path: bs(&proof.path),
-        };
+        let c = challenge_call(receipt, commitment, input_roots)?;
         let bond = self.deployment().game.expect("a game deployment").bond;
-        let call = game
-            .challenge(r, inc, commitment.head_bytes().to_vec().into(), b(&commitment.nodes_root()), bs(input_roots))
-            .value(U256::from(bond));
+        let call = game.challenge(c.r, c.inc, c.head, c.nodesRoot, c.inputRoots).value(U256::from(bond));
         let tx = confirm(call.send().await).await?;
-        let id = game.gameOf(b(&body.signing_hash())).call().await.map_err(SettlementError::from_contract)?;
+        let id = game.gameOf(b(&receipt.body.signing_hash())).call().await.map_err(SettlementError::from_contract)?;
         Ok((id, tx))
     }
 
@@ -227,6 +206,39 @@ impl Settlement {
         let _: serde_json::Value = p.raw_request("evm_mine".into(), ()).await.map_err(SettlementError::rpc)?;
         Ok(())
     }
+}
+
+/// The arguments of `DisputeGame.challenge` for `receipt` (batch-signed), opening the model
+/// with `commitment` and the inputs with their roots.
+pub fn challenge_call(
+    receipt: &Receipt,
+    commitment: &ModelCommitment,
+    input_roots: &[[u8; 32]],
+) -> Result<DisputeGame::challengeCall, SettlementError> {
+    let proof = receipt.batch.as_ref().ok_or_else(|| {
+        SettlementError::Rpc("only a batch-signed receipt (its batch posted on chain) can be challenged".into())
+    })?;
+    let body = &receipt.body;
+    Ok(DisputeGame::challengeCall {
+        r: DisputeGame::Receipt {
+            modelId: b(&body.model_id),
+            inputHash: b(&body.input_hash),
+            outputHash: b(&body.output_hash),
+            traceRoot: b(&body.trace_root),
+            evidence: body.evidence as u8,
+            executor: body.executor.into(),
+            timestamp: body.timestamp,
+        },
+        inc: DisputeGame::Inclusion {
+            salt: b(&proof.salt),
+            root: b(&proof.root(&body.signing_hash())),
+            index: U256::from(proof.index),
+            path: bs(&proof.path),
+        },
+        head: commitment.head_bytes().to_vec().into(),
+        nodesRoot: b(&commitment.nodes_root()),
+        inputRoots: bs(input_roots),
+    })
 }
 
 /// Plays game `id` to its end: each player moves on the local referee's position, the move

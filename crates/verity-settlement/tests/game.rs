@@ -208,3 +208,33 @@ async fn anvil_increase(url: &str, secs: u64) {
     let _: serde_json::Value = p.raw_request("evm_increaseTime".into(), (secs,)).await.unwrap();
     let _: serde_json::Value = p.raw_request("evm_mine".into(), ()).await.unwrap();
 }
+
+verity_settlement::alloy::sol!(
+    #[sol(rpc)]
+    ReentrantChallenger,
+    "../../contracts/out/ReentrantChallenger.json"
+);
+
+#[tokio::test]
+async fn a_payout_cannot_be_reentered() {
+    use verity_settlement::alloy::sol_types::SolCall;
+    let Some(w) = world(Cheat::Weight).await else { return };
+    let attacker =
+        ReentrantChallenger::deploy(w.challenger.chain().provider().clone(), w.executor.deployment().game.unwrap().game)
+            .await
+            .unwrap();
+    let call = verity_settlement::dispute::challenge_call(&w.receipts[0], &w.commitment, &w.input_roots()).unwrap();
+    let tx = attacker.forward(call.abi_encode().into()).value(U256::from(ETH / 10)).send().await.unwrap();
+    assert!(tx.get_receipt().await.unwrap().status());
+    // The executor stays silent: the attacking challenger wins and is owed its bond back.
+    w.challenger.pass_deadline().await.unwrap();
+    w.challenger.timeout(U256::from(1)).await.unwrap();
+    assert_eq!(w.challenger.game_credit(*attacker.address()).await.unwrap(), U256::from(ETH / 10));
+    let tx = attacker.claim().send().await.unwrap();
+    assert!(tx.get_receipt().await.unwrap().status());
+    // The inner claim was refused by the guard; the outer one paid exactly once.
+    assert_eq!(attacker.reentered().call().await.unwrap(), U256::ZERO);
+    assert_eq!(attacker.refused().call().await.unwrap(), U256::from(1));
+    assert_eq!(w.challenger.chain().balance(*attacker.address()).await.unwrap(), U256::from(ETH / 10));
+    assert_eq!(w.challenger.game_credit(*attacker.address()).await.unwrap(), U256::ZERO);
+}
