@@ -10,7 +10,7 @@ use verity_settlement::alloy::providers::Provider;
 use verity_settlement::alloy::sol_types::SolError;
 use verity_settlement::anvil::{dev_address, Anvil, DEV_KEYS};
 use verity_settlement::{
-    BatchSettlement, BatchStatus, Chain, DeployParams, Settlement, SettlementError, ANVIL_CHAIN_ID, KIND_BLAKE3,
+    BatchSettlement, BatchStatus, Chain, DeployParams, Settlement, SettlementError, ANVIL_CHAIN_ID, KIND_BLAKE3, KIND_KECCAK,
 };
 
 const ETH: u128 = 1_000_000_000_000_000_000;
@@ -81,15 +81,17 @@ async fn models_are_registered_once_with_their_commitment() {
     assert_eq!(s.model(id).await.unwrap(), None);
     publisher.register_model(id).await.unwrap();
     let entry = s.model(id).await.unwrap().expect("registered");
-    assert_eq!((entry.publisher, entry.kind, entry.commitment), (dev_address(5), KIND_BLAKE3, id));
+    assert_eq!((entry.publisher, entry.kind, entry.commitment), (dev_address(5), KIND_KECCAK, id));
     assert!(entry.registered_at > 0);
 
     // Nobody, the publisher included, can register the id again or change its commitment.
     assert_eq!(rejected(publisher.register_model(id).await), "ModelAlreadyRegistered");
     assert_eq!(rejected(s.register_model(id).await), "ModelAlreadyRegistered");
     let other = keccak256(b"another model");
-    assert_eq!(rejected(s.register_model_with(other, KIND_BLAKE3, id).await), "CommitmentNotModelId");
-    assert_eq!(rejected(s.register_model_with(other, 2, other).await), "UnknownCommitmentKind");
+    assert_eq!(rejected(s.register_model_with(other, KIND_KECCAK, id).await), "CommitmentNotModelId");
+    // BLAKE3 (v2) commitments cannot be opened on chain at a sane cost: no longer accepted.
+    assert_eq!(rejected(s.register_model_with(other, KIND_BLAKE3, other).await), "UnknownCommitmentKind");
+    assert_eq!(rejected(s.register_model_with(other, 3, other).await), "UnknownCommitmentKind");
     assert_eq!(rejected(s.register_model(B256::ZERO).await), "ZeroModelId");
     assert_eq!(s.model(other).await.unwrap(), None);
     assert_eq!(s.model(id).await.unwrap(), Some(entry), "a refused registration changed nothing");
