@@ -52,6 +52,9 @@ pub struct NodeArgs {
     /// Executor key file (default: DATA/executor.key, created on first start).
     #[arg(long)]
     pub key: Option<PathBuf>,
+    /// Print the listening line as one JSON object: url, executor.
+    #[arg(long)]
+    pub json: bool,
 }
 
 pub fn run(a: NodeArgs) -> Result<()> {
@@ -80,8 +83,13 @@ pub fn run(a: NodeArgs) -> Result<()> {
     if config.api_key.is_none() {
         tracing::warn!("no --api-key or VERITY_API_KEY: publishing is disabled");
     }
-    verity_node::run(config, |l| {
+    let json = a.json;
+    verity_node::run(config, move |l| {
         // Tests and scripts read this line to learn the port when listening on port 0.
-        println!("verity node listening on http://{} (executor {})", l.addr, l.executor);
+        if json {
+            println!("{}", serde_json::json!({"url": format!("http://{}", l.addr), "executor": l.executor.to_string()}));
+        } else {
+            println!("verity node listening on http://{} (executor {})", l.addr, l.executor);
+        }
     })
 }
