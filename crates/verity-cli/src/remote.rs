@@ -15,7 +15,16 @@ use verity_receipt::to_checksum_address;
 use crate::files::write_atomic;
 
 fn client(node: &str, api_key: Option<String>) -> Client {
-    Client::new(node).with_api_key(api_key)
+    Client::new(&node_url(node)).with_api_key(api_key)
+}
+
+/// A node address as a URL: `127.0.0.1:8700` means `http://127.0.0.1:8700`.
+pub fn node_url(node: &str) -> String {
+    if node.contains("://") {
+        node.to_string()
+    } else {
+        format!("http://{node}")
+    }
 }
 
 /// Whose receipts `verity infer` and `verity fetch` accept, and how old.
@@ -167,7 +176,10 @@ pub fn infer(a: InferArgs) -> Result<()> {
 
 fn print_verified(v: &Verified, json: bool) {
     if json {
-        println!("{}", v.to_json());
+        let mut out = v.to_json();
+        out["outputs"] = crate::run::outputs_json(&v.model.model, &v.executed.outputs, false);
+        out["trace_root"] = json!(hex(&v.executed.trace.root()));
+        println!("{out}");
         return;
     }
     crate::run::print_summary(&v.model.model, &v.executed);
