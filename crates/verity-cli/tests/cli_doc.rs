@@ -55,8 +55,7 @@ fn the_command_table_matches_the_help() {
     for line in doc.lines().filter(|l| l.starts_with("| `verity ")) {
         // Cells split on `|`, except escaped ones (`\|`) inside a cell.
         let line = line.replace("\\|", "\u{1}");
-        let cells: Vec<String> =
-            line.trim().trim_matches('|').split('|').map(|c| c.trim().replace('\u{1}', "|")).collect();
+        let cells: Vec<String> = line.trim().trim_matches('|').split('|').map(|c| c.trim().replace('\u{1}', "|")).collect();
         let name = cells[0].trim_matches('`').trim_start_matches("verity ").to_string();
         assert!(rows.insert(name.clone(), cells).is_none(), "docs/cli.md has two rows for {name}");
     }
@@ -66,8 +65,7 @@ fn the_command_table_matches_the_help() {
         let name = words.join(" ");
         let row = rows.remove(&name).unwrap_or_else(|| panic!("docs/cli.md has no row for `verity {name}`"));
         assert_eq!(row.len(), 5, "row for {name}: {row:?}");
-        let documented: BTreeSet<String> =
-            row[2].split('`').filter(|t| t.starts_with("--")).map(str::to_string).collect();
+        let documented: BTreeSet<String> = row[2].split('`').filter(|t| t.starts_with("--")).map(str::to_string).collect();
         let refs: Vec<&str> = words.iter().map(String::as_str).collect();
         let actual = long_flags(&help(&refs));
         assert_eq!(documented, actual, "docs/cli.md's flags for `verity {name}` differ from --help");
