@@ -95,8 +95,11 @@ pub fn classify(e: &anyhow::Error) -> Kind {
 
 /// The advice a user needs for some errors, appended to the message.
 pub fn hint(msg: &str) -> Option<&'static str> {
-    if msg.contains("401") || msg.contains("403") {
-        return Some("pass the node's API key with --api-key KEY or the VERITY_API_KEY environment variable");
+    if msg.contains("the node answered 401") || msg.contains("the node answered 403") {
+        return Some(
+            "publishing needs the node's API key: pass it with --api-key KEY or the VERITY_API_KEY environment variable \
+             (the node itself is started with the same --api-key or VERITY_API_KEY)",
+        );
     }
     None
 }

@@ -31,6 +31,12 @@ fn cli_commands_talk_to_a_node_and_check_its_answers() {
     let id = id.trim();
     assert_eq!(ok(&["publish", "--node", &url, &fx("mlp_digits.vrt")], home).trim(), pinned_id("mlp_digits"));
     fails(&["publish", "--node", &url, &fx("mlp_digits.vrt"), "--api-key", "wrong"], home, "401");
+    // The failure names the flag and the variable, and is a usage error (exit 2).
+    let out = verity(&["publish", "--node", &url, &fx("mlp_digits.vrt"), "--api-key", "wrong", "--json"], home);
+    assert_eq!(out.status.code(), Some(2));
+    let v = json(&String::from_utf8_lossy(&out.stdout));
+    let msg = v["error"].as_str().unwrap();
+    assert!(msg.contains("--api-key") && msg.contains("VERITY_API_KEY") && v["kind"] == "usage", "{v}");
     fails(
         &["publish", "--node", &url, &fx("bad/garbage.onnx"), "--calibration", &fx("cnn_digits.calibration.json")],
         home,
