@@ -27,7 +27,7 @@ c=$("$verity" run "$out/cnn.vrt" --input fixtures/cnn_digits.input.json --json -
 echo "identical: $(echo "$a" | grep -o '"output_hash":"[0-9a-f]*"')"
 echo
 echo "== a signed receipt, checked by re-execution"
-VERITY_KEY="$out/executor.key" "$verity" run "$out/cnn.vrt" --input fixtures/cnn_digits.input.json --receipt "$out/receipt.json" >/dev/null
+VERITY_KEY="$out/executor.key" "$verity" run "$out/cnn.vrt" --input fixtures/cnn_digits.input.json --receipt "$out/receipt.json" --new-key >/dev/null
 "$verity" verify --receipt "$out/receipt.json" --model "$out/cnn.vrt" --input fixtures/cnn_digits.input.json
 echo
 echo "== an executor that changed one weight, caught by a bisection dispute"

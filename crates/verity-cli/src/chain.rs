@@ -92,11 +92,15 @@ pub enum ChainCommand {
     Unbond {
         #[command(flatten)]
         at: At,
+        #[arg(long)]
+        json: bool,
     },
     /// Withdraw the stake once the unbonding delay has passed and no challenge holds it.
     Withdraw {
         #[command(flatten)]
         at: At,
+        #[arg(long)]
+        json: bool,
     },
     /// Show the deployment, an executor's stake and, if asked, a batch or a model.
     Status {
@@ -227,18 +231,18 @@ pub fn run(command: ChainCommand) -> Result<()> {
                 );
                 Ok(())
             }
-            ChainCommand::Unbond { at } => {
+            ChainCommand::Unbond { at, json } => {
                 let s = attach(&at, false).await?;
                 let tx = s.request_unbond().await?;
                 let info = s.stake_of(s.chain().sender()).await?;
-                print_tx(&format!("unbonding; withdraw possible at unix time {}", info.unbond_at), &tx, false, json!({}));
+                print_tx(&format!("unbonding; withdraw possible at unix time {}", info.unbond_at), &tx, json, json!({}));
                 Ok(())
             }
-            ChainCommand::Withdraw { at } => {
+            ChainCommand::Withdraw { at, json } => {
                 let s = attach(&at, false).await?;
                 let amount = s.stake_of(s.chain().sender()).await?.amount;
                 let tx = s.withdraw().await?;
-                print_tx(&format!("withdrew {amount} wei"), &tx, false, json!({}));
+                print_tx(&format!("withdrew {amount} wei"), &tx, json, json!({}));
                 Ok(())
             }
             ChainCommand::Status { at, executor, root, model_id, json } => status(&at, executor, root, model_id, json).await,

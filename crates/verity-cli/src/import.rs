@@ -6,9 +6,14 @@ use verity_import::{calibrate, calibration_samples, load_onnx_with_shapes, Impor
 
 use crate::files::write_atomic;
 
-pub fn run(onnx: &Path, calibration: &Path, output: &Path, bits: u8, shapes: &[(String, Vec<usize>)]) -> Result<()> {
-    let bytes = std::fs::read(onnx).with_context(|| format!("cannot read {}", onnx.display()))?;
-    let cal = std::fs::read_to_string(calibration).with_context(|| format!("cannot read {}", calibration.display()))?;
+pub fn run(onnx: &Path, calibration: &Path, output: &Path, bits: u8, shapes: &[(String, Vec<usize>)], json: bool) -> Result<()> {
+    // Fail on a mistyped output path before the (possibly long) calibration.
+    let dir = output.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    anyhow::ensure!(dir.is_dir(), "cannot write {}: directory {} does not exist", output.display(), dir.display());
+    let bytes = std::fs::read(onnx)
+        .map_err(|e| crate::exit::io(anyhow::Error::new(e).context(format!("cannot read {}", onnx.display()))))?;
+    let cal = std::fs::read_to_string(calibration)
+        .map_err(|e| crate::exit::io(anyhow::Error::new(e).context(format!("cannot read {}", calibration.display()))))?;
     let ctx = || format!("cannot import {}", onnx.display());
     let fg = load_onnx_with_shapes(&bytes, shapes).with_context(ctx)?;
     let samples = calibration_samples(&fg, &cal).with_context(|| format!("bad calibration file {}", calibration.display()))?;
@@ -18,6 +23,14 @@ pub fn run(onnx: &Path, calibration: &Path, output: &Path, bits: u8, shapes: &[(
     bar.finish_and_clear();
     let model = verity_import::quantize(&fg, &ranges, &ImportOptions { bits }).with_context(ctx)?;
     write_atomic(output, &model.encode())?;
+    if json {
+        println!(
+            "{}",
+            serde_json::json!({"model_id": model.id(), "output": output.display().to_string(), "ops": model.nodes.len(),
+                "parameters": model.param_count(), "samples": samples.len()})
+        );
+        return Ok(());
+    }
     eprintln!(
         "imported {} ops, {} parameters, {} calibration samples -> {}",
         model.nodes.len(),

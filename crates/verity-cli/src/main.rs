@@ -3,6 +3,7 @@
 mod bench;
 mod chain;
 mod dispute;
+mod exit;
 mod files;
 mod import;
 mod inspect;
@@ -45,6 +46,9 @@ enum Command {
         /// needed for inputs with symbolic dimensions such as a batch size.
         #[arg(long = "shape", value_name = "NAME=DxDx...", value_parser = import::parse_shape)]
         shapes: Vec<(String, Vec<usize>)>,
+        /// Print one JSON object: model_id, output, ops, parameters, samples.
+        #[arg(long)]
+        json: bool,
     },
     /// Show a canonical model's ops, shapes, scales, parameter count and id.
     Inspect {
@@ -56,12 +60,16 @@ enum Command {
     /// Run a canonical model on an input file with the fast engine.
     Run {
         model: PathBuf,
-        /// {"input_data": [[...]]} (one flat list per model input) or {"NAME": [...]}.
+        /// A file, `-` (stdin) or inline JSON: {"input_data": [[...]]} (one flat list per
+        /// model input) or {"NAME": [...]}.
         #[arg(long)]
         input: PathBuf,
-        /// Print one JSON object: model_id, input_hash, output_hash, outputs.
+        /// Print one JSON object: model_id, input_hash, output_hash, trace_root, outputs.
         #[arg(long)]
         json: bool,
+        /// Also print the outputs' integers (`q`), bit widths and scales (value = q * scale).
+        #[arg(long)]
+        raw: bool,
         /// Worker threads (default: all cores). Results are identical for any count.
         #[arg(long)]
         threads: Option<usize>,
@@ -74,9 +82,13 @@ enum Command {
         /// Also write a signed receipt (JSON) binding model, input, output and trace root.
         #[arg(long)]
         receipt: Option<PathBuf>,
-        /// Executor key file (default: $VERITY_KEY or ~/.verity/executor.key; created on first use).
+        /// Executor key file (default: $VERITY_KEY or ~/.verity/executor.key). A named key
+        /// must exist unless --new-key; the default one is created on first use.
         #[arg(long)]
         key: Option<PathBuf>,
+        /// Create the key named by --key or $VERITY_KEY if it does not exist.
+        #[arg(long)]
+        new_key: bool,
     },
     /// Prove an inference: writes a proof file binding model id, input and output, which
     /// `verity verify --proof` checks without re-running the model (see docs/zk.md).
@@ -87,26 +99,46 @@ enum Command {
         /// Where to write the proof.
         #[arg(short, long)]
         output: PathBuf,
-        /// Print one JSON object: model_id, proof_bytes, key_ms, prove_ms, outputs.
+        /// Print one JSON object: model_id, proof, proof_bytes, key_ms, prove_ms,
+        /// input_hash, output_hash, outputs.
         #[arg(long)]
         json: bool,
     },
-    /// Check a proof (`--proof`, no input needed: the proof carries it) or a receipt
-    /// (`--receipt` with `--input`: its signature, then a re-execution that must reproduce
-    /// the model id, input hash, output hash and trace root). Exits 0 only if valid.
+    /// Write a model's verifying key (.vk): its public commitments, which `verity verify
+    /// --proof P --vk MODEL.vk` needs instead of the weights (see docs/zk.md).
+    Keygen {
+        model: PathBuf,
+        /// Where to write the key.
+        #[arg(short, long)]
+        output: PathBuf,
+        /// Print one JSON object: model_id, vk, vk_bytes, vk_id, key_ms.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Check a proof (`--proof`, against MODEL or its verifying key `--vk`; `--input`
+    /// also checks that it proves that input) or a receipt (`--receipt` with MODEL and
+    /// `--input`: its signature, then a re-execution that must reproduce the model id,
+    /// input hash, output hash and trace root). Exits 0 only if valid, 1 if invalid.
     #[command(group = clap::ArgGroup::new("evidence").args(["receipt", "proof"]).required(true))]
     Verify {
+        /// The canonical model (not needed with --vk).
+        model: Option<PathBuf>,
         #[arg(long, requires = "input")]
         receipt: Option<PathBuf>,
         #[arg(long)]
         proof: Option<PathBuf>,
-        #[arg(long)]
-        model: PathBuf,
+        /// A verifying key (`verity keygen`): check the proof without the model's weights.
+        #[arg(long, requires = "proof", conflicts_with = "model")]
+        vk: Option<PathBuf>,
+        /// The input (file, `-` or inline JSON); with --proof, the proof must be for it.
         #[arg(long)]
         input: Option<PathBuf>,
-        /// With --proof: print one JSON object (valid, model_id, verify_ms, outputs).
+        /// Print one JSON object: valid, evidence, model_id, input_hash, output_hash, outputs.
         #[arg(long)]
         json: bool,
+        /// The model as a flag (older spelling of the positional MODEL).
+        #[arg(long = "model", hide = true, conflicts_with = "model")]
+        model_flag: Option<PathBuf>,
     },
     /// Play a bisection dispute between an honest challenger and an executor that
     /// cheats in the chosen way, over the receipt it signs, in front of a referee that holds
@@ -136,8 +168,11 @@ enum Command {
         #[arg(long, default_value_t = 2.0)]
         seconds: f64,
         /// Thread count of the multithreaded configuration (default: all cores).
+        #[arg(long, value_parser = clap::value_parser!(u64).range(1..))]
+        threads: Option<u64>,
+        /// Accepted for symmetry: the output is always one JSON object.
         #[arg(long)]
-        threads: Option<usize>,
+        json: bool,
     },
     /// Run a node: an HTTP API that publishes models, answers inferences with signed
     /// receipts or proofs, and verifies receipts and proofs (see docs/node.md). Stops on
@@ -160,6 +195,9 @@ enum Command {
         /// The node's API key (sent as Authorization: Bearer KEY).
         #[arg(long, env = "VERITY_API_KEY", hide_env_values = true)]
         api_key: Option<String>,
+        /// Print one JSON object: model_id, created, node.
+        #[arg(long)]
+        json: bool,
     },
     /// Run a published model on a node. The answer is printed only after the model (checked
     /// against its id) is re-executed locally and agrees, receipt included; with
@@ -217,6 +255,9 @@ enum Command {
         /// For receipts: also write the input it was issued for.
         #[arg(long)]
         input_out: Option<PathBuf>,
+        /// Print one JSON object (kind, id, and what was checked) even when writing a file.
+        #[arg(long)]
+        json: bool,
         #[command(flatten)]
         signer: remote::SignerArgs,
     },
@@ -230,11 +271,33 @@ fn main() -> ExitCode {
     unsafe {
         libc::signal(libc::SIGPIPE, libc::SIG_DFL);
     }
-    let cli = Cli::parse();
+    // Every failure, clap's included, follows one grammar (exit codes, `--json` objects).
+    let json = std::env::args_os().any(|a| a == "--json");
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) if !e.use_stderr() => {
+            // --help and --version
+            let _ = e.print();
+            return ExitCode::SUCCESS;
+        }
+        Err(e) => {
+            if json {
+                // clap's message without its usage and help footer, on one line.
+                let msg = e.render().to_string();
+                let body = msg.split("\n\nUsage:").next().unwrap_or("").trim_start_matches("error: ");
+                let text = body.split_whitespace().collect::<Vec<_>>().join(" ");
+                println!("{}", serde_json::json!({"error": text, "kind": "usage", "exit": 2}));
+            }
+            let _ = e.print();
+            return ExitCode::from(2);
+        }
+    };
     let result = match cli.command {
-        Command::Import { model, calibration, output, bits, shapes } => import::run(&model, &calibration, &output, bits, &shapes),
+        Command::Import { model, calibration, output, bits, shapes, json } => {
+            import::run(&model, &calibration, &output, bits, &shapes, json)
+        }
         Command::Inspect { model, json } => inspect::run(&model, json),
-        Command::Run { model, input, json, threads, trace, reference, receipt, key } => run::run(run::RunArgs {
+        Command::Run { model, input, json, raw, threads, trace, reference, receipt, key, new_key } => run::run(run::RunArgs {
             model: &model,
             input: &input,
             json,
@@ -243,19 +306,21 @@ fn main() -> ExitCode {
             reference,
             receipt: receipt.as_deref(),
             key: key.as_deref(),
+            new_key,
+            raw,
         }),
         Command::Prove { model, input, output, json } => proof::run_prove(&model, &input, &output, json),
-        Command::Verify { receipt, proof, model, input, json } => match (receipt, proof, input) {
-            (Some(r), None, Some(i)) => receipt::verify(&r, &model, &i),
-            (None, Some(p), None) => proof::run_verify(&p, &model, json),
-            (None, Some(_), Some(_)) => Err(anyhow::anyhow!("--input is for receipts; a proof carries its own input")),
-            _ => Err(anyhow::anyhow!("give --proof, or --receipt with --input")),
-        },
+        Command::Keygen { model, output, json } => proof::run_keygen(&model, &output, json),
+        Command::Verify { model, receipt, proof, vk, input, json, model_flag } => {
+            verify(model.or(model_flag), receipt, proof, vk, input, json)
+        }
         Command::Dispute { model, input, cheat, json, chain } => dispute::run(&model, &input, &cheat, json, chain.as_deref()),
-        Command::Bench { model, input, seconds, threads } => bench::run(&model, &input, seconds, threads),
+        Command::Bench { model, input, seconds, threads, json: _ } => {
+            bench::run(&model, &input, seconds, threads.map(|t| t as usize))
+        }
         Command::Node(args) => node::run(args),
-        Command::Publish { node, model, calibration, bits, api_key } => {
-            remote::publish(&node, &model, calibration.as_deref(), bits, api_key)
+        Command::Publish { node, model, calibration, bits, api_key, json } => {
+            remote::publish(&node, &model, calibration.as_deref(), bits, api_key, json)
         }
         Command::Infer { node, model_id, input, evidence, json, receipt, proof, signer } => remote::infer(remote::InferArgs {
             node: &node,
@@ -267,18 +332,52 @@ fn main() -> ExitCode {
             proof: proof.as_deref(),
             signer: &signer,
         }),
-        Command::Fetch { node, id, output, input_out, signer } => {
-            remote::fetch(&node, &id, output.as_deref(), input_out.as_deref(), &signer)
+        Command::Fetch { node, id, output, input_out, json, signer } => {
+            remote::fetch(&node, &id, output.as_deref(), input_out.as_deref(), json, &signer)
         }
         Command::Chain { command } => chain::run(command),
         Command::Stake(args) => chain::stake(args),
         Command::Challenge(args) => chain::challenge(args),
     };
+    finish(result, json)
+}
+
+/// The one failure grammar (docs/cli.md, `exit.rs`): exit 0, 1 (invalid evidence), 2
+/// (usage or input) or 3 (I/O or network); with `--json`, `{"error", "kind"}` on stdout.
+fn finish(result: anyhow::Result<()>, json: bool) -> ExitCode {
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("error: {e:#}");
-            ExitCode::FAILURE
+            let kind = exit::classify(&e);
+            let mut msg = format!("{e:#}");
+            if let Some(h) = exit::hint(&msg) {
+                msg = format!("{msg} ({h})");
+            }
+            if json {
+                println!("{}", serde_json::json!({"error": msg, "kind": kind.name(), "exit": kind.code()}));
+            }
+            eprintln!("error: {msg}");
+            ExitCode::from(kind.code())
         }
+    }
+}
+
+fn verify(
+    model: Option<PathBuf>,
+    receipt: Option<PathBuf>,
+    proof: Option<PathBuf>,
+    vk: Option<PathBuf>,
+    input: Option<PathBuf>,
+    json: bool,
+) -> anyhow::Result<()> {
+    match (receipt, proof, model, vk) {
+        (Some(r), None, Some(m), None) => {
+            receipt::verify(&r, &m, input.as_deref().expect("clap requires --input with --receipt"), json)
+        }
+        (None, Some(p), Some(m), None) => proof::run_verify(&p, proof::Against::Model(&m), input.as_deref(), json),
+        (None, Some(p), None, Some(k)) => proof::run_verify(&p, proof::Against::Key(&k), input.as_deref(), json),
+        (None, Some(_), None, None) => anyhow::bail!("give the MODEL the proof is for, or its verifying key with --vk MODEL.vk"),
+        (Some(_), _, None, _) => anyhow::bail!("a receipt is checked by re-execution: give the MODEL (a .vrt)"),
+        _ => anyhow::bail!("give --proof P (with MODEL or --vk K), or --receipt R with MODEL and --input I"),
     }
 }

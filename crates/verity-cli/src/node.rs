@@ -52,10 +52,28 @@ pub struct NodeArgs {
     /// Executor key file (default: DATA/executor.key, created on first start).
     #[arg(long)]
     pub key: Option<PathBuf>,
+    /// Allow browser apps from this origin to call the API (CORS; repeatable; `*` allows any).
+    #[arg(long = "cors-origin", value_name = "ORIGIN")]
+    pub cors_origins: Vec<String>,
+    /// Print the listening line as one JSON object: url, executor.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// The log filter: `RUST_LOG` in its `target=level,...` form (e.g. `info`,
+/// `warn,verity_node::access=info`); default `info`.
+fn log_filter() -> Result<tracing_subscriber::filter::Targets> {
+    let spec = std::env::var("RUST_LOG").unwrap_or_default();
+    let spec = if spec.trim().is_empty() { "info".to_string() } else { spec };
+    spec.parse()
+        .map_err(|e| anyhow::anyhow!("RUST_LOG={spec:?} is not a filter like `info` or `warn,verity_node::access=info`: {e}"))
 }
 
 pub fn run(a: NodeArgs) -> Result<()> {
-    tracing_subscriber::fmt().with_writer(std::io::stderr).with_target(false).init();
+    use tracing_subscriber::layer::SubscriberExt;
+    use tracing_subscriber::util::SubscriberInitExt;
+    let filter = log_filter()?;
+    tracing_subscriber::fmt().with_writer(std::io::stderr).with_target(false).finish().with(filter).init();
     let listen: SocketAddr =
         a.listen.parse().with_context(|| format!("--listen {:?} is not an address like 127.0.0.1:8700", a.listen))?;
     let mut config = NodeConfig::new(&a.data);
@@ -74,14 +92,20 @@ pub fn run(a: NodeArgs) -> Result<()> {
     config.max_queue = a.max_queue;
     config.proof_queue = a.max_proof_queue;
     config.key_file = a.key;
+    config.cors_origins = a.cors_origins;
     // Test hook (crates/verity-cli/tests/node.rs): stop at a named point so the test can
     // kill -9 the process exactly there. Never set in production.
     config.pause = std::env::var("VERITY_NODE_TEST_PAUSE_AT").ok().map(Pause::new);
     if config.api_key.is_none() {
         tracing::warn!("no --api-key or VERITY_API_KEY: publishing is disabled");
     }
-    verity_node::run(config, |l| {
+    let json = a.json;
+    verity_node::run(config, move |l| {
         // Tests and scripts read this line to learn the port when listening on port 0.
-        println!("verity node listening on http://{} (executor {})", l.addr, l.executor);
+        if json {
+            println!("{}", serde_json::json!({"url": format!("http://{}", l.addr), "executor": l.executor.to_string()}));
+        } else {
+            println!("verity node listening on http://{} (executor {})", l.addr, l.executor);
+        }
     })
 }

@@ -15,7 +15,16 @@ use verity_receipt::to_checksum_address;
 use crate::files::write_atomic;
 
 fn client(node: &str, api_key: Option<String>) -> Client {
-    Client::new(node).with_api_key(api_key)
+    Client::new(&node_url(node)).with_api_key(api_key)
+}
+
+/// A node address as a URL: `127.0.0.1:8700` means `http://127.0.0.1:8700`.
+pub fn node_url(node: &str) -> String {
+    if node.contains("://") {
+        node.to_string()
+    } else {
+        format!("http://{node}")
+    }
 }
 
 /// Whose receipts `verity infer` and `verity fetch` accept, and how old.
@@ -50,7 +59,14 @@ impl SignerArgs {
 
 /// `verity publish`: a `.vrt` as is, or an ONNX model with its calibration file (imported
 /// locally too, and the node's id must match). Prints the model id.
-pub fn publish(node: &str, model: &Path, calibration: Option<&Path>, bits: u8, api_key: Option<String>) -> Result<()> {
+pub fn publish(
+    node: &str,
+    model: &Path,
+    calibration: Option<&Path>,
+    bits: u8,
+    api_key: Option<String>,
+    json: bool,
+) -> Result<()> {
     let bytes = std::fs::read(model).with_context(|| format!("cannot read {}", model.display()))?;
     let c = client(node, api_key);
     let is_vrt = bytes.starts_with(verity_model::MAGIC) || model.extension().is_some_and(|e| e == "vrt");
@@ -64,6 +80,10 @@ pub fn publish(node: &str, model: &Path, calibration: Option<&Path>, bits: u8, a
         let text = std::fs::read_to_string(cal).with_context(|| format!("cannot read {}", cal.display()))?;
         c.publish_onnx(&bytes, &text, bits).with_context(|| format!("cannot publish {}", model.display()))?
     };
+    if json {
+        println!("{}", json!({"model_id": resp.model_id, "created": resp.created, "node": node}));
+        return Ok(());
+    }
     eprintln!("{} on {node}", if resp.created { "published" } else { "already published" });
     println!("{}", resp.model_id);
     Ok(())
@@ -138,7 +158,7 @@ pub fn infer(a: InferArgs) -> Result<()> {
     if a.proof.is_some() && evidence != Evidence::Zk {
         bail!("--proof needs --evidence zk");
     }
-    let input = std::fs::read_to_string(a.input).with_context(|| format!("cannot read input {}", a.input.display()))?;
+    let input = crate::files::input_text(a.input)?;
     let mut progress = ProofProgress::new(evidence == Evidence::Zk);
     let v =
         a.signer.apply(client(a.node, None))?.infer_verified_with(a.model_id, &input, evidence, &mut |job| progress.update(job));
@@ -156,7 +176,10 @@ pub fn infer(a: InferArgs) -> Result<()> {
 
 fn print_verified(v: &Verified, json: bool) {
     if json {
-        println!("{}", v.to_json());
+        let mut out = v.to_json();
+        out["outputs"] = crate::run::outputs_json(&v.model.model, &v.executed.outputs, false);
+        out["trace_root"] = json!(hex(&v.executed.trace.root()));
+        println!("{out}");
         return;
     }
     crate::run::print_summary(&v.model.model, &v.executed);
@@ -178,7 +201,14 @@ fn print_verified(v: &Verified, json: bool) {
 /// `verity fetch`: a model (its bytes are checked against the id), a receipt (checked by
 /// re-executing its model on its input) or a proof (checked with a key derived from its
 /// model), by id.
-pub fn fetch(node: &str, id: &str, output: Option<&Path>, input_out: Option<&Path>, signer: &SignerArgs) -> Result<()> {
+pub fn fetch(
+    node: &str,
+    id: &str,
+    output: Option<&Path>,
+    input_out: Option<&Path>,
+    json: bool,
+    signer: &SignerArgs,
+) -> Result<()> {
     let c = signer.apply(client(node, None))?;
     match c.model(id) {
         Ok(m) => {
@@ -188,6 +218,9 @@ pub fn fetch(node: &str, id: &str, output: Option<&Path>, input_out: Option<&Pat
             match output {
                 Some(path) => {
                     write_atomic(path, &m.model.encode())?;
+                    if json {
+                        println!("{}", json!({"kind": "model", "model_id": m.model.id(), "output": path.display().to_string()}));
+                    }
                     eprintln!("model {} verified (its bytes hash to the id), written to {}", m.model.id(), path.display());
                 }
                 None => println!("{}", serde_json::to_string_pretty(&verity_exec::inspect_json(&m.model))?),
@@ -198,16 +231,26 @@ pub fn fetch(node: &str, id: &str, output: Option<&Path>, input_out: Option<&Pat
         Err(e) => return Err(e.into()),
     }
     let (record, v) = match c.fetch_receipt_verified(id) {
-        Err(Error::Node { status: 404, .. }) => return fetch_proof(&c, node, id, output, input_out),
+        Err(Error::Node { status: 404, .. }) => return fetch_proof(&c, node, id, output, input_out, json),
         other => other?,
     };
     let text = record.receipt.to_json();
-    match output {
-        Some(path) => write_atomic(path, text.as_bytes())?,
-        None => println!("{text}"),
-    }
     if let Some(path) = input_out {
         write_atomic(path, record.input.get().as_bytes())?;
+    }
+    match output {
+        Some(path) => {
+            write_atomic(path, text.as_bytes())?;
+            if json {
+                println!(
+                    "{}",
+                    json!({"kind": "receipt", "receipt_id": verity_exec::receipt_id(&record.receipt), "model_id": record.model_id,
+                        "executor": to_checksum_address(&record.receipt.body.executor),
+                        "output_hash": hex(&v.executed.output_hash), "output": path.display().to_string()})
+                );
+            }
+        }
+        None => println!("{text}"),
     }
     eprintln!(
         "receipt {} verified: signed by {}, re-executed model {} on its input, output {}",
@@ -221,7 +264,7 @@ pub fn fetch(node: &str, id: &str, output: Option<&Path>, input_out: Option<&Pat
 
 /// `verity fetch` of a proof, by job id or proof id: waits for the job, verifies the proof,
 /// then writes the proof file (`-o`) or prints a summary of what it proves.
-fn fetch_proof(c: &Client, node: &str, id: &str, output: Option<&Path>, input_out: Option<&Path>) -> Result<()> {
+fn fetch_proof(c: &Client, node: &str, id: &str, output: Option<&Path>, input_out: Option<&Path>, json: bool) -> Result<()> {
     if input_out.is_some() {
         // Fail before waiting on anything: a proof carries its quantized input, not the
         // input document.
@@ -235,20 +278,23 @@ fn fetch_proof(c: &Client, node: &str, id: &str, output: Option<&Path>, input_ou
         other => other?,
     };
     let m = &model.model;
-    match output {
-        Some(path) => write_atomic(path, &p.bytes)?,
-        None => println!(
+    if let Some(path) = output {
+        write_atomic(path, &p.bytes)?;
+    }
+    if output.is_none() || json {
+        println!(
             "{}",
             json!({
+                "kind": "proof",
                 "proof_id": p.proof_id,
                 "proof_job": p.job.job_id,
                 "proof_bytes": p.bytes.len(),
                 "model_id": m.id(),
                 "input_hash": hex(&verity_exec::list_root(m, &m.inputs, &p.file.inputs)),
                 "output_hash": hex(&verity_exec::list_root(m, &m.outputs, &p.file.outputs)),
-                "outputs": verity_exec::real_outputs(m, &p.file.outputs),
+                "outputs": crate::run::outputs_json(m, &p.file.outputs, false),
             })
-        ),
+        );
     }
     eprintln!(
         "proof {} verified: model {} maps its input to output {} (key derived from the model, checked against its id)",

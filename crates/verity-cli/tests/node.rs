@@ -31,6 +31,12 @@ fn cli_commands_talk_to_a_node_and_check_its_answers() {
     let id = id.trim();
     assert_eq!(ok(&["publish", "--node", &url, &fx("mlp_digits.vrt")], home).trim(), pinned_id("mlp_digits"));
     fails(&["publish", "--node", &url, &fx("mlp_digits.vrt"), "--api-key", "wrong"], home, "401");
+    // The failure names the flag and the variable, and is a usage error (exit 2).
+    let out = verity(&["publish", "--node", &url, &fx("mlp_digits.vrt"), "--api-key", "wrong", "--json"], home);
+    assert_eq!(out.status.code(), Some(2));
+    let v = json(&String::from_utf8_lossy(&out.stdout));
+    let msg = v["error"].as_str().unwrap();
+    assert!(msg.contains("--api-key") && msg.contains("VERITY_API_KEY") && v["kind"] == "usage", "{v}");
     fails(
         &["publish", "--node", &url, &fx("bad/garbage.onnx"), "--calibration", &fx("cnn_digits.calibration.json")],
         home,
@@ -245,10 +251,10 @@ fn node_rejects_bad_flags_clearly() {
         (out.status.code(), err)
     };
     let (code, err) = run(&["--listen", "nonsense"]);
-    assert_eq!(code, Some(1));
+    assert_eq!(code, Some(2), "a bad flag value is a usage error");
     assert!(err.contains("is not an address"), "{err}");
     let (code, err) = run(&["--listen", "127.0.0.1:0", "--verify-sample", "2"]);
-    assert_eq!(code, Some(1));
+    assert_eq!(code, Some(2), "a bad flag value is a usage error");
     assert!(err.contains("--verify-sample must be between 0 and 1"), "{err}");
     let file = dir.path().join("file");
     std::fs::write(&file, "x").unwrap();
@@ -256,6 +262,6 @@ fn node_rejects_bad_flags_clearly() {
         .args(["node", "--data", file.to_str().unwrap(), "--listen", "127.0.0.1:0"])
         .output()
         .unwrap();
-    assert_eq!(out.status.code(), Some(1));
+    assert!(matches!(out.status.code(), Some(2 | 3)), "a data directory that is a file: {:?}", out.status);
     assert!(!String::from_utf8_lossy(&out.stderr).contains("panicked"));
 }

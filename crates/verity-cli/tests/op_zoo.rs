@@ -85,7 +85,7 @@ fn every_zoo_model_proves_and_wins_disputes() {
 fn fails(args: &[&str], key: &Path, needles: &[&str]) {
     let out = verity(args, key);
     let err = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(1), "verity {args:?} should fail; stderr: {err}");
+    assert!(matches!(out.status.code(), Some(1..=3)), "verity {args:?} should fail with exit 1, 2 or 3; stderr: {err}");
     assert!(!err.contains("panicked"), "{err}");
     for n in needles {
         assert!(err.contains(n), "verity {args:?}: stderr {err:?} lacks {n:?}");

@@ -115,7 +115,11 @@ pub struct Client {
     models: Mutex<HashMap<[u8; 32], Arc<LocalModel>>>,
     keys: Mutex<HashMap<[u8; 32], VerifyingKey>>,
     proof_timeout: Duration,
+    busy_retries: u32,
 }
+
+/// The longest `Retry-After` the client waits before sending a request again.
+pub const MAX_RETRY_AFTER: Duration = Duration::from_secs(30);
 
 /// How long a transport failure may last while waiting for a proof (the node restarting)
 /// before the wait gives up.
@@ -151,7 +155,15 @@ impl Client {
             models: Mutex::default(),
             keys: Mutex::default(),
             proof_timeout: Duration::from_secs(3600),
+            busy_retries: 3,
         }
+    }
+
+    /// How many times a request answered 503 (node busy) is sent again after the node's
+    /// `Retry-After` (at most [`MAX_RETRY_AFTER`] each); default 3, 0 never retries.
+    pub fn with_busy_retries(mut self, n: u32) -> Self {
+        self.busy_retries = n;
+        self
     }
 
     /// Whose receipts to accept (default [`ExecutorCheck::Advertised`]).
@@ -240,6 +252,35 @@ impl Client {
         format!("{}{path}", self.base)
     }
 
+    /// Sends a request (built anew each time by `send`), again after `Retry-After` while
+    /// the node answers 503 and retries remain.
+    fn send_retrying(
+        &self,
+        what: &str,
+        send: impl Fn() -> std::result::Result<ureq::http::Response<ureq::Body>, ureq::Error>,
+    ) -> Result<Vec<u8>> {
+        let mut left = self.busy_retries;
+        loop {
+            let resp = send();
+            if let Ok(r) = &resp {
+                if r.status().as_u16() == 503 && left > 0 {
+                    let wait = r
+                        .headers()
+                        .get("retry-after")
+                        .and_then(|v| v.to_str().ok())
+                        .and_then(|v| v.trim().parse::<u64>().ok())
+                        .map(Duration::from_secs);
+                    if let Some(wait) = wait {
+                        left -= 1;
+                        std::thread::sleep(wait.min(MAX_RETRY_AFTER));
+                        continue;
+                    }
+                }
+            }
+            return self.read(what, resp);
+        }
+    }
+
     fn read(&self, what: &str, resp: std::result::Result<ureq::http::Response<ureq::Body>, ureq::Error>) -> Result<Vec<u8>> {
         let mut resp = resp.map_err(|e| Error::Transport(format!("{what}: cannot reach {}: {e}", self.base)))?;
         let status = resp.status().as_u16();
@@ -259,7 +300,7 @@ impl Client {
     }
 
     fn get_bytes(&self, what: &str, path: &str) -> Result<Vec<u8>> {
-        self.read(what, self.agent.get(self.url(path)).call())
+        self.send_retrying(what, || self.agent.get(self.url(path)).call())
     }
 
     fn get_json<T: DeserializeOwned>(&self, what: &str, path: &str) -> Result<T> {
@@ -269,13 +310,15 @@ impl Client {
 
     fn post_json<B: Serialize, T: DeserializeOwned>(&self, what: &str, path: &str, body: &B, auth: bool) -> Result<T> {
         let bytes = serde_json::to_vec(body).map_err(|e| Error::Local(format!("{what}: cannot encode the request: {e}")))?;
-        let mut req = self.agent.post(self.url(path)).header("Content-Type", "application/json");
-        if auth {
-            if let Some(k) = &self.api_key {
-                req = req.header("Authorization", format!("Bearer {k}"));
+        let body = self.send_retrying(what, || {
+            let mut req = self.agent.post(self.url(path)).header("Content-Type", "application/json");
+            if auth {
+                if let Some(k) = &self.api_key {
+                    req = req.header("Authorization", format!("Bearer {k}"));
+                }
             }
-        }
-        let body = self.read(what, req.send(&bytes[..]))?;
+            req.send(&bytes[..])
+        })?;
         decode(what, &body)
     }
 

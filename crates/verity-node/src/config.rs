@@ -48,6 +48,9 @@ pub struct NodeConfig {
     pub proving_keys: usize,
     /// Test hook (see `hooks`); `None` in production.
     pub pause: Option<Pause>,
+    /// Origins allowed to call the API from a browser (CORS); `*` allows any. Empty: no
+    /// CORS headers.
+    pub cors_origins: Vec<String>,
 }
 
 impl NodeConfig {
@@ -73,6 +76,7 @@ impl NodeConfig {
             proof_attempts: 3,
             proving_keys: 8,
             pause: None,
+            cors_origins: Vec::new(),
         }
     }
 }

@@ -14,6 +14,7 @@ mod config;
 mod conn;
 mod error;
 mod hooks;
+mod http;
 mod limiter;
 mod metrics;
 mod openapi;

@@ -290,6 +290,14 @@ pub fn document() -> Value {
             }
         },
         "paths": {
+            "/": {"get": {"operationId": "index", "summary": "An index page (HTML) linking this document",
+                "responses": {"200": {"description": "HTML", "content": {"text/html": {"schema": {"type": "string"}}}}}}},
+            "/v1/models/{id}/vk": {"get": {"operationId": "downloadVerifyingKey",
+                "summary": "The model's verifying key (.vk, as `verity keygen` writes it): check proofs without the weights",
+                "parameters": [id_param("id", "model id")],
+                "responses": {
+                    "200": {"description": "the .vk file", "content": {"application/octet-stream": {"schema": {"type": "string", "format": "binary"}}}},
+                    "400": e400, "404": e404, "422": e400, "500": e500}}},
             "/health": {"get": {"operationId": "health", "summary": "Liveness",
                 "responses": {"200": {"description": "{\"status\": \"ok\"}", "content": {"application/json": {"schema": {"type": "object"}}}}}}},
             "/metrics": {"get": {"operationId": "metrics", "summary": "Prometheus metrics (text exposition format)",

@@ -36,6 +36,7 @@ use crate::{metrics, openapi};
 /// Every route as (method, path template); `openapi.rs` must describe exactly these
 /// (checked by a test).
 pub const ROUTES: &[(&str, &str)] = &[
+    ("get", "/"),
     ("get", "/health"),
     ("get", "/metrics"),
     ("get", "/openapi.json"),
@@ -44,6 +45,7 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("post", "/v1/models"),
     ("get", "/v1/models/{id}"),
     ("get", "/v1/models/{id}/vrt"),
+    ("get", "/v1/models/{id}/vk"),
     ("post", "/v1/infer"),
     ("get", "/v1/receipts/{id}"),
     ("get", "/v1/proofs/{id}"),
@@ -56,6 +58,7 @@ pub const ROUTES: &[(&str, &str)] = &[
 
 pub fn router(state: Arc<AppState>) -> Router {
     Router::new()
+        .route("/", get(crate::http::index))
         .route("/health", get(health))
         .route("/metrics", get(metrics_text))
         .route("/openapi.json", get(openapi_doc))
@@ -63,6 +66,7 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/v1/models", get(list_models).post(publish))
         .route("/v1/models/{id}", get(describe_model))
         .route("/v1/models/{id}/vrt", get(download_model))
+        .route("/v1/models/{id}/vk", get(download_vk))
         .route("/v1/infer", post(infer))
         .route("/v1/receipts/{id}", get(get_receipt))
         .route("/v1/proofs/{id}", get(get_proof_job))
@@ -77,6 +81,8 @@ pub fn router(state: Arc<AppState>) -> Router {
         })
         .layer(middleware::from_fn(close_if_body_unread))
         .layer(middleware::from_fn_with_state(state.clone(), metrics::track))
+        .layer(middleware::from_fn_with_state(state.clone(), crate::http::cors))
+        .layer(middleware::from_fn(crate::http::access_log))
         .with_state(state)
 }
 
@@ -301,13 +307,22 @@ struct ModelsQuery {
 
 const MAX_PAGE: usize = 1000;
 
+/// A page size: default 100, at most [`MAX_PAGE`] (larger asks get that many); 0 is a 400,
+/// since an empty page could not say where the next one starts.
+fn page_limit(limit: Option<usize>) -> ApiResult<usize> {
+    match limit {
+        Some(0) => Err(ApiError::bad_request(format!("limit must be between 1 and {MAX_PAGE}"))),
+        l => Ok(l.unwrap_or(100).min(MAX_PAGE)),
+    }
+}
+
 async fn list_models(
     State(st): State<Arc<AppState>>,
     q: Result<Query<ModelsQuery>, QueryRejection>,
 ) -> ApiResult<Json<ModelList>> {
     let q = query(q)?;
     let after = q.after.as_deref().map(|a| id_param("after", a)).transpose()?;
-    let limit = q.limit.unwrap_or(100).clamp(1, MAX_PAGE);
+    let limit = page_limit(q.limit)?;
     let store = st.store.clone();
     let (models, next_after) = tokio::task::spawn_blocking(move || store.list_models(after, limit))
         .await
@@ -389,6 +404,22 @@ async fn describe_model(State(st): State<Arc<AppState>>, id: Result<Path<String>
     .await
     .map_err(|e| ApiError::internal("describing a model failed", e))??;
     Ok(Json(out))
+}
+
+/// The model's verifying key (`verity keygen`'s `.vk`), derived here from the model:
+/// light clients check proofs with it, without the weights (docs/zk.md).
+async fn download_vk(State(st): State<Arc<AppState>>, id: Result<Path<String>, PathRejection>) -> ApiResult<Response> {
+    let id = path_id("model id", id)?;
+    let st2 = st.clone();
+    let bytes = tokio::task::spawn_blocking(move || -> ApiResult<Vec<u8>> {
+        let m = st2.model(&id)?;
+        let key = verity_zk::vk::LightKey::new(&m.model)
+            .map_err(|e| ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, format!("this model cannot be proven: {e}")))?;
+        Ok(key.encode())
+    })
+    .await
+    .map_err(|e| ApiError::internal("deriving a verifying key failed", e))??;
+    Ok(([(header::CONTENT_TYPE, HeaderValue::from_static("application/octet-stream"))], bytes).into_response())
 }
 
 async fn download_model(State(st): State<Arc<AppState>>, id: Result<Path<String>, PathRejection>) -> ApiResult<Response> {
@@ -697,7 +728,7 @@ async fn list_mismatches(
     q: Result<Query<MismatchQuery>, QueryRejection>,
 ) -> ApiResult<Response> {
     let q = query(q)?;
-    let limit = q.limit.unwrap_or(100).clamp(1, MAX_PAGE);
+    let limit = page_limit(q.limit)?;
     let store = st.store.clone();
     let (rows, next) = tokio::task::spawn_blocking(move || store.list_mismatches(q.after.unwrap_or(0), limit))
         .await

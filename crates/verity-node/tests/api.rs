@@ -1030,3 +1030,64 @@ fn queued_audits_are_bounded_by_bytes() {
     assert_eq!(r.headers["retry-after"], "1");
     assert_eq!(http.metric("verity_audits_total{result=\"dropped\"}"), 2.0);
 }
+
+#[test]
+fn the_node_serves_applications() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut c = config(dir.path());
+    c.cors_origins = vec!["https://app.example".into()];
+    let node = verity_node::start(c).unwrap();
+    let http = Http::new(&node);
+    // An index page linking the API document.
+    let index = http.get("/");
+    assert_eq!(index.status, 200);
+    let page = String::from_utf8_lossy(&index.body);
+    assert!(page.contains("href=\"/openapi.json\"") && page.contains("<html"), "{page}");
+    assert!(index.headers.get("content-type").unwrap().to_str().unwrap().starts_with("text/html"));
+    // Pages: 0 is refused, not answered with one item; large limits are capped.
+    let id = http.publish_cnn();
+    http.get("/v1/models?limit=0").error(400, "limit must be between 1 and 1000");
+    assert_eq!(http.get("/v1/models?limit=1").json()["models"].as_array().unwrap().len(), 1);
+    assert_eq!(http.get("/v1/models?limit=5000").json()["models"].as_array().unwrap().len(), 1);
+    http.get("/v1/mismatches?limit=0").error(400, "limit must be");
+    // CORS for the configured origin only, preflight included.
+    let with_origin = |method: &str, origin: &str, extra: Option<(&str, &str)>| {
+        let url = format!("{}/v1/info", node.url());
+        let mut req = ureq::http::Request::builder().method(method).uri(&url).header("Origin", origin);
+        if let Some((k, v)) = extra {
+            req = req.header(k, v);
+        }
+        http.agent.run(req.body(Vec::new()).unwrap()).unwrap()
+    };
+    let ok = with_origin("GET", "https://app.example", None);
+    assert_eq!(ok.headers().get("access-control-allow-origin").unwrap(), "https://app.example");
+    let other = with_origin("GET", "https://evil.example", None);
+    assert_eq!(other.status().as_u16(), 200);
+    assert!(other.headers().get("access-control-allow-origin").is_none());
+    let pre = with_origin("OPTIONS", "https://app.example", Some(("Access-Control-Request-Method", "POST")));
+    assert_eq!(pre.status().as_u16(), 204);
+    assert!(pre.headers().get("access-control-allow-headers").unwrap().to_str().unwrap().contains("authorization"));
+    // The verifying key of a published model, as `verity keygen` writes it.
+    let vk = http.get(&format!("/v1/models/{id}/vk"));
+    assert_eq!(vk.status, 200);
+    let key = verity_zk::vk::LightKey::decode(&vk.body).unwrap();
+    assert_eq!(verity_commit::hash::hex(&key.vk.model_id), id);
+    let model = verity_model::Model::decode(&read("cnn_digits.vrt")).unwrap();
+    assert_eq!(vk.body, verity_zk::vk::LightKey::new(&model).unwrap().encode());
+    http.get(&format!("/v1/models/{}/vk", "ab".repeat(32))).error(404, "");
+}
+
+#[test]
+fn without_cors_origins_no_cors_headers_are_sent() {
+    let dir = tempfile::tempdir().unwrap();
+    let node = verity_node::start(config(dir.path())).unwrap();
+    let http = Http::new(&node);
+    let req = ureq::http::Request::builder()
+        .method("GET")
+        .uri(format!("{}/v1/info", node.url()))
+        .header("Origin", "https://app.example")
+        .body(Vec::new())
+        .unwrap();
+    let r = http.agent.run(req).unwrap();
+    assert!(r.headers().get("access-control-allow-origin").is_none());
+}

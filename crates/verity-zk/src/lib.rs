@@ -14,3 +14,4 @@ pub mod protocol;
 pub mod stream;
 pub mod sumcheck;
 pub mod transcript;
+pub mod vk;

@@ -759,6 +759,13 @@ impl<'m> Verifier<'m> {
         if vk.model_id != model.id_bytes() {
             return Err("the verifying key belongs to another model".into());
         }
+        Self::light(model, vk)
+    }
+
+    /// A verifier over a model's structure whose weights may be stand-ins (a
+    /// [`crate::vk::LightKey`]'s skeleton): the weights enter only through `vk`'s
+    /// commitment, so the model's own id is not checked against `vk` here.
+    pub fn light(model: &'m Model, vk: &VerifyingKey) -> Result<Self, String> {
         // The statement's values enter only through its public columns, which `verify`
         // overrides; zeros stand in for them here.
         let mut values: Vec<Option<Tensor>> = vec![None; model.values.len()];
