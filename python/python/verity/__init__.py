@@ -205,7 +205,7 @@ def _input(model: Model, x: InputLike) -> str | list[bytes]:
     """The native form of an input: document text, or one float64 buffer per model input."""
     if isinstance(x, str) and not _is_path(x):
         return x
-    if _is_path(x):
+    if isinstance(x, (str, os.PathLike)):
         return _read_text(x, "input file")
     specs = model.inputs
     names = [s[0] for s in specs]
@@ -383,7 +383,8 @@ class Client:
 
     def info(self) -> dict[str, Any]:
         """``GET /v1/info``: the executor address, version, limits and counts."""
-        return json.loads(self._c.info())
+        info: dict[str, Any] = json.loads(self._c.info())
+        return info
 
     def publish(self, path: PathLike, calibration: PathLike | Mapping[str, Any] | None = None, bits: int = 8) -> str:
         """Publishes a model and returns its id. An ONNX model (needs ``calibration``) is
