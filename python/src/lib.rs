@@ -19,7 +19,7 @@ use pyo3::types::{PyBytes, PyDict, PyList};
 use verity_client::{Error as ClientError, ExecutorCheck, LocalModel};
 use verity_commit::hash::hex;
 use verity_exec::api::Evidence;
-use verity_model::input::quantize_inputs;
+use verity_model::input::{input_names, parse_input_json, quantize_inputs};
 use verity_model::{Model as CanonicalModel, Tensor};
 use verity_receipt::{to_checksum_address, Receipt};
 use verity_zk::file::ProofFile;
@@ -247,10 +247,10 @@ impl<'a, 'py> FromPyObject<'a, 'py> for Input {
 }
 
 impl Input {
-    /// Quantized inputs for `model`.
-    fn tensors(&self, model: &CanonicalModel) -> Res<Vec<Tensor>> {
+    /// One flat list of reals per model input.
+    fn lists(&self, model: &CanonicalModel) -> Res<Vec<Vec<f64>>> {
         match self {
-            Input::Text(t) => verity_exec::parse_input(model, t).map_err(input_err),
+            Input::Text(t) => parse_input_json(t, &input_names(model)).map_err(input_err),
             Input::Arrays(lists) => {
                 if lists.len() != model.inputs.len() {
                     return Err(fail(
@@ -258,9 +258,17 @@ impl Input {
                         format!("{} input arrays given, the model has {} inputs", lists.len(), model.inputs.len()),
                     ));
                 }
-                quantize_inputs(model, lists).map_err(input_err)
+                Ok(lists.clone())
             }
         }
+    }
+
+    /// Quantized inputs for `model`, and a warning for each input some of whose values lie
+    /// outside the range its calibration gave it (they are clamped, as everywhere).
+    fn tensors(&self, model: &CanonicalModel) -> Res<(Vec<Tensor>, Vec<String>)> {
+        let lists = self.lists(model)?;
+        let tensors = quantize_inputs(model, &lists).map_err(input_err)?;
+        Ok((tensors, clamp_warnings(model, &lists)))
     }
 
     /// The input document to send to a node: the caller's text as is, or arrays as EZKL
@@ -278,6 +286,49 @@ impl Input {
             }
         }
     }
+}
+
+/// The values `quantize_input` clamps: the same arithmetic, before the clamp.
+fn clamp_warnings(model: &CanonicalModel, lists: &[Vec<f64>]) -> Vec<String> {
+    let mut out = Vec::new();
+    for (i, x) in lists.iter().enumerate() {
+        let v = model.value(model.inputs[i]);
+        let (lo, hi) = verity_model::arith::qrange(v.bits);
+        let affine = model.input_affine.get(i);
+        let (mut n, mut lo_real, mut hi_real) = (0usize, f64::INFINITY, f64::NEG_INFINITY);
+        for (j, &x0) in x.iter().enumerate() {
+            let mut x = x0;
+            if let Some(a) = affine {
+                x = x * a.mul.get(j).copied().unwrap_or(1.0) + a.add.get(j).copied().unwrap_or(0.0);
+            }
+            let q = (x / v.scale as f64).round();
+            if q < lo as f64 || q > hi as f64 {
+                n += 1;
+                lo_real = lo_real.min(x0);
+                hi_real = hi_real.max(x0);
+            }
+        }
+        if n > 0 {
+            out.push(format!(
+                "input '{}': {n} of {} values (between {lo_real} and {hi_real}) lie outside the range the model was calibrated for and are clamped",
+                v.name,
+                x.len()
+            ));
+        }
+    }
+    out
+}
+
+/// Issues `verity.errors.ClampWarning`s.
+fn warn(py: Python<'_>, warnings: &[String]) -> PyResult<()> {
+    if warnings.is_empty() {
+        return Ok(());
+    }
+    let class = py.import("verity.errors")?.getattr("ClampWarning")?;
+    for w in warnings {
+        PyErr::warn(py, &class, &std::ffi::CString::new(w.as_str()).unwrap_or_default(), 2)?;
+    }
+    Ok(())
 }
 
 /// Outputs as `(name, shape, float64 little-endian bytes)`, the reals they stand for.
@@ -322,16 +373,18 @@ fn import_onnx(py: Python<'_>, onnx_path: PathBuf, calibration: String, bits: u8
 #[pyo3(signature = (model, input, reference=false))]
 fn run<'py>(py: Python<'py>, model: &Model, input: Input, reference: bool) -> PyResult<Bound<'py, PyDict>> {
     let m = model.m();
-    let ex = py
+    let (ex, warnings) = py
         .detach(|| {
-            let inputs = input.tensors(m)?;
-            if reference {
-                verity_exec::execute_reference(m, &inputs).map_err(input_err)
+            let (inputs, warnings) = input.tensors(m)?;
+            let ex = if reference {
+                verity_exec::execute_reference(m, &inputs).map_err(input_err)?
             } else {
-                verity_exec::execute(&model.inner.engine, m, &inputs).map_err(input_err)
-            }
+                verity_exec::execute(&model.inner.engine, m, &inputs).map_err(input_err)?
+            };
+            Ok((ex, warnings))
         })
         .map_err(|f: Failure| f.raise(py))?;
+    warn(py, &warnings)?;
     execution_dict(py, m, &ex)
 }
 
@@ -340,10 +393,10 @@ fn run<'py>(py: Python<'py>, model: &Model, input: Input, reference: bool) -> Py
 #[pyfunction]
 fn prove<'py>(py: Python<'py>, model: &Model, input: Input) -> PyResult<Bound<'py, PyBytes>> {
     let m = model.m();
-    let bytes = py
+    let (bytes, warnings) = py
         .detach(|| {
             let pk = model.proving_key()?;
-            let inputs = input.tensors(m)?;
+            let (inputs, warnings) = input.tensors(m)?;
             let values = verity_zk::protocol::trace_values(m, &inputs).map_err(input_err)?;
             let proof = verity_zk::protocol::prove(m, &pk, &values, &mut |_, _, _| {})
                 .map_err(|e| fail("VerityError", format!("proving failed: {e}")))?;
@@ -353,9 +406,10 @@ fn prove<'py>(py: Python<'py>, model: &Model, input: Input) -> PyResult<Bound<'p
                 .map(|&v| values.get(v as usize).cloned().flatten())
                 .collect::<Option<Vec<_>>>()
                 .ok_or_else(|| fail("VerityError", "the prover's trace lacks an output"))?;
-            Ok(ProofFile { model_id: m.id_bytes(), inputs, outputs, proof }.encode())
+            Ok((ProofFile { model_id: m.id_bytes(), inputs, outputs, proof }.encode(), warnings))
         })
         .map_err(|f: Failure| f.raise(py))?;
+    warn(py, &warnings)?;
     Ok(PyBytes::new(py, &bytes))
 }
 
@@ -373,7 +427,7 @@ fn verify_proof<'py>(py: Python<'py>, model: &Model, proof: &[u8], input: Option
                 return Err(invalid(format!("the proof is for model {}, not {}", hex(&file.model_id), m.id())));
             }
             if let Some(input) = &input {
-                if input.tensors(m)? != file.inputs {
+                if input.tensors(m)?.0 != file.inputs {
                     return Err(invalid("the proof is for another input than the one given"));
                 }
             }
@@ -402,7 +456,7 @@ fn verify_receipt<'py>(py: Python<'py>, model: &Model, receipt: String, input: I
         .detach(|| {
             let r = Receipt::from_json(&receipt).map_err(|e| invalid(format!("not a valid receipt: {e}")))?;
             verity_exec::check_signature(&r).map_err(invalid)?;
-            let inputs = input.tensors(m)?;
+            let (inputs, _) = input.tensors(m)?;
             let ex = verity_exec::execute(&model.inner.engine, m, &inputs).map_err(input_err)?;
             verity_exec::check_execution(&r, &m.id_bytes(), &ex).map_err(invalid)?;
             Ok((r, ex))
@@ -419,7 +473,7 @@ fn verify_receipt<'py>(py: Python<'py>, model: &Model, receipt: String, input: I
 #[pyfunction]
 fn input_hash(py: Python<'_>, model: &Model, input: Input) -> PyResult<String> {
     let m = model.m();
-    let inputs = input.tensors(m).map_err(|f: Failure| f.raise(py))?;
+    let (inputs, _) = input.tensors(m).map_err(|f: Failure| f.raise(py))?;
     Ok(hex(&verity_exec::input_hash(m, &inputs)))
 }
 
@@ -524,12 +578,15 @@ impl Client {
                 ))
             }
         };
-        let v = py
+        let (v, warnings) = py
             .detach(|| {
                 let doc = input.document()?;
-                self.inner.infer_verified(&model_id, &doc, evidence).map_err(client_err)
+                let v = self.inner.infer_verified(&model_id, &doc, evidence).map_err(client_err)?;
+                let warnings = clamp_warnings(&v.model.model, &input.lists(&v.model.model)?);
+                Ok((v, warnings))
             })
             .map_err(|f: Failure| f.raise(py))?;
+        warn(py, &warnings)?;
         let m = &v.model.model;
         let d = execution_dict(py, m, &v.executed)?;
         d.set_item("evidence", v.evidence.as_str())?;

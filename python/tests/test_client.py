@@ -256,3 +256,12 @@ def test_an_honest_proxy_passes(published, cache):
         assert a.output_hash == verity.execute(fx("cnn_digits.vrt"), sample("cnn_digits")).output_hash
     finally:
         proxy.close()
+
+
+def test_infer_warns_when_inputs_are_clamped(published, cache):
+    x = sample("cnn_digits") * 100.0
+    with pytest.warns(verity.ClampWarning, match="clamped"):
+        a = client(published.url, cache).infer(CNN, x)
+    with pytest.warns(verity.ClampWarning):
+        again = verity.execute(fx("cnn_digits.vrt"), x * 10)
+    assert a.output_hash == again.output_hash

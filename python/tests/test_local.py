@@ -134,3 +134,23 @@ def test_prove_and_verify(cnn, tmp_path):
             verity.verify_proof(bytes(bad), cnn)
     with pytest.raises(verity.FileError):
         verity.prove(cnn, x, tmp_path / "missing" / "p.vrtz")
+
+
+def test_inputs_outside_the_calibrated_range_warn(cnn):
+    import warnings
+
+    x = sample("cnn_digits")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # a calibrated-range input: no warning
+        verity.run(cnn, x)
+        verity.prove(cnn, x)
+    far = x * 100.0
+    with pytest.warns(verity.ClampWarning, match="input 'input': .* clamped") as w:
+        outputs = verity.run(cnn, far)
+    assert len(w) == 1
+    # Clamping is what every party does: every nonzero pixel saturates, at 100x as at 1000x.
+    with pytest.warns(verity.ClampWarning):
+        farther = verity.run(cnn, x * 1000.0)
+    assert np.array_equal(outputs["output"], farther["output"])
+    with pytest.warns(verity.ClampWarning):
+        verity.prove(cnn, far)

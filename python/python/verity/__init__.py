@@ -38,6 +38,7 @@ import numpy as np
 from . import _native
 from ._native import Model
 from .errors import (
+    ClampWarning,
     FileError,
     InputError,
     InvalidEvidence,
@@ -78,6 +79,7 @@ __all__ = [
     "NodeError",
     "ProtocolError",
     "ProofFailed",
+    "ClampWarning",
 ]
 
 

@@ -54,3 +54,12 @@ __all__ = [
     "ProtocolError",
     "ProofFailed",
 ]
+
+
+class ClampWarning(UserWarning):
+    """Some input values lie outside the range the model was calibrated for; they are
+    clamped to it (the answer is still exact for the clamped input, but may be far from
+    the float model's)."""
+
+
+__all__ += ["ClampWarning"]
