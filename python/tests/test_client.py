@@ -69,6 +69,7 @@ def test_infer_every_evidence_matches_a_local_run(published, cache, verity_bin, 
     assert verity.verify_receipt(json.loads(r.receipt), fx("cnn_digits.vrt"), x).output_hash == local.output_hash
     stored = c.fetch_receipt(r.receipt_id)
     assert stored.output_hash == local.output_hash and stored.executor == check.executor
+    assert stored.timestamp == check.timestamp == json.loads(r.receipt)["timestamp"]
 
     z = c.infer(CNN, x, evidence="zk")
     assert z.proof is not None and z.proof_id and z.proof_job

@@ -429,7 +429,7 @@ class Client:
         """A receipt this node stored, accepted only if re-executing its model on its stored
         input reproduces it and it is signed by the expected executor."""
         d = self._c.fetch_receipt(receipt_id)
-        return ReceiptCheck(**_execution_fields(d), executor=d["executor"], timestamp=d["issued_at"], receipt_id=d["receipt_id"])
+        return ReceiptCheck(**_execution_fields(d), executor=d["executor"], timestamp=json.loads(d["receipt"])["timestamp"], receipt_id=d["receipt_id"])
 
     def fetch_proof(self, proof_id: str) -> ProofCheck:
         """A proof by proof id or job id (waited for), accepted only if it verifies with a
