@@ -1,0 +1,67 @@
+"""Type stubs of the Rust extension ``verity._native`` (use the documented API in ``verity``)."""
+
+from typing import Any
+
+__version__: str
+
+# An input: the text of an input document, or one little-endian float64 buffer per model
+# input, in the model's input order.
+_Input = str | list[bytes]
+# An output: (name, shape, little-endian float64 bytes).
+_Output = tuple[str, list[int], bytes]
+# A model input or output: (name, shape, bits, scale).
+_Value = tuple[str, list[int], int, float]
+
+class Model:
+    """A canonical model (``.vrt``), decoded and prepared for execution."""
+
+    @staticmethod
+    def load(path: str) -> Model:
+        """Reads and decodes a ``.vrt`` file."""
+    @staticmethod
+    def from_bytes(data: bytes) -> Model:
+        """Decodes canonical model bytes."""
+    @property
+    def id(self) -> str:
+        """The model id: 64 hex digits, the Merkle commitment to every byte of the model."""
+    @property
+    def inputs(self) -> list[_Value]:
+        """``(name, shape, bits, scale)`` of each input, in order."""
+    @property
+    def outputs(self) -> list[_Value]:
+        """``(name, shape, bits, scale)`` of each output, in order."""
+    @property
+    def params(self) -> int:
+        """Number of parameters."""
+    def to_bytes(self) -> bytes:
+        """The canonical encoding."""
+    def save(self, path: str) -> None:
+        """Writes the ``.vrt`` (atomically; the directory must exist)."""
+    def inspect_json(self) -> str:
+        """``verity inspect --json`` of the model."""
+
+def import_onnx(onnx_path: str, calibration: str, bits: int) -> Model: ...
+def run(model: Model, input: _Input, reference: bool = False) -> dict[str, Any]: ...
+def prove(model: Model, input: _Input) -> bytes: ...
+def verify_proof(model: Model, proof: bytes, input: _Input | None = None) -> dict[str, Any]: ...
+def verify_receipt(model: Model, receipt: str, input: _Input) -> dict[str, Any]: ...
+def input_hash(model: Model, input: _Input) -> str: ...
+
+class Client:
+    def __init__(
+        self,
+        url: str,
+        api_key: str | None = None,
+        cache_dir: str | None = None,
+        executor: str | None = None,
+        proof_timeout: float | None = None,
+    ) -> None: ...
+    @property
+    def url(self) -> str: ...
+    def info(self) -> str: ...
+    def publish_vrt(self, path: str) -> tuple[str, bool]: ...
+    def publish_onnx(self, path: str, calibration: str, bits: int) -> tuple[str, bool]: ...
+    def model(self, model_id: str) -> Model: ...
+    def infer(self, model_id: str, input: _Input, evidence: str) -> dict[str, Any]: ...
+    def fetch_receipt(self, receipt_id: str) -> dict[str, Any]: ...
+    def fetch_proof(self, id: str) -> dict[str, Any]: ...
