@@ -9,12 +9,8 @@ from conftest import fx, sample
 
 
 def cli_verify(verity_bin, proof, model) -> subprocess.CompletedProcess[str]:
-    """`verity verify --proof`, in the grammar of either side of issue 15 (`--model M`, or M
-    positional): clap exits 2 on a grammar it does not know."""
-    r = subprocess.run([str(verity_bin), "verify", "--proof", str(proof), "--model", model], capture_output=True, text=True)
-    if r.returncode == 2:
-        r = subprocess.run([str(verity_bin), "verify", model, "--proof", str(proof)], capture_output=True, text=True)
-    return r
+    """`verity verify MODEL --proof P`."""
+    return subprocess.run([str(verity_bin), "verify", model, "--proof", str(proof)], capture_output=True, text=True)
 
 
 def test_proofs_cross_between_the_cli_and_the_package(verity_bin, tmp_path):
