@@ -12,3 +12,6 @@ pub use forward::{Kernel, Session};
 pub use model::Model;
 pub mod generate;
 pub use generate::{complete, Completion, Params};
+#[doc(hidden)]
+pub mod testutil;
+pub mod receipt;
