@@ -6,6 +6,7 @@ mod dispute;
 mod files;
 mod import;
 mod inspect;
+mod llm;
 mod node;
 mod proof;
 mod receipt;
@@ -214,6 +215,10 @@ enum Command {
         #[command(flatten)]
         signer: remote::SignerArgs,
     },
+    /// Chat with a Llama GGUF (SmolLM2) exactly; optionally write a signed completion receipt.
+    Chat(llm::ChatArgs),
+    /// Re-derive an LLM completion receipt (`verity chat --receipt`) and check every claim.
+    VerifyLlm(llm::VerifyArgs),
 }
 
 fn main() -> ExitCode {
@@ -248,6 +253,8 @@ fn main() -> ExitCode {
         Command::Dispute { model, input, cheat, json } => dispute::run(&model, &input, &cheat, json),
         Command::Bench { model, input, seconds, threads } => bench::run(&model, &input, seconds, threads),
         Command::Node(args) => node::run(args),
+        Command::Chat(args) => llm::chat(args),
+        Command::VerifyLlm(args) => llm::verify_receipt(args),
         Command::Publish { node, model, calibration, bits, api_key } => {
             remote::publish(&node, &model, calibration.as_deref(), bits, api_key)
         }
