@@ -101,7 +101,8 @@ pub fn chat(a: ChatArgs) -> Result<()> {
 
 pub fn verify_receipt(a: VerifyArgs) -> Result<()> {
     let text = std::fs::read_to_string(&a.receipt).with_context(|| format!("reading {}", a.receipt.display()))?;
-    let file: ReceiptFile = serde_json::from_str(&text).with_context(|| format!("{} is not an LLM receipt file", a.receipt.display()))?;
+    let file: ReceiptFile =
+        serde_json::from_str(&text).with_context(|| format!("{} is not an LLM receipt file", a.receipt.display()))?;
     let model = Model::load(&a.model)?;
     let c = verify(&model, &file, a.threads)?;
     println!("ok: {} tokens re-derived, model {}, trace root {}", c.tokens.len(), c.model_id, c.trace_root);

@@ -44,6 +44,8 @@ pub fn quantize_blocks(a: &[i32]) -> (Vec<i64>, Vec<i8>) {
 }
 
 /// `y_r = rdiv(Σ_b s_b · Σ_i (D_rb·q_ri + M_rb)·x_i, 127·2^24)`, saturated to i32.
+/// Written with indices on purpose: it is the literal formula.
+#[allow(clippy::needless_range_loop)]
 pub fn matvec_reference(w: &QMatrix, a: &[i32]) -> Vec<i32> {
     let (s, x) = quantize_blocks(a);
     let nb = w.blocks_per_row();
@@ -64,6 +66,7 @@ pub fn matvec_reference(w: &QMatrix, a: &[i32]) -> Vec<i32> {
 }
 
 #[inline]
+#[allow(clippy::needless_range_loop)]
 fn dot32(q: &[i8], x: &[i8]) -> i32 {
     let mut acc = 0i32;
     for i in 0..BLOCK {
@@ -191,10 +194,10 @@ impl<'m> Session<'m> {
         tr.update(b"verity-llm/position\0");
         tr.update(&(pos as u64).to_le_bytes());
         tr.update(&token.to_le_bytes());
+        // One update per op output (the bytes are the i32s little-endian).
         let rec = |tr: &mut blake3::Hasher, v: &[i32]| {
-            for x in v {
-                tr.update(&x.to_le_bytes());
-            }
+            let bytes: Vec<u8> = v.iter().flat_map(|x| x.to_le_bytes()).collect();
+            tr.update(&bytes);
         };
         // Embedding row, dequantized to Q16: rdiv(D·q + M, 2^8).
         let e = &m.embed;

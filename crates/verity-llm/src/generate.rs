@@ -30,7 +30,14 @@ impl Default for Params {
 
 impl Params {
     /// From user-facing floats; out-of-range values are errors.
-    pub fn from_floats(max_tokens: u32, temperature: f64, top_p: f64, top_k: u32, seed: u64, stop: Vec<String>) -> Result<Params> {
+    pub fn from_floats(
+        max_tokens: u32,
+        temperature: f64,
+        top_p: f64,
+        top_k: u32,
+        seed: u64,
+        stop: Vec<String>,
+    ) -> Result<Params> {
         if !(0.0..=10.0).contains(&temperature) {
             return Err(LlmError::Params(format!("temperature {temperature} is outside [0, 10]")));
         }

@@ -164,7 +164,10 @@ pub fn parse(bytes: &[u8]) -> Result<GgufModel> {
     }
     let token_types = meta_i32s(&m, "tokenizer.ggml.token_type")?;
     if token_types.len() != tokens.len() {
-        return Err(LlmError::Metadata { key: "tokenizer.ggml.token_type".into(), problem: "length differs from the vocabulary".into() });
+        return Err(LlmError::Metadata {
+            key: "tokenizer.ggml.token_type".into(),
+            problem: "length differs from the vocabulary".into(),
+        });
     }
     let merges = meta_strings(&m, "tokenizer.ggml.merges")?;
     let bos = meta_u(&m, "tokenizer.ggml.bos_token_id").unwrap_or(1) as u32;
@@ -182,7 +185,9 @@ pub fn parse(bytes: &[u8]) -> Result<GgufModel> {
             TensorType::F32 => RawKind::F32,
             TensorType::Q4_1 => RawKind::Q4_1,
             TensorType::Q8_0 => RawKind::Q8_0,
-            other => return Err(LlmError::Tensor { name, problem: format!("type {other:?} is not supported (F32, Q4_1, Q8_0)") }),
+            other => {
+                return Err(LlmError::Tensor { name, problem: format!("type {other:?} is not supported (F32, Q4_1, Q8_0)") })
+            }
         };
         let data = reader
             .load_tensor_data(&name)

@@ -12,6 +12,6 @@ pub use forward::{Kernel, Session};
 pub use model::Model;
 pub mod generate;
 pub use generate::{complete, Completion, Params};
+pub mod receipt;
 #[doc(hidden)]
 pub mod testutil;
-pub mod receipt;

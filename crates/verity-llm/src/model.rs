@@ -120,7 +120,10 @@ fn tensor<'a>(g: &'a GgufModel, name: &str) -> Result<&'a RawTensor> {
 fn vector(g: &GgufModel, name: &str, len: usize) -> Result<Vec<i32>> {
     let t = tensor(g, name)?;
     if t.kind != RawKind::F32 || t.dims != [len as u64] || t.bytes.len() != 4 * len {
-        return Err(LlmError::Tensor { name: name.into(), problem: format!("expected F32 [{len}], found {:?} {:?}", t.kind, t.dims) });
+        return Err(LlmError::Tensor {
+            name: name.into(),
+            problem: format!("expected F32 [{len}], found {:?} {:?}", t.kind, t.dims),
+        });
     }
     t.bytes.chunks_exact(4).map(|c| f32_q16(name, f32::from_le_bytes([c[0], c[1], c[2], c[3]]))).collect()
 }
@@ -213,8 +216,9 @@ impl Model {
             }
         }
         let n = (2 * EXP_RANGE as usize) << TSTEP;
-        let exp_table: Vec<i64> =
-            (0..=(EXP_RANGE as usize) << TSTEP).map(|k| (libm::exp(-(k as f64) / 256.0) * (1i64 << TFRAC) as f64).round() as i64).collect();
+        let exp_table: Vec<i64> = (0..=(EXP_RANGE as usize) << TSTEP)
+            .map(|k| (libm::exp(-(k as f64) / 256.0) * (1i64 << TFRAC) as f64).round() as i64)
+            .collect();
         let sig_table: Vec<i64> = (0..=n / 2)
             .map(|k| {
                 let x = -(SIG_RANGE as f64) + k as f64 / 256.0;

@@ -120,14 +120,34 @@ pub fn tiny_gguf(seed: u64, architecture: &str) -> Vec<u8> {
         .add_metadata("tokenizer.ggml.bos_token_id", MetadataValue::U32(vocab as u32 - 2))
         .add_metadata("tokenizer.ggml.eos_token_id", MetadataValue::U32(vocab as u32 - 3))
         .add_metadata("tokenizer.chat_template", MetadataValue::String("{{'<|im_start|>' + m['role'] }}".into()));
-    let add = |b: GGUFBuilder, name: String, dims: Vec<u64>, ty: TensorType, data: Vec<u8>| b.add_tensor(name, dims, ty, data).expect("tensor");
-    b = add(b, "token_embd.weight".into(), vec![n_embd as u64, vocab as u64], TensorType::Q8_0, q8_0(&mut rng, vocab, n_embd, 0.02));
+    let add = |b: GGUFBuilder, name: String, dims: Vec<u64>, ty: TensorType, data: Vec<u8>| {
+        b.add_tensor(name, dims, ty, data).expect("tensor")
+    };
+    b = add(
+        b,
+        "token_embd.weight".into(),
+        vec![n_embd as u64, vocab as u64],
+        TensorType::Q8_0,
+        q8_0(&mut rng, vocab, n_embd, 0.02),
+    );
     for l in 0..n_layer {
         let n = |s: &str| format!("blk.{l}.{s}.weight");
         b = add(b, n("attn_norm"), vec![n_embd as u64], TensorType::F32, f32s(&mut rng, n_embd));
         b = add(b, n("attn_q"), vec![n_embd as u64, n_embd as u64], TensorType::Q4_1, q4_1(&mut rng, n_embd, n_embd, 0.05));
-        b = add(b, n("attn_k"), vec![n_embd as u64, (n_kv * hd) as u64], TensorType::Q4_1, q4_1(&mut rng, n_kv * hd, n_embd, 0.05));
-        b = add(b, n("attn_v"), vec![n_embd as u64, (n_kv * hd) as u64], TensorType::Q4_1, q4_1(&mut rng, n_kv * hd, n_embd, 0.05));
+        b = add(
+            b,
+            n("attn_k"),
+            vec![n_embd as u64, (n_kv * hd) as u64],
+            TensorType::Q4_1,
+            q4_1(&mut rng, n_kv * hd, n_embd, 0.05),
+        );
+        b = add(
+            b,
+            n("attn_v"),
+            vec![n_embd as u64, (n_kv * hd) as u64],
+            TensorType::Q4_1,
+            q4_1(&mut rng, n_kv * hd, n_embd, 0.05),
+        );
         b = add(b, n("attn_output"), vec![n_embd as u64, n_embd as u64], TensorType::Q4_1, q4_1(&mut rng, n_embd, n_embd, 0.05));
         b = add(b, n("ffn_norm"), vec![n_embd as u64], TensorType::F32, f32s(&mut rng, n_embd));
         b = add(b, n("ffn_gate"), vec![n_embd as u64, n_ff as u64], TensorType::Q4_1, q4_1(&mut rng, n_ff, n_embd, 0.05));

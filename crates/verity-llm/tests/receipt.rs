@@ -4,6 +4,8 @@ use verity_llm::testutil::tiny_gguf;
 use verity_llm::{complete, Kernel, Model, Params};
 use verity_receipt::Signer;
 
+type Tamper = Box<dyn Fn(&mut ReceiptFile)>;
+
 fn setup() -> (Model, ReceiptFile) {
     let m = Model::from_gguf(&parse(&tiny_gguf(11, "llama")).unwrap()).unwrap();
     let p = Params { max_tokens: 6, temperature_milli: 800, seed: 42, ..Default::default() };
@@ -24,21 +26,27 @@ fn honest_receipt_verifies() {
 #[test]
 fn tampered_receipts_are_rejected() {
     let (m, f) = setup();
-    let cases: Vec<(&str, Box<dyn Fn(&mut ReceiptFile)>)> = vec![
+    let cases: Vec<(&str, Tamper)> = vec![
         ("swapped token", Box::new(|f| f.completion.tokens[0] ^= 1)),
         ("changed seed", Box::new(|f| f.completion.params.seed += 1)),
-        ("truncated context", Box::new(|f| {
-            f.completion.prompt_tokens.remove(0);
-        })),
+        (
+            "truncated context",
+            Box::new(|f| {
+                f.completion.prompt_tokens.remove(0);
+            }),
+        ),
         ("changed text", Box::new(|f| f.completion.text.push('x'))),
         ("changed trace root", Box::new(|f| f.completion.trace_root = "00".repeat(32))),
         ("changed temperature", Box::new(|f| f.completion.params.temperature_milli = 900)),
-        ("forged signature", Box::new(|f| {
-            let mut r = f.receipt.clone().into_bytes();
-            let i = r.len() - 10;
-            r[i] = if r[i] == b'1' { b'2' } else { b'1' };
-            f.receipt = String::from_utf8(r).unwrap();
-        })),
+        (
+            "forged signature",
+            Box::new(|f| {
+                let mut r = f.receipt.clone().into_bytes();
+                let i = r.len() - 10;
+                r[i] = if r[i] == b'1' { b'2' } else { b'1' };
+                f.receipt = String::from_utf8(r).unwrap();
+            }),
+        ),
     ];
     for (name, tamper) in cases {
         let mut bad = f.clone();
