@@ -7,6 +7,7 @@ mod exit;
 mod files;
 mod import;
 mod inspect;
+mod llm;
 mod node;
 mod proof;
 mod receipt;
@@ -123,7 +124,8 @@ enum Command {
     Verify {
         /// The canonical model (not needed with --vk).
         model: Option<PathBuf>,
-        #[arg(long, requires = "input")]
+        /// A receipt: of a .vrt model (needs --input), or of an LLM completion (MODEL.gguf).
+        #[arg(long)]
         receipt: Option<PathBuf>,
         #[arg(long)]
         proof: Option<PathBuf>,
@@ -261,6 +263,8 @@ enum Command {
         #[command(flatten)]
         signer: remote::SignerArgs,
     },
+    /// Chat with a Llama GGUF (SmolLM2) exactly; optionally write a signed completion receipt.
+    Chat(llm::ChatArgs),
 }
 
 fn main() -> ExitCode {
@@ -319,6 +323,7 @@ fn main() -> ExitCode {
             bench::run(&model, &input, seconds, threads.map(|t| t as usize))
         }
         Command::Node(args) => node::run(args),
+        Command::Chat(args) => llm::chat(args),
         Command::Publish { node, model, calibration, bits, api_key, json } => {
             remote::publish(&node, &model, calibration.as_deref(), bits, api_key, json)
         }
@@ -371,9 +376,13 @@ fn verify(
     json: bool,
 ) -> anyhow::Result<()> {
     match (receipt, proof, model, vk) {
-        (Some(r), None, Some(m), None) => {
-            receipt::verify(&r, &m, input.as_deref().expect("clap requires --input with --receipt"), json)
+        (Some(r), None, Some(m), None) if m.extension().is_some_and(|e| e.eq_ignore_ascii_case("gguf")) => {
+            llm::verify_receipt(&r, &m, json)
         }
+        (Some(r), None, Some(m), None) => match input {
+            Some(i) => receipt::verify(&r, &m, &i, json),
+            None => anyhow::bail!("a receipt of a .vrt model is checked by re-execution: give its --input"),
+        },
         (None, Some(p), Some(m), None) => proof::run_verify(&p, proof::Against::Model(&m), input.as_deref(), json),
         (None, Some(p), None, Some(k)) => proof::run_verify(&p, proof::Against::Key(&k), input.as_deref(), json),
         (None, Some(_), None, None) => anyhow::bail!("give the MODEL the proof is for, or its verifying key with --vk MODEL.vk"),

@@ -22,10 +22,10 @@ fn key_path(key: Option<&Path>) -> Result<PathBuf> {
     Ok(PathBuf::from(home).join(".verity").join("executor.key"))
 }
 
-/// Signs and writes a receipt. A key named by `--key` or `$VERITY_KEY` must exist unless
-/// `new_key` (a mistyped path must not silently become a new identity); the default
+/// The executor key. A key named by `--key` or `$VERITY_KEY` must exist unless `new_key`
+/// (a mistyped path must not silently become a new identity); the default
 /// `~/.verity/executor.key` is created on first use.
-pub fn write_with(model: &Model, ex: &Executed, path: &Path, key: Option<&Path>, new_key: bool) -> Result<()> {
+pub fn signer(key: Option<&Path>, new_key: bool) -> Result<Signer> {
     let named = key.is_some() || std::env::var_os("VERITY_KEY").is_some();
     let kp = key_path(key)?;
     if named && !new_key && !kp.exists() {
@@ -38,6 +38,12 @@ pub fn write_with(model: &Model, ex: &Executed, path: &Path, key: Option<&Path>,
     if created {
         eprintln!("created executor key {} (address {})", kp.display(), to_checksum_address(&signer.address()));
     }
+    Ok(signer)
+}
+
+/// Signs and writes a receipt with the key `signer` picks.
+pub fn write_with(model: &Model, ex: &Executed, path: &Path, key: Option<&Path>, new_key: bool) -> Result<()> {
+    let signer = signer(key, new_key)?;
     let receipt = verity_exec::sign_receipt(&signer, model.id_bytes(), ex, verity_exec::unix_now());
     write_atomic(path, receipt.to_json().as_bytes())?;
     eprintln!("receipt written to {} (signed by {})", path.display(), to_checksum_address(&signer.address()));

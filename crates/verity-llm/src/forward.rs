@@ -1,0 +1,276 @@
+//! One decoding step of the canonical integer Llama, in two implementations that must agree
+//! bit for bit: [`Kernel::Reference`] (literal per-element formulas) and [`Kernel::Fast`]
+//! (activation blocks quantized once, i8 dot products per block, rows split over threads).
+//! Every op's output is fed, in order, into the position's trace hash.
+
+use rayon::prelude::*;
+
+use crate::model::{Model, QMatrix, BLOCK, EXP_RANGE, FRAC, ONE, SIG_RANGE, TFRAC, TSTEP, WFRAC};
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Kernel {
+    Reference,
+    Fast,
+}
+
+/// `a / b` rounded half away from zero (`b > 0`).
+#[inline]
+pub fn rdiv(a: i128, b: i128) -> i128 {
+    debug_assert!(b > 0);
+    if a >= 0 {
+        (a + b / 2) / b
+    } else {
+        -((-a + b / 2) / b)
+    }
+}
+
+#[inline]
+pub fn sat(x: i128) -> i32 {
+    x.clamp(i32::MIN as i128, i32::MAX as i128) as i32
+}
+
+/// Per 32-block int8 quantization of a Q16 vector: `s = max |a|`, `x = rdiv(127·a, s)`.
+pub fn quantize_blocks(a: &[i32]) -> (Vec<i64>, Vec<i8>) {
+    let mut s = Vec::with_capacity(a.len() / BLOCK);
+    let mut x = Vec::with_capacity(a.len());
+    for blk in a.chunks_exact(BLOCK) {
+        let m = blk.iter().map(|v| (*v as i64).abs()).max().unwrap_or(0);
+        s.push(m);
+        for v in blk {
+            x.push(if m == 0 { 0 } else { rdiv(127 * *v as i128, m as i128) as i8 });
+        }
+    }
+    (s, x)
+}
+
+/// `y_r = rdiv(Σ_b s_b · Σ_i (D_rb·q_ri + M_rb)·x_i, 127·2^24)`, saturated to i32.
+/// Written with indices on purpose: it is the literal formula.
+#[allow(clippy::needless_range_loop)]
+pub fn matvec_reference(w: &QMatrix, a: &[i32]) -> Vec<i32> {
+    let (s, x) = quantize_blocks(a);
+    let nb = w.blocks_per_row();
+    (0..w.rows)
+        .map(|r| {
+            let mut acc: i128 = 0;
+            for b in 0..nb {
+                let (d, m) = (w.d[r * nb + b] as i128, w.m[r * nb + b] as i128);
+                for i in 0..BLOCK {
+                    let col = b * BLOCK + i;
+                    let wv = d * w.q[r * w.cols + col] as i128 + m;
+                    acc += s[b] as i128 * wv * x[col] as i128;
+                }
+            }
+            sat(rdiv(acc, 127i128 << WFRAC))
+        })
+        .collect()
+}
+
+#[inline]
+#[allow(clippy::needless_range_loop)]
+fn dot32(q: &[i8], x: &[i8]) -> i32 {
+    let mut acc = 0i32;
+    for i in 0..BLOCK {
+        acc += q[i] as i32 * x[i] as i32;
+    }
+    acc
+}
+
+fn row_fast(w: &QMatrix, r: usize, s: &[i64], x: &[i8], sx: &[i64]) -> i32 {
+    let nb = w.blocks_per_row();
+    let q = &w.q[r * w.cols..(r + 1) * w.cols];
+    let mut acc: i128 = 0;
+    for b in 0..nb {
+        let qx = dot32(&q[b * BLOCK..(b + 1) * BLOCK], &x[b * BLOCK..(b + 1) * BLOCK]) as i64;
+        // |D·qx + M·sx| < 2^40·2^16: fits i64; the product with s_b needs i128.
+        let blk = w.d[r * nb + b] * qx + w.m[r * nb + b] * sx[b];
+        acc += blk as i128 * s[b] as i128;
+    }
+    sat(rdiv(acc, 127i128 << WFRAC))
+}
+
+pub fn matvec_fast(w: &QMatrix, a: &[i32]) -> Vec<i32> {
+    let (s, x) = quantize_blocks(a);
+    let sx: Vec<i64> = x.chunks_exact(BLOCK).map(|c| c.iter().map(|v| *v as i64).sum()).collect();
+    let mut y = vec![0i32; w.rows];
+    const CHUNK: usize = 64;
+    y.par_chunks_mut(CHUNK).enumerate().for_each(|(c, out)| {
+        for (j, o) in out.iter_mut().enumerate() {
+            *o = row_fast(w, c * CHUNK + j, &s, &x, &sx);
+        }
+    });
+    y
+}
+
+/// Integer RMSNorm: `r = isqrt(floor(Σx²/n) + eps)`, `y = rdiv(x·g, r)`.
+pub fn rmsnorm(x: &[i32], g: &[i32], eps_q32: i64) -> Vec<i32> {
+    let ss: i128 = x.iter().map(|v| (*v as i128) * (*v as i128)).sum();
+    let ms = (ss / x.len() as i128) as u128 + eps_q32 as u128;
+    let r = (ms.isqrt() as i128).max(1);
+    x.iter().zip(g).map(|(v, g)| sat(rdiv(*v as i128 * *g as i128, r))).collect()
+}
+
+/// Rotary positions on adjacent pairs (GGUF's Llama layout), one head of `hd` values.
+fn rope(model: &Model, v: &mut [i32], pos: usize) {
+    let half = model.config.head_dim / 2;
+    for head in v.chunks_exact_mut(model.config.head_dim) {
+        for i in 0..half {
+            let (c, s) = model.rope[pos * half + i];
+            let (a, b) = (head[2 * i] as i128, head[2 * i + 1] as i128);
+            head[2 * i] = sat(rdiv(a * c as i128 - b * s as i128, 1 << TFRAC));
+            head[2 * i + 1] = sat(rdiv(a * s as i128 + b * c as i128, 1 << TFRAC));
+        }
+    }
+}
+
+/// `exp(-t)` in Q30 for a Q16 `t >= 0`, by the table with linear interpolation.
+pub fn exp_neg(model: &Model, t: i64) -> i64 {
+    let shift = FRAC - TSTEP;
+    let k = (t >> shift) as usize;
+    if k >= (EXP_RANGE as usize) << TSTEP {
+        return 0;
+    }
+    let frac = t & ((1 << shift) - 1);
+    let (a, b) = (model.exp_table[k], model.exp_table[k + 1]);
+    a + rdiv(((b - a) * frac) as i128, 1 << shift) as i64
+}
+
+fn silu(model: &Model, x: i32) -> i64 {
+    let x = x as i64;
+    let lo = -SIG_RANGE * ONE;
+    if x < lo {
+        return 0;
+    }
+    if x >= SIG_RANGE * ONE {
+        return x;
+    }
+    let shift = FRAC - TSTEP;
+    let u = x - lo;
+    let k = (u >> shift) as usize;
+    let frac = u & ((1 << shift) - 1);
+    let (a, b) = (model.sig_table[k], model.sig_table[k + 1]);
+    let sig = a + rdiv(((b - a) * frac) as i128, 1 << shift) as i64;
+    rdiv(x as i128 * sig as i128, ONE as i128) as i64
+}
+
+/// A decoding session: the KV cache and the position.
+pub struct Session<'m> {
+    pub model: &'m Model,
+    kernel: Kernel,
+    pool: rayon::ThreadPool,
+    /// Per layer: keys and values, `[pos][n_head_kv·head_dim]` flattened.
+    k_cache: Vec<Vec<i32>>,
+    v_cache: Vec<Vec<i32>>,
+    pub pos: usize,
+}
+
+pub struct Step {
+    /// Q16 logits over the vocabulary.
+    pub logits: Vec<i32>,
+    /// blake3 over every op output of this position, in order (the position's trace leaf).
+    pub leaf: [u8; 32],
+}
+
+impl<'m> Session<'m> {
+    pub fn new(model: &'m Model, kernel: Kernel, threads: usize) -> Session<'m> {
+        let pool = rayon::ThreadPoolBuilder::new().num_threads(threads.max(1)).build().expect("thread pool");
+        let n = model.config.n_layer;
+        Session { model, kernel, pool, k_cache: vec![Vec::new(); n], v_cache: vec![Vec::new(); n], pos: 0 }
+    }
+
+    fn mv(&self, w: &QMatrix, a: &[i32]) -> Vec<i32> {
+        match self.kernel {
+            Kernel::Reference => matvec_reference(w, a),
+            Kernel::Fast => self.pool.install(|| matvec_fast(w, a)),
+        }
+    }
+
+    /// Runs one token at the next position. The caller checks the context bound.
+    pub fn step(&mut self, token: u32) -> Step {
+        let m = self.model;
+        let c = &m.config;
+        assert!(self.pos < m.context && (token as usize) < c.vocab, "caller checks bounds");
+        let pos = self.pos;
+        let mut tr = blake3::Hasher::new();
+        tr.update(b"verity-llm/position\0");
+        tr.update(&(pos as u64).to_le_bytes());
+        tr.update(&token.to_le_bytes());
+        // One update per op output (the bytes are the i32s little-endian).
+        let rec = |tr: &mut blake3::Hasher, v: &[i32]| {
+            let bytes: Vec<u8> = v.iter().flat_map(|x| x.to_le_bytes()).collect();
+            tr.update(&bytes);
+        };
+        // Embedding row, dequantized to Q16: rdiv(D·q + M, 2^8).
+        let e = &m.embed;
+        let nb = e.blocks_per_row();
+        let t = token as usize;
+        let mut x: Vec<i32> = (0..c.n_embd)
+            .map(|i| {
+                let b = t * nb + i / BLOCK;
+                sat(rdiv((e.d[b] * e.q[t * e.cols + i] as i64 + e.m[b]) as i128, 1 << (WFRAC - FRAC)))
+            })
+            .collect();
+        rec(&mut tr, &x);
+        let hd = c.head_dim;
+        let kvd = c.n_head_kv * hd;
+        let group = c.n_head / c.n_head_kv;
+        for (li, l) in m.layers.iter().enumerate() {
+            let h = rmsnorm(&x, &l.attn_norm, m.eps_q32);
+            rec(&mut tr, &h);
+            let mut q = self.mv(&l.wq, &h);
+            let mut k = self.mv(&l.wk, &h);
+            let v = self.mv(&l.wv, &h);
+            rope(m, &mut q, pos);
+            rope(m, &mut k, pos);
+            rec(&mut tr, &q);
+            rec(&mut tr, &k);
+            rec(&mut tr, &v);
+            self.k_cache[li].extend_from_slice(&k);
+            self.v_cache[li].extend_from_slice(&v);
+            let (kc, vc) = (&self.k_cache[li], &self.v_cache[li]);
+            let n = pos + 1;
+            let mut att = vec![0i32; c.n_embd];
+            for head in 0..c.n_head {
+                let g = head / group;
+                let qh = &q[head * hd..(head + 1) * hd];
+                let scores: Vec<i64> = (0..n)
+                    .map(|j| {
+                        let kh = &kc[j * kvd + g * hd..j * kvd + (g + 1) * hd];
+                        let dot: i128 = qh.iter().zip(kh).map(|(a, b)| *a as i128 * *b as i128).sum();
+                        rdiv(dot * m.inv_sqrt_hd as i128, 1i128 << (2 * FRAC)) as i64
+                    })
+                    .collect();
+                let mx = *scores.iter().max().expect("n >= 1");
+                let w: Vec<i64> = scores.iter().map(|s| exp_neg(m, mx - s)).collect();
+                let total: i128 = w.iter().map(|v| *v as i128).sum();
+                rec(&mut tr, &w.iter().map(|v| *v as i32).collect::<Vec<_>>());
+                for i in 0..hd {
+                    let num: i128 = (0..n).map(|j| w[j] as i128 * vc[j * kvd + g * hd + i] as i128).sum();
+                    att[head * hd + i] = sat(rdiv(num, total));
+                }
+            }
+            rec(&mut tr, &att);
+            let o = self.mv(&l.wo, &att);
+            for (a, b) in x.iter_mut().zip(&o) {
+                *a = a.saturating_add(*b);
+            }
+            rec(&mut tr, &x);
+            let h = rmsnorm(&x, &l.ffn_norm, m.eps_q32);
+            rec(&mut tr, &h);
+            let gate = self.mv(&l.w_gate, &h);
+            let up = self.mv(&l.w_up, &h);
+            let act: Vec<i32> =
+                gate.iter().zip(&up).map(|(g, u)| sat(rdiv(silu(m, *g) as i128 * *u as i128, ONE as i128))).collect();
+            rec(&mut tr, &act);
+            let down = self.mv(&l.w_down, &act);
+            for (a, b) in x.iter_mut().zip(&down) {
+                *a = a.saturating_add(*b);
+            }
+            rec(&mut tr, &x);
+        }
+        let h = rmsnorm(&x, &m.out_norm, m.eps_q32);
+        let logits = self.mv(&m.embed, &h);
+        rec(&mut tr, &logits);
+        self.pos += 1;
+        Step { logits, leaf: *tr.finalize().as_bytes() }
+    }
+}

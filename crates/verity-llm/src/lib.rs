@@ -1,0 +1,17 @@
+//! Decoder-only language models (Llama architecture, GGUF) in Verity's exact integer
+//! semantics. The semantics are written in `docs/llm.md`.
+
+pub mod error;
+pub mod forward;
+pub mod gguf;
+pub mod model;
+pub mod tokenizer;
+
+pub use error::{LlmError, Result};
+pub use forward::{Kernel, Session};
+pub use model::Model;
+pub mod generate;
+pub use generate::{complete, Completion, Params};
+pub mod receipt;
+#[doc(hidden)]
+pub mod testutil;
