@@ -6,6 +6,7 @@ mod dispute;
 mod files;
 mod import;
 mod inspect;
+mod net;
 mod node;
 mod proof;
 mod receipt;
@@ -139,6 +140,12 @@ enum Command {
     /// receipts or proofs, and verifies receipts and proofs (see docs/node.md). Stops on
     /// SIGINT/SIGTERM.
     Node(node::NodeArgs),
+    /// Show a node's p2p peers and the executors proven faulty (GET /v1/peers).
+    Peers {
+        /// Node URL, e.g. http://127.0.0.1:8700.
+        #[arg(long)]
+        node: String,
+    },
     /// Publish a model to a node: a canonical .vrt, or an ONNX model with --calibration
     /// (also imported locally: the node's model id must match). Prints the model id.
     Publish {
@@ -248,6 +255,7 @@ fn main() -> ExitCode {
         Command::Dispute { model, input, cheat, json } => dispute::run(&model, &input, &cheat, json),
         Command::Bench { model, input, seconds, threads } => bench::run(&model, &input, seconds, threads),
         Command::Node(args) => node::run(args),
+        Command::Peers { node } => net::peers(&node),
         Command::Publish { node, model, calibration, bits, api_key } => {
             remote::publish(&node, &model, calibration.as_deref(), bits, api_key)
         }

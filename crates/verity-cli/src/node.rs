@@ -52,6 +52,8 @@ pub struct NodeArgs {
     /// Executor key file (default: DATA/executor.key, created on first start).
     #[arg(long)]
     pub key: Option<PathBuf>,
+    #[command(flatten)]
+    pub p2p: crate::net::P2pArgs,
 }
 
 pub fn run(a: NodeArgs) -> Result<()> {
@@ -74,6 +76,7 @@ pub fn run(a: NodeArgs) -> Result<()> {
     config.max_queue = a.max_queue;
     config.proof_queue = a.max_proof_queue;
     config.key_file = a.key;
+    config.p2p = a.p2p.config()?;
     // Test hook (crates/verity-cli/tests/node.rs): stop at a named point so the test can
     // kill -9 the process exactly there. Never set in production.
     config.pause = std::env::var("VERITY_NODE_TEST_PAUSE_AT").ok().map(Pause::new);

@@ -70,7 +70,11 @@ async fn spread(
     data: Vec<u8>,
 ) -> (Duration, usize) {
     let t = Instant::now();
-    nodes[0].publish(topic, data).await.unwrap();
+    // Until node 0's mesh has formed, gossipsub refuses to publish; keep trying (counted in the time).
+    while let Err(e) = nodes[0].publish(topic, data.clone()).await {
+        assert!(t.elapsed() < Duration::from_secs(30), "cannot publish: {e}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
     let mut times = Vec::new();
     let deadline = Instant::now() + Duration::from_secs(30);
     for rx in events.iter_mut().skip(1) {

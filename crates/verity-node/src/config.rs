@@ -48,6 +48,8 @@ pub struct NodeConfig {
     pub proving_keys: usize,
     /// Test hook (see `hooks`); `None` in production.
     pub pause: Option<Pause>,
+    /// The peer-to-peer network (docs/network.md); `None` runs the node alone.
+    pub p2p: Option<crate::p2p::P2pConfig>,
 }
 
 impl NodeConfig {
@@ -73,6 +75,7 @@ impl NodeConfig {
             proof_attempts: 3,
             proving_keys: 8,
             pause: None,
+            p2p: None,
         }
     }
 }
