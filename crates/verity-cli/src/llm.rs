@@ -3,7 +3,7 @@
 use std::path::{Path, PathBuf};
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use anyhow::{Context, Result};
+use anyhow::Result;
 use clap::Args;
 use verity_llm::model::render_chat;
 use verity_llm::receipt::{sign, verify, ReceiptFile};

@@ -8,6 +8,7 @@ mod files;
 mod import;
 mod inspect;
 mod llm;
+mod net;
 mod node;
 mod proof;
 mod receipt;
@@ -180,6 +181,15 @@ enum Command {
     /// receipts or proofs, and verifies receipts and proofs (see docs/node.md). Stops on
     /// SIGINT/SIGTERM.
     Node(node::NodeArgs),
+    /// Show a node's p2p peers and the executors proven faulty (GET /v1/peers).
+    Peers {
+        /// Node URL, e.g. http://127.0.0.1:8700.
+        #[arg(long)]
+        node: String,
+        /// Print the answer as one JSON object on one line.
+        #[arg(long)]
+        json: bool,
+    },
     /// Publish a model to a node: a canonical .vrt, or an ONNX model with --calibration
     /// (also imported locally: the node's model id must match). Prints the model id.
     Publish {
@@ -323,6 +333,7 @@ fn main() -> ExitCode {
             bench::run(&model, &input, seconds, threads.map(|t| t as usize))
         }
         Command::Node(args) => node::run(args),
+        Command::Peers { node, json } => net::peers(&node, json),
         Command::Chat(args) => llm::chat(args),
         Command::Publish { node, model, calibration, bits, api_key, json } => {
             remote::publish(&node, &model, calibration.as_deref(), bits, api_key, json)

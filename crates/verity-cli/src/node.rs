@@ -58,6 +58,8 @@ pub struct NodeArgs {
     /// Print the listening line as one JSON object: url, executor.
     #[arg(long)]
     pub json: bool,
+    #[command(flatten)]
+    pub p2p: crate::net::P2pArgs,
 }
 
 /// The log filter: `RUST_LOG` in its `target=level,...` form (e.g. `info`,
@@ -93,6 +95,7 @@ pub fn run(a: NodeArgs) -> Result<()> {
     config.proof_queue = a.max_proof_queue;
     config.key_file = a.key;
     config.cors_origins = a.cors_origins;
+    config.p2p = a.p2p.config()?;
     // Test hook (crates/verity-cli/tests/node.rs): stop at a named point so the test can
     // kill -9 the process exactly there. Never set in production.
     config.pause = std::env::var("VERITY_NODE_TEST_PAUSE_AT").ok().map(Pause::new);

@@ -332,6 +332,11 @@ impl Client {
         self.get_json("info", "/v1/info")
     }
 
+    /// The node's peer-to-peer view (`GET /v1/peers`, docs/network.md).
+    pub fn peers(&self) -> Result<Value> {
+        self.get_json("peers", "/v1/peers")
+    }
+
     pub fn publish(&self, req: &PublishRequest) -> Result<PublishResponse> {
         self.post_json("publish", "/v1/models", req, true)
     }

@@ -51,6 +51,8 @@ pub struct NodeConfig {
     /// Origins allowed to call the API from a browser (CORS); `*` allows any. Empty: no
     /// CORS headers.
     pub cors_origins: Vec<String>,
+    /// The peer-to-peer network (docs/network.md); `None` runs the node alone.
+    pub p2p: Option<crate::p2p::P2pConfig>,
 }
 
 impl NodeConfig {
@@ -77,6 +79,7 @@ impl NodeConfig {
             proving_keys: 8,
             pause: None,
             cors_origins: Vec::new(),
+            p2p: None,
         }
     }
 }

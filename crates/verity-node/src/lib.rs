@@ -18,6 +18,7 @@ mod http;
 mod limiter;
 mod metrics;
 mod openapi;
+mod p2p;
 mod proofs;
 mod receipts;
 mod routes;
@@ -35,8 +36,10 @@ use verity_receipt::Signer;
 
 pub use config::NodeConfig;
 pub use hooks::Pause;
+pub use p2p::P2pConfig;
 pub use proofs::job_id as proof_job_id;
 pub use routes::ROUTES;
+pub use verity_net::Role as P2pRole;
 
 use crate::metrics::Metrics;
 use crate::proofs::Prover;
@@ -112,6 +115,7 @@ async fn serve(
     listener: tokio::net::TcpListener,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<()> {
+    p2p::start(&state)?;
     let (stop_prover, stop_rx) = tokio::sync::watch::channel(false);
     let prover = tokio::spawn(proofs::run(state.clone(), stop_rx));
     let stop = stop_prover.clone();

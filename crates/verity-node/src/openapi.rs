@@ -373,7 +373,9 @@ pub fn document() -> Value {
                               "503": error_response("the audit queue is full (jobs or --audit-queue-bytes), or --max-inflight-bytes is full")}}},
             "/v1/mismatches": {"get": {"operationId": "listMismatches", "summary": "Mismatch records (dispute evidence) found by the verifier role",
                 "parameters": [page("after", json!({"type": "integer", "minimum": 0})), page("limit", json!({"type": "integer", "minimum": 1, "maximum": 1000, "default": 100}))],
-                "responses": {"200": ok_json("a page of records", "MismatchList"), "400": e400}}}
+                "responses": {"200": ok_json("a page of records", "MismatchList"), "400": e400}}},
+            "/v1/peers": {"get": {"operationId": "listPeers", "summary": "This node's p2p peer id and role, its connected peers (with their checked node records) and the executors proven faulty by fraud proofs (docs/network.md)",
+                "responses": {"200": {"description": "peers", "content": {"application/json": {"schema": {"type": "object"}}}}, "404": error_response("the node was started without --p2p-listen")}}}
         }
     })
 }

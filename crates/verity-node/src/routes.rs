@@ -54,6 +54,7 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("post", "/v1/verify/proof"),
     ("post", "/v1/audit"),
     ("get", "/v1/mismatches"),
+    ("get", "/v1/peers"),
 ];
 
 pub fn router(state: Arc<AppState>) -> Router {
@@ -75,6 +76,7 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/v1/verify/proof", post(verify_proof))
         .route("/v1/audit", post(audit))
         .route("/v1/mismatches", get(list_mismatches))
+        .route("/v1/peers", get(crate::p2p::peers))
         .fallback(|| async { ApiError::not_found("no such route; see /openapi.json") })
         .method_not_allowed_fallback(|| async {
             ApiError::new(StatusCode::METHOD_NOT_ALLOWED, "method not allowed on this route; see /openapi.json")
@@ -261,7 +263,7 @@ async fn metrics_text(State(st): State<Arc<AppState>>) -> Response {
         l.running.load(Ordering::Relaxed),
         l.rejected.load(Ordering::Relaxed),
         st.bodies.used(),
-    );
+    ) + &crate::p2p::metrics(&st);
     ([(header::CONTENT_TYPE, HeaderValue::from_static("text/plain; version=0.0.4"))], text).into_response()
 }
 

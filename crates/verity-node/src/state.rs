@@ -31,6 +31,8 @@ pub struct AppState {
     pub bodies: Arc<ByteBudget>,
     pub auditor: Auditor,
     pub prover: Prover,
+    /// The p2p network, when started (`--p2p-listen`).
+    pub net: crate::p2p::Net,
     models: ModelCache,
 }
 
@@ -66,7 +68,20 @@ impl AppState {
         let limiter = Limiter::new(config.max_concurrency, config.max_queue);
         let models = ModelCache { cap: config.model_cache.max(1), inner: Mutex::default() };
         let bodies = ByteBudget::new(config.max_inflight_bytes);
-        AppState { config, store, receipts, signer, executor, metrics, limiter, bodies, auditor, prover, models }
+        AppState {
+            config,
+            store,
+            receipts,
+            signer,
+            executor,
+            metrics,
+            limiter,
+            bodies,
+            auditor,
+            prover,
+            net: Default::default(),
+            models,
+        }
     }
 
     /// A compute slot, or 503 when the node is saturated.
