@@ -1,0 +1,43 @@
+//! `verity chat` and `verity verify MODEL.gguf --receipt R` on a tiny random Llama GGUF.
+
+mod common;
+
+use common::{json, ok, verity};
+
+#[test]
+fn chat_receipts_verify_and_tampered_ones_exit_1() {
+    let home = tempfile::tempdir().unwrap();
+    let dir = home.path();
+    let gguf = dir.join("tiny.gguf");
+    std::fs::write(&gguf, verity_llm::testutil::tiny_gguf(5, "llama")).unwrap();
+    let g = gguf.to_str().unwrap();
+    let r = dir.join("r.json");
+    let r = r.to_str().unwrap();
+
+    // A named key that does not exist yet needs --new-key, as for `verity run --receipt`.
+    let out = verity(&["chat", g, "--prompt", "hi", "--max-tokens", "4", "--receipt", r], dir);
+    assert_eq!(out.status.code(), Some(2), "{}", String::from_utf8_lossy(&out.stderr));
+    let args = ["chat", g, "--prompt", "hi", "--max-tokens", "4", "--temperature", "0.7", "--seed", "3"];
+    let c = json(&ok(&[&args[..], &["--receipt", r, "--new-key", "--json"]].concat(), dir));
+    assert!(c["tokens"].as_array().is_some_and(|t| !t.is_empty() && t.len() <= 4), "{c}");
+    assert_eq!(c["model_id"].as_str().map(str::len), Some(64), "{c}");
+
+    // The same request again gives the same bits, and the receipt re-derives.
+    assert_eq!(json(&ok(&[&args[..], &["--json"]].concat(), dir))["trace_root"], c["trace_root"]);
+    let v = json(&ok(&["verify", g, "--receipt", r, "--json"], dir));
+    assert_eq!(v["valid"], true, "{v}");
+    assert_eq!(v["model_id"], c["model_id"]);
+
+    // A changed seed (the tokens then no longer re-derive) is invalid evidence: exit 1.
+    let mut file: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(r).unwrap()).unwrap();
+    let seed = file["completion"]["params"]["seed"].as_u64().unwrap();
+    file["completion"]["params"]["seed"] = (seed + 1).into();
+    std::fs::write(r, file.to_string()).unwrap();
+    let out = verity(&["verify", g, "--receipt", r, "--json"], dir);
+    assert_eq!(out.status.code(), Some(1), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(json(&String::from_utf8_lossy(&out.stdout))["kind"], "invalid");
+
+    // Not a GGUF: a usage error that names the file's problem.
+    let out = verity(&["chat", r, "--prompt", "hi"], dir);
+    assert_eq!(out.status.code(), Some(2), "{}", String::from_utf8_lossy(&out.stderr));
+}
