@@ -15,9 +15,11 @@ fn chat_receipts_verify_and_tampered_ones_exit_1() {
     let r = r.to_str().unwrap();
 
     // A named key that does not exist yet needs --new-key, as for `verity run --receipt`.
-    let out = verity(&["chat", g, "--prompt", "hi", "--max-tokens", "4", "--receipt", r], dir);
+    let out = verity(&["chat", g, "--system", "s", "--prompt", "hi", "--max-tokens", "4", "--receipt", r], dir);
     assert_eq!(out.status.code(), Some(2), "{}", String::from_utf8_lossy(&out.stderr));
-    let args = ["chat", g, "--prompt", "hi", "--max-tokens", "4", "--temperature", "0.7", "--seed", "3"];
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--new-key"));
+    // A short system message: the tiny model's context is 96 positions.
+    let args = ["chat", g, "--system", "s", "--prompt", "hi", "--max-tokens", "4", "--temperature", "0.7", "--seed", "3"];
     let c = json(&ok(&[&args[..], &["--receipt", r, "--new-key", "--json"]].concat(), dir));
     assert!(c["tokens"].as_array().is_some_and(|t| !t.is_empty() && t.len() <= 4), "{c}");
     assert_eq!(c["model_id"].as_str().map(str::len), Some(64), "{c}");
