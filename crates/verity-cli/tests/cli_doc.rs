@@ -3,30 +3,16 @@
 //! command's long flags, and which documents a `--json` shape and its exit codes.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::process::Command;
 
-fn help(args: &[&str]) -> String {
-    let out = Command::new(env!("CARGO_BIN_EXE_verity")).args(args).arg("--help").output().unwrap();
-    assert!(out.status.success(), "verity {args:?} --help failed");
-    String::from_utf8(out.stdout).unwrap()
-}
+mod common;
 
-fn subcommands(text: &str) -> Vec<String> {
-    text.lines()
-        .skip_while(|l| !l.starts_with("Commands:"))
-        .skip(1)
-        .take_while(|l| l.starts_with("  "))
-        .filter_map(|l| l.split_whitespace().next())
-        .filter(|c| *c != "help")
-        .map(str::to_string)
-        .collect()
-}
+use common::{commands_of, help};
 
 /// Every leaf command, as its words (`["chain", "deploy"]`).
 fn commands() -> Vec<Vec<String>> {
     let mut out = Vec::new();
-    for c in subcommands(&help(&[])) {
-        let subs = subcommands(&help(&[&c]));
+    for c in commands_of(&help(&[])) {
+        let subs = commands_of(&help(&[&c]));
         if subs.is_empty() {
             out.push(vec![c]);
         } else {

@@ -7,9 +7,9 @@ use std::process::{Command, Output, Stdio};
 
 use serde_json::Value;
 
-fn fx(name: &str) -> String {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../fixtures").join(name).display().to_string()
-}
+mod common;
+
+use common::{commands_of, fx, help};
 
 fn verity_in(args: &[&str], home: &Path, stdin: Option<&str>) -> Output {
     let mut child = Command::new(env!("CARGO_BIN_EXE_verity"))
@@ -188,32 +188,16 @@ fn failures_have_kinds_and_hints() {
 #[test]
 fn every_command_takes_json() {
     // Derived from clap: a later command without --json fails this test.
-    let out = Command::new(env!("CARGO_BIN_EXE_verity")).arg("--help").output().unwrap();
-    let help = String::from_utf8_lossy(&out.stdout);
-    let commands = commands_of(&help);
+    let commands = commands_of(&help(&[]));
     assert!(commands.len() >= 10, "{commands:?}");
     for c in commands {
-        let out = Command::new(env!("CARGO_BIN_EXE_verity")).args([c.as_str(), "--help"]).output().unwrap();
-        let sub = String::from_utf8_lossy(&out.stdout);
+        let sub = help(&[&c]);
         if sub.contains("Commands:") {
             for cc in commands_of(&sub) {
-                let out = Command::new(env!("CARGO_BIN_EXE_verity")).args([c.as_str(), cc.as_str(), "--help"]).output().unwrap();
-                assert!(String::from_utf8_lossy(&out.stdout).contains("--json"), "verity {c} {cc} has no --json");
+                assert!(help(&[&c, &cc]).contains("--json"), "verity {c} {cc} has no --json");
             }
         } else {
             assert!(sub.contains("--json"), "verity {c} has no --json");
         }
     }
-}
-
-/// Command names listed under `Commands:` in a clap help text.
-pub fn commands_of(help: &str) -> Vec<String> {
-    help.lines()
-        .skip_while(|l| !l.starts_with("Commands:"))
-        .skip(1)
-        .take_while(|l| l.starts_with("  "))
-        .filter_map(|l| l.split_whitespace().next())
-        .filter(|c| *c != "help")
-        .map(str::to_string)
-        .collect()
 }

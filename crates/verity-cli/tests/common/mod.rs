@@ -1,4 +1,4 @@
-//! Helpers shared by the tests that run `verity node` as a real process.
+//! Helpers shared by the CLI tests: the `verity` binary as a process, a node on loopback, fixtures.
 
 #![allow(dead_code)] // each test file uses its own subset
 
@@ -123,4 +123,23 @@ pub fn blob_files(data: &Path) -> (Vec<String>, usize) {
         .collect();
     ids.sort();
     (ids, std::fs::read_dir(data.join("blobs/tmp")).unwrap().count())
+}
+
+/// `verity ARGS --help`.
+pub fn help(args: &[&str]) -> String {
+    let out = Command::new(env!("CARGO_BIN_EXE_verity")).args(args).arg("--help").output().unwrap();
+    assert!(out.status.success(), "verity {args:?} --help failed");
+    String::from_utf8(out.stdout).unwrap()
+}
+
+/// Command names listed under `Commands:` in a clap help text.
+pub fn commands_of(help: &str) -> Vec<String> {
+    help.lines()
+        .skip_while(|l| !l.starts_with("Commands:"))
+        .skip(1)
+        .take_while(|l| l.starts_with("  "))
+        .filter_map(|l| l.split_whitespace().next())
+        .filter(|c| *c != "help")
+        .map(str::to_string)
+        .collect()
 }
