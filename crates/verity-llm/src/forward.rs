@@ -65,25 +65,23 @@ pub fn matvec_reference(w: &QMatrix, a: &[i32]) -> Vec<i32> {
         .collect()
 }
 
-#[inline]
-#[allow(clippy::needless_range_loop)]
-fn dot32(q: &[i8], x: &[i8]) -> i32 {
-    let mut acc = 0i32;
-    for i in 0..BLOCK {
-        acc += q[i] as i32 * x[i] as i32;
-    }
-    acc
-}
-
+/// Row `r` of the product: block dots eight blocks at a time (`dots.rs`), then each
+/// block's exact term `s_b·(D·qx + M·sx_b)`.
 fn row_fast(w: &QMatrix, r: usize, s: &[i64], x: &[i8], sx: &[i64]) -> i32 {
     let nb = w.blocks_per_row();
     let q = &w.q[r * w.cols..(r + 1) * w.cols];
+    let (d, m) = (&w.d[r * nb..(r + 1) * nb], &w.m[r * nb..(r + 1) * nb]);
     let mut acc: i128 = 0;
-    for b in 0..nb {
-        let qx = dot32(&q[b * BLOCK..(b + 1) * BLOCK], &x[b * BLOCK..(b + 1) * BLOCK]) as i64;
-        // |D·qx + M·sx| < 2^40·2^16: fits i64; the product with s_b needs i128.
-        let blk = w.d[r * nb + b] * qx + w.m[r * nb + b] * sx[b];
-        acc += blk as i128 * s[b] as i128;
+    let mut dots = [0i32; 8];
+    for g in (0..nb).step_by(8) {
+        let n = (nb - g).min(8);
+        let span = g * BLOCK..(g + n) * BLOCK;
+        crate::dots::block_dots(&q[span.clone()], &x[span], &mut dots[..n]);
+        for (j, qx) in dots[..n].iter().enumerate() {
+            let b = g + j;
+            // |D·qx + M·sx| < 2^40·2^16: fits i64; the product with s_b needs i128.
+            acc += (d[b] * *qx as i64 + m[b] * sx[b]) as i128 * s[b] as i128;
+        }
     }
     sat(rdiv(acc, 127i128 << WFRAC))
 }

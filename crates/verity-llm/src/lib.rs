@@ -1,6 +1,7 @@
 //! Decoder-only language models (Llama architecture, GGUF) in Verity's exact integer
 //! semantics. The semantics are written in `docs/llm.md`.
 
+mod dots;
 pub mod error;
 pub mod forward;
 pub mod gguf;
