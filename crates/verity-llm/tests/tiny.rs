@@ -82,4 +82,3 @@ fn corrupt_truncated_and_unsupported_files_are_clear_errors() {
     let e = parse(&tiny_gguf(1, "gpt2")).unwrap_err();
     assert!(matches!(&e, LlmError::Unsupported(s) if s.contains("gpt2")), "{e}");
 }
-
