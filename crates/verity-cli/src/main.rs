@@ -8,6 +8,7 @@ mod files;
 mod import;
 mod inspect;
 mod llm;
+mod llm_dispute;
 mod net;
 mod node;
 mod proof;
@@ -147,13 +148,30 @@ enum Command {
     /// cheats in the chosen way, over the receipt it signs, in front of a referee that holds
     /// only that receipt and openings checked against it.
     Dispute {
+        /// A .vrt model (needs --input), or a Llama GGUF (needs --prompt).
         model: PathBuf,
         #[arg(long)]
-        input: PathBuf,
-        /// none | output | weight | input | skip-layer | duplicate-layer | precision | bitflip
+        input: Option<PathBuf>,
+        /// none | output | weight | input | skip-layer | duplicate-layer | precision | bitflip;
+        /// for a GGUF: none | output | logit | weight | skip-layer | bitflip | token | seed | truncate
         /// (`none`: an honest executor facing a challenger who disputes anyway).
         #[arg(long, default_value = "bitflip")]
         cheat: String,
+        /// The user message of the disputed completion (GGUF only).
+        #[arg(long)]
+        prompt: Option<String>,
+        /// The system message (GGUF only; default: SmolLM2's).
+        #[arg(long)]
+        system: Option<String>,
+        /// GGUF only.
+        #[arg(long, default_value_t = 16)]
+        max_tokens: u32,
+        /// GGUF only: 0 is greedy (the seed cheat needs sampling).
+        #[arg(long, default_value_t = 0.0)]
+        temperature: f64,
+        /// GGUF only: the sampling seed.
+        #[arg(long, default_value_t = 0)]
+        seed: u64,
         /// Print one JSON object: winner, rounds, bytes, referee_step_us, moves.
         #[arg(long)]
         json: bool,
@@ -328,7 +346,9 @@ fn main() -> ExitCode {
         Command::Verify { model, receipt, proof, vk, input, json, model_flag } => {
             verify(model.or(model_flag), receipt, proof, vk, input, json)
         }
-        Command::Dispute { model, input, cheat, json, chain } => dispute::run(&model, &input, &cheat, json, chain.as_deref()),
+        Command::Dispute { model, input, cheat, prompt, system, max_tokens, temperature, seed, json, chain } => {
+            dispute_any(&model, input, &cheat, (prompt, system, max_tokens, temperature, seed), json, chain.as_deref())
+        }
         Command::Bench { model, input, seconds, threads, json: _ } => {
             bench::run(&model, &input, seconds, threads.map(|t| t as usize))
         }
@@ -376,6 +396,32 @@ fn finish(result: anyhow::Result<()>, json: bool) -> ExitCode {
             ExitCode::from(kind.code())
         }
     }
+}
+
+type LlmRequest = (Option<String>, Option<String>, u32, f64, u64);
+
+/// A `.gguf` is disputed as an LLM completion (`--prompt`), anything else as a `.vrt` run.
+fn dispute_any(
+    model: &std::path::Path,
+    input: Option<PathBuf>,
+    cheat: &str,
+    (prompt, system, max_tokens, temperature, seed): LlmRequest,
+    json: bool,
+    chain: Option<&str>,
+) -> anyhow::Result<()> {
+    if model.extension().is_some_and(|e| e.eq_ignore_ascii_case("gguf")) {
+        if input.is_some() || chain.is_some() {
+            anyhow::bail!("a GGUF completion is disputed from --prompt (no --input, no --chain)");
+        }
+        let prompt = prompt.ok_or_else(|| anyhow::anyhow!("a GGUF dispute needs --prompt"))?;
+        let req = llm_dispute::Request { prompt: &prompt, system: system.as_deref(), max_tokens, temperature, seed };
+        return llm_dispute::run(model, &req, cheat, json);
+    }
+    if prompt.is_some() || system.is_some() {
+        anyhow::bail!("--prompt and --system are for a GGUF model; a .vrt dispute takes --input");
+    }
+    let input = input.ok_or_else(|| anyhow::anyhow!("a .vrt dispute needs --input"))?;
+    dispute::run(model, &input, cheat, json, chain)
 }
 
 fn verify(

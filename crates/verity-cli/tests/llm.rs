@@ -43,3 +43,29 @@ fn chat_receipts_verify_and_tampered_ones_exit_1() {
     let out = verity(&["chat", r, "--prompt", "hi"], dir);
     assert_eq!(out.status.code(), Some(2), "{}", String::from_utf8_lossy(&out.stderr));
 }
+
+#[test]
+fn llm_disputes_convict_cheats_and_acquit_the_honest() {
+    let home = tempfile::tempdir().unwrap();
+    let dir = home.path();
+    let gguf = dir.join("tiny.gguf");
+    std::fs::write(&gguf, verity_llm::testutil::tiny_gguf(5, "llama")).unwrap();
+    let g = gguf.to_str().unwrap();
+    let base = ["dispute", g, "--system", "s", "--prompt", "hi", "--max-tokens", "4", "--temperature", "0.9", "--seed", "1"];
+    for (cheat, winner) in [("none", "executor"), ("token", "challenger"), ("seed", "challenger"), ("truncate", "challenger")] {
+        let v = json(&ok(&[&base[..], &["--cheat", cheat, "--json"]].concat(), dir));
+        assert_eq!(v["winner"], winner, "{cheat}: {v}");
+        if cheat == "truncate" {
+            // A trace with fewer positions than the signed prompt calls for may not even
+            // have the tree shape the referee asks about: then the executor has no move.
+            continue;
+        }
+        assert!(v["rounds"].as_u64().unwrap() > 2 && v["bytes"].as_u64().unwrap() > 0, "{v}");
+        assert!(v["at"]["position"].is_u64(), "{cheat} did not end at an element: {v}");
+    }
+    let out = verity(&[&base[..], &["--cheat", "input"]].concat(), dir);
+    assert_eq!(out.status.code(), Some(2), "an ONNX-only cheat for an LLM");
+    assert!(String::from_utf8_lossy(&out.stderr).contains("truncate"), "{}", String::from_utf8_lossy(&out.stderr));
+    let out = verity(&["dispute", g, "--cheat", "token"], dir);
+    assert_eq!(out.status.code(), Some(2), "no --prompt");
+}

@@ -1,11 +1,13 @@
 //! One decoding step of the canonical integer Llama, in two implementations that must agree
 //! bit for bit: [`Kernel::Reference`] (literal per-element formulas) and [`Kernel::Fast`]
 //! (activation blocks quantized once, i8 dot products per block, rows split over threads).
-//! Every op's output is fed, in order, into the position's trace hash.
+//! Every op's output is committed, in order, into the position's trace (`trace.rs`); the
+//! per-element functions here are the ones the dispute referee recomputes with.
 
 use rayon::prelude::*;
 
 use crate::model::{Model, QMatrix, BLOCK, EXP_RANGE, FRAC, ONE, SIG_RANGE, TFRAC, TSTEP, WFRAC};
+use crate::trace::{commit_op, Hash, Layout};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Kernel {
@@ -65,6 +67,13 @@ pub fn matvec_reference(w: &QMatrix, a: &[i32]) -> Vec<i32> {
         .collect()
 }
 
+/// Row `r` of [`matvec_reference`], for recomputing one element.
+pub fn matvec_row(w: &QMatrix, a: &[i32], r: usize) -> i32 {
+    let (s, x) = quantize_blocks(a);
+    let sx: Vec<i64> = x.chunks_exact(BLOCK).map(|c| c.iter().map(|v| *v as i64).sum()).collect();
+    row_fast(w, r, &s, &x, &sx)
+}
+
 /// Row `r` of the product: block dots eight blocks at a time (`dots.rs`), then each
 /// block's exact term `s_b·(D·qx + M·sx_b)`.
 fn row_fast(w: &QMatrix, r: usize, s: &[i64], x: &[i8], sx: &[i64]) -> i32 {
@@ -107,17 +116,50 @@ pub fn rmsnorm(x: &[i32], g: &[i32], eps_q32: i64) -> Vec<i32> {
     x.iter().zip(g).map(|(v, g)| sat(rdiv(*v as i128 * *g as i128, r))).collect()
 }
 
+/// One rotary pair `(a, b)` of frequency `i` at `pos`.
+pub fn rope_pair(model: &Model, a: i32, b: i32, pos: usize, i: usize) -> (i32, i32) {
+    let (c, s) = model.rope[pos * (model.config.head_dim / 2) + i];
+    let (a, b) = (a as i128, b as i128);
+    (sat(rdiv(a * c as i128 - b * s as i128, 1 << TFRAC)), sat(rdiv(a * s as i128 + b * c as i128, 1 << TFRAC)))
+}
+
 /// Rotary positions on adjacent pairs (GGUF's Llama layout), one head of `hd` values.
 fn rope(model: &Model, v: &mut [i32], pos: usize) {
     let half = model.config.head_dim / 2;
     for head in v.chunks_exact_mut(model.config.head_dim) {
         for i in 0..half {
-            let (c, s) = model.rope[pos * half + i];
-            let (a, b) = (head[2 * i] as i128, head[2 * i + 1] as i128);
-            head[2 * i] = sat(rdiv(a * c as i128 - b * s as i128, 1 << TFRAC));
-            head[2 * i + 1] = sat(rdiv(a * s as i128 + b * c as i128, 1 << TFRAC));
+            (head[2 * i], head[2 * i + 1]) = rope_pair(model, head[2 * i], head[2 * i + 1], pos, i);
         }
     }
+}
+
+/// Element `i` of token `t`'s embedding row, dequantized to Q16: `rdiv(D·q + M, 2^8)`.
+pub fn embed_value(model: &Model, t: usize, i: usize) -> i32 {
+    let e = &model.embed;
+    let b = t * e.blocks_per_row() + i / BLOCK;
+    sat(rdiv((e.d[b] * e.q[t * e.cols + i] as i64 + e.m[b]) as i128, 1 << (WFRAC - FRAC)))
+}
+
+/// The attention score of a query head against a key head, Q16.
+pub fn attn_score(model: &Model, q: &[i32], k: &[i32]) -> i64 {
+    let dot: i128 = q.iter().zip(k).map(|(a, b)| *a as i128 * *b as i128).sum();
+    rdiv(dot * model.inv_sqrt_hd as i128, 1i128 << (2 * FRAC)) as i64
+}
+
+/// `rdiv(Σ w_j·v_j, Σ w_j)`; 0 when the weights do not sum to a positive number (never for
+/// weights this engine computed, but the referee may be handed anything).
+pub fn attn_mix(w: &[i32], v: impl Iterator<Item = i32>) -> i32 {
+    let total: i128 = w.iter().map(|x| *x as i128).sum();
+    if total <= 0 {
+        return 0;
+    }
+    let num: i128 = w.iter().zip(v).map(|(a, b)| *a as i128 * b as i128).sum();
+    sat(rdiv(num, total))
+}
+
+/// `rdiv(silu(g)·u, 2^16)`.
+pub fn gated(model: &Model, g: i32, u: i32) -> i32 {
+    sat(rdiv(silu(model, g) as i128 * u as i128, ONE as i128))
 }
 
 /// `exp(-t)` in Q30 for a Q16 `t >= 0`, by the table with linear interpolation.
@@ -164,9 +206,13 @@ pub struct Session<'m> {
 pub struct Step {
     /// Q16 logits over the vocabulary.
     pub logits: Vec<i32>,
-    /// blake3 over every op output of this position, in order (the position's trace leaf).
-    pub leaf: [u8; 32],
+    /// The roots of this position's op outputs in [`Layout`] order, all but the last
+    /// (`Next`, which the decoder adds once it has picked the token).
+    pub op_roots: Vec<Hash>,
 }
+
+/// Sees (and may change, to model a cheat) every op output before it is committed and used.
+pub type Hook<'a> = dyn FnMut(usize, &mut Vec<i32>) + 'a;
 
 impl<'m> Session<'m> {
     pub fn new(model: &'m Model, kernel: Kernel, threads: usize) -> Session<'m> {
@@ -184,44 +230,38 @@ impl<'m> Session<'m> {
 
     /// Runs one token at the next position. The caller checks the context bound.
     pub fn step(&mut self, token: u32) -> Step {
+        self.step_with(token, &mut |_, _| {})
+    }
+
+    /// [`Session::step`], showing every op output to `hook` first.
+    pub fn step_with(&mut self, token: u32, hook: &mut Hook) -> Step {
         let m = self.model;
         let c = &m.config;
         assert!(self.pos < m.context && (token as usize) < c.vocab, "caller checks bounds");
         let pos = self.pos;
-        let mut tr = blake3::Hasher::new();
-        tr.update(b"verity-llm/position\0");
-        tr.update(&(pos as u64).to_le_bytes());
-        tr.update(&token.to_le_bytes());
-        // One update per op output (the bytes are the i32s little-endian).
-        let rec = |tr: &mut blake3::Hasher, v: &[i32]| {
-            let bytes: Vec<u8> = v.iter().flat_map(|x| x.to_le_bytes()).collect();
-            tr.update(&bytes);
+        let layout = Layout::of(c);
+        let mut roots = Vec::with_capacity(layout.n_ops());
+        let mut rec = |v: &mut Vec<i32>| {
+            hook(roots.len(), v);
+            roots.push(commit_op(v));
         };
-        // Embedding row, dequantized to Q16: rdiv(D·q + M, 2^8).
-        let e = &m.embed;
-        let nb = e.blocks_per_row();
         let t = token as usize;
-        let mut x: Vec<i32> = (0..c.n_embd)
-            .map(|i| {
-                let b = t * nb + i / BLOCK;
-                sat(rdiv((e.d[b] * e.q[t * e.cols + i] as i64 + e.m[b]) as i128, 1 << (WFRAC - FRAC)))
-            })
-            .collect();
-        rec(&mut tr, &x);
+        let mut x: Vec<i32> = (0..c.n_embd).map(|i| embed_value(m, t, i)).collect();
+        rec(&mut x);
         let hd = c.head_dim;
         let kvd = c.n_head_kv * hd;
         let group = c.n_head / c.n_head_kv;
         for (li, l) in m.layers.iter().enumerate() {
-            let h = rmsnorm(&x, &l.attn_norm, m.eps_q32);
-            rec(&mut tr, &h);
+            let mut h = rmsnorm(&x, &l.attn_norm, m.eps_q32);
+            rec(&mut h);
             let mut q = self.mv(&l.wq, &h);
             let mut k = self.mv(&l.wk, &h);
-            let v = self.mv(&l.wv, &h);
+            let mut v = self.mv(&l.wv, &h);
             rope(m, &mut q, pos);
             rope(m, &mut k, pos);
-            rec(&mut tr, &q);
-            rec(&mut tr, &k);
-            rec(&mut tr, &v);
+            rec(&mut q);
+            rec(&mut k);
+            rec(&mut v);
             self.k_cache[li].extend_from_slice(&k);
             self.v_cache[li].extend_from_slice(&v);
             let (kc, vc) = (&self.k_cache[li], &self.v_cache[li]);
@@ -230,45 +270,37 @@ impl<'m> Session<'m> {
             for head in 0..c.n_head {
                 let g = head / group;
                 let qh = &q[head * hd..(head + 1) * hd];
-                let scores: Vec<i64> = (0..n)
-                    .map(|j| {
-                        let kh = &kc[j * kvd + g * hd..j * kvd + (g + 1) * hd];
-                        let dot: i128 = qh.iter().zip(kh).map(|(a, b)| *a as i128 * *b as i128).sum();
-                        rdiv(dot * m.inv_sqrt_hd as i128, 1i128 << (2 * FRAC)) as i64
-                    })
-                    .collect();
+                let scores: Vec<i64> = (0..n).map(|j| attn_score(m, qh, &kc[j * kvd + g * hd..j * kvd + (g + 1) * hd])).collect();
                 let mx = *scores.iter().max().expect("n >= 1");
-                let w: Vec<i64> = scores.iter().map(|s| exp_neg(m, mx - s)).collect();
-                let total: i128 = w.iter().map(|v| *v as i128).sum();
-                rec(&mut tr, &w.iter().map(|v| *v as i32).collect::<Vec<_>>());
+                // exp(-t) <= 2^30: the weights fit i32.
+                let mut w: Vec<i32> = scores.iter().map(|s| exp_neg(m, mx - s) as i32).collect();
+                rec(&mut w);
                 for i in 0..hd {
-                    let num: i128 = (0..n).map(|j| w[j] as i128 * vc[j * kvd + g * hd + i] as i128).sum();
-                    att[head * hd + i] = sat(rdiv(num, total));
+                    att[head * hd + i] = attn_mix(&w, (0..n).map(|j| vc[j * kvd + g * hd + i]));
                 }
             }
-            rec(&mut tr, &att);
+            rec(&mut att);
             let o = self.mv(&l.wo, &att);
             for (a, b) in x.iter_mut().zip(&o) {
                 *a = a.saturating_add(*b);
             }
-            rec(&mut tr, &x);
-            let h = rmsnorm(&x, &l.ffn_norm, m.eps_q32);
-            rec(&mut tr, &h);
+            rec(&mut x);
+            let mut h = rmsnorm(&x, &l.ffn_norm, m.eps_q32);
+            rec(&mut h);
             let gate = self.mv(&l.w_gate, &h);
             let up = self.mv(&l.w_up, &h);
-            let act: Vec<i32> =
-                gate.iter().zip(&up).map(|(g, u)| sat(rdiv(silu(m, *g) as i128 * *u as i128, ONE as i128))).collect();
-            rec(&mut tr, &act);
+            let mut act: Vec<i32> = gate.iter().zip(&up).map(|(g, u)| gated(m, *g, *u)).collect();
+            rec(&mut act);
             let down = self.mv(&l.w_down, &act);
             for (a, b) in x.iter_mut().zip(&down) {
                 *a = a.saturating_add(*b);
             }
-            rec(&mut tr, &x);
+            rec(&mut x);
         }
         let h = rmsnorm(&x, &m.out_norm, m.eps_q32);
-        let logits = self.mv(&m.embed, &h);
-        rec(&mut tr, &logits);
+        let mut logits = self.mv(&m.embed, &h);
+        rec(&mut logits);
         self.pos += 1;
-        Step { logits, leaf: *tr.finalize().as_bytes() }
+        Step { logits, op_roots: roots }
     }
 }

@@ -7,6 +7,7 @@ use serde::{Deserialize, Serialize};
 use crate::error::{LlmError, Result};
 use crate::forward::{exp_neg, Kernel, Session};
 use crate::model::Model;
+use crate::trace::{commit_op, commit_position, Hash, Layout, OpKind};
 
 /// Sampling parameters as integers, so that they hash and compare exactly.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -136,45 +137,17 @@ pub struct Completion {
     pub text: String,
     /// Why decoding ended: "stop" (end token or stop sequence) or "length".
     pub finish_reason: String,
-    /// Merkle root (blake3) over the per-position trace leaves, prompt positions included.
+    /// The trace root (blake3 Merkle tree over the position leaves, prompt positions included).
     pub trace_root: String,
 }
 
-/// Binary Merkle root over leaves: `node = blake3(0x01 ‖ l ‖ r)`, an odd last node is
-/// carried up unchanged, leaves are `blake3(0x00 ‖ leaf)`.
-pub fn merkle_root(leaves: &[[u8; 32]]) -> [u8; 32] {
-    let mut level: Vec<[u8; 32]> = leaves
-        .iter()
-        .map(|l| {
-            let mut h = blake3::Hasher::new();
-            h.update(&[0]);
-            h.update(l);
-            *h.finalize().as_bytes()
-        })
-        .collect();
-    if level.is_empty() {
-        return *blake3::hash(b"verity-llm/empty-trace").as_bytes();
-    }
-    while level.len() > 1 {
-        level = level
-            .chunks(2)
-            .map(|p| {
-                if p.len() == 1 {
-                    return p[0];
-                }
-                let mut h = blake3::Hasher::new();
-                h.update(&[1]);
-                h.update(&p[0]);
-                h.update(&p[1]);
-                *h.finalize().as_bytes()
-            })
-            .collect();
-    }
-    level[0]
+/// The trace root over the position leaves (`trace.rs`).
+pub fn trace_root(leaves: &[Hash]) -> Hash {
+    crate::trace::tree_root(leaves)
 }
 
-/// Runs a completion from prompt tokens.
-pub fn complete(model: &Model, prompt: &[u32], params: &Params, kernel: Kernel, threads: usize) -> Result<Completion> {
+/// Checks what [`complete`] would refuse.
+pub fn check_request(model: &Model, prompt: &[u32], params: &Params) -> Result<()> {
     params.validate()?;
     if prompt.is_empty() {
         return Err(LlmError::Params("the prompt has no tokens".into()));
@@ -185,20 +158,59 @@ pub fn complete(model: &Model, prompt: &[u32], params: &Params, kernel: Kernel, 
     if prompt.len() + params.max_tokens as usize > model.context {
         return Err(LlmError::Context { tokens: prompt.len(), max_new: params.max_tokens as usize, ctx: model.context });
     }
+    Ok(())
+}
+
+/// A decoding run's result: the completion's fields and the position leaves.
+pub struct Run {
+    pub tokens: Vec<u32>,
+    pub text: String,
+    pub finish: &'static str,
+    pub leaves: Vec<Hash>,
+}
+
+/// Decodes, showing every op output of every position to `hook(pos, op, values)` and every
+/// picked token to `choose(step, picked)`, which returns the token to commit and feed (the
+/// picked one when honest). `complete` is this with neither changing anything.
+pub fn drive(
+    model: &Model,
+    prompt: &[u32],
+    params: &Params,
+    kernel: Kernel,
+    threads: usize,
+    choose: &mut dyn FnMut(u64, u32) -> u32,
+    hook: &mut dyn FnMut(usize, usize, &mut Vec<i32>),
+) -> Result<Run> {
+    check_request(model, prompt, params)?;
+    let next_op = Layout::of(&model.config).index(OpKind::Next);
     let mut s = Session::new(model, kernel, threads);
     let mut leaves = Vec::new();
+    // A position's leaf is finished once its next token is known.
+    let finish_pos =
+        |leaves: &mut Vec<Hash>, hook: &mut dyn FnMut(usize, usize, &mut Vec<i32>), mut roots: Vec<Hash>, next: u32| {
+            let pos = leaves.len();
+            let mut v = vec![next as i32];
+            hook(pos, next_op, &mut v);
+            roots.push(commit_op(&v));
+            leaves.push(commit_position(pos, &roots));
+        };
     let mut last = None;
-    for t in prompt {
-        let st = s.step(*t);
-        leaves.push(st.leaf);
-        last = Some(st.logits);
+    for (i, t) in prompt.iter().enumerate() {
+        let pos = s.pos;
+        let st = s.step_with(*t, &mut |op, v| hook(pos, op, v));
+        if i + 1 < prompt.len() {
+            finish_pos(&mut leaves, hook, st.op_roots, prompt[i + 1]);
+        } else {
+            last = Some(st);
+        }
     }
-    let mut logits = last.expect("non-empty prompt");
+    let mut pending = last.expect("non-empty prompt");
     let mut tokens = Vec::new();
     let mut finish = "length";
     let mut text = String::new();
     for step in 0..params.max_tokens as u64 {
-        let next = pick(model, &logits, params, step);
+        let next = choose(step, pick(model, &pending.logits, params, step));
+        finish_pos(&mut leaves, hook, std::mem::take(&mut pending.op_roots), next);
         if next == model.eos || next == model.im_end {
             finish = "stop";
             break;
@@ -213,17 +225,22 @@ pub fn complete(model: &Model, prompt: &[u32], params: &Params, kernel: Kernel, 
         if step + 1 == params.max_tokens as u64 {
             break;
         }
-        let st = s.step(next);
-        leaves.push(st.leaf);
-        logits = st.logits;
+        let pos = s.pos;
+        pending = s.step_with(next, &mut |op, v| hook(pos, op, v));
     }
+    Ok(Run { tokens, text, finish, leaves })
+}
+
+/// Runs a completion from prompt tokens.
+pub fn complete(model: &Model, prompt: &[u32], params: &Params, kernel: Kernel, threads: usize) -> Result<Completion> {
+    let r = drive(model, prompt, params, kernel, threads, &mut |_, t| t, &mut |_, _, _| {})?;
     Ok(Completion {
         model_id: model.id_hex(),
         prompt_tokens: prompt.to_vec(),
         params: params.clone(),
-        tokens,
-        text,
-        finish_reason: finish.into(),
-        trace_root: hex::encode(merkle_root(&leaves)),
+        tokens: r.tokens,
+        text: r.text,
+        finish_reason: r.finish.into(),
+        trace_root: hex::encode(trace_root(&r.leaves)),
     })
 }

@@ -65,6 +65,7 @@ pub struct Layer {
     pub w_down: QMatrix,
 }
 
+#[derive(Clone)]
 pub struct Model {
     pub config: LlamaConfig,
     /// `min(context_length, MAX_CONTEXT)`.

@@ -48,6 +48,7 @@ pub fn tokenizer_json(g: &GgufModel) -> Result<String> {
     serde_json::to_string(&tok).map_err(|e| LlmError::Tokenizer(e.to_string()))
 }
 
+#[derive(Clone)]
 pub struct Tok {
     inner: Tokenizer,
 }
