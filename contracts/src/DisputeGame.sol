@@ -389,7 +389,7 @@ contract DisputeGame {
         Game storage g = begin(id, seq, Phase.Step);
         checkSummary(g, s);
         if (p.nodePath.length != H.depthFor(s.nNodes)) revert BadProof("node path length");
-        if (H.root(keccak256(abi.encodePacked(H.MODEL_NODE, p.node)), g.hi - s.inputs.length, p.nodePath) != g.nodesRoot) {
+        if (H.root(H.modelNode(p.node), g.hi - s.inputs.length, p.nodePath) != g.nodesRoot) {
             revert BadProof("node is not in the model commitment");
         }
         (int256 y, uint256 output, uint32[] memory inputs) = referee.evaluate(s, p.node, g.j, p.chunks);

@@ -23,6 +23,19 @@ library VerityHash {
         }
     }
 
+    /// A node's leaf in the model's node tree: `keccak256(MODEL_NODE ‖ encoding)`. Hashed in
+    /// the scratch space past the free memory pointer, so the node (up to ~50 kB for a large
+    /// Linear layer) is not kept in memory: the step's call to the referee re-encodes it into
+    /// the same words and pays for their memory only once.
+    function modelNode(bytes calldata n) internal pure returns (bytes32 h) {
+        assembly ("memory-safe") {
+            let p := mload(0x40)
+            mstore(p, MODEL_NODE)
+            calldatacopy(add(p, 32), n.offset, n.length)
+            h := keccak256(p, add(n.length, 32))
+        }
+    }
+
     /// The root reached from `leaf` at `index` with the siblings `path` (leaf first).
     function root(bytes32 leaf, uint256 index, bytes32[] calldata path) internal pure returns (bytes32 h) {
         h = leaf;

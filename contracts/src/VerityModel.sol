@@ -32,6 +32,13 @@ library VerityModel {
         return int256(int32(uint32(u32At(b, p))));
     }
 
+    function i64At(bytes calldata b, uint256 p) internal pure returns (int256) {
+        if (p + 8 > b.length) revert Malformed(p);
+        uint256 v;
+        for (uint256 i = 0; i < 8; i++) v |= uint256(uint8(b[p + i])) << (8 * i);
+        return int256(int64(uint64(v)));
+    }
+
     function i8At(bytes calldata b, uint256 p) internal pure returns (int256) {
         return int256(int8(uint8(u8At(b, p))));
     }

@@ -205,14 +205,6 @@ pub fn run(command: ChainCommand) -> Result<()> {
             }
             ChainCommand::RegisterModel { at, model, json } => {
                 let m = read_model(&model)?;
-                let uncovered = verity_settlement::dispute::uncovered_nodes(&m);
-                if !uncovered.is_empty() {
-                    bail!(
-                        "the on-chain one-step referee does not cover the ops of node(s) {}: a dispute ending there could not \
-                         be decided, so this model is not registered (see docs/settlement.md)",
-                        uncovered.join(", ")
-                    );
-                }
                 let id: B256 = m.id().parse().context("the model id is not 32 bytes of hex")?;
                 let s = attach(&at, false).await?;
                 let tx = s.register_model(id).await?;

@@ -194,9 +194,13 @@ fn a_dispute_on_chain_from_the_command_line() {
     assert_eq!(gas["per_step"]["step"]["txs"], 1, "{gas}");
     let honest = json(&ok(&["dispute", &m, "--input", &i, "--cheat", "none", "--chain", anvil.url(), "--json"]));
     assert_eq!((honest["winner"].as_str(), honest["slashed"].as_bool()), (Some("executor"), Some(false)), "{honest}");
-    // A model with ops the on-chain referee does not cover is refused, by name.
+    // The transformer block (LayerNorm, MatMul, Softmax: every op has its on-chain step).
     let (t, ti) = (fx("transformer_block.vrt"), fx("transformer_block.input.json"));
-    fails(&["dispute", &t, "--input", &ti, "--cheat", "weight", "--chain", anvil.url()], "does not cover the ops of node(s) ln1");
+    let r = json(&ok(&["dispute", &t, "--input", &ti, "--cheat", "weight", "--chain", anvil.url(), "--json"]));
+    assert_eq!((r["winner"].as_str(), r["slashed"].as_bool()), (Some("challenger"), Some(true)), "{r}");
+    let gas = &r["gas"];
+    assert!(gas["total"].as_u64().unwrap() < 5_000_000 && gas["max_tx"].as_u64().unwrap() < 1_000_000, "{gas}");
+    assert_eq!(gas["per_step"]["step"]["txs"], 1, "{gas}");
     // A receipt signed alone (not in a posted batch) cannot be challenged.
     let dir = tempfile::tempdir().unwrap();
     let (file, receipt) = (dir.path().join("chain.json"), dir.path().join("receipt.json"));

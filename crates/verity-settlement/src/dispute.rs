@@ -368,12 +368,6 @@ pub async fn run(
     use anyhow::Context;
     use verity_dispute::{cheat, statement, Challenger, Execution, Executor, RandomChallenger};
 
-    let uncovered = uncovered_nodes(model);
-    anyhow::ensure!(
-        uncovered.is_empty(),
-        "the on-chain referee does not cover the ops of node(s) {} (see docs/settlement.md): this model cannot be settled on chain",
-        uncovered.join(", ")
-    );
     let chain = crate::Chain::connect(rpc, None).await?;
     anyhow::ensure!(chain.chain_id() == ANVIL_CHAIN_ID, "--chain plays with anvil's dev accounts: chain id 31337 needed");
     let params = crate::DeployParams {
@@ -450,7 +444,7 @@ fn signer_address(s: &verity_receipt::Signer) -> alloy::primitives::Address {
 impl Settlement {
     /// The Solidity one-step referee's value of element `j` of `node` (an encoding) from the
     /// operand chunks `(value, chunk index, values)`: an `eth_call`, for the differential test
-    /// against `verity_model::element::eval`. A refusal (an uncovered op) is an error.
+    /// against `verity_model::element::eval`. A refusal (e.g. an operand not opened) is an error.
     pub async fn referee_eval(
         &self,
         head: &ModelHead,
@@ -481,29 +475,4 @@ impl Settlement {
         let r = self.referee.as_ref().ok_or_else(|| SettlementError::DeploymentFile("this deployment has no referee".into()))?;
         r.covered(U256::from(tag)).call().await.map_err(SettlementError::from_contract)
     }
-}
-
-/// The op bytes (`verity_model` encoding tags) whose one-step check `OneStepReferee` has:
-/// Const, Linear, Conv, Add, Mul, Rescale, Clamp, Lut, PRelu, MaxPool, AvgPool, Reshape,
-/// Transpose. The others (MatMul 3, Div 6, Reduce 13, Softmax 14, LayerNorm 15, Concat 18,
-/// Slice 19, Gather 20) are refused on chain (`UncoveredOp`). Kept equal to the contract's
-/// `covered` by `tests/referee.rs`.
-pub const COVERED_OPS: [u8; 13] = [0, 1, 2, 4, 5, 7, 8, 9, 10, 11, 12, 16, 17];
-
-/// The names of `model`'s nodes whose op the on-chain referee does not cover. A dispute that
-/// ends on such a node cannot be decided by the step, so an honest executor would lose it by
-/// timeout: such models must not be settled on chain (`verity chain register-model` refuses).
-pub fn uncovered_nodes(model: &verity_model::Model) -> Vec<String> {
-    model
-        .nodes
-        .iter()
-        .filter(|n| {
-            let enc = n.encode();
-            let u32at = |p: usize| u32::from_le_bytes(enc[p..p + 4].try_into().expect("4 bytes")) as usize;
-            let p = 4 + u32at(0);
-            let p = p + 4 + 4 * u32at(p);
-            !COVERED_OPS.contains(&enc[p + 4])
-        })
-        .map(|n| n.name.clone())
-        .collect()
 }
