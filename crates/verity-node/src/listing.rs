@@ -59,6 +59,10 @@ impl Filter {
     }
 }
 
+/// A listing's scan: the filter, the cursor and the page size give the page's items and
+/// the cursor of the next page.
+type Scan = fn(&AppState, &Filter, Option<u64>, usize) -> anyhow::Result<(Vec<Value>, Option<u64>)>;
+
 /// Runs a scan on the blocking pool: `scan(filter, limit)` returns the page's items and
 /// the cursor of the next page.
 async fn page(
@@ -66,7 +70,7 @@ async fn page(
     headers: &HeaderMap,
     q: Result<Query<ListQuery>, QueryRejection>,
     key: &str,
-    scan: fn(&AppState, &Filter, Option<u64>, usize) -> anyhow::Result<(Vec<Value>, Option<u64>)>,
+    scan: Scan,
 ) -> ApiResult<Json<Value>> {
     crate::routes::authorize(st, headers)?;
     let q = crate::routes::query(q)?;
