@@ -225,9 +225,11 @@ enum Command {
         /// The node's API key (sent as Authorization: Bearer KEY).
         #[arg(long, env = "VERITY_API_KEY", hide_env_values = true)]
         api_key: Option<String>,
-        /// Print one JSON object: model_id, created, node.
+        /// Print one JSON object: model_id, created, node (and name, version).
         #[arg(long)]
         json: bool,
+        #[command(flatten)]
+        meta: remote::HubArgs,
     },
     /// Run a published model on a node. The answer is printed only after the model (checked
     /// against its id) is re-executed locally and agrees, receipt included; with
@@ -254,8 +256,49 @@ enum Command {
         /// With --evidence zk: also write the verified proof file (`verity verify --proof` reads it).
         #[arg(long)]
         proof: Option<PathBuf>,
+        /// With --evidence zk: check the proof with this verifying key (`verity keygen`)
+        /// alone; the model is not downloaded.
+        #[arg(long, conflicts_with_all = ["vk_id", "reexecute"])]
+        vk: Option<PathBuf>,
+        /// With --evidence zk: use the node's verifying key, only if its vk_id is this one.
+        #[arg(long, conflicts_with = "reexecute")]
+        vk_id: Option<String>,
+        /// With --evidence zk: also download the model and re-execute it locally (default:
+        /// the proof alone, checked with a key derived from the id-checked model).
+        #[arg(long)]
+        reexecute: bool,
         #[command(flatten)]
         signer: remote::SignerArgs,
+    },
+    /// List a node's receipts or proof jobs, by model and time, a page at a time (needs the
+    /// node's API key: the records carry clients' inputs; see docs/node.md).
+    List {
+        /// receipts | proofs
+        kind: String,
+        /// Node URL, e.g. http://127.0.0.1:8700.
+        #[arg(long)]
+        node: String,
+        /// Only this model's (its id).
+        #[arg(long)]
+        model: Option<String>,
+        /// Unix seconds: issued (receipts) or accepted (proof jobs) at or after.
+        #[arg(long)]
+        since: Option<u64>,
+        /// Unix seconds: at or before.
+        #[arg(long)]
+        until: Option<u64>,
+        /// Entries per page (1 to 1000; default 100).
+        #[arg(long)]
+        limit: Option<usize>,
+        /// The next_after of the previous page.
+        #[arg(long)]
+        after: Option<u64>,
+        /// The node's API key (sent as Authorization: Bearer KEY).
+        #[arg(long, env = "VERITY_API_KEY", hide_env_values = true)]
+        api_key: Option<String>,
+        /// Print the node's JSON object ({"receipts"|"proofs": [...], "next_after"?}).
+        #[arg(long)]
+        json: bool,
     },
     /// Settlement on an EVM chain: deploy the contracts, register models, post receipt
     /// batches, show their state (see docs/settlement.md).
@@ -355,21 +398,30 @@ fn main() -> ExitCode {
         Command::Node(args) => node::run(args),
         Command::Peers { node, json } => net::peers(&node, json),
         Command::Chat(args) => llm::chat(args),
-        Command::Publish { node, model, calibration, bits, api_key, json } => {
-            remote::publish(&node, &model, calibration.as_deref(), bits, api_key, json)
+        Command::Publish { node, model, calibration, bits, api_key, json, meta } => {
+            remote::publish(&node, &model, calibration.as_deref(), bits, api_key, json, &meta)
         }
-        Command::Infer { node, model_id, input, evidence, json, receipt, proof, signer } => remote::infer(remote::InferArgs {
-            node: &node,
-            model_id: &model_id,
-            input: &input,
-            evidence: &evidence,
-            json,
-            receipt: receipt.as_deref(),
-            proof: proof.as_deref(),
-            signer: &signer,
-        }),
+        Command::Infer { node, model_id, input, evidence, json, receipt, proof, vk, vk_id, reexecute, signer } => {
+            remote::infer(remote::InferArgs {
+                node: &node,
+                model_id: &model_id,
+                input: &input,
+                evidence: &evidence,
+                json,
+                receipt: receipt.as_deref(),
+                proof: proof.as_deref(),
+                vk: vk.as_deref(),
+                vk_id: vk_id.as_deref(),
+                reexecute,
+                signer: &signer,
+            })
+        }
         Command::Fetch { node, id, output, input_out, json, signer } => {
             remote::fetch(&node, &id, output.as_deref(), input_out.as_deref(), json, &signer)
+        }
+        Command::List { kind, node, model, since, until, limit, after, api_key, json } => {
+            let q = verity_client::ListQuery { model, since, until, limit, after };
+            remote::list(&node, &kind, &q, api_key, json)
         }
         Command::Chain { command } => chain::run(command),
         Command::Stake(args) => chain::stake(args),

@@ -33,7 +33,7 @@ impl P2pArgs {
 
 /// `verity peers --node URL`: prints the node's `GET /v1/peers`.
 pub fn peers(node: &str, json: bool) -> Result<()> {
-    let v = verity_client::Client::new(&crate::remote::node_url(node)).peers()?;
+    let v = crate::remote::client(node, None)?.peers()?;
     if json {
         println!("{v}");
     } else {

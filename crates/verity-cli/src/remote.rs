@@ -7,15 +7,27 @@ use std::path::Path;
 use anyhow::{bail, Context, Result};
 use indicatif::{ProgressBar, ProgressStyle};
 use serde_json::json;
-use verity_client::{Client, Error, ExecutorCheck, Verified};
+use verity_client::{Client, Error, ExecutorCheck, KeySource, LightVerified, Verified};
 use verity_commit::hash::hex;
 use verity_exec::api::{Evidence, JobState, ProofJob};
 use verity_receipt::to_checksum_address;
 
 use crate::files::write_atomic;
 
-fn client(node: &str, api_key: Option<String>) -> Client {
-    Client::new(&node_url(node)).with_api_key(api_key)
+/// A client for `node`; `$VERITY_CA_CERT` (a PEM file) replaces the trusted certificate
+/// authorities for `https://` nodes.
+pub fn client(node: &str, api_key: Option<String>) -> Result<Client> {
+    let c = Client::new(&node_url(node)).with_api_key(api_key);
+    match std::env::var_os("VERITY_CA_CERT").filter(|v| !v.is_empty()) {
+        None => Ok(c),
+        Some(path) => {
+            let path = std::path::PathBuf::from(path);
+            let pem = std::fs::read(&path).map_err(|e| {
+                crate::exit::io(anyhow::Error::new(e).context(format!("cannot read VERITY_CA_CERT {}", path.display())))
+            })?;
+            c.with_ca_cert_pem(&pem).with_context(|| format!("VERITY_CA_CERT {}", path.display()))
+        }
+    }
 }
 
 /// A node address as a URL: `127.0.0.1:8700` means `http://127.0.0.1:8700`.
@@ -57,6 +69,38 @@ impl SignerArgs {
     }
 }
 
+/// Model hub metadata for `verity publish` (docs/node.md, "Model hub").
+#[derive(clap::Args, Debug)]
+pub struct HubArgs {
+    /// Publish under this name: a name that exists gets a new version.
+    #[arg(long)]
+    pub name: Option<String>,
+    /// What the model does (needs --name).
+    #[arg(long)]
+    pub description: Option<String>,
+    /// The task, e.g. image-classification (needs --name).
+    #[arg(long)]
+    pub task: Option<String>,
+    /// The license, e.g. MIT (needs --name).
+    #[arg(long)]
+    pub license: Option<String>,
+    /// A tag (repeatable, needs --name).
+    #[arg(long = "tag")]
+    pub tags: Vec<String>,
+}
+
+impl HubArgs {
+    fn meta(&self) -> verity_exec::api::PublishMeta {
+        verity_exec::api::PublishMeta {
+            name: self.name.clone(),
+            description: self.description.clone(),
+            task: self.task.clone(),
+            license: self.license.clone(),
+            tags: self.tags.clone(),
+        }
+    }
+}
+
 /// `verity publish`: a `.vrt` as is, or an ONNX model with its calibration file (imported
 /// locally too, and the node's id must match). Prints the model id.
 pub fn publish(
@@ -66,25 +110,41 @@ pub fn publish(
     bits: u8,
     api_key: Option<String>,
     json: bool,
+    hub: &HubArgs,
 ) -> Result<()> {
+    let meta = hub.meta();
     let bytes = std::fs::read(model).with_context(|| format!("cannot read {}", model.display()))?;
-    let c = client(node, api_key);
+    let c = client(node, api_key)?;
     let is_vrt = bytes.starts_with(verity_model::MAGIC) || model.extension().is_some_and(|e| e == "vrt");
     let resp = if is_vrt {
         if calibration.is_some() {
             bail!("--calibration is for ONNX models; {} is a canonical model", model.display());
         }
-        c.publish_vrt(&bytes).with_context(|| format!("cannot publish {}", model.display()))?
+        c.publish_vrt_with(&bytes, &meta).with_context(|| format!("cannot publish {}", model.display()))?
     } else {
         let cal = calibration.context("publishing an ONNX model needs --calibration (samples to choose scales)")?;
         let text = std::fs::read_to_string(cal).with_context(|| format!("cannot read {}", cal.display()))?;
-        c.publish_onnx(&bytes, &text, bits).with_context(|| format!("cannot publish {}", model.display()))?
+        c.publish_onnx_with(&bytes, &text, bits, &meta).with_context(|| format!("cannot publish {}", model.display()))?
+    };
+    // The version a name got is the node's to assign; ask it back.
+    let version = match &meta.name {
+        Some(_) => c.describe_model(&resp.model_id).ok().and_then(|d| d["version"].as_u64()),
+        None => None,
     };
     if json {
-        println!("{}", json!({"model_id": resp.model_id, "created": resp.created, "node": node}));
+        let mut out = json!({"model_id": resp.model_id, "created": resp.created, "node": node});
+        if let (Some(n), Some(v)) = (&meta.name, version) {
+            out["name"] = json!(n);
+            out["version"] = json!(v);
+        }
+        println!("{out}");
         return Ok(());
     }
-    eprintln!("{} on {node}", if resp.created { "published" } else { "already published" });
+    let named = match (&meta.name, version) {
+        (Some(n), Some(v)) => format!(" as {n} version {v}"),
+        _ => String::new(),
+    };
+    eprintln!("{}{named} on {node}", if resp.created { "published" } else { "already published" });
     println!("{}", resp.model_id);
     Ok(())
 }
@@ -97,6 +157,9 @@ pub struct InferArgs<'a> {
     pub json: bool,
     pub receipt: Option<&'a Path>,
     pub proof: Option<&'a Path>,
+    pub vk: Option<&'a Path>,
+    pub vk_id: Option<&'a str>,
+    pub reexecute: bool,
     pub signer: &'a SignerArgs,
 }
 
@@ -158,10 +221,24 @@ pub fn infer(a: InferArgs) -> Result<()> {
     if a.proof.is_some() && evidence != Evidence::Zk {
         bail!("--proof needs --evidence zk");
     }
+    if (a.vk.is_some() || a.vk_id.is_some() || a.reexecute) && evidence != Evidence::Zk {
+        bail!("--vk, --vk-id and --reexecute go with --evidence zk");
+    }
     let input = crate::files::input_text(a.input)?;
     let mut progress = ProofProgress::new(evidence == Evidence::Zk);
+    if evidence == Evidence::Zk && !a.reexecute {
+        let source = key_source(a.vk, a.vk_id)?;
+        let v = client(a.node, None)?.infer_light(a.model_id, &input, &source, &mut |job| progress.update(job));
+        progress.finish();
+        let v = v?;
+        if let Some(path) = a.proof {
+            write_atomic(path, &v.proof.bytes)?;
+        }
+        print_light(&v, a.json);
+        return Ok(());
+    }
     let v =
-        a.signer.apply(client(a.node, None))?.infer_verified_with(a.model_id, &input, evidence, &mut |job| progress.update(job));
+        a.signer.apply(client(a.node, None)?)?.infer_verified_with(a.model_id, &input, evidence, &mut |job| progress.update(job));
     progress.finish();
     let v = v?;
     if let (Some(path), Some(r)) = (a.receipt, &v.receipt) {
@@ -172,6 +249,44 @@ pub fn infer(a: InferArgs) -> Result<()> {
     }
     print_verified(&v, a.json);
     Ok(())
+}
+
+/// The key of a light check: `--vk FILE`, the node's key pinned by `--vk-id`, or one
+/// derived from the downloaded model.
+fn key_source(vk: Option<&Path>, vk_id: Option<&str>) -> Result<KeySource> {
+    if let Some(path) = vk {
+        let bytes = std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
+        let key =
+            verity_zk::vk::LightKey::decode(&bytes).map_err(|e| anyhow::anyhow!("bad verifying key {}: {e}", path.display()))?;
+        return Ok(KeySource::Local(std::sync::Arc::new(key)));
+    }
+    if let Some(id) = vk_id {
+        let pin = verity_exec::parse_id(id)
+            .with_context(|| format!("--vk-id {id:?} is not a key digest (64 hex digits, `verity keygen --json`'s vk_id)"))?;
+        return Ok(KeySource::Pinned(pin));
+    }
+    Ok(KeySource::Derived)
+}
+
+fn print_light(v: &LightVerified, json: bool) {
+    let m = v.model();
+    if json {
+        let mut out = v.to_json();
+        out["outputs"] = crate::run::outputs_json(m, &v.outputs, false);
+        println!("{out}");
+        return;
+    }
+    println!("model id     {}", hex(&v.model_id));
+    println!("input hash   {}", hex(&v.input_hash));
+    println!("output hash  {}", hex(&v.output_hash));
+    crate::run::print_outputs(m, &v.outputs);
+    println!(
+        "verified     proof {} ({} bytes) verifies with {} (vk_id {}); not re-executed",
+        v.proof.proof_id,
+        v.proof.bytes.len(),
+        v.source,
+        hex(&v.key.key_id())
+    );
 }
 
 fn print_verified(v: &Verified, json: bool) {
@@ -209,7 +324,7 @@ pub fn fetch(
     json: bool,
     signer: &SignerArgs,
 ) -> Result<()> {
-    let c = signer.apply(client(node, None))?;
+    let c = signer.apply(client(node, None)?)?;
     match c.model(id) {
         Ok(m) => {
             if input_out.is_some() {
@@ -302,5 +417,44 @@ fn fetch_proof(c: &Client, node: &str, id: &str, output: Option<&Path>, input_ou
         m.id(),
         hex(&verity_exec::list_root(m, &m.outputs, &p.file.outputs))
     );
+    Ok(())
+}
+
+/// `verity list receipts|proofs`: one page of what the node stored (unchecked; `verity
+/// fetch ID` verifies one).
+pub fn list(node: &str, kind: &str, q: &verity_client::ListQuery, api_key: Option<String>, json: bool) -> Result<()> {
+    let c = client(node, api_key)?;
+    let page = match kind {
+        "receipts" => c.list_receipts(q)?,
+        "proofs" => c.list_proofs(q)?,
+        other => bail!("verity list takes `receipts` or `proofs`, not {other:?}"),
+    };
+    if json {
+        println!("{page}");
+        return Ok(());
+    }
+    let items = page[kind].as_array().cloned().unwrap_or_default();
+    for it in &items {
+        match kind {
+            "receipts" => println!(
+                "{}  model {}  issued {}  output {}",
+                it["receipt_id"].as_str().unwrap_or("?"),
+                it["model_id"].as_str().unwrap_or("?"),
+                it["issued_at"],
+                it["output_hash"].as_str().unwrap_or("?")
+            ),
+            _ => println!(
+                "{}  model {}  {}  {}",
+                it["job_id"].as_str().unwrap_or("?"),
+                it["model_id"].as_str().unwrap_or("?"),
+                it["state"].as_str().unwrap_or("?"),
+                it["proof_id"].as_str().unwrap_or("")
+            ),
+        }
+    }
+    match page["next_after"].as_u64() {
+        Some(n) => eprintln!("{} {kind}; more with --after {n}", items.len()),
+        None => eprintln!("{} {kind}", items.len()),
+    }
     Ok(())
 }

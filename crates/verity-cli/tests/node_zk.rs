@@ -168,3 +168,73 @@ fn kill_9_during_proof_jobs_loses_nothing_acknowledged_and_resumes_the_queue() {
     let v = c.infer_verified(&id, &x, Evidence::Zk).unwrap();
     assert_eq!(v.proof.unwrap().job.job_id, fifth);
 }
+
+/// `verity infer` for `args`, expecting exit `code` and `needle` on stderr.
+fn exits(args: &[&str], home: &Path, code: i32, needle: &str) {
+    let out = verity(args, home);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(code), "verity {args:?}: {err}");
+    assert!(err.contains(needle), "verity {args:?}: stderr {err:?} lacks {needle:?}");
+}
+
+#[test]
+fn light_infer_hub_publish_and_listings_from_the_cli() {
+    let dir = tempfile::tempdir().unwrap();
+    let home = dir.path();
+    let node = NodeProc::start(&home.join("data"), None);
+    let url = node.url.clone();
+    let (input, cnn_vrt, mlp_vrt) = (fx("cnn_digits.input.json"), fx("cnn_digits.vrt"), fx("mlp_digits.vrt"));
+    let p = json(&ok(
+        &["publish", "--node", &url, &cnn_vrt, "--name", "digits", "--tag", "cnn", "--task", "image-classification", "--json"],
+        home,
+    ));
+    let id = p["model_id"].as_str().unwrap().to_string();
+    assert_eq!((p["name"].as_str(), p["version"].as_u64()), (Some("digits"), Some(1)));
+    let p2 = json(&ok(&["publish", "--node", &url, &mlp_vrt, "--name", "digits", "--json"], home));
+    assert_eq!(p2["version"], 2);
+    exits(&["publish", "--node", &url, &fx("lenet5.vrt"), "--tag", "x"], home, 2, "`tags` needs `name`");
+
+    let (cnn_vk, mlp_vk) = (home.join("cnn.vk"), home.join("mlp.vk"));
+    let k = json(&ok(&["keygen", &cnn_vrt, "-o", cnn_vk.to_str().unwrap(), "--json"], home));
+    ok(&["keygen", &mlp_vrt, "-o", mlp_vk.to_str().unwrap()], home);
+    let local = json(&ok(&["run", &cnn_vrt, "--input", &input, "--json"], home));
+
+    // With the key file: verified by the proof alone, the same answer as a local run.
+    let v = json(&ok(
+        &["infer", "--node", &url, &id, "--input", &input, "--evidence", "zk", "--vk", cnn_vk.to_str().unwrap(), "--json"],
+        home,
+    ));
+    assert_eq!((v["verified_by"].as_str(), v["vk_id"].as_str()), (Some("proof"), k["vk_id"].as_str()));
+    for f in ["model_id", "input_hash", "output_hash", "outputs"] {
+        assert_eq!(v[f], local[f], "{f}");
+    }
+    let human =
+        ok(&["infer", "--node", &url, &id, "--input", &input, "--evidence", "zk", "--vk-id", k["vk_id"].as_str().unwrap()], home);
+    assert!(human.contains("not re-executed") && human.contains("pinned"), "{human}");
+    // Another model's key, a pin of another key: invalid evidence, exit 1.
+    exits(
+        &["infer", "--node", &url, &id, "--input", &input, "--evidence", "zk", "--vk", mlp_vk.to_str().unwrap()],
+        home,
+        1,
+        "is for model",
+    );
+    let other_pin = "ab".repeat(32);
+    exits(
+        &["infer", "--node", &url, &id, "--input", &input, "--evidence", "zk", "--vk-id", &other_pin],
+        home,
+        1,
+        "not the pinned",
+    );
+    exits(&["infer", "--node", &url, &id, "--input", &input, "--vk", cnn_vk.to_str().unwrap()], home, 2, "go with --evidence zk");
+    // --reexecute: the re-executing path (trace root included).
+    let re = json(&ok(&["infer", "--node", &url, &id, "--input", &input, "--evidence", "zk", "--reexecute", "--json"], home));
+    assert_eq!(re["trace_root"], local["trace_root"]);
+
+    // Listings (the API key comes from VERITY_API_KEY).
+    ok(&["infer", "--node", &url, &id, "--input", &input, "--evidence", "receipt"], home);
+    let r = json(&ok(&["list", "receipts", "--node", &url, "--model", &id, "--json"], home));
+    assert_eq!(r["receipts"].as_array().unwrap().len(), 1);
+    let pr = json(&ok(&["list", "proofs", "--node", &url, "--model", &id, "--json"], home));
+    assert_eq!(pr["proofs"][0]["state"], "done");
+    exits(&["list", "models", "--node", &url], home, 2, "`receipts` or `proofs`");
+}

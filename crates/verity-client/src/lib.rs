@@ -9,12 +9,15 @@
 //! and [`Client::fetch_receipt_verified`] / [`Client::fetch_proof_verified`] do the same
 //! for a stored receipt or proof.
 //!
-//! HTTP is `ureq`: blocking, no async runtime, a handful of small dependencies. TLS is
-//! left out (`default-features = false`), which keeps `ring` and `rustls` out of the build;
-//! nodes are reached over plain HTTP or through a TLS-terminating proxy. Nothing the
-//! client accepts depends on the transport being honest anyway.
+//! HTTP is `ureq`: blocking, no async runtime, a handful of small dependencies. `https://`
+//! nodes are reached with rustls (the `ring` provider, which builds with a C compiler
+//! alone), trusting the Mozilla roots (webpki-roots) or the authorities given with
+//! [`Client::with_ca_cert_pem`]. Nothing the client accepts depends on the transport
+//! being honest anyway: TLS keeps the traffic private, the checks keep it true.
 
 mod error;
+mod light;
+mod listing;
 mod verify;
 
 use std::collections::HashMap;
@@ -29,8 +32,8 @@ use serde_json::value::RawValue;
 use serde_json::Value;
 use verity_exec::api::{
     AuditRequest, AuditResponse, ErrorBody, Evidence, InferRequest, InferResponse, JobState, MismatchList, ModelList, NodeInfo,
-    ProofJob, PublishRequest, PublishResponse, ReceiptRecord, VerifyProofRequest, VerifyProofResponse, VerifyRequest,
-    VerifyResponse,
+    ProofJob, PublishMeta, PublishRequest, PublishResponse, ReceiptRecord, VerifyProofRequest, VerifyProofResponse,
+    VerifyRequest, VerifyResponse,
 };
 use verity_exec::{parse_id, Executed};
 use verity_model::Model;
@@ -39,6 +42,8 @@ use verity_zk::file::ProofFile;
 use verity_zk::protocol::VerifyingKey;
 
 pub use error::{Error, Result};
+pub use light::{KeySource, LightVerified};
+pub use listing::ListQuery;
 pub use verify::{check_answer, check_proof, check_receipt_record, Statement};
 
 /// Largest response body read (model downloads are the big ones).
@@ -137,12 +142,7 @@ impl Client {
     /// A client for the node at `url` (e.g. `http://127.0.0.1:8700`), caching models in
     /// [`default_cache_dir`].
     pub fn new(url: &str) -> Self {
-        let agent = ureq::Agent::config_builder()
-            .http_status_as_error(false)
-            .timeout_connect(Some(Duration::from_secs(10)))
-            .timeout_global(Some(Duration::from_secs(600)))
-            .build()
-            .new_agent();
+        let agent = build_agent(ureq::tls::RootCerts::WebPki);
         Client {
             base: url.trim_end_matches('/').to_string(),
             executor: ExecutorCheck::Advertised,
@@ -157,6 +157,25 @@ impl Client {
             proof_timeout: Duration::from_secs(3600),
             busy_retries: 3,
         }
+    }
+
+    /// Trusts only the certificate authorities in `pem` (PEM, one or more certificates) for
+    /// `https://` nodes, instead of the Mozilla roots (webpki-roots) trusted by default: a
+    /// node with a private or self-signed certificate.
+    pub fn with_ca_cert_pem(mut self, pem: &[u8]) -> Result<Self> {
+        let certs: Vec<ureq::tls::Certificate<'static>> = ureq::tls::parse_pem(pem)
+            .filter_map(|item| match item {
+                Ok(ureq::tls::PemItem::Certificate(c)) => Some(Ok(c)),
+                Ok(_) => None,
+                Err(e) => Some(Err(e)),
+            })
+            .collect::<std::result::Result<_, _>>()
+            .map_err(|e| Error::Local(format!("the CA certificate file is not valid PEM: {e}")))?;
+        if certs.is_empty() {
+            return Err(Error::Local("the CA certificate file holds no certificate (-----BEGIN CERTIFICATE-----)".into()));
+        }
+        self.agent = build_agent(ureq::tls::RootCerts::new_with_certs(&certs));
+        Ok(self)
     }
 
     /// How many times a request answered 503 (node busy) is sent again after the node's
@@ -282,7 +301,7 @@ impl Client {
     }
 
     fn read(&self, what: &str, resp: std::result::Result<ureq::http::Response<ureq::Body>, ureq::Error>) -> Result<Vec<u8>> {
-        let mut resp = resp.map_err(|e| Error::Transport(format!("{what}: cannot reach {}: {e}", self.base)))?;
+        let mut resp = resp.map_err(|e| self.transport_error(what, &e))?;
         let status = resp.status().as_u16();
         let body = resp
             .body_mut()
@@ -297,6 +316,23 @@ impl Client {
             .map(|b| b.error)
             .unwrap_or_else(|_| String::from_utf8_lossy(&body).chars().take(300).collect());
         Err(Error::Node { status, message })
+    }
+
+    /// A request that did not get an answer; a certificate the client does not trust is
+    /// named as such, with the fix.
+    fn transport_error(&self, what: &str, e: &ureq::Error) -> Error {
+        let text = e.to_string();
+        let tls = matches!(e, ureq::Error::Tls(_) | ureq::Error::Rustls(_))
+            || text.contains("certificate")
+            || text.contains("InvalidCertificate");
+        if tls {
+            return Error::Transport(format!(
+                "{what}: the TLS connection to {} failed: {text} (the node's certificate is not trusted: pass the \
+                 authority that signed it with VERITY_CA_CERT=FILE, or Client::with_ca_cert_pem)",
+                self.base
+            ));
+        }
+        Error::Transport(format!("{what}: cannot reach {}: {text}", self.base))
     }
 
     fn get_bytes(&self, what: &str, path: &str) -> Result<Vec<u8>> {
@@ -342,7 +378,13 @@ impl Client {
     }
 
     pub fn list_models(&self, after: Option<&str>, limit: Option<usize>) -> Result<ModelList> {
-        let mut q = Vec::new();
+        self.search_models(after, limit, &[])
+    }
+
+    /// `GET /v1/models` with hub filters: `(key, value)` pairs among `q`, `name`, `task`,
+    /// `tag` (values are percent-encoded here).
+    pub fn search_models(&self, after: Option<&str>, limit: Option<usize>, filters: &[(&str, &str)]) -> Result<ModelList> {
+        let mut q: Vec<String> = filters.iter().map(|(k, v)| format!("{k}={}", percent_encode(v))).collect();
         if let Some(a) = after {
             q.push(format!("after={a}"));
         }
@@ -400,12 +442,16 @@ impl Client {
         self.post_json("verify proof", "/v1/verify/proof", &req, false)
     }
 
-    /// Polls a proof job until it is done (returned) or failed ([`Error::ProofFailed`]),
-    /// calling `on_progress` with every state seen. Polls every 25 ms at first, slowing to
-    /// every 500 ms; rides out the node being unreachable for up to 30 s (a restart), and
-    /// gives up after the proof timeout.
+    /// Waits for a proof job until it is done (returned) or failed ([`Error::ProofFailed`]),
+    /// calling `on_progress` with every state seen: pushed by the node's event stream when
+    /// it has one, else (and after the stream ends early) by polling every 25 ms at first,
+    /// slowing to every 500 ms; rides out the node being unreachable for up to 30 s (a
+    /// restart), and gives up after the proof timeout.
     pub fn wait_for_proof(&self, id: &str, on_progress: &mut dyn FnMut(&ProofJob)) -> Result<ProofJob> {
         let deadline = Instant::now() + self.proof_timeout;
+        if let Some(job) = self.proof_events(id, on_progress)? {
+            return Ok(job);
+        }
         let mut delay = Duration::from_millis(25);
         let mut outage: Option<Instant> = None;
         loop {
@@ -440,6 +486,41 @@ impl Client {
         }
     }
 
+    /// Follows `GET /v1/proofs/{id}/events` (server-sent events) until the job is done
+    /// (`Some`) or failed. `None` when the node does not offer the stream or it ends early
+    /// (a restart, an older node): the caller polls instead.
+    fn proof_events(&self, id: &str, on_progress: &mut dyn FnMut(&ProofJob)) -> Result<Option<ProofJob>> {
+        use std::io::BufRead as _;
+        let url = self.url(&format!("/v1/proofs/{}/events", checked_id("proof job id", id)?));
+        let resp = self
+            .agent
+            .get(url)
+            .header("Accept", "text/event-stream")
+            .config()
+            .timeout_global(Some(self.proof_timeout))
+            .build()
+            .call();
+        let Ok(resp) = resp else { return Ok(None) };
+        let is_stream =
+            resp.headers().get("content-type").and_then(|v| v.to_str().ok()).is_some_and(|v| v.starts_with("text/event-stream"));
+        if resp.status().as_u16() != 200 || !is_stream {
+            return Ok(None);
+        }
+        let reader = std::io::BufReader::new(resp.into_body().into_reader());
+        for line in reader.lines() {
+            let Ok(line) = line else { return Ok(None) };
+            let Some(data) = line.strip_prefix("data:") else { continue };
+            let job: ProofJob = decode("proof events", data.trim().as_bytes())?;
+            on_progress(&job);
+            match job.state {
+                JobState::Done => return Ok(Some(job)),
+                JobState::Failed => return Err(Error::ProofFailed(job.error.unwrap_or_else(|| "no reason given".into()))),
+                JobState::Queued | JobState::Running => {}
+            }
+        }
+        Ok(None)
+    }
+
     pub fn audit(&self, receipt: &Receipt, input: &str) -> Result<AuditResponse> {
         let req = AuditRequest { receipt: receipt.clone(), input: raw_input(input)? };
         self.post_json("audit", "/v1/audit", &req, false)
@@ -454,9 +535,16 @@ impl Client {
 
     /// Publishes a canonical model and checks that the node names it by its own hash.
     pub fn publish_vrt(&self, bytes: &[u8]) -> Result<PublishResponse> {
+        self.publish_vrt_with(bytes, &PublishMeta::default())
+    }
+
+    /// [`Client::publish_vrt`] with hub metadata (a name adds a version of that name).
+    pub fn publish_vrt_with(&self, bytes: &[u8], meta: &PublishMeta) -> Result<PublishResponse> {
         let model = Model::decode(bytes).map_err(|e| Error::Local(format!("not a canonical model: {e}")))?;
         let b64 = base64::engine::general_purpose::STANDARD.encode(bytes);
-        let resp = self.publish(&PublishRequest { vrt: Some(b64), ..Default::default() })?;
+        let mut req = PublishRequest { vrt: Some(b64), ..Default::default() };
+        meta.apply(&mut req);
+        let resp = self.publish(&req)?;
         expect_id("published", &resp.model_id, &model.id())?;
         Ok(resp)
     }
@@ -464,9 +552,20 @@ impl Client {
     /// Imports the ONNX model locally (deterministic, like the node) and publishes it; the
     /// node's model id must equal the local one.
     pub fn publish_onnx(&self, onnx: &[u8], calibration: &str, bits: u8) -> Result<PublishResponse> {
+        self.publish_onnx_with(onnx, calibration, bits, &PublishMeta::default())
+    }
+
+    /// [`Client::publish_onnx`] with hub metadata.
+    pub fn publish_onnx_with(&self, onnx: &[u8], calibration: &str, bits: u8, meta: &PublishMeta) -> Result<PublishResponse> {
         let local = verity_exec::import_onnx(onnx, calibration, bits).map_err(|e| Error::Local(format!("cannot import: {e}")))?;
         let b64 = base64::engine::general_purpose::STANDARD.encode(onnx);
-        let req = PublishRequest { onnx: Some(b64), calibration: Some(raw_input(calibration)?), bits: Some(bits), vrt: None };
+        let mut req = PublishRequest {
+            onnx: Some(b64),
+            calibration: Some(raw_input(calibration)?),
+            bits: Some(bits),
+            ..Default::default()
+        };
+        meta.apply(&mut req);
         let resp = self.publish(&req)?;
         expect_id("published", &resp.model_id, &local.id())?;
         Ok(resp)
@@ -600,6 +699,28 @@ impl Client {
         let receipt = Some(record.receipt.clone());
         Ok((record, Verified { model, executed, evidence: Evidence::Receipt, receipt, proof: None }))
     }
+}
+
+/// The HTTP agent: statuses are answers (not errors), bounded waits, rustls with the ring
+/// provider (builds with a C compiler alone) trusting `roots`.
+fn build_agent(roots: ureq::tls::RootCerts) -> ureq::Agent {
+    ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .timeout_connect(Some(Duration::from_secs(10)))
+        .timeout_global(Some(Duration::from_secs(600)))
+        .tls_config(ureq::tls::TlsConfig::builder().provider(ureq::tls::TlsProvider::Rustls).root_certs(roots).build())
+        .build()
+        .new_agent()
+}
+
+/// Percent-encodes everything but unreserved characters (RFC 3986), for query values.
+pub(crate) fn percent_encode(text: &str) -> String {
+    text.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => (b as char).to_string(),
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
 }
 
 /// `0x` and 40 hex digits, in any case.

@@ -18,6 +18,12 @@ fn same_real(got: f64, want: f64) -> bool {
     got == want || (got - want).abs() <= want.abs().max(f64::MIN_POSITIVE) * 4.0 * f64::EPSILON
 }
 
+/// Whether the node's outputs (JSON numbers) are `want`, up to [`same_real`].
+pub(crate) fn same_outputs(got: &[Vec<f64>], want: &[Vec<f64>]) -> bool {
+    got.len() == want.len()
+        && got.iter().zip(want).all(|(a, b)| a.len() == b.len() && a.iter().zip(b).all(|(&x, &y)| same_real(x, y)))
+}
+
 fn same_hash(field: &str, got: &str, want: &[u8; 32]) -> Result<()> {
     if parse_id(got).as_ref() != Some(want) {
         return fail(format!("the node's {field} is {got}, a local re-execution gives {}", verity_commit::hash::hex(want)));
@@ -36,9 +42,7 @@ pub fn check_answer(model: &LocalModel, input: &str, evidence: Evidence, resp: &
     same_hash("input_hash", &resp.input_hash, &ex.input_hash)?;
     same_hash("output_hash", &resp.output_hash, &ex.output_hash)?;
     let local = verity_exec::real_outputs(m, &ex.outputs);
-    let same_outputs = resp.outputs.len() == local.len()
-        && resp.outputs.iter().zip(&local).all(|(a, b)| a.len() == b.len() && a.iter().zip(b).all(|(&x, &y)| same_real(x, y)));
-    if !same_outputs {
+    if !same_outputs(&resp.outputs, &local) {
         return fail("the node's outputs differ from a local re-execution");
     }
     if resp.evidence != evidence {

@@ -117,6 +117,11 @@ struct Proxy {
 }
 
 async fn forward(State(p): State<Arc<Proxy>>, method: Method, uri: Uri, headers: HeaderMap, body: Bytes) -> Response {
+    if uri.path().ends_with("/events") {
+        // A node without the event stream: the client must fall back to polling (whose
+        // answers the tests rewrite).
+        return (StatusCode::NOT_FOUND, "no such route").into_response();
+    }
     let p2 = p.clone();
     tokio::task::spawn_blocking(move || {
         let url = format!("{}{}", p2.upstream, uri.path_and_query().map_or("/", |q| q.as_str()));
@@ -479,4 +484,103 @@ fn timestamp_bounds() {
     assert!(check_timestamp(0, 1_700_000_000, s, None, year).is_err(), "absurdly old");
     assert!(check_timestamp(0, 1_700_000_000, s, None, None).is_ok(), "any age when told");
     assert!(check_timestamp(u64::MAX, 1_700_000_000, s, None, None).is_err());
+}
+
+/// Serves `bytes` as the proof file and names them in the job status, so that only the
+/// proof itself can give the lie away.
+fn serve_proof(bytes: Vec<u8>) -> Tamper {
+    let named = blake3::hash(&bytes).to_hex().to_string();
+    Box::new(move |path: &str, b: &mut Vec<u8>| {
+        if path.starts_with("/v1/proofs/") && path.ends_with("/file") {
+            b.clone_from(&bytes);
+        } else if path.starts_with("/v1/proofs/") {
+            edit_json(b, |v| {
+                if v["state"] == "done" {
+                    v["proof_id"] = json!(named.clone());
+                }
+            });
+        }
+    })
+}
+
+#[test]
+fn light_client_verifies_with_the_key_alone_and_rejects_wrong_keys_inputs_and_tampering() {
+    use verity_client::KeySource;
+    use verity_zk::vk::LightKey;
+    let dir = tempfile::tempdir().unwrap();
+    let node = node(dir.path());
+    let (url, proxy) = start_proxy(node.url());
+    let (cnn_vrt, mlp_vrt) =
+        (std::fs::read(fixture("cnn_digits.vrt")).unwrap(), std::fs::read(fixture("mlp_digits.vrt")).unwrap());
+    let setup = client(&node.url(), dir.path());
+    let id = setup.publish_vrt(&cnn_vrt).unwrap().model_id;
+    let mlp_id = setup.publish_vrt(&mlp_vrt).unwrap().model_id;
+    let cnn = verity_model::Model::decode(&cnn_vrt).unwrap();
+    let cnn_key = Arc::new(LightKey::new(&cnn).unwrap());
+    let mlp_key = Arc::new(LightKey::new(&verity_model::Model::decode(&mlp_vrt).unwrap()).unwrap());
+    let input = text("cnn_digits.input.json");
+    let other = setup.infer_verified(&id, &input.replacen("0.0", "5.0", 1), Evidence::Zk).unwrap().proof.unwrap();
+
+    // Honest: the key alone verifies; no model is downloaded (the cache stays empty), and
+    // the outputs are the ones a local run gives.
+    let cache = dir.path().join("light-cache");
+    let light = |n: usize| Client::new(&url).with_cache_dir(Some(cache.join(n.to_string())));
+    let v = light(0).infer_light(&id, &input, &KeySource::Local(cnn_key.clone()), &mut |_| {}).unwrap();
+    let local =
+        verity_exec::execute(&verity_exec::engine(&cnn, None).unwrap(), &cnn, &verity_exec::parse_input(&cnn, &input).unwrap())
+            .unwrap();
+    assert_eq!((v.outputs.clone(), v.output_hash, v.input_hash), (local.outputs.clone(), local.output_hash, local.input_hash));
+    assert_eq!(verity_commit::hash::hex(&v.model_id), id);
+    assert!(
+        !cache.join("0").exists() || std::fs::read_dir(cache.join("0")).unwrap().next().is_none(),
+        "the light client downloaded the model"
+    );
+    let genuine = v.proof.bytes.clone();
+    // The node's key, pinned by its digest, works too; a key derived from the model too.
+    light(1).infer_light(&id, &input, &KeySource::Pinned(cnn_key.key_id()), &mut |_| {}).unwrap();
+    light(2).infer_light(&id, &input, &KeySource::Derived, &mut |_| {}).unwrap();
+
+    let expect =
+        |n: usize, what: &str, source: KeySource, needle: &str| match light(n).infer_light(&id, &input, &source, &mut |_| {}) {
+            Err(Error::Verification(m)) => assert!(m.contains(needle), "case {n} ({what}): {m:?} lacks {needle:?}"),
+            Err(e) => panic!("case {n} ({what}): expected a verification failure, got {e}"),
+            Ok(_) => panic!("case {n} ({what}): the lie was accepted"),
+        };
+    // A key of another model, held locally or pinned.
+    expect(3, "another model's key", KeySource::Local(mlp_key.clone()), "is for model");
+    expect(4, "a pin of another key", KeySource::Pinned(mlp_key.key_id()), "not the pinned");
+    // The node hands out another model's key (valid, well formed) under this model's id.
+    let forged = mlp_key.encode();
+    *proxy.tamper.lock().unwrap() = Some(Box::new(move |path: &str, b: &mut Vec<u8>| {
+        if path.ends_with("/vk") {
+            b.clone_from(&forged);
+        }
+    }));
+    expect(5, "a forged key from the node", KeySource::Pinned(cnn_key.key_id()), "not the pinned");
+    // A genuine proof of another input.
+    *proxy.tamper.lock().unwrap() = Some(serve_proof(other.bytes.clone()));
+    expect(6, "a proof of another input", KeySource::Local(cnn_key.clone()), "another input");
+    // A tampered proof, renamed so that its hash matches the job's claim.
+    let mut flipped = genuine.clone();
+    let n = flipped.len();
+    flipped[n - 200] ^= 1;
+    *proxy.tamper.lock().unwrap() = Some(serve_proof(flipped));
+    expect(7, "a flipped proof byte", KeySource::Local(cnn_key.clone()), "does not verify");
+    // The statement's output changed (a proof of a false output).
+    let mut f = verity_zk::file::ProofFile::decode(&genuine).unwrap();
+    f.outputs[0].data[0] = f.outputs[0].data[0].wrapping_add(1).clamp(-128, 127);
+    *proxy.tamper.lock().unwrap() = Some(serve_proof(f.encode()));
+    expect(8, "a changed output", KeySource::Local(cnn_key.clone()), "does not verify");
+    // A genuine proof, but the node's immediate answer claims other outputs.
+    *proxy.tamper.lock().unwrap() = Some(Box::new(|path: &str, b: &mut Vec<u8>| {
+        if path == "/v1/infer" {
+            edit_json(b, |v| v["outputs"][0][0] = json!(v["outputs"][0][0].as_f64().unwrap() + 1.0));
+        }
+    }));
+    expect(9, "other outputs in the answer", KeySource::Local(cnn_key.clone()), "outputs differ");
+    // A model id the key is not for is refused before anything is sent.
+    match light(10).infer_light(&mlp_id, &input, &KeySource::Local(cnn_key), &mut |_| {}) {
+        Err(Error::Verification(m)) => assert!(m.contains("is for model"), "{m}"),
+        other => panic!("case 10: {:?}", other.map(|_| ())),
+    }
 }

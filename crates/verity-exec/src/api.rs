@@ -69,6 +69,54 @@ pub struct PublishRequest {
     /// Activation bits for ONNX imports: 8 (default) or 16.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub bits: Option<u8>,
+    /// Model hub metadata (docs/node.md, "Model hub"): publishing under a name that exists
+    /// adds a version. The other fields need `name`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub task: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub license: Option<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub tags: Vec<String>,
+}
+
+/// What a publisher says about a model (all optional; `name` is needed for the rest).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct PublishMeta {
+    pub name: Option<String>,
+    pub description: Option<String>,
+    pub task: Option<String>,
+    pub license: Option<String>,
+    pub tags: Vec<String>,
+}
+
+impl PublishMeta {
+    pub fn apply(&self, req: &mut PublishRequest) {
+        req.name.clone_from(&self.name);
+        req.description.clone_from(&self.description);
+        req.task.clone_from(&self.task);
+        req.license.clone_from(&self.license);
+        req.tags.clone_from(&self.tags);
+    }
+}
+
+/// A named model's hub entry: its publisher's metadata and its version under that name
+/// (1 for the first model published under it, then 2, ...).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ModelHub {
+    pub name: String,
+    pub version: u32,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub description: String,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub task: String,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub license: String,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub tags: Vec<String>,
 }
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -88,6 +136,9 @@ pub struct ModelSummary {
     pub source: String,
     /// Unix seconds.
     pub published_at: u64,
+    /// `name`, `version`, `description`, `task`, `license`, `tags`, for a named model.
+    #[serde(default, flatten, skip_serializing_if = "Option::is_none")]
+    pub hub: Option<ModelHub>,
 }
 
 #[derive(Debug, Serialize, Deserialize)]

@@ -57,10 +57,22 @@ pub fn load_onnx_with_shapes(bytes: &[u8], shapes: &[(String, Vec<usize>)]) -> R
 pub fn calibration_samples(fg: &FGraph, json: &str) -> Result<Vec<Vec<FTensor>>> {
     let names: Vec<&str> = fg.inputs.iter().map(|&i| fg.values[i].name.as_str()).collect();
     let lists = parse_input_json(json, &names).map_err(|e| ImportError::Calibration(e.to_string()))?;
+    let nested = sample_lengths(json, &names);
     let mut count = None;
-    for (list, &i) in lists.iter().zip(&fg.inputs) {
+    for (k, (list, &i)) in lists.iter().zip(&fg.inputs).enumerate() {
         let v = &fg.values[i];
         let n = numel(&v.shape);
+        if let Some(Some(lens)) = nested.get(k) {
+            // Samples given one list each (or rows of samples): a list longer than one
+            // sample, or not a whole fraction of one, is a sample of another model.
+            if let Some((j, &m)) = lens.iter().enumerate().find(|&(_, &m)| m > n || m == 0 || n % m != 0) {
+                return Err(ImportError::Calibration(format!(
+                    "input '{}': sample {j} has {m} values, the model's input has {n} (shape {:?}); \
+                     is the calibration file for another model?",
+                    v.name, v.shape
+                )));
+            }
+        }
         if list.is_empty() || list.len() % n != 0 {
             return Err(ImportError::Calibration(format!(
                 "input '{}' has {} values, not a multiple of its size {n} (shape {:?})",
@@ -92,6 +104,35 @@ pub fn calibration_samples(fg: &FGraph, json: &str) -> Result<Vec<Vec<FTensor>>>
                 .collect()
         })
         .collect())
+}
+
+/// For each input whose calibration list is a list of lists (one per sample), the number
+/// of values in each; `None` for a flat list (samples back to back, whose boundaries the
+/// file does not show) or an input the document does not hold.
+fn sample_lengths(json: &str, names: &[&str]) -> Vec<Option<Vec<usize>>> {
+    fn count(v: &serde_json::Value) -> usize {
+        match v {
+            serde_json::Value::Array(items) => items.iter().map(count).sum(),
+            _ => 1,
+        }
+    }
+    let Ok(serde_json::Value::Object(obj)) = serde_json::from_str::<serde_json::Value>(json) else { return Vec::new() };
+    let per_input: Vec<Option<&serde_json::Value>> = match obj.get("input_data") {
+        Some(serde_json::Value::Array(items)) if items.len() == names.len() && items.iter().all(|x| x.is_array()) => {
+            items.iter().map(Some).collect()
+        }
+        Some(_) => return Vec::new(),
+        None => names.iter().map(|n| obj.get(*n)).collect(),
+    };
+    per_input
+        .into_iter()
+        .map(|v| match v {
+            Some(serde_json::Value::Array(items)) if !items.is_empty() && items.iter().all(|x| x.is_array()) => {
+                Some(items.iter().map(count).collect())
+            }
+            _ => None,
+        })
+        .collect()
 }
 
 /// The largest |value| of every float value over the samples. `progress(done, total)`

@@ -1,6 +1,6 @@
 //! Reading ONNX protobuf messages into plain values.
 
-use crate::error::{onnx_err, ImportError, Result};
+use crate::error::{onnx_err, shape_err, ImportError, Result};
 use crate::ftensor::FTensor;
 use crate::onnx::{
     attribute_proto::AttributeType, tensor_proto::DataType, type_proto, AttributeProto, NodeProto, TensorProto, ValueInfoProto,
@@ -61,7 +61,7 @@ pub fn declared_shape(v: &ValueInfoProto, fixed: Option<&[usize]>) -> Result<Vec
     let Some(shape) = &tt.shape else {
         return match fixed {
             Some(f) => Ok(f.to_vec()),
-            None => onnx_err(format!("graph input '{name}' has no declared shape; give one with --shape {name}=DxDx...")),
+            None => shape_err(format!("graph input '{name}' has no declared shape; give one with --shape {name}=DxDx...")),
         };
     };
     if let Some(f) = fixed {
@@ -85,10 +85,10 @@ pub fn declared_shape(v: &ValueInfoProto, fixed: Option<&[usize]>) -> Result<Vec
             (_, Some(f)) => Ok(f[i]),
             (Some(Value::DimValue(v)), None) if *v > 0 => Ok(*v as usize),
             (Some(Value::DimValue(v)), None) => onnx_err(format!("graph input '{name}' declares dimension {i} as {v}")),
-            (Some(Value::DimParam(p)), None) if !p.is_empty() => {
-                onnx_err(format!("graph input '{name}' has a symbolic dimension {i} ('{p}'); fix it with --shape {name}=DxDx..."))
-            }
-            _ => onnx_err(format!("graph input '{name}' has an unknown dimension {i}; fix it with --shape {name}=DxDx...")),
+            (Some(Value::DimParam(p)), None) if !p.is_empty() => shape_err(format!(
+                "graph input '{name}' has a symbolic dimension {i} ('{p}'); fix it with --shape {name}=DxDx..."
+            )),
+            _ => shape_err(format!("graph input '{name}' has an unknown dimension {i}; fix it with --shape {name}=DxDx...")),
         })
         .collect()
 }

@@ -111,3 +111,29 @@ proptest! {
         let _ = import_any(&bytes);
     }
 }
+
+/// Splits an `{"input_data": [[flat]]}` calibration file into one list per `n` values.
+fn nested(calibration: &[u8], n: usize) -> String {
+    let v: serde_json::Value = serde_json::from_slice(calibration).unwrap();
+    let flat: Vec<f64> = v["input_data"][0].as_array().unwrap().iter().map(|x| x.as_f64().unwrap()).collect();
+    let samples: Vec<&[f64]> = flat.chunks(n).collect();
+    serde_json::json!({ "input_data": [samples] }).to_string()
+}
+
+#[test]
+fn a_calibration_file_of_another_model_names_expected_and_got() {
+    let cnn = load_onnx(&read("cnn_digits.onnx")).unwrap();
+    // LeNet-5's 32 samples of 784 values, one list each, for a model whose input has 64.
+    let other = nested(&read("lenet5.calibration.json"), 784);
+    let e = verity_import::calibration_samples(&cnn, &other).unwrap_err().to_string();
+    assert!(e.contains("sample 0 has 784 values, the model's input has 64") && e.contains("another model"), "{e}");
+    // Its own samples, one list each, are accepted: as many samples as lists.
+    let own = nested(&read("cnn_digits.calibration.json"), 64);
+    assert_eq!(verity_import::calibration_samples(&cnn, &own).unwrap().len(), 2048 / 64);
+    // Samples written as rows (lists of 8) are whole fractions of a sample: accepted.
+    let rows = nested(&read("cnn_digits.calibration.json"), 8);
+    assert_eq!(verity_import::calibration_samples(&cnn, &rows).unwrap().len(), 2048 / 64);
+    // Lists of 48 values (not a fraction of 64) are refused too.
+    let e = verity_import::calibration_samples(&cnn, &nested(&read("cnn_digits.calibration.json"), 48)).unwrap_err();
+    assert!(e.to_string().contains("sample 0 has 48 values"), "{e}");
+}

@@ -108,6 +108,10 @@ fn a_symbolic_dimension_needs_a_shape() {
     let bytes = std::fs::read(dir("bad/symbolic_batch.onnx")).unwrap();
     let err = import_text(&bytes, &[]).unwrap_err();
     assert!(err.contains("--shape input="), "{err}");
+    // A valid model that only lacks a fixed shape is not called invalid; the message names
+    // the input and the dimension.
+    assert!(!err.contains("not a valid ONNX model"), "{err}");
+    assert!(err.contains("'input'") && err.contains("symbolic dimension 0 ('batch')"), "{err}");
     // Fixed, it imports with the given batch.
     let fg = load_onnx_with_shapes(&bytes, &[("input".into(), vec![3, 2, 4, 4])]).unwrap();
     assert_eq!(fg.values[fg.inputs[0]].shape, [3, 2, 4, 4]);

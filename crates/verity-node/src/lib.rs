@@ -13,9 +13,12 @@ mod budget;
 mod config;
 mod conn;
 mod error;
+mod events;
 mod hooks;
 mod http;
+mod hub;
 mod limiter;
+mod listing;
 mod metrics;
 mod openapi;
 mod p2p;
@@ -24,6 +27,7 @@ mod receipts;
 mod routes;
 mod state;
 mod store;
+mod surface_doc;
 mod verifier;
 
 use std::future::Future;
@@ -119,9 +123,11 @@ async fn serve(
     let (stop_prover, stop_rx) = tokio::sync::watch::channel(false);
     let prover = tokio::spawn(proofs::run(state.clone(), stop_rx));
     let stop = stop_prover.clone();
+    let st = state.clone();
     let shutdown = async move {
         shutdown.await;
         let _ = stop.send(true);
+        st.events.stop();
     };
     let app = routes::router(state.clone());
     let listener = conn::LimitedListener::new(listener, state.config.max_connections);

@@ -34,7 +34,7 @@ pub fn document() -> Value {
     );
     let e500 = error_response("The node failed (storage); details are in its log");
     let page = |name: &str, schema: Value| json!({"name": name, "in": "query", "required": false, "schema": schema});
-    json!({
+    let mut doc = json!({
         "openapi": "3.1.0",
         "info": {
             "title": "Verity node",
@@ -377,5 +377,7 @@ pub fn document() -> Value {
             "/v1/peers": {"get": {"operationId": "listPeers", "summary": "This node's p2p peer id and role, its connected peers (with their checked node records) and the executors proven faulty by fraud proofs (docs/network.md)",
                 "responses": {"200": {"description": "peers", "content": {"application/json": {"schema": {"type": "object"}}}}, "404": error_response("the node was started without --p2p-listen")}}}
         }
-    })
+    });
+    crate::surface_doc::extend(&mut doc);
+    doc
 }

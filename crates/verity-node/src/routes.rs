@@ -47,9 +47,12 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("get", "/v1/models/{id}/vrt"),
     ("get", "/v1/models/{id}/vk"),
     ("post", "/v1/infer"),
+    ("get", "/v1/receipts"),
     ("get", "/v1/receipts/{id}"),
+    ("get", "/v1/proofs"),
     ("get", "/v1/proofs/{id}"),
     ("get", "/v1/proofs/{id}/file"),
+    ("get", "/v1/proofs/{id}/events"),
     ("post", "/v1/verify/receipt"),
     ("post", "/v1/verify/proof"),
     ("post", "/v1/audit"),
@@ -69,9 +72,12 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/v1/models/{id}/vrt", get(download_model))
         .route("/v1/models/{id}/vk", get(download_vk))
         .route("/v1/infer", post(infer))
+        .route("/v1/receipts", get(crate::listing::list_receipts))
         .route("/v1/receipts/{id}", get(get_receipt))
+        .route("/v1/proofs", get(crate::listing::list_proofs))
         .route("/v1/proofs/{id}", get(get_proof_job))
         .route("/v1/proofs/{id}/file", get(get_proof_file))
+        .route("/v1/proofs/{id}/events", get(crate::events::proof_events))
         .route("/v1/verify/receipt", post(verify_receipt))
         .route("/v1/verify/proof", post(verify_proof))
         .route("/v1/audit", post(audit))
@@ -202,17 +208,17 @@ async fn read_json<T: DeserializeOwned + Send + 'static>(
     Ok((value, held))
 }
 
-fn query<T>(q: Result<Query<T>, QueryRejection>) -> ApiResult<T> {
+pub(crate) fn query<T>(q: Result<Query<T>, QueryRejection>) -> ApiResult<T> {
     q.map(|Query(t)| t).map_err(|e| ApiError::bad_request(format!("invalid query string: {}", e.body_text())))
 }
 
 /// The `{id}` segment of a path as 32 bytes.
-fn path_id(what: &str, p: Result<Path<String>, PathRejection>) -> ApiResult<[u8; 32]> {
+pub(crate) fn path_id(what: &str, p: Result<Path<String>, PathRejection>) -> ApiResult<[u8; 32]> {
     let Path(text) = p.map_err(|e| ApiError::bad_request(format!("invalid path: {}", e.body_text())))?;
     id_param(what, &text)
 }
 
-fn id_param(what: &str, text: &str) -> ApiResult<[u8; 32]> {
+pub(crate) fn id_param(what: &str, text: &str) -> ApiResult<[u8; 32]> {
     parse_id(text).ok_or_else(|| ApiError::bad_request(format!("{what} must be 64 hex digits, got {text:?}")))
 }
 
@@ -220,7 +226,7 @@ fn id_param(what: &str, text: &str) -> ApiResult<[u8; 32]> {
 /// and the key as configured, with no padding (a key with stray spaces is another key).
 /// Both sides are hashed before the comparison (BLAKE3's `Hash` compares in constant
 /// time), so timing reveals neither the key nor its length.
-fn authorize(st: &AppState, headers: &HeaderMap) -> ApiResult<()> {
+pub(crate) fn authorize(st: &AppState, headers: &HeaderMap) -> ApiResult<()> {
     let Some(key) = &st.config.api_key else {
         return Err(ApiError::new(
             StatusCode::FORBIDDEN,
@@ -300,18 +306,13 @@ async fn info(State(st): State<Arc<AppState>>) -> ApiResult<Json<NodeInfo>> {
 
 // ---- models ----
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct ModelsQuery {
-    after: Option<String>,
-    limit: Option<usize>,
-}
+use crate::hub::ModelsQuery;
 
 const MAX_PAGE: usize = 1000;
 
 /// A page size: default 100, at most [`MAX_PAGE`] (larger asks get that many); 0 is a 400,
 /// since an empty page could not say where the next one starts.
-fn page_limit(limit: Option<usize>) -> ApiResult<usize> {
+pub(crate) fn page_limit(limit: Option<usize>) -> ApiResult<usize> {
     match limit {
         Some(0) => Err(ApiError::bad_request(format!("limit must be between 1 and {MAX_PAGE}"))),
         l => Ok(l.unwrap_or(100).min(MAX_PAGE)),
@@ -326,10 +327,13 @@ async fn list_models(
     let after = q.after.as_deref().map(|a| id_param("after", a)).transpose()?;
     let limit = page_limit(q.limit)?;
     let store = st.store.clone();
-    let (models, next_after) = tokio::task::spawn_blocking(move || store.list_models(after, limit))
-        .await
-        .map_err(|e| ApiError::internal("listing models failed", e))?
-        .map_err(|e| ApiError::internal("cannot list models", format!("{e:#}")))?;
+    let (models, next_after) = tokio::task::spawn_blocking(move || match q.filtered() {
+        true => store.list_models_where(after, limit, &|m| q.matches(m)),
+        false => store.list_models(after, limit),
+    })
+    .await
+    .map_err(|e| ApiError::internal("listing models failed", e))?
+    .map_err(|e| ApiError::internal("cannot list models", format!("{e:#}")))?;
     Ok(Json(ModelList { models, next_after }))
 }
 
@@ -357,6 +361,7 @@ fn base64_field(name: &str, text: &str) -> ApiResult<Vec<u8>> {
 }
 
 fn publish_blocking(st: &AppState, req: PublishRequest) -> ApiResult<(String, bool)> {
+    let hub = crate::hub::from_request(&req)?;
     let (model, source) = match (req.vrt, req.onnx) {
         (Some(vrt), None) => {
             if req.calibration.is_some() || req.bits.is_some() {
@@ -380,7 +385,11 @@ fn publish_blocking(st: &AppState, req: PublishRequest) -> ApiResult<(String, bo
     let bytes = model.encode();
     let id = verity_model::Model::id_of_encoding(&bytes);
     let id_hex = verity_commit::hash::hex(&id);
-    let meta = ModelMeta { bytes: bytes.len() as u64, source: source.into(), published_at: verity_exec::unix_now() };
+    let stored = st.store.model_meta(&id).map_err(|e| ApiError::internal("cannot read model metadata", format!("{e:#}")))?;
+    if let Some(stored) = &stored {
+        crate::hub::check_republish(&id_hex, stored, &hub)?;
+    }
+    let meta = ModelMeta { bytes: bytes.len() as u64, source: source.into(), published_at: verity_exec::unix_now(), hub };
     let created =
         st.store.put_model(&id, &bytes, &meta).map_err(|e| ApiError::internal("cannot store the model", format!("{e:#}")))?;
     if created {
@@ -397,6 +406,7 @@ async fn describe_model(State(st): State<Arc<AppState>>, id: Result<Path<String>
         let meta = st2.store.model_meta(&id).map_err(|e| ApiError::internal("cannot read model metadata", format!("{e:#}")))?;
         let mut v = verity_exec::inspect_json(&m.model);
         if let (Some(meta), Some(obj)) = (meta, v.as_object_mut()) {
+            crate::hub::describe(obj, &meta);
             obj.insert("bytes".into(), meta.bytes.into());
             obj.insert("source".into(), meta.source.into());
             obj.insert("published_at".into(), meta.published_at.into());

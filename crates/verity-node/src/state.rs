@@ -33,6 +33,8 @@ pub struct AppState {
     pub prover: Prover,
     /// The p2p network, when started (`--p2p-listen`).
     pub net: crate::p2p::Net,
+    /// Ends the proof event streams when the node shuts down.
+    pub events: crate::events::Stopping,
     models: ModelCache,
 }
 
@@ -80,6 +82,7 @@ impl AppState {
             auditor,
             prover,
             net: Default::default(),
+            events: Default::default(),
             models,
         }
     }

@@ -5,7 +5,7 @@
 //!
 //! ```text
 //! verity.redb            models, receipt_batches, receipt_ids, mismatches, jobs, job_ids,
-//!                        job_queue, proofs
+//!                        job_queue, proofs, model_names (hub.rs)
 //! blobs/<model id>       canonical model bytes; the name is their model id
 //! blobs/proofs/<id>      proof files; the name is the BLAKE3 of the content
 //! blobs/tmp/             blobs being written (emptied at startup)
@@ -99,6 +99,9 @@ pub struct ModelMeta {
     pub bytes: u64,
     pub source: String,
     pub published_at: u64,
+    /// Hub metadata (`hub.rs`); rows written before it existed have none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hub: Option<verity_exec::api::ModelHub>,
 }
 
 /// What `Store::open` found and repaired.
@@ -174,6 +177,7 @@ impl Store {
             w.open_table(JOB_IDS)?;
             w.open_table(JOB_QUEUE)?;
             w.open_table(PROOFS)?;
+            crate::hub::create_tables(&w)?;
         }
         w.commit()?;
         let mut report = OpenReport::default();
@@ -314,6 +318,16 @@ impl Store {
 
     /// Up to `limit` models with ids after `after`, in id order, and the cursor of the next page.
     pub fn list_models(&self, after: Option<[u8; 32]>, limit: usize) -> Result<(Vec<ModelSummary>, Option<String>)> {
+        self.list_models_where(after, limit, &|_| true)
+    }
+
+    /// [`Store::list_models`] of the models `keep` accepts (the page holds `limit` of those).
+    pub fn list_models_where(
+        &self,
+        after: Option<[u8; 32]>,
+        limit: usize,
+        keep: &dyn Fn(&ModelMeta) -> bool,
+    ) -> Result<(Vec<ModelSummary>, Option<String>)> {
         let r = self.db.begin_read()?;
         let t = r.open_table(MODELS)?;
         let mut out = Vec::new();
@@ -323,16 +337,20 @@ impl Store {
         };
         for row in rows {
             let (id, v) = row?;
+            let meta: ModelMeta = serde_json::from_slice(v.value()).context("corrupted model row")?;
+            if !keep(&meta) {
+                continue;
+            }
             if out.len() == limit {
                 let next = out.last().map(|m: &ModelSummary| m.model_id.clone());
                 return Ok((out, next));
             }
-            let meta: ModelMeta = serde_json::from_slice(v.value()).context("corrupted model row")?;
             out.push(ModelSummary {
                 model_id: hex(id.value()),
                 bytes: meta.bytes,
                 source: meta.source,
                 published_at: meta.published_at,
+                hub: meta.hub,
             });
         }
         Ok((out, None))
@@ -354,7 +372,13 @@ impl Store {
             let mut t = w.open_table(MODELS)?;
             let existed = t.get(id)?.is_some();
             if !existed {
-                t.insert(id, serde_json::to_vec(meta)?.as_slice())?;
+                let mut meta = meta.clone();
+                if let Some(hub) = meta.hub.as_mut() {
+                    // The version is assigned in the transaction that registers the model,
+                    // so concurrent publishes under one name get distinct versions.
+                    hub.version = crate::hub::add_version(&w, &hub.name, id)?;
+                }
+                t.insert(id, serde_json::to_vec(&meta)?.as_slice())?;
             }
             !existed
         };
@@ -453,6 +477,59 @@ impl Store {
             Some(r) => Ok(Some(r.to_vec())),
             None => bail!("corrupted receipt batch {first}: no record for receipt number {n}"),
         }
+    }
+
+    /// The number of the stored receipt `id` is (the latest, if the id repeats).
+    pub fn receipt_number(&self, id: &[u8; 32]) -> Option<u64> {
+        self.receipt_index.read().unwrap_or_else(|e| e.into_inner()).get(id).copied()
+    }
+
+    /// Calls `visit(number, record)` for every stored receipt numbered above `after`, in
+    /// commit order, until it returns false (`listing.rs`).
+    pub fn scan_receipts(&self, after: Option<u64>, visit: &mut dyn FnMut(u64, &[u8]) -> Result<bool>) -> Result<()> {
+        let r = self.db.begin_read()?;
+        let t = r.open_table(RECEIPTS)?;
+        let start = match after {
+            // The batch holding `after + 1` starts at or before it.
+            Some(a) => t.range(..=a.saturating_add(1))?.next_back().transpose()?.map_or(0, |(k, _)| k.value()),
+            None => 0,
+        };
+        for row in t.range(start..)? {
+            let (first, value) = row?;
+            let (first, value) = (first.value(), value.value());
+            let at = |i: usize| -> Option<usize> {
+                let b = value.get(4 * i..4 * i + 4)?;
+                Some(u32::from_be_bytes(b.try_into().ok()?) as usize)
+            };
+            let count = at(0).with_context(|| format!("corrupted receipt batch {first}"))?;
+            let base = 4 * (count + 2);
+            for k in 0..count {
+                let n = first + k as u64;
+                if after.is_some_and(|a| n <= a) {
+                    continue;
+                }
+                let record = (|| value.get(base + at(k + 1)?..base + at(k + 2)?))()
+                    .with_context(|| format!("corrupted receipt batch {first}: no record {k}"))?;
+                if !visit(n, record)? {
+                    return Ok(());
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Calls `visit(seq, row)` for every proof job with a sequence number above `after`, in
+    /// acceptance order, until it returns false (`listing.rs`).
+    pub fn scan_jobs(&self, after: Option<u64>, visit: &mut dyn FnMut(u64, JobRow) -> Result<bool>) -> Result<()> {
+        let r = self.db.begin_read()?;
+        let t = r.open_table(JOBS)?;
+        for row in t.range(after.map_or(0, |a| a.saturating_add(1))..)? {
+            let (seq, v) = row?;
+            if !visit(seq.value(), decode_row(v.value())?)? {
+                break;
+            }
+        }
+        Ok(())
     }
 
     /// Appends a mismatch record; `make(id)` builds its JSON given its sequence number.
