@@ -175,6 +175,20 @@ pub fn merkle_root(leaves: &[[u8; 32]]) -> [u8; 32] {
 
 /// Runs a completion from prompt tokens.
 pub fn complete(model: &Model, prompt: &[u32], params: &Params, kernel: Kernel, threads: usize) -> Result<Completion> {
+    complete_streaming(model, prompt, params, kernel, threads, &mut |_| {})
+}
+
+/// [`complete`], calling `on_text` with the text decoded so far after every generated
+/// token (stop sequences already cut), so that a server can stream it; the last call's
+/// text is the completion's text.
+pub fn complete_streaming(
+    model: &Model,
+    prompt: &[u32],
+    params: &Params,
+    kernel: Kernel,
+    threads: usize,
+    on_text: &mut dyn FnMut(&str),
+) -> Result<Completion> {
     params.validate()?;
     if prompt.is_empty() {
         return Err(LlmError::Params("the prompt has no tokens".into()));
@@ -208,8 +222,10 @@ pub fn complete(model: &Model, prompt: &[u32], params: &Params, kernel: Kernel, 
         if let Some(cut) = params.stop.iter().filter_map(|st| text.find(st.as_str())).min() {
             text.truncate(cut);
             finish = "stop";
+            on_text(&text);
             break;
         }
+        on_text(&text);
         if step + 1 == params.max_tokens as u64 {
             break;
         }

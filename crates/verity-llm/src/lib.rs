@@ -12,6 +12,7 @@ pub use forward::{Kernel, Session};
 pub use model::Model;
 pub mod generate;
 pub use generate::{complete, Completion, Params};
+pub mod chat;
 pub mod receipt;
 #[doc(hidden)]
 pub mod testutil;

@@ -34,7 +34,7 @@ pub fn document() -> Value {
     );
     let e500 = error_response("The node failed (storage); details are in its log");
     let page = |name: &str, schema: Value| json!({"name": name, "in": "query", "required": false, "schema": schema});
-    json!({
+    let mut doc = json!({
         "openapi": "3.1.0",
         "info": {
             "title": "Verity node",
@@ -108,7 +108,10 @@ pub fn document() -> Value {
                     "type": "object", "required": ["models"],
                     "properties": {
                         "models": {"type": "array", "items": {"$ref": "#/components/schemas/ModelSummary"}},
-                        "next_after": hex32("cursor for the next page; absent on the last page")
+                        "next_after": hex32("cursor for the next page; absent on the last page"),
+                        "object": {"type": "string", "enum": ["list"], "description": "OpenAI's list shape"},
+                        "data": {"type": "array", "items": {"$ref": "#/components/schemas/ModelObject"},
+                                 "description": "OpenAI model objects: the LLMs (first page only), then this page's models"}
                     }
                 },
                 "ModelInfo": {
@@ -377,5 +380,7 @@ pub fn document() -> Value {
             "/v1/peers": {"get": {"operationId": "listPeers", "summary": "This node's p2p peer id and role, its connected peers (with their checked node records) and the executors proven faulty by fraud proofs (docs/network.md)",
                 "responses": {"200": {"description": "peers", "content": {"application/json": {"schema": {"type": "object"}}}}, "404": error_response("the node was started without --p2p-listen")}}}
         }
-    })
+    });
+    crate::chat_openapi::extend(&mut doc);
+    doc
 }

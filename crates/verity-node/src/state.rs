@@ -33,6 +33,8 @@ pub struct AppState {
     pub prover: Prover,
     /// The p2p network, when started (`--p2p-listen`).
     pub net: crate::p2p::Net,
+    /// The LLMs loaded at start (`--llm`), served by `/v1/chat/completions`.
+    pub llms: crate::chat::Llms,
     models: ModelCache,
 }
 
@@ -80,6 +82,7 @@ impl AppState {
             auditor,
             prover,
             net: Default::default(),
+            llms: Default::default(),
             models,
         }
     }
