@@ -1,9 +1,10 @@
-//! `verity chat` and `verity verify --receipt R MODEL.gguf`: exact LLM completions from a GGUF and their receipts.
+//! `verity chat` and `verity verify --receipt R MODEL.gguf`: exact LLM completions from a
+//! GGUF (or from a node, checked) and their receipts.
 
 use std::path::{Path, PathBuf};
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use anyhow::Result;
+use anyhow::{Context, Result};
 use clap::Args;
 use verity_llm::model::render_chat;
 use verity_llm::receipt::{sign, verify, ReceiptFile};
@@ -11,8 +12,18 @@ use verity_llm::{complete, Kernel, Model, Params};
 
 #[derive(Args)]
 pub struct ChatArgs {
-    /// A Llama GGUF (e.g. SmolLM2-135M-Instruct.Q4_1.gguf); it is read directly.
-    pub model: PathBuf,
+    /// A Llama GGUF (e.g. SmolLM2-135M-Instruct.Q4_1.gguf), read directly; with --node, the
+    /// node's LLM id or name (default: the node's only LLM).
+    pub model: Option<String>,
+    /// Ask this node's /v1/chat/completions instead, and check its answer before printing.
+    #[arg(long)]
+    pub node: Option<String>,
+    /// With --node: the LLM's GGUF, to re-execute the answer locally (without it only the
+    /// receipt's signature and claims are checked).
+    #[arg(long, value_name = "PATH.gguf")]
+    pub model_file: Option<PathBuf>,
+    #[command(flatten)]
+    pub signer: crate::remote::SignerArgs,
     /// The user message (rendered with the ChatML template).
     #[arg(long)]
     pub prompt: String,
@@ -54,7 +65,14 @@ pub struct ChatArgs {
 
 pub fn chat(a: ChatArgs) -> Result<()> {
     let params = Params::from_floats(a.max_tokens, a.temperature, a.top_p, a.top_k, a.seed, a.stop.clone())?;
-    let model = Model::load(&a.model)?;
+    if let Some(node) = a.node.clone() {
+        return chat_remote(&node, a);
+    }
+    if a.model_file.is_some() || a.signer.executor.is_some() || a.signer.any_executor {
+        anyhow::bail!("--model-file, --executor and --any-executor go with --node; without it, MODEL is the GGUF");
+    }
+    let path = PathBuf::from(a.model.as_deref().context("give the MODEL.gguf to run, or --node URL to ask a node")?);
+    let model = Model::load(&path)?;
     let prompt = model.tokenizer.encode(&render_chat(a.system.as_deref(), &a.prompt))?;
     let kernel = if a.reference { Kernel::Reference } else { Kernel::Fast };
     let c = complete(&model, &prompt, &params, kernel, a.threads)?;
@@ -68,6 +86,55 @@ pub fn chat(a: ChatArgs) -> Result<()> {
         println!("{}", serde_json::to_string(&c)?);
     } else {
         println!("{}", c.text);
+    }
+    Ok(())
+}
+
+/// `verity chat --node URL [MODEL]`: the node's answer, printed only once checked
+/// (`verity_client::chat`): re-executed when `--model-file` is given.
+fn chat_remote(node: &str, a: ChatArgs) -> Result<()> {
+    if a.reference {
+        anyhow::bail!("--reference is for local runs; with --node, --model-file re-executes with the fast kernels (same bits)");
+    }
+    if a.key.is_some() || a.new_key {
+        anyhow::bail!("--key and --new-key sign local runs; a node's answer is signed by the node");
+    }
+    let model = match &a.model_file {
+        Some(p) => Some(Model::load(p)?),
+        None => None,
+    };
+    let mut turns = Vec::new();
+    if let Some(s) = &a.system {
+        turns.push(("system".to_string(), s.clone()));
+    }
+    turns.push(("user".to_string(), a.prompt.clone()));
+    let req = verity_client::chat::ChatRequest {
+        model: a.model.clone(),
+        messages: turns,
+        max_tokens: Some(a.max_tokens),
+        temperature: Some(a.temperature),
+        top_p: Some(a.top_p),
+        top_k: Some(a.top_k),
+        seed: Some(a.seed),
+        stop: a.stop.clone(),
+    };
+    let client = a.signer.apply(verity_client::Client::new(&crate::remote::node_url(node)))?;
+    let answer = client.chat_verified(&req, model.as_ref(), a.threads).with_context(|| format!("chat with {node}"))?;
+    if let Some(path) = &a.receipt {
+        crate::files::write_atomic(path, serde_json::to_string_pretty(&answer.file)?.as_bytes())?;
+    }
+    let c = answer.completion();
+    let check = if answer.reexecuted { "reexecuted" } else { "receipt-claims" };
+    if a.json {
+        let mut v = serde_json::to_value(c)?;
+        v["receipt_id"] = answer.receipt_id.clone().into();
+        v["checked"] = check.into();
+        println!("{v}");
+    } else {
+        println!("{}", c.text);
+        if !answer.reexecuted {
+            eprintln!("note: receipt signature and claims checked; not re-executed (give --model-file MODEL.gguf for that)");
+        }
     }
     Ok(())
 }

@@ -55,6 +55,9 @@ pub struct NodeArgs {
     /// Allow browser apps from this origin to call the API (CORS; repeatable; `*` allows any).
     #[arg(long = "cors-origin", value_name = "ORIGIN")]
     pub cors_origins: Vec<String>,
+    /// Serve this Llama GGUF at /v1/chat/completions (repeatable; loaded at start).
+    #[arg(long = "llm", value_name = "PATH.gguf")]
+    pub llms: Vec<PathBuf>,
     /// Print the listening line as one JSON object: url, executor.
     #[arg(long)]
     pub json: bool,
@@ -95,6 +98,7 @@ pub fn run(a: NodeArgs) -> Result<()> {
     config.proof_queue = a.max_proof_queue;
     config.key_file = a.key;
     config.cors_origins = a.cors_origins;
+    config.llms = a.llms;
     config.p2p = a.p2p.config()?;
     // Test hook (crates/verity-cli/tests/node.rs): stop at a named point so the test can
     // kill -9 the process exactly there. Never set in production.

@@ -55,7 +55,7 @@ pub struct SignerArgs {
 }
 
 impl SignerArgs {
-    fn apply(&self, c: Client) -> Result<Client> {
+    pub fn apply(&self, c: Client) -> Result<Client> {
         let check = match (&self.executor, self.any_executor) {
             (Some(a), _) => ExecutorCheck::Expect(
                 verity_client::parse_address(a)

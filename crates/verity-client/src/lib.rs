@@ -15,6 +15,7 @@
 //! [`Client::with_ca_cert_pem`]. Nothing the client accepts depends on the transport
 //! being honest anyway: TLS keeps the traffic private, the checks keep it true.
 
+pub mod chat;
 mod error;
 mod light;
 mod listing;
@@ -312,8 +313,11 @@ impl Client {
         if (200..300).contains(&status) {
             return Ok(body);
         }
+        // Verity's `{"error": "..."}`, or OpenAI's `{"error": {"message": ...}}` (chat).
+        let openai = || serde_json::from_slice::<Value>(&body).ok()?.pointer("/error/message")?.as_str().map(String::from);
         let message = serde_json::from_slice::<ErrorBody>(&body)
             .map(|b| b.error)
+            .or_else(|e| openai().ok_or(e))
             .unwrap_or_else(|_| String::from_utf8_lossy(&body).chars().take(300).collect());
         Err(Error::Node { status, message })
     }

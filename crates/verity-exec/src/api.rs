@@ -147,6 +147,25 @@ pub struct ModelList {
     /// Pass as `?after=` to get the next page; absent on the last page.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub next_after: Option<String>,
+    /// OpenAI's list shape: `"list"`, and `data` with the same page's models (and, on the
+    /// first page, the node's LLMs first) as OpenAI model objects.
+    #[serde(default)]
+    pub object: String,
+    #[serde(default)]
+    pub data: Vec<ModelObject>,
+}
+
+/// An OpenAI model object (`GET /v1/models`).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ModelObject {
+    /// The model id (hex), which `/v1/chat/completions` (LLMs) or `/v1/infer` take.
+    pub id: String,
+    /// Always `"model"`.
+    pub object: String,
+    /// Unix seconds: when it was published, or (an LLM) when the node loaded it.
+    pub created: u64,
+    /// The node's executor address.
+    pub owned_by: String,
 }
 
 /// `POST /v1/infer`.

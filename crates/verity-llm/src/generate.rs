@@ -169,18 +169,19 @@ pub struct Run {
     pub leaves: Vec<Hash>,
 }
 
-/// Decodes, showing every op output of every position to `hook(pos, op, values)` and every
-/// picked token to `choose(step, picked)`, which returns the token to commit and feed (the
-/// picked one when honest). `complete` is this with neither changing anything.
-pub fn drive(
-    model: &Model,
-    prompt: &[u32],
-    params: &Params,
-    kernel: Kernel,
-    threads: usize,
-    choose: &mut dyn FnMut(u64, u32) -> u32,
-    hook: &mut dyn FnMut(usize, usize, &mut Vec<i32>),
-) -> Result<Run> {
+/// The callbacks of [`drive`]: `choose(step, picked)` returns the token to commit and feed
+/// (the picked one when honest), `hook(pos, op, values)` sees (and may change) every op
+/// output, and `on_text` gets the text decoded so far after every generated token (stop
+/// sequences already cut), so that a server can stream it.
+pub struct Observer<'a> {
+    pub choose: &'a mut dyn FnMut(u64, u32) -> u32,
+    pub hook: &'a mut dyn FnMut(usize, usize, &mut Vec<i32>),
+    pub on_text: &'a mut dyn FnMut(&str),
+}
+
+/// Decodes under an [`Observer`]; `complete` is this with nothing changed or watched.
+pub fn drive(model: &Model, prompt: &[u32], params: &Params, kernel: Kernel, threads: usize, obs: Observer) -> Result<Run> {
+    let Observer { choose, hook, on_text } = obs;
     check_request(model, prompt, params)?;
     let next_op = Layout::of(&model.config).index(OpKind::Next);
     let mut s = Session::new(model, kernel, threads);
@@ -220,8 +221,10 @@ pub fn drive(
         if let Some(cut) = params.stop.iter().filter_map(|st| text.find(st.as_str())).min() {
             text.truncate(cut);
             finish = "stop";
+            on_text(&text);
             break;
         }
+        on_text(&text);
         if step + 1 == params.max_tokens as u64 {
             break;
         }
@@ -233,7 +236,21 @@ pub fn drive(
 
 /// Runs a completion from prompt tokens.
 pub fn complete(model: &Model, prompt: &[u32], params: &Params, kernel: Kernel, threads: usize) -> Result<Completion> {
-    let r = drive(model, prompt, params, kernel, threads, &mut |_, t| t, &mut |_, _, _| {})?;
+    complete_streaming(model, prompt, params, kernel, threads, &mut |_| {})
+}
+
+/// [`complete`], calling `on_text` with the text so far after every generated token; the
+/// last call's text is the completion's text.
+pub fn complete_streaming(
+    model: &Model,
+    prompt: &[u32],
+    params: &Params,
+    kernel: Kernel,
+    threads: usize,
+    on_text: &mut dyn FnMut(&str),
+) -> Result<Completion> {
+    let obs = Observer { choose: &mut |_, t| t, hook: &mut |_, _, _| {}, on_text };
+    let r = drive(model, prompt, params, kernel, threads, obs)?;
     Ok(Completion {
         model_id: model.id_hex(),
         prompt_tokens: prompt.to_vec(),

@@ -14,6 +14,7 @@ pub use model::Model;
 pub mod generate;
 pub use generate::{complete, Completion, Params};
 pub mod dispute;
+pub mod chat;
 pub mod receipt;
 #[doc(hidden)]
 pub mod testutil;

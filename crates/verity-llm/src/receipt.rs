@@ -39,17 +39,38 @@ pub struct ReceiptFile {
     pub receipt: String,
 }
 
-pub fn sign(signer: &Signer, c: &Completion, timestamp: u64) -> Result<ReceiptFile> {
-    let body = ReceiptBody {
+/// The claims a receipt for `c` signs (a node hands them to its batching receipt writer).
+pub fn receipt_body(executor: [u8; 20], c: &Completion, timestamp: u64) -> Result<ReceiptBody> {
+    Ok(ReceiptBody {
         model_id: hex32(&c.model_id, "model id")?,
         input_hash: input_hash(c),
         output_hash: output_hash(c),
         trace_root: hex32(&c.trace_root, "trace root")?,
         evidence: EvidenceKind::Reexecution,
-        executor: signer.address(),
+        executor,
         timestamp,
-    };
+    })
+}
+
+pub fn sign(signer: &Signer, c: &Completion, timestamp: u64) -> Result<ReceiptFile> {
+    let body = receipt_body(signer.address(), c, timestamp)?;
     Ok(ReceiptFile { completion: c.clone(), receipt: signer.sign(body).to_json() })
+}
+
+/// The check that needs no weights: the signature holds and the signed claims are about
+/// exactly the completion the file carries (its model id, prompt and parameters, tokens,
+/// text, finish reason and trace root). It does not show that the completion is what the
+/// model computes; only [`verify`] (re-execution) does.
+pub fn check_claims(file: &ReceiptFile) -> Result<Receipt> {
+    let r = Receipt::from_json(&file.receipt).map_err(|e| LlmError::Receipt(e.to_string()))?;
+    r.verify_signature().map_err(|e| LlmError::Receipt(e.to_string()))?;
+    let c = &file.completion;
+    r.check(&Claims { model_id: hex32(&c.model_id, "model id")?, input_hash: input_hash(c), output_hash: output_hash(c) })
+        .map_err(|e| LlmError::Receipt(e.to_string()))?;
+    if r.body.trace_root != hex32(&c.trace_root, "trace root")? {
+        return Err(LlmError::Receipt("the receipt's trace root is not the completion's".into()));
+    }
+    Ok(r)
 }
 
 /// Re-derives the completion from the prompt and parameters the file carries and accepts

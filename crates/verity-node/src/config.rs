@@ -53,6 +53,8 @@ pub struct NodeConfig {
     pub cors_origins: Vec<String>,
     /// The peer-to-peer network (docs/network.md); `None` runs the node alone.
     pub p2p: Option<crate::p2p::P2pConfig>,
+    /// Llama GGUF files served by `/v1/chat/completions`, loaded at start.
+    pub llms: Vec<PathBuf>,
 }
 
 impl NodeConfig {
@@ -80,6 +82,7 @@ impl NodeConfig {
             pause: None,
             cors_origins: Vec::new(),
             p2p: None,
+            llms: Vec::new(),
         }
     }
 }

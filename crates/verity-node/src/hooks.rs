@@ -4,7 +4,8 @@
 //! Points: `publish:blob-tmp-written` (temp file durable, not yet renamed),
 //! `publish:blob-renamed` (blob in place, not yet referenced from redb),
 //! `receipt:before-commit` (receipts written into an open redb transaction, not committed),
-//! `infer:compute` (inside an inference, holding a compute slot),
+//! `infer:compute` (inside an inference, holding a compute slot), `chat:compute` (a chat
+//! completion checked and about to generate, holding a compute slot),
 //! `proof-job:before-commit` (a proof job written into an open redb transaction, not
 //! committed), `proof:proving` (a job marked running, proving started, holding a compute
 //! slot), `proof:blob-tmp-written` / `proof:blob-renamed` (the proof file durable in

@@ -10,6 +10,8 @@
 #![recursion_limit = "256"]
 
 mod budget;
+mod chat;
+mod chat_openapi;
 mod config;
 mod conn;
 mod error;
@@ -101,6 +103,7 @@ fn prepare(config: NodeConfig) -> Result<Arc<AppState>> {
     if created {
         tracing::info!("created executor key {}", key_path.display());
     }
+    let llms = chat::load(&config.llms)?;
     let store = Arc::new(store);
     let metrics = Arc::new(Metrics::default());
     let signer = Arc::new(signer);
@@ -108,7 +111,9 @@ fn prepare(config: NodeConfig) -> Result<Arc<AppState>> {
     let auditor = Auditor::start(store.clone(), metrics.clone(), config.audit_queue, config.audit_queue_bytes)?;
     metrics.proof_jobs_queued.store(jobs.pending.len() as i64, std::sync::atomic::Ordering::Relaxed);
     let prover = Prover::new(&jobs.pending, config.proving_keys);
-    Ok(Arc::new(AppState::new(config, store, receipts, signer, metrics, auditor, prover)))
+    let mut state = AppState::new(config, store, receipts, signer, metrics, auditor, prover);
+    state.llms = llms;
+    Ok(Arc::new(state))
 }
 
 /// Serves until `shutdown` resolves, then lets in-flight requests and the proof in

@@ -108,7 +108,10 @@ pub fn document() -> Value {
                     "type": "object", "required": ["models"],
                     "properties": {
                         "models": {"type": "array", "items": {"$ref": "#/components/schemas/ModelSummary"}},
-                        "next_after": hex32("cursor for the next page; absent on the last page")
+                        "next_after": hex32("cursor for the next page; absent on the last page"),
+                        "object": {"type": "string", "enum": ["list"], "description": "OpenAI's list shape"},
+                        "data": {"type": "array", "items": {"$ref": "#/components/schemas/ModelObject"},
+                                 "description": "OpenAI model objects: the LLMs (first page only), then this page's models"}
                     }
                 },
                 "ModelInfo": {
@@ -379,5 +382,6 @@ pub fn document() -> Value {
         }
     });
     crate::surface_doc::extend(&mut doc);
+    crate::chat_openapi::extend(&mut doc);
     doc
 }

@@ -58,6 +58,7 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("post", "/v1/audit"),
     ("get", "/v1/mismatches"),
     ("get", "/v1/peers"),
+    ("post", "/v1/chat/completions"),
 ];
 
 pub fn router(state: Arc<AppState>) -> Router {
@@ -83,6 +84,7 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/v1/audit", post(audit))
         .route("/v1/mismatches", get(list_mismatches))
         .route("/v1/peers", get(crate::p2p::peers))
+        .route("/v1/chat/completions", post(crate::chat::completions))
         .fallback(|| async { ApiError::not_found("no such route; see /openapi.json") })
         .method_not_allowed_fallback(|| async {
             ApiError::new(StatusCode::METHOD_NOT_ALLOWED, "method not allowed on this route; see /openapi.json")
@@ -136,7 +138,7 @@ const PARSE_INLINE_MAX: usize = 64 << 10;
 /// the returned [`Reservation`], i.e. until the request is answered. 413 beyond `limit`,
 /// 503 when the budget is spent, 408 when the body takes longer than `--body-timeout`, 400
 /// if it is not the expected JSON (the message names the offending field where serde can).
-async fn read_json<T: DeserializeOwned + Send + 'static>(
+pub(crate) async fn read_json<T: DeserializeOwned + Send + 'static>(
     st: &AppState,
     headers: &HeaderMap,
     body: Body,
@@ -334,7 +336,8 @@ async fn list_models(
     .await
     .map_err(|e| ApiError::internal("listing models failed", e))?
     .map_err(|e| ApiError::internal("cannot list models", format!("{e:#}")))?;
-    Ok(Json(ModelList { models, next_after }))
+    let data = crate::chat::model_objects(&st, after.is_none(), &models);
+    Ok(Json(ModelList { models, next_after, object: "list".into(), data }))
 }
 
 async fn publish(

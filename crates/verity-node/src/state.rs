@@ -35,6 +35,8 @@ pub struct AppState {
     pub net: crate::p2p::Net,
     /// Ends the proof event streams when the node shuts down.
     pub events: crate::events::Stopping,
+    /// The LLMs loaded at start (`--llm`), served by `/v1/chat/completions`.
+    pub llms: crate::chat::Llms,
     models: ModelCache,
 }
 
@@ -83,6 +85,7 @@ impl AppState {
             prover,
             net: Default::default(),
             events: Default::default(),
+            llms: Default::default(),
             models,
         }
     }

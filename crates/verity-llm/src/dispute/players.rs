@@ -7,7 +7,7 @@ use super::referee::{needs, Need, Phase, Referee, Stage};
 use super::statement::Statement;
 use crate::error::Result;
 use crate::forward::Kernel;
-use crate::generate::{drive, pick, Params, Run};
+use crate::generate::{Observer, drive, pick, Params, Run};
 use crate::model::Model;
 use crate::trace::{chunk_leaves, commit_op, commit_position, Hash, Layout, OpKind, Tree, CHUNK};
 
@@ -82,13 +82,14 @@ pub fn record(
     tamper: &mut dyn FnMut(usize, usize, &mut Vec<i32>),
 ) -> Result<(Run, Trace)> {
     let mut values: Vec<Vec<Vec<i32>>> = Vec::new();
-    let run = drive(model, prompt, params, Kernel::Fast, 2, choose, &mut |pos, op, v| {
+    let hook = &mut |pos: usize, op: usize, v: &mut Vec<i32>| {
         tamper(pos, op, v);
         if values.len() <= pos {
             values.resize(pos + 1, Vec::new());
         }
         values[pos].push(v.clone());
-    })?;
+    };
+    let run = drive(model, prompt, params, Kernel::Fast, 2, Observer { choose, hook, on_text: &mut |_| {} })?;
     let trace = Trace::from_values(values);
     debug_assert_eq!(trace.leaves, run.leaves, "the recorded trace is the committed one");
     Ok((run, trace))
