@@ -53,6 +53,9 @@ pub struct NodeConfig {
     pub cors_origins: Vec<String>,
     /// The peer-to-peer network (docs/network.md); `None` runs the node alone.
     pub p2p: Option<crate::p2p::P2pConfig>,
+    /// TEST ONLY: serve every model with one weight changed (while naming the real model
+    /// in receipts), so that tests and `verity devnet --cheaters` have a cheat to catch.
+    pub cheat_weight: bool,
 }
 
 impl NodeConfig {
@@ -80,6 +83,7 @@ impl NodeConfig {
             pause: None,
             cors_origins: Vec::new(),
             p2p: None,
+            cheat_weight: false,
         }
     }
 }

@@ -10,13 +10,16 @@
 #![recursion_limit = "256"]
 
 mod budget;
+mod cheat;
 mod config;
 mod conn;
 mod error;
+mod forward;
 mod hooks;
 mod http;
 mod limiter;
 mod metrics;
+mod netverify;
 mod openapi;
 mod p2p;
 mod proofs;
