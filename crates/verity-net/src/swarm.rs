@@ -371,8 +371,11 @@ struct Task {
     finds: HashMap<kad::QueryId, (oneshot::Sender<Vec<PeerId>>, Vec<PeerId>)>,
     inbound: Option<mpsc::Sender<Inbound>>,
     /// Responses the node is still computing, with the channel each goes back on.
-    replies: FuturesUnordered<BoxFuture<'static, (ResponseChannel<Vec<u8>>, Vec<u8>)>>,
+    replies: FuturesUnordered<Reply>,
 }
+
+/// A response the node is computing, and the channel it goes back on.
+type Reply = BoxFuture<'static, (ResponseChannel<Vec<u8>>, Vec<u8>)>;
 
 fn error_response(e: &NetError) -> Vec<u8> {
     let mut p = vec![1u8];

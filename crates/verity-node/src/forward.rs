@@ -28,10 +28,13 @@ const PROVIDERS_TTL: Duration = Duration::from_secs(2);
 const FIND_TIMEOUT: Duration = Duration::from_secs(10);
 const RECORD_TIMEOUT: Duration = Duration::from_secs(5);
 
+/// Providers of a model found in the DHT, and when.
+type Found = (Instant, Vec<PeerId>);
+
 /// Which executors this node routes to, for each model (a short cache of DHT lookups).
 #[derive(Default)]
 pub struct Routes {
-    providers: Mutex<HashMap<[u8; 32], (Instant, Vec<PeerId>)>>,
+    providers: Mutex<HashMap<[u8; 32], Found>>,
     next: AtomicUsize,
     /// Forwarding, verification and dispute events, for `/metrics`.
     counters: Mutex<BTreeMap<&'static str, u64>>,
