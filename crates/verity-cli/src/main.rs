@@ -2,6 +2,7 @@
 
 mod bench;
 mod chain;
+mod devnet;
 mod dispute;
 mod exit;
 mod files;
@@ -199,6 +200,10 @@ enum Command {
     /// receipts or proofs, and verifies receipts and proofs (see docs/node.md). Stops on
     /// SIGINT/SIGTERM.
     Node(node::NodeArgs),
+    /// Start a local network of node processes on loopback (node 0 bootstraps the others;
+    /// verifiers first, test-only cheaters last), print their URLs, and stop them all on
+    /// SIGINT/SIGTERM. Publishing needs VERITY_API_KEY, as for a single node.
+    Devnet(devnet::DevnetArgs),
     /// Show a node's p2p peers and the executors proven faulty (GET /v1/peers).
     Peers {
         /// Node URL, e.g. http://127.0.0.1:8700.
@@ -396,6 +401,7 @@ fn main() -> ExitCode {
             bench::run(&model, &input, seconds, threads.map(|t| t as usize))
         }
         Command::Node(args) => node::run(args),
+        Command::Devnet(args) => devnet::run(args),
         Command::Peers { node, json } => net::peers(&node, json),
         Command::Chat(args) => llm::chat(args),
         Command::Publish { node, model, calibration, bits, api_key, json, meta } => {

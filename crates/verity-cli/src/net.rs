@@ -15,6 +15,10 @@ pub struct P2pArgs {
     /// executor, verifier or both.
     #[arg(long, default_value = "both")]
     pub role: String,
+    /// Fraction (0..=1) of other executors' announced receipts a verifier re-executes
+    /// (and disputes on a mismatch).
+    #[arg(long, default_value_t = 0.1)]
+    pub net_verify_sample: f64,
 }
 
 impl P2pArgs {
@@ -27,7 +31,15 @@ impl P2pArgs {
         }
         let role =
             P2pRole::parse(&self.role).with_context(|| format!("--role {:?}: expected executor, verifier or both", self.role))?;
-        Ok(Some(P2pConfig { listen: self.p2p_listen.clone(), bootstrap: self.bootstrap.clone(), role }))
+        if !(0.0..=1.0).contains(&self.net_verify_sample) {
+            bail!("--net-verify-sample must be between 0 and 1, got {}", self.net_verify_sample);
+        }
+        Ok(Some(P2pConfig {
+            listen: self.p2p_listen.clone(),
+            bootstrap: self.bootstrap.clone(),
+            role,
+            verify_sample: self.net_verify_sample,
+        }))
     }
 }
 

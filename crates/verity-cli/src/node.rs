@@ -63,7 +63,14 @@ pub struct NodeArgs {
     pub json: bool,
     #[command(flatten)]
     pub p2p: crate::net::P2pArgs,
+    /// TEST ONLY: serve every model with one weight changed (a cheat for verifiers to
+    /// catch); refused unless VERITY_ALLOW_CHEAT=1.
+    #[arg(long, hide = true)]
+    pub cheat_weight: bool,
 }
+
+/// The variable that must be `1` for `--cheat-weight` to be accepted.
+pub const ALLOW_CHEAT: &str = "VERITY_ALLOW_CHEAT";
 
 /// The log filter: `RUST_LOG` in its `target=level,...` form (e.g. `info`,
 /// `warn,verity_node::access=info`); default `info`.
@@ -100,6 +107,13 @@ pub fn run(a: NodeArgs) -> Result<()> {
     config.cors_origins = a.cors_origins;
     config.llms = a.llms;
     config.p2p = a.p2p.config()?;
+    if a.cheat_weight {
+        if std::env::var(ALLOW_CHEAT).as_deref() != Ok("1") {
+            anyhow::bail!("--cheat-weight is a test-only cheating mode; it is refused unless {ALLOW_CHEAT}=1");
+        }
+        tracing::warn!("TEST-ONLY cheating mode: every model is served with one weight changed");
+        config.cheat_weight = true;
+    }
     // Test hook (crates/verity-cli/tests/node.rs): stop at a named point so the test can
     // kill -9 the process exactly there. Never set in production.
     config.pause = std::env::var("VERITY_NODE_TEST_PAUSE_AT").ok().map(Pause::new);

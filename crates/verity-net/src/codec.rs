@@ -40,7 +40,7 @@ impl Kind {
     /// lists at most [`crate::evidence::MAX_BATCH_IDS`] ids; a fraud proof holds a receipt,
     /// a model head (a few KB for the fixtures) and ~30 moves, the largest of which opens one
     /// node (its weights). A response can carry a whole model.
-    pub fn max_payload(self) -> usize {
+    pub const fn max_payload(self) -> usize {
         match self {
             Kind::NodeRecord => 1024,
             Kind::BatchAnnouncement => 200 * 1024,

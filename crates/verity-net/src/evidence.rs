@@ -39,6 +39,7 @@ pub struct BatchAnnouncement {
     pub executor: [u8; 20],
     /// The executor's sequence number for its announcements; a repeated one is a replay.
     pub seq: u64,
+    /// 0 for a lone receipt, signed plainly: then `root` is its signing hash.
     pub depth: u8,
     pub root: [u8; 32],
     /// The batch signature (the same one every receipt of the batch carries).
@@ -48,29 +49,45 @@ pub struct BatchAnnouncement {
 }
 
 impl BatchAnnouncement {
-    /// From receipts of one batch, as [`verity_receipt::Signer::sign_batch`] returns them.
+    /// From receipts of one batch, as [`verity_receipt::Signer::sign_batch`] returns them
+    /// (a lone receipt is signed plainly and announced with depth 0).
     pub fn from_batch(receipts: &[Receipt], seq: u64) -> Result<BatchAnnouncement, NetError> {
         let first = receipts.first().ok_or_else(|| NetError::Malformed("an empty batch".into()))?;
-        let proof = first.batch.as_ref().ok_or_else(|| NetError::Malformed("the receipts are not batched".into()))?;
+        let (depth, root) = match (&first.batch, receipts.len()) {
+            (Some(proof), _) => (proof.path.len() as u8, proof.root(&first.signing_hash())),
+            (None, 1) => (0, first.signing_hash()),
+            (None, _) => return Err(NetError::Malformed("the receipts are not batched".into())),
+        };
         Ok(BatchAnnouncement {
             executor: first.body.executor,
             seq,
-            depth: proof.path.len() as u8,
-            root: proof.root(&first.signing_hash()),
+            depth,
+            root,
             signature: first.signature,
             receipt_ids: receipts.iter().map(|r| r.signing_hash()).collect(),
         })
     }
 
+    /// The hash the signature is over.
+    fn digest(&self) -> [u8; 32] {
+        if self.depth == 0 {
+            self.root
+        } else {
+            batch_digest(self.depth as usize, &self.root)
+        }
+    }
+
     /// The signature must recover to the executor over the batch digest.
     pub fn verify(&self) -> Result<(), NetError> {
         let bad = |why: String| NetError::BadSignature { what: "batch announcement", why };
-        if !(1..=MAX_BATCH_DEPTH).contains(&(self.depth as usize)) {
-            return Err(NetError::Malformed(format!("batch depth {} outside 1..={MAX_BATCH_DEPTH}", self.depth)));
+        if self.depth as usize > MAX_BATCH_DEPTH {
+            return Err(NetError::Malformed(format!("batch depth {} outside 0..={MAX_BATCH_DEPTH}", self.depth)));
+        }
+        if self.depth == 0 && self.receipt_ids != [self.root] {
+            return Err(NetError::Malformed("a depth-0 announcement lists exactly its one receipt, the root".into()));
         }
         self.signature.validate().map_err(|e| bad(e.to_string()))?;
-        let who =
-            self.signature.recover_address(&batch_digest(self.depth as usize, &self.root)).map_err(|e| bad(e.to_string()))?;
+        let who = self.signature.recover_address(&self.digest()).map_err(|e| bad(e.to_string()))?;
         if who != self.executor {
             return Err(bad("not signed by the announced executor".into()));
         }

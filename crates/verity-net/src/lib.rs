@@ -7,6 +7,8 @@ pub mod book;
 pub mod codec;
 mod error;
 pub mod evidence;
+pub mod forward;
+pub mod game;
 pub mod record;
 pub mod swarm;
 
@@ -15,4 +17,4 @@ pub use error::NetError;
 pub use evidence::{sign_transcript, transcript_hash, BatchAnnouncement, Conviction, FraudProof};
 pub use libp2p;
 pub use record::{NodeRecord, Role};
-pub use swarm::{spawn, Config, Event, Handle, TransportKind, TOPIC_BATCHES, TOPIC_FRAUD};
+pub use swarm::{spawn, Config, Event, Handle, Inbound, TransportKind, TOPIC_BATCHES, TOPIC_FRAUD};

@@ -11,11 +11,13 @@ use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 use std::time::Duration;
 
-use futures::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, StreamExt};
+use futures::future::BoxFuture;
+use futures::stream::FuturesUnordered;
+use futures::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, FutureExt, StreamExt};
 use libp2p::core::transport::{MemoryTransport, Transport};
 use libp2p::core::upgrade::Version;
 use libp2p::identity::Keypair;
-use libp2p::request_response::{self, OutboundRequestId, ProtocolSupport};
+use libp2p::request_response::{self, OutboundRequestId, ProtocolSupport, ResponseChannel};
 use libp2p::swarm::{NetworkBehaviour, SwarmEvent};
 use libp2p::{gossipsub, identify, kad, noise, tcp, yamux, Multiaddr, PeerId, StreamProtocol, Swarm, SwarmBuilder};
 use tokio::sync::{mpsc, oneshot};
@@ -29,9 +31,24 @@ pub const TOPIC_BATCHES: &str = "/verity/batches/1";
 pub const TOPIC_FRAUD: &str = "/verity/fraud-proofs/1";
 pub const RR_PROTOCOL: &str = "/verity/rr/1";
 
-/// Request types (first payload byte of a [`Kind::Request`]).
+/// Request types (first payload byte of a [`Kind::Request`]); the node answers the
+/// others (`crate::forward`) through [`Handle::serve_requests`].
 pub const REQ_RECORD: u8 = 1;
 pub const REQ_MODEL: u8 = 2;
+
+/// How long a request may wait for its response (a forwarded inference included).
+pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(60);
+/// Requests handed to the node at once; beyond it a request is answered "busy" at once.
+pub const INBOUND_QUEUE: usize = 256;
+
+/// A request the swarm does not answer itself, handed to the node: `body` is the request
+/// payload (type byte first); the node sends the whole response envelope on `reply`
+/// (dropping it answers with an error).
+pub struct Inbound {
+    pub peer: PeerId,
+    pub body: Vec<u8>,
+    pub reply: oneshot::Sender<Vec<u8>>,
+}
 
 #[derive(NetworkBehaviour)]
 pub struct Behaviour {
@@ -152,7 +169,7 @@ fn behaviour(key: &Keypair, heartbeat: Duration) -> Result<Behaviour, NetError> 
     kad.set_mode(Some(kad::Mode::Server));
     let rr = request_response::Behaviour::new(
         [(StreamProtocol::new(RR_PROTOCOL), ProtocolSupport::Full)],
-        request_response::Config::default().with_request_timeout(Duration::from_secs(30)),
+        request_response::Config::default().with_request_timeout(REQUEST_TIMEOUT),
     );
     let identify = identify::Behaviour::new(identify::Config::new("/verity/1.0.0".into(), key.public()));
     Ok(Behaviour { identify, kad, gossipsub, rr })
@@ -199,6 +216,7 @@ enum Command {
     Request { peer: PeerId, data: Vec<u8>, done: oneshot::Sender<Result<Vec<u8>, NetError>> },
     Dial { addr: Multiaddr },
     Peers { done: oneshot::Sender<Vec<PeerId>> },
+    ServeRequests { tx: mpsc::Sender<Inbound> },
 }
 
 /// Events for the rest of the node (and for simulations, which time them).
@@ -274,6 +292,17 @@ impl Handle {
         }
     }
 
+    /// Announces in the DHT that this node serves `model_id` (without holding its bytes
+    /// in memory: the node answers model fetches from its own store, or not at all).
+    pub fn provide(&self, model_id: [u8; 32]) -> Result<(), NetError> {
+        self.send(Command::Provide { model_id })
+    }
+
+    /// Hands every request of a type the swarm does not answer itself to `tx`.
+    pub fn serve_requests(&self, tx: mpsc::Sender<Inbound>) -> Result<(), NetError> {
+        self.send(Command::ServeRequests { tx })
+    }
+
     pub fn dial(&self, addr: Multiaddr) -> Result<(), NetError> {
         self.send(Command::Dial { addr })
     }
@@ -325,6 +354,8 @@ pub fn spawn(cfg: Config) -> Result<(Handle, mpsc::UnboundedReceiver<Event>), Ne
         record: cfg.record,
         pending: HashMap::new(),
         finds: HashMap::new(),
+        inbound: None,
+        replies: FuturesUnordered::new(),
     };
     tokio::spawn(task.run());
     Ok((handle, erx))
@@ -338,6 +369,18 @@ struct Task {
     record: Option<NodeRecord>,
     pending: HashMap<OutboundRequestId, oneshot::Sender<Result<Vec<u8>, NetError>>>,
     finds: HashMap<kad::QueryId, (oneshot::Sender<Vec<PeerId>>, Vec<PeerId>)>,
+    inbound: Option<mpsc::Sender<Inbound>>,
+    /// Responses the node is still computing, with the channel each goes back on.
+    replies: FuturesUnordered<Reply>,
+}
+
+/// A response the node is computing, and the channel it goes back on.
+type Reply = BoxFuture<'static, (ResponseChannel<Vec<u8>>, Vec<u8>)>;
+
+fn error_response(e: &NetError) -> Vec<u8> {
+    let mut p = vec![1u8];
+    p.extend_from_slice(e.to_string().as_bytes());
+    codec::seal(Kind::Response, &p)
 }
 
 impl Task {
@@ -349,6 +392,9 @@ impl Task {
                     None => return,
                 },
                 ev = self.swarm.select_next_some() => self.event(ev),
+                Some((channel, resp)) = self.replies.next(), if !self.replies.is_empty() => {
+                    let _ = self.swarm.behaviour_mut().rr.send_response(channel, resp);
+                }
             }
         }
     }
@@ -377,6 +423,7 @@ impl Task {
             Command::Peers { done } => {
                 let _ = done.send(self.swarm.connected_peers().copied().collect());
             }
+            Command::ServeRequests { tx } => self.inbound = Some(tx),
         }
     }
 
@@ -426,9 +473,12 @@ impl Task {
             }
             SwarmEvent::Behaviour(BehaviourEvent::Rr(request_response::Event::Message { peer, message, .. })) => match message {
                 request_response::Message::Request { request, channel, .. } => {
-                    let resp = self.answer(&request);
-                    let _ = self.swarm.behaviour_mut().rr.send_response(channel, resp);
-                    let _ = peer;
+                    if let Some(body) = self.for_the_node(&request) {
+                        self.hand_over(peer, body, channel);
+                    } else {
+                        let resp = self.answer(&request);
+                        let _ = self.swarm.behaviour_mut().rr.send_response(channel, resp);
+                    }
                 }
                 request_response::Message::Response { request_id, response } => {
                     if let Some(done) = self.pending.remove(&request_id) {
@@ -462,6 +512,35 @@ impl Task {
         }
     }
 
+    /// The payload of a well-formed request of a type the node answers, if it is one.
+    fn for_the_node(&self, request: &[u8]) -> Option<Vec<u8>> {
+        self.inbound.as_ref()?;
+        match codec::open(request, &[Kind::Request]) {
+            Ok((_, body)) if !matches!(body.first(), None | Some(&REQ_RECORD) | Some(&REQ_MODEL)) => Some(body.to_vec()),
+            _ => None,
+        }
+    }
+
+    /// Queues a request for the node; a full queue is answered "busy" at once, so a flood
+    /// of requests costs the node a bounded amount of memory.
+    fn hand_over(&mut self, peer: PeerId, body: Vec<u8>, channel: ResponseChannel<Vec<u8>>) {
+        let (reply, rx) = oneshot::channel();
+        let tx = self.inbound.as_ref().expect("checked by for_the_node");
+        if tx.try_send(Inbound { peer, body, reply }).is_err() {
+            self.handle.book.lock().expect("book lock").count("rejected_busy");
+            let busy = error_response(&NetError::Transport("the node is busy; retry later".into()));
+            let _ = self.swarm.behaviour_mut().rr.send_response(channel, busy);
+            return;
+        }
+        self.replies.push(
+            rx.map(|r| {
+                let resp = r.unwrap_or_else(|_| error_response(&NetError::Transport("the node dropped the request".into())));
+                (channel, resp)
+            })
+            .boxed(),
+        );
+    }
+
     /// Answers one request envelope; every malformed request gets an error response and
     /// is counted.
     fn answer(&mut self, request: &[u8]) -> Vec<u8> {
@@ -489,9 +568,7 @@ impl Task {
             }
             Err(e) => {
                 self.handle.book.lock().expect("book lock").count(&format!("rejected_{}", e.label()));
-                let mut p = vec![1u8];
-                p.extend_from_slice(e.to_string().as_bytes());
-                codec::seal(Kind::Response, &p)
+                error_response(&e)
             }
         }
     }

@@ -192,6 +192,25 @@ fn batch_announcements_are_checked_and_replays_counted() {
 }
 
 #[test]
+fn a_lone_receipt_is_announced_with_depth_zero() {
+    let lone = signer().sign(batch()[0].body);
+    let a = BatchAnnouncement::from_batch(std::slice::from_ref(&lone), 1).unwrap();
+    assert_eq!((a.depth, a.root, a.receipt_ids.clone()), (0, lone.signing_hash(), vec![lone.signing_hash()]));
+    a.verify().unwrap();
+    assert_eq!(BatchAnnouncement::decode(&a.encode()).unwrap(), a);
+    // Depth 0 must list exactly its root, and the signature must be over that root.
+    let mut extra = a.clone();
+    extra.receipt_ids.push([1; 32]);
+    assert!(matches!(extra.verify(), Err(NetError::Malformed(_))));
+    let mut other = a.clone();
+    other.root[0] ^= 1;
+    other.receipt_ids = vec![other.root];
+    assert!(matches!(other.verify(), Err(NetError::BadSignature { .. })));
+    // Several plainly signed receipts are not one batch.
+    assert!(BatchAnnouncement::from_batch(&[lone.clone(), lone], 2).is_err());
+}
+
+#[test]
 fn node_records_bind_the_peer_id_to_the_executor_key() {
     let key = Keypair::generate_ed25519();
     let peer = key.public().to_peer_id();

@@ -55,6 +55,9 @@ pub struct NodeConfig {
     pub p2p: Option<crate::p2p::P2pConfig>,
     /// Llama GGUF files served by `/v1/chat/completions`, loaded at start.
     pub llms: Vec<PathBuf>,
+    /// TEST ONLY: serve every model with one weight changed (while naming the real model
+    /// in receipts), so that tests and `verity devnet --cheaters` have a cheat to catch.
+    pub cheat_weight: bool,
 }
 
 impl NodeConfig {
@@ -83,6 +86,7 @@ impl NodeConfig {
             cors_origins: Vec::new(),
             p2p: None,
             llms: Vec::new(),
+            cheat_weight: false,
         }
     }
 }

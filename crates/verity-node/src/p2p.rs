@@ -1,5 +1,7 @@
 //! The node's peer-to-peer side (`--p2p-listen`, `--bootstrap`, `--role`; docs/network.md):
 //! starts `verity-net` in the node's runtime with a record signed by the executor key,
+//! announces the models it serves and the receipt batches it signs, answers peers'
+//! requests (`forward`), audits other executors' batches as a verifier (`netverify`),
 //! serves `GET /v1/peers` and adds the network's counters to `/metrics`.
 
 use std::sync::{Arc, OnceLock};
@@ -22,6 +24,22 @@ pub struct P2pConfig {
     pub listen: Vec<String>,
     pub bootstrap: Vec<String>,
     pub role: Role,
+    /// Fraction (0..=1) of other executors' announced receipts a verifier re-executes.
+    pub verify_sample: f64,
+}
+
+/// How often the node announces its models and asks new peers for their records.
+const TICK: Duration = Duration::from_secs(1);
+/// Every this many ticks, all models are announced again (a provider record published
+/// before the node had peers reached nobody).
+const REANNOUNCE_TICKS: u64 = 5;
+
+fn executes(r: Role) -> bool {
+    matches!(r, Role::Executor | Role::Both)
+}
+
+fn verifies(r: Role) -> bool {
+    matches!(r, Role::Verifier | Role::Both)
 }
 
 /// The running network, once started.
@@ -55,11 +73,27 @@ pub fn start(state: &Arc<AppState>) -> Result<()> {
         heartbeat: Duration::from_secs(1),
         bytes_sent: None,
     };
+    anyhow::ensure!(
+        (0.0..=1.0).contains(&p.verify_sample),
+        "--net-verify-sample must be between 0 and 1, got {}",
+        p.verify_sample
+    );
     let (handle, mut events) = verity_net::spawn(cfg).map_err(|e| anyhow::anyhow!("the p2p network: {e}"))?;
     tracing::info!("p2p: peer id {} ({})", handle.peer_id, p.role.name());
+    crate::forward::serve(state.clone(), &handle)?;
+    if executes(p.role) {
+        announce_batches(state, &handle);
+    }
+    tokio::spawn(upkeep(state.clone(), handle.clone(), p.role));
+    let (st, h, role, rate, own) = (state.clone(), handle.clone(), p.role, p.verify_sample, state.signer.address());
     tokio::spawn(async move {
         while let Some(e) = events.recv().await {
             match e {
+                verity_net::Event::Accepted(verity_net::Accepted::Batch { executor, seq, .. })
+                    if verifies(role) && executor != own =>
+                {
+                    tokio::spawn(crate::netverify::audit_batch(st.clone(), h.clone(), executor, seq, rate));
+                }
                 verity_net::Event::Listening(a) => tracing::info!("p2p: listening on {a}"),
                 verity_net::Event::Accepted(verity_net::Accepted::Conviction(c)) => {
                     tracing::warn!("p2p: executor 0x{} proven faulty: {}", verity_net::record::hex(&c.executor), c.reason)
@@ -71,6 +105,61 @@ pub fn start(state: &Arc<AppState>) -> Result<()> {
     });
     let _ = state.net.handle.set((handle, p.role));
     Ok(())
+}
+
+/// Gossips an announcement of every receipt batch the writer commits.
+fn announce_batches(state: &Arc<AppState>, h: &Handle) {
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+    state.receipts.announce_to(tx);
+    let h = h.clone();
+    tokio::spawn(async move {
+        // Sequence numbers must grow across restarts (a repeated one is a replay).
+        let mut seq = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_micros() as u64);
+        while let Some(receipts) = rx.recv().await {
+            seq += 1;
+            match verity_net::BatchAnnouncement::from_batch(&receipts, seq) {
+                Ok(a) => {
+                    if let Err(e) = h.publish(verity_net::TOPIC_BATCHES, a.encode()).await {
+                        tracing::debug!("p2p: announcing a receipt batch: {e}");
+                    }
+                }
+                Err(e) => tracing::error!("p2p: cannot announce a receipt batch: {e}"),
+            }
+        }
+    });
+}
+
+/// Announces the models this node serves (new ones at once, all of them now and then) and
+/// asks connected peers without a checked record for theirs.
+async fn upkeep(st: Arc<AppState>, h: Handle, role: Role) {
+    let mut announced = std::collections::HashSet::new();
+    let mut tick = 0u64;
+    loop {
+        if executes(role) {
+            let store = st.store.clone();
+            let ids = tokio::task::spawn_blocking(move || store.list_models(None, 1000)).await;
+            if let Ok(Ok((models, _))) = ids {
+                for m in models {
+                    let Some(id) = verity_exec::parse_id(&m.model_id) else { continue };
+                    if announced.insert(id) || tick % REANNOUNCE_TICKS == 0 {
+                        let _ = h.provide(id);
+                    }
+                }
+            }
+        }
+        if let Ok(peers) = h.peers().await {
+            for p in peers {
+                if !h.book.lock().expect("book lock").records.contains_key(&p) {
+                    let h = h.clone();
+                    tokio::spawn(async move {
+                        let _ = tokio::time::timeout(Duration::from_secs(5), h.fetch_record(p)).await;
+                    });
+                }
+            }
+        }
+        tick += 1;
+        tokio::time::sleep(TICK).await;
+    }
 }
 
 /// `GET /v1/peers`: this node's peer id and role, its connected peers with their checked
@@ -106,7 +195,7 @@ pub fn metrics(st: &AppState) -> String {
         Some((h, _)) => {
             let book = h.book.lock().expect("book lock");
             let peers = book.records.len();
-            book.metrics(peers)
+            book.metrics(peers) + &st.routes.metrics()
         }
         None => String::new(),
     }

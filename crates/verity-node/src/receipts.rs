@@ -7,7 +7,7 @@
 //! each; a receipt is still acknowledged only once it is durable.
 
 use std::sync::atomic::Ordering;
-use std::sync::{mpsc, Arc, Mutex};
+use std::sync::{mpsc, Arc, Mutex, OnceLock};
 use std::thread::JoinHandle;
 
 use anyhow::{bail, Context, Result};
@@ -32,9 +32,13 @@ enum Msg {
     Stop,
 }
 
+/// Where the writer sends each committed batch (the p2p layer, which announces it).
+type Announce = Arc<OnceLock<tokio::sync::mpsc::UnboundedSender<Vec<Receipt>>>>;
+
 pub struct ReceiptWriter {
     tx: mpsc::Sender<Msg>,
     metrics: Arc<Metrics>,
+    announce: Announce,
     thread: Mutex<Option<JoinHandle<()>>>,
 }
 
@@ -42,9 +46,16 @@ impl ReceiptWriter {
     pub fn start(store: Arc<Store>, signer: Arc<Signer>, metrics: Arc<Metrics>) -> Result<Self> {
         let (tx, rx) = mpsc::channel();
         let m = metrics.clone();
+        let announce = Announce::default();
+        let a = announce.clone();
         let thread =
-            std::thread::Builder::new().name("receipt-writer".into()).spawn(move || writer_loop(&store, &signer, &m, &rx))?;
-        Ok(ReceiptWriter { tx, metrics, thread: Mutex::new(Some(thread)) })
+            std::thread::Builder::new().name("receipt-writer".into()).spawn(move || writer_loop(&store, &signer, &m, &rx, &a))?;
+        Ok(ReceiptWriter { tx, metrics, announce, thread: Mutex::new(Some(thread)) })
+    }
+
+    /// Sends every batch committed from now on to `tx` (once; later calls are ignored).
+    pub fn announce_to(&self, tx: tokio::sync::mpsc::UnboundedSender<Vec<Receipt>>) {
+        let _ = self.announce.set(tx);
     }
 
     /// Signs `body` (its executor is set to the node's) and stores it with the input it
@@ -72,7 +83,7 @@ impl ReceiptWriter {
     }
 }
 
-fn writer_loop(store: &Store, signer: &Signer, metrics: &Metrics, rx: &mpsc::Receiver<Msg>) {
+fn writer_loop(store: &Store, signer: &Signer, metrics: &Metrics, rx: &mpsc::Receiver<Msg>, announce: &Announce) {
     let mut stop = false;
     while !stop {
         let Ok(Msg::Issue(first)) = rx.recv() else { return };
@@ -105,6 +116,9 @@ fn writer_loop(store: &Store, signer: &Signer, metrics: &Metrics, rx: &mpsc::Rec
         match stored {
             Ok(receipts) => {
                 metrics.receipt_batches.fetch_add(1, Ordering::Relaxed);
+                if let Some(tx) = announce.get() {
+                    let _ = tx.send(receipts.clone());
+                }
                 for (p, r) in batch.into_iter().zip(receipts) {
                     let _ = p.done.send(Ok(r));
                 }

@@ -467,8 +467,18 @@ fn zk_key(st: &AppState, m: &Loaded) -> ApiResult<Arc<verity_zk::protocol::Provi
     })
 }
 
-async fn infer(State(st): State<Arc<AppState>>, headers: HeaderMap, body: Body) -> ApiResult<(StatusCode, Json<InferResponse>)> {
+async fn infer(State(st): State<Arc<AppState>>, headers: HeaderMap, body: Body) -> ApiResult<Response> {
     let (req, _body): (InferRequest, _) = read_json(&st, &headers, body, st.config.max_input_body).await?;
+    // A model this node does not hold is served by a peer, if it is on a network.
+    if let Some(forwarded) = crate::forward::forward(&st, &req).await {
+        return forwarded;
+    }
+    let (status, response) = run_infer(&st, req).await?;
+    Ok((status, Json(response)).into_response())
+}
+
+/// Runs an inference on this node (for a local client, or one a peer forwarded).
+pub(crate) async fn run_infer(st: &Arc<AppState>, req: InferRequest) -> ApiResult<(StatusCode, InferResponse)> {
     let id = id_param("model_id", &req.model_id)?;
     let permit = st.permit().await?;
     let st2 = st.clone();
@@ -552,7 +562,7 @@ async fn infer(State(st): State<Arc<AppState>>, headers: HeaderMap, body: Body) 
         status = StatusCode::ACCEPTED;
     }
     st.metrics.inferences.fetch_add(1, Ordering::Relaxed);
-    Ok((status, Json(response)))
+    Ok((status, response))
 }
 
 async fn get_receipt(State(st): State<Arc<AppState>>, id: Result<Path<String>, PathRejection>) -> ApiResult<Response> {

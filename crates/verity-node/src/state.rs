@@ -37,6 +37,8 @@ pub struct AppState {
     pub events: crate::events::Stopping,
     /// The LLMs loaded at start (`--llm`), served by `/v1/chat/completions`.
     pub llms: crate::chat::Llms,
+    /// Where forwarded inferences go, and the network's event counters.
+    pub routes: crate::forward::Routes,
     models: ModelCache,
 }
 
@@ -86,6 +88,7 @@ impl AppState {
             net: Default::default(),
             events: Default::default(),
             llms: Default::default(),
+            routes: Default::default(),
             models,
         }
     }
@@ -117,7 +120,10 @@ impl AppState {
             .ok_or_else(|| ApiError::not_found(format!("no model with id {id_hex} on this node")))?;
         // The blob was checked against its id; a stored model that no longer decodes or
         // prepares means this build cannot serve it, which is the node's problem.
-        let model = Model::decode(&bytes).map_err(|e| ApiError::internal("a stored model does not decode", e))?;
+        let mut model = Model::decode(&bytes).map_err(|e| ApiError::internal("a stored model does not decode", e))?;
+        if self.config.cheat_weight {
+            crate::cheat::change_one_weight(&mut model);
+        }
         let engine = Engine::new(&model).map_err(|e| ApiError::internal("a stored model cannot be prepared", e))?;
         let loaded = Arc::new(Loaded { id: *id, id_hex, model, engine });
         let mut guard = self.models.inner.lock().unwrap_or_else(|e| e.into_inner());
