@@ -616,6 +616,26 @@ impl Client {
         Ok(d)
     }
 
+    /// A chat completion from the node's `/v1/chat/completions`, returned only once
+    /// `Client::chat_verified` accepts it (signature, executor, claims, the request's
+    /// parameters; with `model_file`, the prompt and every token by re-execution).
+    #[pyo3(signature = (request, model_file=None))]
+    fn chat<'py>(&self, py: Python<'py>, request: String, model_file: Option<PathBuf>) -> PyResult<Bound<'py, PyDict>> {
+        let a = py
+            .detach(|| {
+                let req = chat_request(&request)?;
+                let model = model_file.as_deref().map(load_llm).transpose()?;
+                self.inner.chat_verified(&req, model.as_ref(), threads()).map_err(client_err)
+            })
+            .map_err(|f: Failure| f.raise(py))?;
+        let d = completion_dict(py, a.completion())?;
+        d.set_item("receipt", serde_json::to_string(&a.file).map_err(|e| error(py, "ProtocolError", e.to_string(), None))?)?;
+        d.set_item("receipt_id", a.receipt_id.clone())?;
+        d.set_item("reexecuted", a.reexecuted)?;
+        d.set_item("response", a.raw.to_string())?;
+        Ok(d)
+    }
+
     /// A proof by job id or proof id (waited for), accepted only if it verifies with a key
     /// derived locally from its checked model.
     fn fetch_proof<'py>(&self, py: Python<'py>, id: String) -> PyResult<Bound<'py, PyDict>> {
@@ -635,8 +655,108 @@ impl Client {
     }
 }
 
+fn load_llm(path: &Path) -> Res<verity_llm::Model> {
+    if !path.exists() {
+        return Err(fail("FileError", format!("cannot read model file {}: no such file", path.display())));
+    }
+    verity_llm::Model::load(path).map_err(|e| match e {
+        verity_llm::LlmError::Io { .. } => fail("FileError", e.to_string()),
+        e => input_err(format!("{}: {e}", path.display())),
+    })
+}
+
+fn threads() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| n.get())
+}
+
+/// The fields of a checked completion, for `verity.ChatAnswer` / `verity.LlmReceiptCheck`.
+fn completion_dict<'py>(py: Python<'py>, c: &verity_llm::Completion) -> PyResult<Bound<'py, PyDict>> {
+    let d = PyDict::new(py);
+    d.set_item("text", c.text.clone())?;
+    d.set_item("finish_reason", c.finish_reason.clone())?;
+    d.set_item("model_id", c.model_id.clone())?;
+    d.set_item("prompt_tokens", c.prompt_tokens.clone())?;
+    d.set_item("tokens", c.tokens.clone())?;
+    d.set_item("trace_root", c.trace_root.clone())?;
+    d.set_item("seed", c.params.seed)?;
+    Ok(d)
+}
+
+/// Re-derives an LLM receipt file (`{"completion", "receipt"}`, as `verity chat --receipt`
+/// writes and a node's chat answer carries in `verity`) with the GGUF, and returns its
+/// completion; raises InvalidEvidence unless the signature and every claim hold.
+#[pyfunction]
+fn verify_llm_receipt<'py>(py: Python<'py>, receipt: String, gguf: PathBuf) -> PyResult<Bound<'py, PyDict>> {
+    let (c, r) = py
+        .detach(|| {
+            let file: verity_llm::receipt::ReceiptFile =
+                serde_json::from_str(&receipt).map_err(|e| invalid(format!("not an LLM receipt file: {e}")))?;
+            let model = load_llm(&gguf)?;
+            let c = verity_llm::receipt::verify(&model, &file, threads()).map_err(invalid)?;
+            let r = Receipt::from_json(&file.receipt).map_err(invalid)?;
+            Ok((c, r))
+        })
+        .map_err(|f: Failure| f.raise(py))?;
+    let d = completion_dict(py, &c)?;
+    d.set_item("receipt_id", verity_exec::receipt_id(&r))?;
+    d.set_item("executor", to_checksum_address(&r.body.executor))?;
+    d.set_item("timestamp", r.body.timestamp)?;
+    Ok(d)
+}
+
+/// Testing only: writes the tiny random Llama GGUF the test suites use (not a real model).
+#[pyfunction]
+#[pyo3(signature = (path, seed=11))]
+fn _write_tiny_gguf(py: Python<'_>, path: PathBuf, seed: u64) -> PyResult<()> {
+    write_file(&path, &verity_llm::testutil::tiny_gguf(seed, "llama"), "GGUF").map_err(|f| f.raise(py))
+}
+
+/// A `verity_client::chat::ChatRequest` from the JSON the Python half builds:
+/// `{"model", "messages": [[role, content], ...], "max_tokens", "temperature", "top_p",
+/// "top_k", "seed", "stop": [...]}`.
+fn chat_request(text: &str) -> Res<verity_client::chat::ChatRequest> {
+    let v: serde_json::Value = serde_json::from_str(text).map_err(input_err)?;
+    let messages = v["messages"]
+        .as_array()
+        .ok_or_else(|| input_err("messages must be a list"))?
+        .iter()
+        .map(|m| match (m[0].as_str(), m[1].as_str()) {
+            (Some(r), Some(c)) => Ok((r.to_string(), c.to_string())),
+            _ => Err(input_err("each message is a role and a content string")),
+        })
+        .collect::<Res<Vec<_>>>()?;
+    let u32_of = |k: &str| -> Res<Option<u32>> {
+        match &v[k] {
+            serde_json::Value::Null => Ok(None),
+            x => x.as_u64().and_then(|n| u32::try_from(n).ok()).map(Some).ok_or_else(|| input_err(format!("{k} must be a non-negative integer"))),
+        }
+    };
+    let stop = match &v["stop"] {
+        serde_json::Value::Null => Vec::new(),
+        s => s
+            .as_array()
+            .and_then(|a| a.iter().map(|x| x.as_str().map(String::from)).collect::<Option<Vec<_>>>())
+            .ok_or_else(|| input_err("stop must be a string or a list of strings"))?,
+    };
+    Ok(verity_client::chat::ChatRequest {
+        model: v["model"].as_str().map(String::from),
+        messages,
+        max_tokens: u32_of("max_tokens")?,
+        temperature: v["temperature"].as_f64(),
+        top_p: v["top_p"].as_f64(),
+        top_k: u32_of("top_k")?,
+        seed: match &v["seed"] {
+            serde_json::Value::Null => None,
+            s => Some(s.as_u64().ok_or_else(|| input_err("seed must be a non-negative integer"))?),
+        },
+        stop,
+    })
+}
+
 #[pymodule]
 fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add_function(wrap_pyfunction!(verify_llm_receipt, m)?)?;
+    m.add_function(wrap_pyfunction!(_write_tiny_gguf, m)?)?;
     m.add_class::<Model>()?;
     m.add_class::<Client>()?;
     m.add_function(wrap_pyfunction!(import_onnx, m)?)?;

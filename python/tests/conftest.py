@@ -53,11 +53,11 @@ def verity_bin() -> Path:
 class Node:
     """A `verity node` child process on 127.0.0.1 with a free port, publishing enabled."""
 
-    def __init__(self, binary: Path, data: Path) -> None:
+    def __init__(self, binary: Path, data: Path, extra: tuple[str, ...] = ()) -> None:
         env = dict(os.environ, VERITY_API_KEY=API_KEY)
         env.pop("VERITY_NODE_TEST_PAUSE_AT", None)
         self.proc = subprocess.Popen(
-            [str(binary), "node", "--data", str(data), "--listen", "127.0.0.1:0"],
+            [str(binary), "node", "--data", str(data), "--listen", "127.0.0.1:0", *extra],
             stdin=subprocess.DEVNULL,
             stdout=subprocess.PIPE,
             stderr=subprocess.DEVNULL,
@@ -90,6 +90,27 @@ class Node:
 @pytest.fixture(scope="module")
 def node(verity_bin: Path, tmp_path_factory: pytest.TempPathFactory):
     n = Node(verity_bin, tmp_path_factory.mktemp("node-data"))
+    try:
+        yield n
+    finally:
+        n.stop()
+    assert n.proc.returncode == 0, f"the node exited {n.proc.returncode} on SIGTERM"
+
+
+@pytest.fixture(scope="session")
+def tiny_gguf(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The tiny random Llama of the test suites, written as tiny-llama.gguf (not a real model)."""
+    import verity
+
+    p = tmp_path_factory.mktemp("llm") / "tiny-llama.gguf"
+    verity._native._write_tiny_gguf(str(p))
+    return p
+
+
+@pytest.fixture(scope="module")
+def llm_node(verity_bin: Path, tmp_path_factory: pytest.TempPathFactory, tiny_gguf: Path):
+    """A node serving the tiny LLM at /v1/chat/completions."""
+    n = Node(verity_bin, tmp_path_factory.mktemp("llm-node-data"), ("--llm", str(tiny_gguf)))
     try:
         yield n
     finally:

@@ -66,7 +66,10 @@ __all__ = [
     "prove",
     "verify_proof",
     "verify_receipt",
+    "verify_llm_receipt",
     "Client",
+    "ChatAnswer",
+    "LlmReceiptCheck",
     "Execution",
     "Answer",
     "ProofCheck",
@@ -132,6 +135,59 @@ class ReceiptCheck(Execution):
     executor: str = ""
     timestamp: int = 0
     receipt_id: str = ""
+
+
+@dataclass(frozen=True)
+class LlmReceiptCheck:
+    """An LLM completion whose receipt checked: the text, why decoding ended, the model id,
+    the prompt and generated token ids, the trace root and the sampling seed."""
+
+    text: str
+    finish_reason: str
+    model_id: str
+    prompt_tokens: list[int] = field(repr=False)
+    tokens: list[int] = field(repr=False)
+    trace_root: str = ""
+    seed: int = 0
+    receipt_id: str = ""
+
+
+@dataclass(frozen=True)
+class ChatAnswer(LlmReceiptCheck):
+    """A node's chat answer that passed every check of :meth:`Client.chat`. ``receipt`` is
+    the receipt file's JSON (``{"completion", "receipt"}``; :func:`verify_llm_receipt` and
+    ``verity verify MODEL.gguf --receipt`` read it); ``reexecuted`` says whether every
+    token was re-derived here (``model_file`` given); ``response`` is the node's answer."""
+
+    receipt: str = field(default="", repr=False)
+    reexecuted: bool = False
+    response: dict[str, Any] = field(default_factory=dict, repr=False)
+
+
+def _llm_fields(d: dict[str, Any]) -> dict[str, Any]:
+    keys = ("text", "finish_reason", "model_id", "prompt_tokens", "tokens", "trace_root", "seed", "receipt_id")
+    return {k: d[k] for k in keys}
+
+
+def _receipt_text(receipt: str | bytes | PathLike | Mapping[str, Any]) -> str:
+    if isinstance(receipt, Mapping):
+        return json.dumps(dict(receipt))
+    if isinstance(receipt, (bytes, bytearray)):
+        return bytes(receipt).decode("utf-8", errors="replace")
+    if isinstance(receipt, str) and receipt.lstrip().startswith("{"):
+        return receipt
+    return _read_text(receipt, "receipt")
+
+
+def verify_llm_receipt(receipt: str | bytes | PathLike | Mapping[str, Any], gguf: PathLike) -> LlmReceiptCheck:
+    """Checks an LLM receipt file — what ``verity chat --receipt`` writes, or the ``verity``
+    field of a node's chat answer (a dict, its JSON text, or a path) — by re-deriving the
+    completion with the model's GGUF: the signature, then every token, the text and the
+    trace root from the prompt and parameters it carries (``verity verify MODEL.gguf
+    --receipt``). Raises :class:`InvalidEvidence` otherwise. Compare ``model_id`` and the
+    returned fields with what you asked."""
+    d = _native.verify_llm_receipt(_receipt_text(receipt), os.fspath(gguf))
+    return LlmReceiptCheck(**_llm_fields(d))
 
 
 def _outputs(items: list[tuple[str, list[int], bytes]]) -> dict[str, np.ndarray]:
@@ -423,6 +479,66 @@ class Client:
             proof=d.get("proof"),
             proof_id=d.get("proof_id"),
             proof_job=d.get("proof_job"),
+        )
+
+    def chat(
+        self,
+        messages: str | Sequence[Mapping[str, str]] | Sequence[tuple[str, str]],
+        model: str | None = None,
+        *,
+        max_tokens: int | None = None,
+        temperature: float | None = None,
+        top_p: float | None = None,
+        top_k: int | None = None,
+        seed: int | None = None,
+        stop: str | Sequence[str] | None = None,
+        model_file: PathLike | None = None,
+    ) -> ChatAnswer:
+        """A chat completion from the node's OpenAI-compatible ``/v1/chat/completions``.
+
+        ``messages`` is a user message (a ``str``), or a list of ``{"role", "content"}``
+        dicts or ``(role, content)`` pairs (roles ``system``, ``user``, ``assistant``).
+        ``model`` is the LLM's id or name (default: the node's only LLM). Parameters left
+        ``None`` take the node's defaults (temperature 1, top_p 1, a seed the node picks).
+
+        The answer is returned only if its receipt is validly signed by the expected
+        executor at the time of the request, its claims are about exactly the returned
+        completion, and that completion has the parameters asked for; with ``model_file``
+        (the LLM's GGUF) the prompt tokens must also be these messages and every token is
+        re-derived here (``reexecuted``). Raises :class:`InvalidEvidence` otherwise, and
+        :class:`NodeError` (with ``status``) for a request the node refuses."""
+        if isinstance(messages, str):
+            turns = [("user", messages)]
+        else:
+            turns = []
+            for m in messages:
+                if isinstance(m, Mapping):
+                    role, content = m.get("role"), m.get("content")
+                else:
+                    role, content = tuple(m)
+                if not isinstance(role, str) or not isinstance(content, str):
+                    raise InputError(f"a message is a role and a content string, got {m!r}")
+                turns.append(("system" if role == "developer" else role, content))
+        for name, v in (("max_tokens", max_tokens), ("top_k", top_k), ("seed", seed)):
+            if v is not None and (isinstance(v, bool) or not isinstance(v, int) or v < 0):
+                raise InputError(f"{name} must be a non-negative int, got {v!r}")
+        for name, f in (("temperature", temperature), ("top_p", top_p)):
+            if f is not None and not (isinstance(f, (int, float)) and not isinstance(f, bool) and math.isfinite(f)):
+                raise InputError(f"{name} must be a finite number, got {f!r}")
+        stops = [stop] if isinstance(stop, str) else list(stop or [])
+        request = {
+            "model": model,
+            "messages": turns,
+            "max_tokens": max_tokens,
+            "temperature": None if temperature is None else float(temperature),
+            "top_p": None if top_p is None else float(top_p),
+            "top_k": top_k,
+            "seed": seed,
+            "stop": stops,
+        }
+        d = self._c.chat(json.dumps(request), None if model_file is None else os.fspath(model_file))
+        return ChatAnswer(
+            **_llm_fields(d), receipt=d["receipt"], reexecuted=d["reexecuted"], response=json.loads(d["response"])
         )
 
     def fetch_receipt(self, receipt_id: str) -> ReceiptCheck:
