@@ -49,8 +49,8 @@ fn main() {
         "greedy" => {
             let file: String = arg(&a, 3, "PROMPTS.json");
             let n_new: usize = arg(&a, 4, "N_NEW");
-            let prompts: Vec<String> = serde_json::from_str(&std::fs::read_to_string(&file).expect("prompts file"))
-                .expect("a JSON list of strings");
+            let prompts: Vec<String> =
+                serde_json::from_str(&std::fs::read_to_string(&file).expect("prompts file")).expect("a JSON list of strings");
             for p in prompts {
                 let toks = m.tokenizer.encode(&render_chat(None, &p)).expect("tokenize");
                 let mut s = Session::new(&m, Kernel::Fast, 2);

@@ -13,8 +13,8 @@ pub use forward::{Kernel, Session};
 pub use model::Model;
 pub mod generate;
 pub use generate::{complete, Completion, Params};
-pub mod dispute;
 pub mod chat;
+pub mod dispute;
 pub mod receipt;
 #[doc(hidden)]
 pub mod testutil;

@@ -7,7 +7,7 @@ use super::referee::{needs, Need, Phase, Referee, Stage};
 use super::statement::Statement;
 use crate::error::Result;
 use crate::forward::Kernel;
-use crate::generate::{Observer, drive, pick, Params, Run};
+use crate::generate::{drive, pick, Observer, Params, Run};
 use crate::model::Model;
 use crate::trace::{chunk_leaves, commit_op, commit_position, Hash, Layout, OpKind, Tree, CHUNK};
 
