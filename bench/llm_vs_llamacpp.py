@@ -15,6 +15,11 @@ C++ build of a few minutes) and scikit-learn; created if missing. Prints:
   same token ids;
 * speed: prompt processing and decoding tokens/s for each thread count, both engines.
 Every sequence is tokenized once, by Verity, and fed to both engines as token ids.
+
+`--llama-batch` (default 1) is llama.cpp's n_batch/n_ubatch. On this project's CI machine
+(Xeon with AVX-512 VNNI) llama.cpp 0.3.36 built from the sdist dies with a general
+protection fault in libggml-cpu whenever a batch holds more than one token, so by default
+both engines process prompts one token at a time, as Verity always does.
 """
 
 import argparse
@@ -30,6 +35,7 @@ import time
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 VENV = os.path.join(ROOT, ".venv-llama")
 PY = os.path.join(VENV, "bin", "python")
+BATCH = 1
 PINS = ["llama-cpp-python==0.3.36", "numpy==2.4.6", "scikit-learn==1.9.1"]
 
 PROMPTS = [
@@ -71,7 +77,8 @@ import numpy as np
 from llama_cpp import Llama
 job = json.load(sys.stdin)
 def load(threads):
-    return Llama(model_path=job["gguf"], n_ctx=2048, n_batch=512, n_threads=threads, logits_all=True, verbose=False)
+    b = job["batch"]
+    return Llama(model_path=job["gguf"], n_ctx=2048, n_batch=b, n_ubatch=b, n_threads=threads, logits_all=True, verbose=False)
 out = {}
 if job["mode"] == "faith":
     llm = load(2)
@@ -121,7 +128,7 @@ print(json.dumps(out))
 
 
 def llama(job):
-    return json.loads(sh(PY, "-c", LLAMA, input=json.dumps(job)))
+    return json.loads(sh(PY, "-c", LLAMA, input=json.dumps({"batch": BATCH, **job})))
 
 
 def english_text():
@@ -140,7 +147,10 @@ def main():
     ap.add_argument("--threads", default="1,2")
     ap.add_argument("--speed-n", type=int, default=64, help="prompt tokens and decoded tokens timed")
     ap.add_argument("--repeat", type=int, default=3, help="speed runs per engine and thread count (medians)")
+    ap.add_argument("--llama-batch", type=int, default=1)
     args = ap.parse_args()
+    global BATCH
+    BATCH = args.llama_batch
     ensure_venv()
     gguf = args.gguf or sh("bash", "scripts/fetch-smollm2.sh").strip()
     sh("cargo", "build", "-q", "--release", "-p", "verity-llm", "--example", "score")
