@@ -8,19 +8,9 @@
 //! Token ids are printed so that the float peer runs exactly the same sequences.
 use std::time::Instant;
 
+use verity_llm::generate::pick;
 use verity_llm::model::render_chat;
-use verity_llm::{Kernel, Model, Session};
-
-fn argmax(v: &[i32]) -> u32 {
-    // Ties to the lower id, as greedy decoding does.
-    let mut b = 0;
-    for i in 1..v.len() {
-        if v[i] > v[b] {
-            b = i;
-        }
-    }
-    b as u32
-}
+use verity_llm::{Kernel, Model, Params, Session};
 
 /// `-ln softmax(logits / 2^16)[t]` in f64.
 fn nll(logits: &[i32], t: u32) -> f64 {
@@ -35,6 +25,11 @@ fn arg<T: std::str::FromStr>(a: &[String], i: usize, what: &str) -> T {
         eprintln!("usage: score MODEL.gguf greedy|ppl|speed …  (missing or bad {what})");
         std::process::exit(2)
     })
+}
+
+/// The greedy pick, exactly as decoding makes it.
+fn greedy(m: &Model, logits: &[i32]) -> u32 {
+    pick(m, logits, &Params::default(), 0)
 }
 
 fn main() {
@@ -60,7 +55,7 @@ fn main() {
                 }
                 let mut out = vec![];
                 for _ in 0..n_new {
-                    let t = argmax(&logits);
+                    let t = greedy(&m, &logits);
                     out.push(t);
                     if t == m.eos || t == m.im_end {
                         break;
@@ -105,7 +100,7 @@ fn main() {
             let pp = n as f64 / t.elapsed().as_secs_f64();
             let t = Instant::now();
             for _ in 0..n {
-                let tok = argmax(&logits);
+                let tok = greedy(&m, &logits);
                 logits = s.step(tok).logits;
             }
             let tg = n as f64 / t.elapsed().as_secs_f64();

@@ -213,18 +213,8 @@ async fn infer_here(st: &Arc<AppState>, body: &[u8]) -> ApiResult<Vec<u8>> {
 /// A receipt this node issued, with the input it answers (for verifiers).
 async fn receipt_here(st: &Arc<AppState>, body: &[u8]) -> ApiResult<Vec<u8>> {
     let id = forward::decode_receipt_request(body).map_err(bad)?;
-    let record = load_record(st, id).await?;
+    let record = crate::routes::load_record(st, id).await?;
     Ok(forward::encode_receipt_answer(&record.receipt, record.input.get().as_bytes()))
-}
-
-async fn load_record(st: &Arc<AppState>, id: [u8; 32]) -> ApiResult<verity_exec::api::ReceiptRecord> {
-    let store = st.store.clone();
-    let bytes = tokio::task::spawn_blocking(move || store.get_receipt(&id))
-        .await
-        .map_err(|e| ApiError::internal("reading a receipt failed", e))?
-        .map_err(|e| ApiError::internal("cannot read a receipt", format!("{e:#}")))?
-        .ok_or_else(|| ApiError::not_found(format!("no receipt with id {} on this node", verity_commit::hash::hex(&id))))?;
-    crate::receipts::decode_record(&bytes).map_err(|e| ApiError::internal("cannot read a receipt", format!("{e:#}")))
 }
 
 /// The commitments to models this node defends in disputes (committing hashes every
@@ -260,7 +250,7 @@ fn cached<V>(map: &mut HashMap<[u8; 32], Arc<V>>, key: [u8; 32], make: impl FnOn
 /// the receipt names.
 async fn dispute_here(st: &Arc<AppState>, body: &[u8]) -> ApiResult<Vec<u8>> {
     let step = DisputeStep::decode(body).map_err(bad)?;
-    let record = load_record(st, step.receipt_id).await?;
+    let record = crate::routes::load_record(st, step.receipt_id).await?;
     let permit = st.permit().await?;
     let st2 = st.clone();
     tokio::task::spawn_blocking(move || {

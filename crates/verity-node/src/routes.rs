@@ -567,15 +567,18 @@ pub(crate) async fn run_infer(st: &Arc<AppState>, req: InferRequest) -> ApiResul
 
 async fn get_receipt(State(st): State<Arc<AppState>>, id: Result<Path<String>, PathRejection>) -> ApiResult<Response> {
     let id = path_id("receipt id", id)?;
+    Ok(Json(load_record(&st, id).await?).into_response())
+}
+
+/// The stored record of a receipt this node issued; 404 if there is none.
+pub(crate) async fn load_record(st: &Arc<AppState>, id: [u8; 32]) -> ApiResult<verity_exec::api::ReceiptRecord> {
     let store = st.store.clone();
     let bytes = tokio::task::spawn_blocking(move || store.get_receipt(&id))
         .await
         .map_err(|e| ApiError::internal("reading a receipt failed", e))?
         .map_err(|e| ApiError::internal("cannot read a receipt", format!("{e:#}")))?
         .ok_or_else(|| ApiError::not_found(format!("no receipt with id {} on this node", verity_commit::hash::hex(&id))))?;
-    let record =
-        crate::receipts::decode_record(&bytes).map_err(|e| ApiError::internal("cannot read a receipt", format!("{e:#}")))?;
-    Ok(Json(record).into_response())
+    crate::receipts::decode_record(&bytes).map_err(|e| ApiError::internal("cannot read a receipt", format!("{e:#}")))
 }
 
 /// The job with this job id or proof id, with its progress; 404 if neither.
