@@ -76,6 +76,8 @@ impl Workspace {
                     Kernel::Walk(p) => p.run(x(), y),
                     Kernel::Concat(p) => p.run(|k| get(step.inputs[k]), y),
                     Kernel::Gather(p) => p.run(x(), y),
+                    Kernel::Where(p) => p.run(x(), get(step.inputs[1]), get(step.inputs[2]), y),
+                    Kernel::Arg(p) => p.run(x(), y),
                 }
             }
             if let Some(f) = trace.as_mut() {

@@ -7,6 +7,7 @@ use crate::kernels::layout::{ConcatPlan, GatherPlan, GatherWalk};
 use crate::kernels::linear::{LinearPlan, MatMulPlan};
 use crate::kernels::norm::{LayerNormPlan, ReducePlan, SoftmaxPlan};
 use crate::kernels::pool::PoolPlan;
+use crate::kernels::select::{ArgPlan, WherePlan};
 use crate::kernels::Need;
 use verity_model::{Model, ModelError, Node, Op};
 
@@ -29,6 +30,8 @@ pub enum Kernel {
     Walk(GatherWalk),
     Concat(ConcatPlan),
     Gather(GatherPlan),
+    Where(WherePlan),
+    Arg(ArgPlan),
 }
 
 pub struct Step {
@@ -164,7 +167,7 @@ fn kernel(model: &Model, node: &Node) -> Result<(Kernel, Need), ModelError> {
             let need = p.scratch();
             (Kernel::MatMul(p), need)
         }
-        op @ (Op::Add { .. } | Op::Mul { .. } | Op::Div { .. }) => {
+        op @ (Op::Add { .. } | Op::Mul { .. } | Op::Div { .. } | Op::Compare { .. }) => {
             (Kernel::Binary(BinaryPlan::new(op, input(0)?, input(1)?, out)?), none)
         }
         op @ (Op::Rescale { .. } | Op::Clamp { .. } | Op::Lut { .. }) => (Kernel::Map(MapPlan::new(op, input(0)?, out)), none),
@@ -189,5 +192,7 @@ fn kernel(model: &Model, node: &Node) -> Result<(Kernel, Need), ModelError> {
             (Kernel::Concat(ConcatPlan::new(&ins, *axis)), none)
         }
         Op::Gather { axis, indices, .. } => (Kernel::Gather(GatherPlan::new(input(0)?, *axis, indices)), none),
+        Op::Where => (Kernel::Where(WherePlan::new([input(0)?, input(1)?, input(2)?], out)?), none),
+        Op::Arg { axis, min, last, .. } => (Kernel::Arg(ArgPlan::new(input(0)?, *axis, *min, *last)), none),
     })
 }

@@ -8,10 +8,10 @@
 
 use verity_model::arith::qrange;
 use verity_model::shape::{broadcast, numel, slice_len};
-use verity_model::{Model, Node, Op, Requant, Tensor, ValueId, ValueInfo, Window};
+use verity_model::{CmpMode, Model, Node, Op, Requant, Tensor, ValueId, ValueInfo, Window};
 
 /// Every op kind, as `Op::kind` names them.
-pub const OP_KINDS: [&str; 21] = [
+pub const OP_KINDS: [&str; 24] = [
     "Const",
     "Linear",
     "Conv",
@@ -33,6 +33,9 @@ pub const OP_KINDS: [&str; 21] = [
     "Concat",
     "Slice",
     "Gather",
+    "Compare",
+    "Where",
+    "Arg",
 ];
 
 /// A random valid model and inputs for it.
@@ -333,7 +336,7 @@ impl Gen {
                 let _ = m;
                 self.node(Op::MatMul { rq }, vec![a, b], shape, bits);
             }
-            "Add" | "Mul" | "Div" => {
+            "Add" | "Mul" | "Div" | "Compare" => {
                 let a = self.any_operand();
                 let ai = self.info(a).clone();
                 let b_shape: Vec<usize> = match self.rng.range(0, 4) {
@@ -355,8 +358,14 @@ impl Gen {
                 let (a, b) = if self.rng.chance(25) { (b, a) } else { (a, b) };
                 let (ab, bb) = (1i128 << (self.info(a).bits - 1), 1i128 << (self.info(b).bits - 1));
                 let shape = broadcast(&self.info(a).shape, &self.info(b).shape).unwrap();
-                let bits = self.bits();
+                let bits = if kind == "Compare" { 8 } else { self.bits() };
                 let op = match kind {
+                    "Compare" => {
+                        // Small multipliers, so that ties (d = 0) happen.
+                        let mode = *self.rng.pick(&CmpMode::ALL);
+                        let (ma, mb) = if self.rng.chance(50) { (1, 1) } else { (self.mult(3), self.mult(14)) };
+                        Op::Compare { mode, mult_a: ma, mult_b: mb }
+                    }
                     "Add" => {
                         let (ma, mb) = (self.mult(14), self.mult(14));
                         let shift = self.shift_for(ab * (ma as i128).abs() + bb * (mb as i128).abs(), bits);
@@ -567,6 +576,29 @@ impl Gen {
                 shape.extend(&indices_shape);
                 shape.extend(&xi.shape[axis + 1..]);
                 self.node(Op::Gather { axis, indices, indices_shape }, vec![x], shape, xi.bits);
+            }
+            "Where" => {
+                let a = self.any_operand();
+                let ai = self.info(a).clone();
+                // b takes a's shape or broadcasts against it; it must share a's width.
+                let b_shape = if self.rng.chance(50) { ai.shape.clone() } else { vec![1] };
+                let b = self.companion(b_shape, ai.bits);
+                let ab = broadcast(&ai.shape, &self.info(b).shape).unwrap();
+                let c = self.any_operand();
+                let c = if broadcast(&self.info(c).shape, &ab).is_ok() { c } else { self.companion(ab.clone(), 8) };
+                let shape = broadcast(&self.info(c).shape, &ab).unwrap();
+                let (a, b) = if self.rng.chance(30) { (b, a) } else { (a, b) };
+                self.node(Op::Where, vec![c, a, b], shape, ai.bits);
+            }
+            "Arg" => {
+                let x = self.operand(|v| !v.shape.is_empty(), |r| (0..r.range(1, 3)).map(|_| r.range(1, 5) as usize).collect());
+                let xi = self.info(x).clone();
+                let axis = self.rng.range(0, xi.shape.len() as i64 - 1) as usize;
+                let keep_dims = self.rng.chance(50);
+                let (min, last) = (self.rng.chance(50), self.rng.chance(50));
+                let shape = verity_model::shape::reduce(&xi.shape, &[axis], keep_dims);
+                let bits = if xi.shape[axis] > 128 { 16 } else { 8 };
+                self.node(Op::Arg { axis, keep_dims, min, last }, vec![x], shape, bits);
             }
             other => unreachable!("unknown op kind {other}"),
         }

@@ -5,7 +5,7 @@
 use crate::error::{ModelError, Result};
 use crate::graph::{InputAffine, Model, ModelHead, Node, ValueId, ValueInfo};
 use crate::id;
-use crate::ops::{Op, Requant, Window};
+use crate::ops::{CmpMode, Op, Requant, Window};
 
 pub const MAGIC: &[u8; 4] = b"VRTM";
 pub const VERSION: u16 = 1;
@@ -318,6 +318,20 @@ impl Writer {
                 self.usizes(indices);
                 self.usizes(indices_shape);
             }
+            Op::Compare { mode, mult_a, mult_b } => {
+                self.u8(21);
+                self.u8(mode.code());
+                self.i32(*mult_a);
+                self.i32(*mult_b);
+            }
+            Op::Where => self.u8(22),
+            Op::Arg { axis, keep_dims, min, last } => {
+                self.u8(23);
+                self.u32(*axis as u32);
+                self.u8(*keep_dims as u8);
+                self.u8(*min as u8);
+                self.u8(*last as u8);
+            }
         }
     }
 }
@@ -499,6 +513,15 @@ impl<'a> Reader<'a> {
             18 => Op::Concat { axis: self.usize()? },
             19 => Op::Slice { axes: self.usizes()?, starts: self.i64s()?, ends: self.i64s()?, steps: self.i64s()? },
             20 => Op::Gather { axis: self.usize()?, indices: self.usizes()?, indices_shape: self.usizes()? },
+            21 => {
+                let at = self.pos;
+                let code = self.u8()?;
+                let mode = CmpMode::from_code(code)
+                    .ok_or_else(|| ModelError::Corrupt(format!("unknown comparison mode {code} at offset {at}")))?;
+                Op::Compare { mode, mult_a: self.i32()?, mult_b: self.i32()? }
+            }
+            22 => Op::Where,
+            23 => Op::Arg { axis: self.usize()?, keep_dims: self.bool()?, min: self.bool()?, last: self.bool()? },
             t => return Err(ModelError::Corrupt(format!("unknown op tag {t} at offset {}", self.pos - 1))),
         })
     }

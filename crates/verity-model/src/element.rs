@@ -61,9 +61,14 @@ pub fn operands(cx: OpContext, j: usize) -> Vec<Operand> {
             let (i, jj) = (o[r - 2], o[r - 1]);
             (0..k).map(|t| (0, a_off + i * k + t)).chain((0..k).map(|t| (1, b_off + t * n + jj))).collect()
         }
-        Op::Add { .. } | Op::Mul { .. } | Op::Div { .. } => {
-            let b = &cx.inputs[1].shape;
-            vec![(0, dot(&o, &broadcast_strides(x, out))), (1, dot(&o, &broadcast_strides(b, out)))]
+        Op::Add { .. } | Op::Mul { .. } | Op::Div { .. } | Op::Compare { .. } | Op::Where => {
+            (0..cx.inputs.len()).map(|s| (s, dot(&o, &broadcast_strides(&cx.inputs[s].shape, out)))).collect()
+        }
+        Op::Arg { axis, .. } => {
+            // `j` indexes the keep-dims shape too; its element 0 of the lane is the base.
+            let mut at = unravel(j, &crate::shape::reduce(x, &[*axis], true));
+            at[*axis] = 0;
+            lane(x, *axis, dot(&at, &strides(x))).map(|i| (0, i)).collect()
         }
         Op::Rescale { .. } | Op::Clamp { .. } | Op::Lut { .. } | Op::PRelu { .. } | Op::Reshape => vec![(0, j)],
         Op::MaxPool { window } | Op::AvgPool { window, .. } => {
@@ -204,5 +209,23 @@ pub fn eval(cx: OpContext, j: usize, v: &[i32]) -> i32 {
             clamp_bits(rshift_round((z * gamma[i] as i128 + beta[i] as i128) as i64, *shift), bits)
         }
         Op::Reshape | Op::Transpose { .. } | Op::Concat { .. } | Op::Slice { .. } | Op::Gather { .. } => v[0],
+        Op::Compare { mode, mult_a, mult_b } => mode.holds(wide(0) * *mult_a as i64 - wide(1) * *mult_b as i64) as i32,
+        Op::Where => {
+            if v[0] != 0 {
+                v[1]
+            } else {
+                v[2]
+            }
+        }
+        Op::Arg { min, last, .. } => {
+            let mut best = 0;
+            for (i, &x) in v.iter().enumerate() {
+                let (b, x) = if *min { (-(v[best] as i64), -(x as i64)) } else { (v[best] as i64, x as i64) };
+                if x > b || (*last && x == b) {
+                    best = i;
+                }
+            }
+            best as i32
+        }
     }
 }

@@ -204,7 +204,8 @@ impl Model {
         let out = self.value(node.output);
         let arity = match &node.op {
             Op::Const { .. } => 0,
-            Op::MatMul { .. } | Op::Add { .. } | Op::Mul { .. } | Op::Div { .. } => 2,
+            Op::MatMul { .. } | Op::Add { .. } | Op::Mul { .. } | Op::Div { .. } | Op::Compare { .. } => 2,
+            Op::Where => 3,
             Op::Concat { .. } => ins.len().max(1),
             _ => 1,
         };
@@ -258,7 +259,14 @@ impl Model {
                 check_requant(rq, 1)?;
                 shape::matmul(x, &ins[1].shape)?
             }
-            Op::Add { .. } | Op::Mul { .. } | Op::Div { .. } => shape::broadcast(x, &ins[1].shape)?,
+            Op::Add { .. } | Op::Mul { .. } | Op::Div { .. } | Op::Compare { .. } => shape::broadcast(x, &ins[1].shape)?,
+            Op::Where => shape::broadcast(&shape::broadcast(x, &ins[1].shape)?, &ins[2].shape)?,
+            Op::Arg { axis, keep_dims, .. } => {
+                if *axis >= x.len() {
+                    return invalid(format!("axis {axis} out of range for rank {}", x.len()));
+                }
+                shape::reduce(x, &[*axis], *keep_dims)
+            }
             Op::Rescale { .. } | Op::Clamp { .. } => x.to_vec(),
             Op::Lut { table } => {
                 if table.len() != 1 << ins[0].bits {
@@ -518,6 +526,22 @@ fn check_bounds(op: &Op, ins: &[&ValueInfo], out: &ValueInfo) -> Result<()> {
         Op::MaxPool { .. } | Op::Reshape | Op::Transpose { .. } | Op::Slice { .. } | Op::Gather { .. } => {
             if ins[0].bits != out.bits {
                 return invalid("data-movement ops keep their input's bit width");
+            }
+            Ok(())
+        }
+        Op::Compare { mult_a, mult_b, .. } => {
+            check_scaled(1, b(0) * (*mult_a as i128).abs() + b(1) * (*mult_b as i128).abs(), 0)
+        }
+        Op::Where => {
+            if ins[1].bits != out.bits || ins[2].bits != out.bits {
+                return invalid("Where's two branches and its output share one bit width");
+            }
+            Ok(())
+        }
+        Op::Arg { axis, .. } => {
+            let len = ins[0].shape[*axis] as i64;
+            if len - 1 > crate::arith::qrange(out.bits).1 {
+                return invalid(format!("an index along an axis of {len} does not fit {} bits", out.bits));
             }
             Ok(())
         }

@@ -20,5 +20,5 @@ mod tensor;
 pub use codec::{MAGIC, VERSION};
 pub use error::{ModelError, Result};
 pub use graph::{InputAffine, Model, ModelHead, Node, ValueId, ValueInfo, LIMIT, MAX_ELEMENTS};
-pub use ops::{Op, Requant, Window};
+pub use ops::{CmpMode, Op, Requant, Window};
 pub use tensor::Tensor;

@@ -45,6 +45,39 @@ impl Window {
     }
 }
 
+/// How `Compare` relates its operands: by the sign of `d = a·mult_a − b·mult_b`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CmpMode {
+    Less,
+    LessEq,
+    Greater,
+    GreaterEq,
+    Equal,
+}
+
+impl CmpMode {
+    pub const ALL: [CmpMode; 5] = [CmpMode::Less, CmpMode::LessEq, CmpMode::Greater, CmpMode::GreaterEq, CmpMode::Equal];
+
+    pub fn holds(self, d: i64) -> bool {
+        match self {
+            CmpMode::Less => d < 0,
+            CmpMode::LessEq => d <= 0,
+            CmpMode::Greater => d > 0,
+            CmpMode::GreaterEq => d >= 0,
+            CmpMode::Equal => d == 0,
+        }
+    }
+
+    /// The encoding's mode byte.
+    pub fn code(self) -> u8 {
+        CmpMode::ALL.iter().position(|&m| m == self).expect("listed") as u8
+    }
+
+    pub fn from_code(c: u8) -> Option<CmpMode> {
+        CmpMode::ALL.get(c as usize).copied()
+    }
+}
+
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Op {
     /// A constant tensor (its shape is the output value's shape).
@@ -159,6 +192,24 @@ pub enum Op {
         indices: Vec<usize>,
         indices_shape: Vec<usize>,
     },
+    /// `mode(a * mult_a - b * mult_b) ? 1 : 0` (exact, in i64), numpy broadcasting: a
+    /// boolean output, so two scales compare without a rounding rescale between them.
+    Compare {
+        mode: CmpMode,
+        mult_a: i32,
+        mult_b: i32,
+    },
+    /// `cond != 0 ? a : b` over inputs `[cond, a, b]`, numpy broadcasting; `a`, `b` and the
+    /// output share one bit width (and, by the importer, one scale).
+    Where,
+    /// The index along `axis` of the largest element (`min`: the smallest); a tie goes to
+    /// the first such index (`last`: the last). ONNX ArgMax and ArgMin.
+    Arg {
+        axis: usize,
+        keep_dims: bool,
+        min: bool,
+        last: bool,
+    },
 }
 
 impl Op {
@@ -185,6 +236,9 @@ impl Op {
             Op::Concat { .. } => "Concat",
             Op::Slice { .. } => "Slice",
             Op::Gather { .. } => "Gather",
+            Op::Compare { .. } => "Compare",
+            Op::Where => "Where",
+            Op::Arg { .. } => "Arg",
         }
     }
 

@@ -1,11 +1,11 @@
-//! Add/Mul/Div with numpy broadcasting, and the unary maps Rescale/Clamp/Lut/PRelu.
+//! Add/Mul/Div/Compare with numpy broadcasting, and the unary maps Rescale/Clamp/Lut/PRelu.
 //! Same-shape and scalar operands get flat loops; other broadcasts a merged strided walk.
 
 use super::quant::{div_clamp, div_fits_i64, Rq, Shift};
 use super::strided::{strides, Walk};
 use verity_model::arith::qrange;
 use verity_model::shape::{broadcast_strides, numel};
-use verity_model::{ModelError, Op, ValueInfo};
+use verity_model::{CmpMode, ModelError, Op, ValueInfo};
 
 /// One output element of a binary op. Each loop below is generic over this, so it is
 /// one monomorphic loop per op kind with `apply` inlined (with closures the compiler
@@ -71,10 +71,25 @@ impl Elem for DivOp {
 }
 
 #[derive(Clone, Copy)]
+struct CmpOp {
+    mode: CmpMode,
+    ma: i64,
+    mb: i64,
+}
+
+impl Elem for CmpOp {
+    #[inline(always)]
+    fn apply(self, a: i32, b: i32) -> i32 {
+        self.mode.holds(a as i64 * self.ma - b as i64 * self.mb) as i32
+    }
+}
+
+#[derive(Clone, Copy)]
 enum BinOp {
     Add(AddOp),
     Mul(MulOp),
     Div(DivOp),
+    Cmp(CmpOp),
 }
 
 enum Layout {
@@ -104,7 +119,8 @@ impl BinaryPlan {
                 let d_max = (1i128 << (b.bits - 1)) << shift;
                 BinOp::Div(DivOp { mult: mult as i64, shift: shift as u32, wide: !div_fits_i64(n_max, d_max), lo, hi })
             }
-            _ => unreachable!("BinaryPlan is built for Add, Mul and Div only"),
+            Op::Compare { mode, mult_a, mult_b } => BinOp::Cmp(CmpOp { mode, ma: mult_a as i64, mb: mult_b as i64 }),
+            _ => unreachable!("BinaryPlan is built for Add, Mul, Div and Compare only"),
         };
         let (na, nb, n) = (numel(&a.shape), numel(&b.shape), numel(&out.shape));
         let layout = if na == n && nb == n {
@@ -128,6 +144,7 @@ impl BinaryPlan {
             BinOp::Add(op) => self.layout_loop(a, b, out, op),
             BinOp::Mul(op) => self.layout_loop(a, b, out, op),
             BinOp::Div(op) => self.layout_loop(a, b, out, op),
+            BinOp::Cmp(op) => self.layout_loop(a, b, out, op),
         }
     }
 

@@ -10,6 +10,7 @@ pub mod norm;
 pub mod pairconv;
 pub mod pool;
 pub mod quant;
+pub mod select;
 pub mod simd;
 pub mod strided;
 

@@ -18,6 +18,7 @@
 mod ops;
 mod products;
 mod quotient;
+mod select;
 
 use crate::expr::{ColId, Expr};
 use crate::layout::{self, log2, pad_values};
@@ -25,7 +26,7 @@ use quotient::Quotient;
 use verity_model::arith::qrange;
 use verity_model::element::{operands, OpContext};
 use verity_model::shape::window_taps;
-use verity_model::{Model, Op, Tensor, ValueInfo};
+use verity_model::{CmpMode, Model, Op, Tensor, ValueInfo};
 
 /// Width of the range table: 16 bits, or 8 for small all-8-bit models, where the fixed
 /// cost of a 2^16-row table would dominate (see `range_bits`).
@@ -35,8 +36,6 @@ const NARROW_RANGE: usize = 8;
 const NARROW_MAX_ELEMENTS: usize = 1 << 13;
 /// Limb sums stay below `2^LIMB_CAP` (see `Builder::limbs`).
 const LIMB_CAP: usize = 62;
-/// Longest Softmax lane: its max is shown by a product over the lane (degree = length).
-const MAX_LANE: usize = 16;
 
 #[derive(Clone, Debug)]
 pub enum Kind {
@@ -167,9 +166,6 @@ pub struct QuotientArg {
 pub fn unsupported(model: &Model) -> Option<String> {
     for n in &model.nodes {
         let why = match &n.op {
-            Op::Softmax { axis, .. } if model.value(n.inputs[0]).shape[*axis] > MAX_LANE => {
-                "over lanes longer than 16 has no proof argument"
-            }
             Op::Clamp { .. } | Op::Lut { .. } | Op::PRelu { .. } if model.value(n.inputs[0]).bits > 16 => {
                 "on inputs wider than 16 bits has no proof argument"
             }

@@ -221,24 +221,14 @@ impl Builder<'_> {
                 self.requant(inst, &shape, Expr::col(acc), acc, |_| rq.at(0), 0, y, out.bits, bound)?;
             }
             Op::Softmax { axis, exp_table } => {
-                // m = max of the lane (a product of differences is zero, each is ≥ 0),
+                // m = max of the lane (a selected lane element, no smaller than any),
                 // e = exp_table[m − x] by lookup, S = Σ_lane e by wiring, then
                 // y = clamp(floor((2·qmax·e + S) / 2S)).
                 let lane_of = |j: usize| verity_model::shape::lane(&shape, *axis, j).collect::<Vec<_>>();
                 let len = shape[*axis];
-                let xdata = if self.prover { Some(self.tensor(node.inputs[0])?.data.clone()) } else { None };
-                let mx = self.witness(format!("{name} lane max"), vars, || {
-                    let x = xdata.unwrap();
-                    pad_values(&shape, (0..n).map(|j| lane_of(j).iter().map(|&u| x[u] as i64).max().unwrap()))
-                });
-                let mut prod = Expr::constant(1);
-                for t in 0..len {
-                    let xt = self.wiring(&format!("{name} lane {t}"), node.inputs[0], &shape, |j| vec![lane_of(j)[t]]);
-                    let diff = Expr::col(mx).sub(&Expr::col(xt));
-                    prod = prod.mul(&diff);
-                    self.range_check(inst, diff, self.range_bits);
-                }
-                self.constrain(inst, prod);
+                let stride: usize = shape[*axis + 1..].iter().product();
+                let (_, _, mx) =
+                    self.lane_extreme(name, node.inputs[0], &lane_of, &|j| j / stride % len, false, None)?;
                 let x = self.value_col(node.inputs[0]);
                 let tvars = log2(exp_table.len() + 1);
                 let mut t: [Vec<i64>; 3] = std::array::from_fn(|_| vec![0; 1 << tvars]);
@@ -289,6 +279,59 @@ impl Builder<'_> {
             }
             Op::LayerNorm { axis, eps, frac_bits, gamma, beta, shift } => {
                 self.layer_norm(inst, node.inputs[0], y, out.bits, *axis, *eps, *frac_bits, gamma, beta, *shift)?
+            }
+            Op::Compare { mode, mult_a, mult_b } => {
+                // d = a·mult_a − b·mult_b; its sign bits g = [d > 0], l = [d < 0] decide
+                // every mode: y = l, 1 − g, g, 1 − l or 1 − g − l (times `valid`, zero in
+                // the padding).
+                let a = self.wiring(&format!("{name} a"), node.inputs[0], &shape, |j| vec![operands(cx, j)[0].1]);
+                let b = self.wiring(&format!("{name} b"), node.inputs[1], &shape, |j| vec![operands(cx, j)[1].1]);
+                let (ma, mb) = (*mult_a as i64, *mult_b as i64);
+                let d = Expr::col(a).scale_i(ma).sub(&Expr::col(b).scale_i(mb));
+                let d_vals = self.prover.then(|| self.combine(&[a, b], |v| v[0] * ma - v[1] * mb));
+                let bound = (1i128 << (ins[0].bits - 1)) * (ma as i128).abs() + (1i128 << (ins[1].bits - 1)) * (mb as i128).abs();
+                let (g, l) = self.sign_split(inst, name, vars, d, d_vals, bits_for(bound + 1));
+                let v = Expr::col(self.per_element("valid", &shape, |_| 1));
+                let want = match mode {
+                    CmpMode::Less => l,
+                    CmpMode::LessEq => v.sub(&g),
+                    CmpMode::Greater => g,
+                    CmpMode::GreaterEq => v.sub(&l),
+                    CmpMode::Equal => v.sub(&g).sub(&l),
+                };
+                self.constrain(inst, Expr::col(y).sub(&want));
+            }
+            Op::Where => {
+                // nz = g + l = [cond ≠ 0] from cond's sign bits, y = b + nz·(a − b).
+                let wire = |b: &mut Self, slot: usize| {
+                    b.wiring(&format!("{name} input {slot}"), node.inputs[slot], &shape, |j| vec![operands(cx, j)[slot].1])
+                };
+                let (c, a, b) = (wire(self, 0), wire(self, 1), wire(self, 2));
+                let c_vals = self.prover.then(|| self.vals(c).clone());
+                let (g, l) = self.sign_split(inst, name, vars, Expr::col(c), c_vals, ins[0].bits as u32);
+                let (ae, be) = (Expr::col(a), Expr::col(b));
+                self.constrain(inst, Expr::col(y).sub(&be).sub(&g.add(&l).mul(&ae.sub(&be))));
+            }
+            Op::Arg { axis, min, last, .. } => {
+                // The selected lane element's position: y = Σ_lane s·pos, with `s` the
+                // first (last) extreme of the lane.
+                let xs = ins[0].shape.clone();
+                let (len, stride) = (xs[*axis], xs[*axis + 1..].iter().product::<usize>());
+                let lane_of = |j: usize| verity_model::shape::lane(&xs, *axis, j).collect::<Vec<_>>();
+                let pos_of = |j: usize| j / stride % len;
+                let (in_inst, s, _) = self.lane_extreme(name, node.inputs[0], &lane_of, &pos_of, *min, Some(*last))?;
+                let pos = self.per_element(&format!("{name} position"), &xs, |j| pos_of(j) as i64);
+                let qv = self.prover.then(|| self.combine(&[s, pos], |v| v[0] * v[1]));
+                let q = self.witness(format!("{name} selected position"), layout::vars(&xs), || qv.unwrap());
+                self.constrain(in_inst, Expr::col(q).sub(&Expr::col(s).mul(&Expr::col(pos))));
+                let entries = (0..n)
+                    .flat_map(|j| {
+                        let (t, xs) = (layout::flat_to_padded(&shape, j) as u32, &xs);
+                        operands(cx, j).into_iter().map(move |(_, u)| (t, layout::flat_to_padded(xs, u) as u32))
+                    })
+                    .collect();
+                let idx = self.virtual_col(&format!("{name} index"), q, vars, entries);
+                self.constrain(inst, Expr::col(y).sub(&Expr::col(idx)));
             }
             Op::Div { mult, shift } => {
                 // With sa = sign(a), sb = sign(b) (witnesses: s³ = s, x·(1 − s²) = 0,
