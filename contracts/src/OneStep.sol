@@ -37,9 +37,9 @@ library OneStep {
     error BadNode(string what);
 
     /// Whether the one-step check of op `tag` (the encoding's op byte) is implemented: every
-    /// canonical op, Const 0 to Gather 20.
+    /// canonical op, Const 0 to Arg 23.
     function covered(uint256 tag) internal pure returns (bool) {
-        return tag <= 20;
+        return tag <= 23;
     }
 
     /// Decodes the node's wiring (name, inputs, output, op byte).
@@ -111,6 +111,9 @@ library OneStep {
         if (t == 18) return concat(s, node, c, j);
         if (t == 19) return slice(node, c, j);
         if (t == 20) return gather(node, c, j);
+        if (t == 21) return compare(s, node, c, j);
+        if (t == 22) return select(s, c, j);
+        if (t == 23) return arg(node, c, j);
         revert UncoveredOp(t);
     }
 
@@ -539,6 +542,61 @@ library OneStep {
         for (uint256 d = 0; d < axis; d++) src += o[d] * xs[d];
         for (uint256 d = axis + 1; d < xs.length; d++) src += o[d + q - 1] * xs[d];
         return get(c, 0, src);
+    }
+
+    /// `mode(a·mult_a − b·mult_b)` as 0 or 1 (`mode, mult_a, mult_b`; modes as `CmpMode`).
+    function compare(VerityModel.Summary calldata s, bytes calldata node, Ctx memory c, uint256 j) private pure returns (int256) {
+        uint256[] memory o = unravel(j, c.out);
+        int256 a = get(c, 0, broadcastIndex(o, c.x, c.out));
+        int256 b = get(c, 1, broadcastIndex(o, s.shapes[c.inputs[1]], c.out));
+        uint256 mode = node.u8At(c.pos);
+        int256 d = a * node.i32At(c.pos + 1) - b * node.i32At(c.pos + 5);
+        bool r;
+        if (mode == 0) r = d < 0;
+        else if (mode == 1) r = d <= 0;
+        else if (mode == 2) r = d > 0;
+        else if (mode == 3) r = d >= 0;
+        else if (mode == 4) r = d == 0;
+        else revert BadNode("comparison mode");
+        return r ? int256(1) : int256(0);
+    }
+
+    /// Where: `cond != 0 ? a : b`, the three inputs broadcast. Both branches are read, so
+    /// that a step must open every operand `operands` lists, as for every other op.
+    function select(VerityModel.Summary calldata s, Ctx memory c, uint256 j) private pure returns (int256) {
+        uint256[] memory o = unravel(j, c.out);
+        bool pick = get(c, 0, broadcastIndex(o, c.x, c.out)) != 0;
+        int256 a = get(c, 1, broadcastIndex(o, s.shapes[c.inputs[1]], c.out));
+        int256 b = get(c, 2, broadcastIndex(o, s.shapes[c.inputs[2]], c.out));
+        return pick ? a : b;
+    }
+
+    function flag(bytes calldata node, uint256 p) private pure returns (bool) {
+        uint256 v = node.u8At(p);
+        if (v > 1) revert BadNode("flag");
+        return v == 1;
+    }
+
+    /// ArgMax/ArgMin (`axis, keep_dims, min, last`): the lane's extreme index, ties to the
+    /// first (`last`: the last). `j` indexes the output with the axis dropped (or kept at 1).
+    function arg(bytes calldata node, Ctx memory c, uint256 j) private pure returns (int256) {
+        uint256 axis = node.u32At(c.pos);
+        flag(node, c.pos + 4);
+        bool min = flag(node, c.pos + 5);
+        bool last = flag(node, c.pos + 6);
+        if (axis >= c.x.length) revert BadNode("axis");
+        uint256 len = c.x[axis];
+        uint256 inner = 1;
+        for (uint256 d = axis + 1; d < c.x.length; d++) inner *= c.x[d];
+        uint256 base = (j / inner) * len * inner + j % inner;
+        uint256 best;
+        int256 top;
+        for (uint256 t = 0; t < len; t++) {
+            int256 v = get(c, 0, base + t * inner);
+            if (min) v = -v;
+            if (t == 0 || v > top || (last && v == top)) (best, top) = (t, v);
+        }
+        return int256(best);
     }
 }
 
