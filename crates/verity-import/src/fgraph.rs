@@ -6,7 +6,7 @@
 //! so that importing the same ONNX file gives the same model id on every machine.
 
 use crate::ftensor::{self as f, FTensor};
-use verity_model::{InputAffine, Window};
+use verity_model::{CmpMode, InputAffine, Window};
 
 /// Unary element-wise functions (lowered to clamps or lookup tables).
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -183,6 +183,17 @@ pub enum FOp {
         indices: Vec<usize>,
         indices_shape: Vec<usize>,
     },
+    /// 1 where `a mode b`, else 0 (a boolean output).
+    Compare(CmpMode),
+    /// `cond != 0 ? a : b`, broadcast.
+    Where,
+    /// The index of the extreme element along `axis` (ArgMax, ArgMin).
+    Arg {
+        axis: usize,
+        keep_dims: bool,
+        min: bool,
+        last: bool,
+    },
 }
 
 impl FOp {
@@ -243,6 +254,17 @@ impl FOp {
             FOp::Concat { axis } => f::concat(ins, *axis),
             FOp::Slice { axes, starts, ends, steps } => f::slice(x, axes, starts, ends, steps),
             FOp::Gather { axis, indices, indices_shape } => f::gather(x, *axis, indices, indices_shape),
+            FOp::Compare(mode) => {
+                let d = |a: f64, b: f64| if a < b { -1 } else { (a > b) as i64 };
+                f::binary(x, ins.get(1)?, |a, b| mode.holds(d(a, b)) as u8 as f64)?
+            }
+            FOp::Where => {
+                let (a, b) = (ins.get(1)?, ins.get(2)?);
+                let on = f::binary(x, a, |c, a| if c != 0.0 { a } else { 0.0 })?;
+                let off = f::binary(x, b, |c, b| if c != 0.0 { 0.0 } else { b })?;
+                f::binary(&on, &off, |p, q| p + q)?
+            }
+            FOp::Arg { axis, keep_dims, min, last } => f::arg(x, *axis, *keep_dims, *min, *last)?,
         })
     }
 

@@ -218,3 +218,27 @@ pub fn gather(x: &FTensor, axis: usize, indices: &[usize], ishape: &[usize]) -> 
     for_each_index(&shape, |o| data.push(x.data[dot(&gather_source(o, axis, indices, ishape), &xs)]));
     FTensor::new(shape, data)
 }
+
+/// The index of the largest (`min`: smallest) element along `axis`, ties to the first
+/// (`last`: the last), as a float.
+pub fn arg(x: &FTensor, axis: usize, keep: bool, min: bool, last: bool) -> Option<FTensor> {
+    let len = *x.shape.get(axis)?;
+    let inner: usize = x.shape[axis + 1..].iter().product();
+    let outer: usize = x.shape[..axis].iter().product();
+    let key = |v: f64| if min { -v } else { v };
+    let mut data = Vec::with_capacity(outer * inner);
+    for o in 0..outer {
+        for i in 0..inner {
+            let at = |t: usize| x.data[(o * len + t) * inner + i];
+            let mut best = 0;
+            for t in 1..len {
+                let (v, b) = (key(at(t)), key(at(best)));
+                if v > b || (last && v == b) {
+                    best = t;
+                }
+            }
+            data.push(best as f64);
+        }
+    }
+    Some(FTensor::new(verity_model::shape::reduce(&x.shape, &[axis], keep), data))
+}

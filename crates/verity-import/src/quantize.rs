@@ -296,6 +296,28 @@ impl<'a> Lowerer<'a> {
                 let out = out_of(self, bits, sy);
                 self.emit(&node.name, Op::Concat { axis: *axis }, parts, out);
             }
+            FOp::Compare(mode) => {
+                // a·sx against b·s2, exactly up to the ratio's fixed point: no Rescale
+                // rounds either side. Booleans are exact: 8 bits at scale 1.
+                let (by, s2) = self.info(ins[1]);
+                let top = sx.max(s2);
+                let (m, _) = fixed_point(&[sx / top, s2 / top], |m, s| {
+                    mag(bx) * m[0].abs() as i128 + mag(by) * m[1].abs() as i128 + (1i128 << s) < LIMIT
+                });
+                let out = out_of(self, 8, 1.0);
+                self.emit(&node.name, Op::Compare { mode: *mode, mult_a: m[0], mult_b: m[1] }, ins, out);
+            }
+            FOp::Where => {
+                let (a, b) = (self.rescaled(ins[1], bits, sy), self.rescaled(ins[2], bits, sy));
+                let out = out_of(self, bits, sy);
+                self.emit(&node.name, Op::Where, vec![ins[0], a, b], out);
+            }
+            FOp::Arg { axis, keep_dims, min, last } => {
+                // Indices are exact integers: scale 1, 8 bits when they fit.
+                let len = self.m.value(ins[0]).shape[*axis];
+                let out = out_of(self, if len <= 128 { 8 } else { 16 }, 1.0);
+                self.emit(&node.name, Op::Arg { axis: *axis, keep_dims: *keep_dims, min: *min, last: *last }, ins, out);
+            }
             _ => unreachable!("scale-keeping ops are handled above"),
         }
         Ok(())

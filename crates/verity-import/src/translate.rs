@@ -196,6 +196,11 @@ impl Builder {
         self.by_name.get(name).copied().ok_or_else(|| ImportError::Onnx(format!("{what} '{name}' is never defined")))
     }
 
+    /// Whether value `id` holds exact integers: a comparison's boolean or an index.
+    pub(crate) fn is_integral(&self, id: usize) -> bool {
+        self.producer.get(&id).is_some_and(|&n| matches!(self.g.nodes[n].op, FOp::Compare(_) | FOp::Arg { .. }))
+    }
+
     pub(crate) fn konst(&self, id: usize) -> Option<&FTensor> {
         self.g.values[id].konst.as_ref()
     }

@@ -6,6 +6,7 @@ use crate::error::Result;
 use crate::fgraph::FOp;
 use crate::ftensor::FTensor;
 use crate::proto;
+use verity_model::CmpMode;
 use crate::translate::{checked_numel, norm_axis, Builder, Cx, Out};
 use verity_model::shape::{broadcast, numel};
 
@@ -42,7 +43,14 @@ pub fn cast(b: &mut Builder, cx: &Cx) -> Result<Out> {
                 .collect(),
         )),
         None if matches!(to, 1 | 10 | 11 | 16) => Out::Alias(x),
-        None => return Err(cx.fail("casting a run-time tensor to an integer type is not supported")),
+        // Booleans and indices are exact integers already: any integer type holds them.
+        None if b.is_integral(x) => Out::Alias(x),
+        None if to == 9 => {
+            let zero = b.add_const(&cx.part("zero"), FTensor::new(vec![], vec![0.0]));
+            let eq = b.push(cx.name, cx.op, FOp::Compare(CmpMode::Equal), vec![x, zero], &cx.part("is zero"))?;
+            Out::Node(FOp::Compare(CmpMode::Equal), vec![eq, zero])
+        }
+        None => return Err(cx.fail("casting a run-time float tensor to an integer type is not supported")),
     })
 }
 

@@ -126,13 +126,8 @@ pub fn max_min(b: &mut Builder, cx: &Cx) -> Result<Out> {
         }
         return Ok(Out::Const(acc));
     }
-    let &[x] = live.as_slice() else {
-        return Err(cx.fail(format!(
-            "{} of {} run-time tensors is not supported (only against constants, as a clamp)",
-            cx.op,
-            live.len()
-        )));
-    };
+    // Constants fold into one clamp of the first run-time operand (max is associative).
+    let mut x = live[0];
     let mut bound = None::<f64>;
     for (i, &id) in ids.iter().enumerate() {
         let Some(t) = b.konst(id) else { continue };
@@ -142,13 +137,23 @@ pub fn max_min(b: &mut Builder, cx: &Cx) -> Result<Out> {
             .ok_or_else(|| cx.fail(format!("constant operand {i} must be one number, got shape {:?}", t.shape)))?;
         bound = Some(bound.map_or(v, |c| if max { c.max(v) } else { c.min(v) }));
     }
-    Ok(match bound {
-        Some(c) => {
-            let clip = if max { Unary::Clip(c, f64::INFINITY) } else { Unary::Clip(f64::NEG_INFINITY, c) };
-            Out::Node(FOp::Unary(clip), vec![x])
+    if let Some(c) = bound {
+        let clip = FOp::Unary(if max { Unary::Clip(c, f64::INFINITY) } else { Unary::Clip(f64::NEG_INFINITY, c) });
+        if live.len() == 1 {
+            return Ok(Out::Node(clip, vec![x]));
         }
-        None => Out::Alias(x),
-    })
+        x = b.push(cx.name, cx.op, clip, vec![x], &cx.part("clamp"))?;
+    }
+    // Run-time operands pairwise: max(p, q) = p > q ? p : q (min: p < q).
+    let mode = if max { verity_model::CmpMode::Greater } else { verity_model::CmpMode::Less };
+    for (k, &q) in live.iter().enumerate().skip(1) {
+        let c = b.push(cx.name, cx.op, FOp::Compare(mode), vec![x, q], &cx.part(&format!("compare {k}")))?;
+        if k + 1 == live.len() {
+            return Ok(Out::Node(FOp::Where, vec![c, x, q]));
+        }
+        x = b.push(cx.name, cx.op, FOp::Where, vec![c, x, q], &cx.part(&format!("select {k}")))?;
+    }
+    Ok(Out::Alias(x))
 }
 
 /// Element-wise math functions of one input, each a lookup table.

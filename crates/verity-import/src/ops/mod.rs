@@ -6,6 +6,7 @@
 
 pub(crate) mod activation;
 pub(crate) mod array;
+pub(crate) mod logic;
 pub(crate) mod math;
 pub(crate) mod nn;
 pub(crate) mod reduce;
@@ -60,6 +61,17 @@ pub(crate) const TABLE: &[(&str, Translate)] = &[
     ("Floor", math::unary),
     ("Ceil", math::unary),
     ("Round", math::unary),
+    // comparisons, logic and selection
+    ("Less", logic::compare),
+    ("LessOrEqual", logic::compare),
+    ("Greater", logic::compare),
+    ("GreaterOrEqual", logic::compare),
+    ("Equal", logic::compare),
+    ("Not", logic::logic),
+    ("And", logic::logic),
+    ("Or", logic::logic),
+    ("Xor", logic::logic),
+    ("Where", logic::select),
     // activations
     ("Relu", activation::activation),
     ("LeakyRelu", activation::activation),
@@ -94,6 +106,8 @@ pub(crate) const TABLE: &[(&str, Translate)] = &[
     ("ReduceL2", reduce::reduce),
     ("ReduceSumSquare", reduce::reduce),
     ("ReduceLogSumExp", reduce::reduce),
+    ("ArgMax", reduce::arg),
+    ("ArgMin", reduce::arg),
 ];
 
 /// The translator for `node`, if its domain is the default one and its op is supported.

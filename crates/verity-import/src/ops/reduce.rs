@@ -95,3 +95,18 @@ fn max_steps(cx: &Cx, s: &[usize], axes: &[usize], keep_dims: bool) -> Result<Ve
     steps.push(("out".to_string(), FOp::Reshape { shape: out }, vec![Arg::Prev]));
     Ok(steps)
 }
+
+/// ArgMax and ArgMin (`axis`, `keepdims`, `select_last_index`).
+pub fn arg(_: &mut Builder, cx: &Cx) -> Result<Out> {
+    let x = cx.x()?;
+    let rank = cx.shape_of(x).len();
+    let a = cx.a.int("axis", 0);
+    let axis = crate::translate::norm_axis(a, rank).ok_or_else(|| cx.fail(format!("axis {a} out of range for rank {rank}")))?;
+    let flag = |name: &str| match cx.a.int(name, if name == "keepdims" { 1 } else { 0 }) {
+        0 => Ok(false),
+        1 => Ok(true),
+        v => Err(cx.fail(format!("{name} must be 0 or 1, got {v}"))),
+    };
+    let (keep_dims, last) = (flag("keepdims")?, flag("select_last_index")?);
+    Ok(Out::Node(FOp::Arg { axis, keep_dims, min: cx.op == "ArgMin", last }, vec![x]))
+}
