@@ -529,9 +529,7 @@ fn check_bounds(op: &Op, ins: &[&ValueInfo], out: &ValueInfo) -> Result<()> {
             }
             Ok(())
         }
-        Op::Compare { mult_a, mult_b, .. } => {
-            check_scaled(1, b(0) * (*mult_a as i128).abs() + b(1) * (*mult_b as i128).abs(), 0)
-        }
+        Op::Compare { mult_a, mult_b, .. } => check_scaled(1, b(0) * (*mult_a as i128).abs() + b(1) * (*mult_b as i128).abs(), 0),
         Op::Where => {
             if ins[1].bits != out.bits || ins[2].bits != out.bits {
                 return invalid("Where's two branches and its output share one bit width");

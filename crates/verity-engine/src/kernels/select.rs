@@ -42,13 +42,7 @@ pub struct ArgPlan {
 
 impl ArgPlan {
     pub fn new(x: &ValueInfo, axis: usize, min: bool, last: bool) -> ArgPlan {
-        ArgPlan {
-            outer: numel(&x.shape[..axis]),
-            len: x.shape[axis],
-            inner: numel(&x.shape[axis + 1..]),
-            min,
-            last,
-        }
+        ArgPlan { outer: numel(&x.shape[..axis]), len: x.shape[axis], inner: numel(&x.shape[axis + 1..]), min, last }
     }
 
     pub fn run(&self, x: &[i32], out: &mut [i32]) {

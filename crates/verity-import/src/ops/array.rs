@@ -6,9 +6,9 @@ use crate::error::Result;
 use crate::fgraph::FOp;
 use crate::ftensor::FTensor;
 use crate::proto;
-use verity_model::CmpMode;
 use crate::translate::{checked_numel, norm_axis, Builder, Cx, Out};
 use verity_model::shape::{broadcast, numel};
+use verity_model::CmpMode;
 
 pub fn identity(_: &mut Builder, cx: &Cx) -> Result<Out> {
     Ok(Out::Alias(cx.x()?))

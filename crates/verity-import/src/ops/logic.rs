@@ -22,7 +22,11 @@ pub fn compare(_: &mut Builder, cx: &Cx) -> Result<Out> {
 fn not(b: &mut Builder, cx: &Cx, x: usize, last: bool) -> Result<Out> {
     let zero = b.add_const(&cx.part("zero"), FTensor::new(vec![], vec![0.0]));
     let op = FOp::Compare(CmpMode::Equal);
-    Ok(if last { Out::Node(op, vec![x, zero]) } else { Out::Alias(b.push(cx.name, cx.op, op, vec![x, zero], &cx.part("not"))?) })
+    Ok(if last {
+        Out::Node(op, vec![x, zero])
+    } else {
+        Out::Alias(b.push(cx.name, cx.op, op, vec![x, zero], &cx.part("not"))?)
+    })
 }
 
 pub fn logic(b: &mut Builder, cx: &Cx) -> Result<Out> {

@@ -227,8 +227,7 @@ impl Builder<'_> {
                 let lane_of = |j: usize| verity_model::shape::lane(&shape, *axis, j).collect::<Vec<_>>();
                 let len = shape[*axis];
                 let stride: usize = shape[*axis + 1..].iter().product();
-                let (_, _, mx) =
-                    self.lane_extreme(name, node.inputs[0], &lane_of, &|j| j / stride % len, false, None)?;
+                let (_, _, mx) = self.lane_extreme(name, node.inputs[0], &lane_of, &|j| j / stride % len, false, None)?;
                 let x = self.value_col(node.inputs[0]);
                 let tvars = log2(exp_table.len() + 1);
                 let mut t: [Vec<i64>; 3] = std::array::from_fn(|_| vec![0; 1 << tvars]);
