@@ -92,6 +92,7 @@ pub(crate) const TABLE: &[(&str, Translate)] = &[
     ("Conv", nn::conv),
     ("BatchNormalization", nn::batch_norm),
     ("Softmax", nn::softmax),
+    ("LogSoftmax", nn::log_softmax),
     ("LayerNormalization", nn::layer_norm),
     ("MaxPool", nn::pool),
     ("AveragePool", nn::pool),
@@ -107,6 +108,7 @@ pub(crate) const TABLE: &[(&str, Translate)] = &[
     ("ReduceSumSquare", reduce::reduce),
     ("ReduceLogSumExp", reduce::reduce),
     ("ArgMax", reduce::arg),
+    ("CumSum", reduce::cumsum),
     ("ArgMin", reduce::arg),
 ];
 

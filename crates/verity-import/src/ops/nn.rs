@@ -1,7 +1,7 @@
 //! Network layers: convolution, normalization, softmax and pooling.
 
 use crate::error::Result;
-use crate::fgraph::{Binary, FOp};
+use crate::fgraph::{Binary, FOp, Unary};
 use crate::ftensor::FTensor;
 use crate::translate::{norm_axis, Builder, Cx, Out};
 use verity_model::shape::numel;
@@ -68,6 +68,26 @@ pub fn softmax(b: &mut Builder, cx: &Cx) -> Result<Out> {
         return Err(cx.fail("opset < 13 Softmax over a non-final axis is not supported"));
     }
     Ok(Out::Node(FOp::Softmax { axis }, vec![x]))
+}
+
+/// LogSoftmax: `(x − m) − log Σ exp(x − m)` with `m` the lane max (the ReduceMax lowering).
+pub fn log_softmax(b: &mut Builder, cx: &Cx) -> Result<Out> {
+    let x = cx.x()?;
+    let s = cx.shape_of(x);
+    let axis = norm_axis(cx.a.int("axis", -1), s.len()).ok_or_else(|| cx.fail("axis out of range"))?;
+    if b.opset < 13 && axis != s.len() - 1 {
+        return Err(cx.fail("opset < 13 LogSoftmax over a non-final axis is not supported"));
+    }
+    let m = match crate::ops::array::chain(b, cx, x, crate::ops::reduce::max_steps(cx, &s, &[axis], true)?)? {
+        Out::Node(op, ins) => b.push(cx.name, cx.op, op, ins, &cx.part("max"))?,
+        _ => unreachable!("a max has steps"),
+    };
+    let push = |b: &mut Builder, op: FOp, ins: Vec<usize>, what: &str| b.push(cx.name, cx.op, op, ins, &cx.part(what));
+    let d = push(b, FOp::Binary(Binary::Sub), vec![x, m], "shifted")?;
+    let e = push(b, FOp::Unary(Unary::Exp), vec![d], "exp")?;
+    let t = push(b, FOp::Reduce { axes: vec![axis], keep_dims: true, mean: false }, vec![e], "sum")?;
+    let l = push(b, FOp::Unary(Unary::Log), vec![t], "log")?;
+    Ok(Out::Node(FOp::Binary(Binary::Sub), vec![d, l]))
 }
 
 pub fn layer_norm(_: &mut Builder, cx: &Cx) -> Result<Out> {

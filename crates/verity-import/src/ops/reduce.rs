@@ -75,7 +75,7 @@ fn log_sum_exp(b: &mut Builder, cx: &Cx, x: usize, s: &[usize], axes: Vec<usize>
 
 /// Max over `axes`: the kept axes move to the front, the reduced ones become one row
 /// that a MaxPool of the row's width reduces, and a Reshape gives the output shape.
-fn max_steps(cx: &Cx, s: &[usize], axes: &[usize], keep_dims: bool) -> Result<Vec<(String, FOp, Vec<Arg>)>> {
+pub(crate) fn max_steps(cx: &Cx, s: &[usize], axes: &[usize], keep_dims: bool) -> Result<Vec<(String, FOp, Vec<Arg>)>> {
     let kept: Vec<usize> = (0..s.len()).filter(|d| !axes.contains(d)).collect();
     let perm: Vec<usize> = kept.iter().chain(axes).copied().collect();
     let (outer, inner) = (kept.iter().map(|&d| s[d]).product::<usize>(), axes.iter().map(|&d| s[d]).product::<usize>());
@@ -109,4 +109,45 @@ pub fn arg(_: &mut Builder, cx: &Cx) -> Result<Out> {
     };
     let (keep_dims, last) = (flag("keepdims")?, flag("select_last_index")?);
     Ok(Out::Node(FOp::Arg { axis, keep_dims, min: cx.op == "ArgMin", last }, vec![x]))
+}
+
+/// CumSum along a constant `axis` (`exclusive`, `reverse`): a Linear with a 0/1
+/// triangular weight over the axis, moved last by a Transpose when it is not.
+pub fn cumsum(b: &mut Builder, cx: &Cx) -> Result<Out> {
+    let x = cx.x()?;
+    let s = cx.shape_of(x);
+    let a = cx.konst_in(1, "axis")?;
+    let &[av] = a.data.as_slice() else { return Err(cx.fail(format!("axis must be one number, got shape {:?}", a.shape))) };
+    let axis = norm_axis(av as i64, s.len()).ok_or_else(|| cx.fail(format!("axis {av} out of range for rank {}", s.len())))?;
+    let flag = |name: &str| match cx.a.int(name, 0) {
+        0 => Ok(false),
+        1 => Ok(true),
+        v => Err(cx.fail(format!("{name} must be 0 or 1, got {v}"))),
+    };
+    let (exclusive, reverse) = (flag("exclusive")?, flag("reverse")?);
+    let n = s[axis];
+    if n > 1024 {
+        return Err(cx.fail(format!("a cumulative sum over {n} elements is too long (at most 1024)")));
+    }
+    // Row i (output position) sums input positions t up to i (from i when reversed).
+    let takes = |i: usize, t: usize| match (reverse, exclusive) {
+        (false, false) => t <= i,
+        (false, true) => t < i,
+        (true, false) => t >= i,
+        (true, true) => t > i,
+    };
+    let w = (0..n * n).map(|j| takes(j / n, j % n) as u8 as f64).collect();
+    let linear = FOp::Linear { w, b: vec![0.0; n] };
+    let last = s.len() - 1;
+    if axis == last {
+        return Ok(Out::Node(linear, vec![x]));
+    }
+    let mut perm: Vec<usize> = (0..s.len()).collect();
+    perm.swap(axis, last);
+    let steps = vec![
+        ("moved".to_string(), FOp::Transpose { perm: perm.clone() }, vec![Arg::Prev]),
+        ("sums".to_string(), linear, vec![Arg::Prev]),
+        ("back".to_string(), FOp::Transpose { perm }, vec![Arg::Prev]),
+    ];
+    chain(b, cx, x, steps)
 }
