@@ -309,6 +309,9 @@ pub struct FGraph {
     pub inputs: Vec<usize>,
     /// Element-wise affine maps folded out of the graph into input quantization.
     pub input_affine: Vec<InputAffine>,
+    /// Per input: its ONNX type is boolean (`Some(8)`) or integer (`Some(16)`), so it is
+    /// quantized exactly, at scale 1 and that width, instead of at a calibrated scale.
+    pub input_int_bits: Vec<Option<u8>>,
     pub outputs: Vec<usize>,
 }
 

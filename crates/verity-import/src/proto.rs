@@ -52,6 +52,17 @@ pub fn tensor(t: &TensorProto) -> Result<FTensor> {
 /// present, else the declared one. A symbolic or missing dimension without a fixed
 /// shape is an error naming the input and the dimension; a fixed shape must agree with
 /// every declared number.
+/// The exact width for a boolean (8 bits) or integer (16 bits) graph input; `None` for
+/// floating-point types.
+pub fn integer_bits(v: &ValueInfoProto) -> Option<u8> {
+    let Some(type_proto::Value::TensorType(tt)) = v.r#type.as_ref().and_then(|t| t.value.as_ref()) else { return None };
+    match tt.elem_type() {
+        9 => Some(8),                // BOOL
+        2..=7 | 12 | 13 => Some(16), // the (u)int types
+        _ => None,                   // FLOAT, FLOAT16, DOUBLE, BFLOAT16, ...
+    }
+}
+
 pub fn declared_shape(v: &ValueInfoProto, fixed: Option<&[usize]>) -> Result<Vec<usize>> {
     use crate::onnx::tensor_shape_proto::dimension::Value;
     let name = v.name();

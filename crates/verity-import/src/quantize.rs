@@ -71,8 +71,11 @@ impl<'a> Lowerer<'a> {
     }
 
     pub fn lower(mut self) -> Result<Model> {
-        for &i in &self.fg.inputs {
-            let id = self.new_value(i, self.bits, self.scale_for(i, self.bits));
+        for (k, &i) in self.fg.inputs.iter().enumerate() {
+            let id = match self.fg.input_int_bits[k] {
+                Some(bits) => self.new_value(i, bits, 1.0),
+                None => self.new_value(i, self.bits, self.scale_for(i, self.bits)),
+            };
             self.m.inputs.push(id);
         }
         if self.fg.input_affine.iter().any(|a| !a.mul.is_empty()) {

@@ -44,6 +44,7 @@ pub fn build(graph: &GraphProto, opset: i64, shapes: &[(String, Vec<usize>)]) ->
         let id = b.add_value(input.name(), shape.clone(), None);
         b.g.inputs.push(id);
         b.g.input_affine.push(InputAffine::default());
+        b.g.input_int_bits.push(proto::integer_bits(input));
         b.zeros.push(FTensor::new(shape.clone(), vec![0.0; numel(&shape)]));
     }
     if b.g.inputs.is_empty() {
@@ -196,9 +197,11 @@ impl Builder {
         self.by_name.get(name).copied().ok_or_else(|| ImportError::Onnx(format!("{what} '{name}' is never defined")))
     }
 
-    /// Whether value `id` holds exact integers: a comparison's boolean or an index.
+    /// Whether value `id` holds exact integers: an integer graph input, a comparison's
+    /// boolean or an index.
     pub(crate) fn is_integral(&self, id: usize) -> bool {
-        self.producer.get(&id).is_some_and(|&n| matches!(self.g.nodes[n].op, FOp::Compare(_) | FOp::Arg { .. }))
+        let input = self.g.inputs.iter().position(|&i| i == id).is_some_and(|k| self.g.input_int_bits[k].is_some());
+        input || self.producer.get(&id).is_some_and(|&n| matches!(self.g.nodes[n].op, FOp::Compare(_) | FOp::Arg { .. }))
     }
 
     pub(crate) fn konst(&self, id: usize) -> Option<&FTensor> {
@@ -280,7 +283,8 @@ impl Builder {
             _ => return None,
         };
         let slot = self.g.inputs.iter().position(|&i| i == x)?;
-        if self.uses.get(&self.g.values[x].name).copied() != Some(1) {
+        // An integer input stays exact: no affine map in front of it.
+        if self.g.input_int_bits[slot].is_some() || self.uses.get(&self.g.values[x].name).copied() != Some(1) {
             return None;
         }
         let shape = self.g.values[x].shape.clone();

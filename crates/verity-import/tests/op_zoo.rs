@@ -131,3 +131,23 @@ fn a_symbolic_dimension_needs_a_shape() {
         load_onnx_with_shapes(&zoo, &[("input".into(), vec![1, 16])]).unwrap().values.len()
     );
 }
+
+#[test]
+fn integer_inputs_and_booleans_are_exact() {
+    let doc: Value = serde_json::from_str(&std::fs::read_to_string(dir("int_input.json")).unwrap()).unwrap();
+    let model = import(
+        &std::fs::read(dir("int_input.onnx")).unwrap(),
+        &doc["calibration"].to_string(),
+        &ImportOptions { bits: 8 },
+        |_, _| {},
+    )
+    .unwrap();
+    let x = model.value(model.inputs[0]);
+    assert_eq!((x.bits, x.scale), (16, 1.0), "an int64 input is quantized at scale 1");
+    let cmp = model.nodes.iter().find(|n| n.op.kind() == "Compare").expect("Less is a Compare");
+    let y = model.value(cmp.output);
+    assert_eq!((y.bits, y.scale), (8, 1.0), "a boolean is 8 bits at scale 1");
+    // Every integer in range quantizes to itself.
+    let q = quantize_inputs(&model, &[(-20..-4).map(f64::from).collect()]).unwrap();
+    assert_eq!(q[0].data, (-20..-4).collect::<Vec<i32>>());
+}
