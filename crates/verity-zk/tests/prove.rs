@@ -55,27 +55,6 @@ fn every_fixture_model_proves_and_verifies() {
     }
 }
 
-/// A Softmax over a 32-element lane has no argument (its max is a product over the lane).
-#[test]
-fn unsupported_ops_are_refused_by_name() {
-    let v = |name: &str| ValueInfo { name: name.into(), shape: vec![1, 32], bits: 8, scale: 0.1 };
-    let model = Model {
-        values: vec![v("x"), v("y")],
-        inputs: vec![0],
-        input_affine: vec![],
-        outputs: vec![1],
-        nodes: vec![Node {
-            name: "wide_softmax".into(),
-            op: Op::Softmax { axis: 1, exp_table: vec![1; 256] },
-            inputs: vec![0],
-            output: 1,
-        }],
-    };
-    model.validate().unwrap();
-    let err = keygen(&model).err().expect("refused");
-    assert!(err.contains("Softmax") && err.contains("wide_softmax"), "{err}");
-}
-
 #[test]
 fn altered_statements_are_rejected() {
     let c = cnn();
