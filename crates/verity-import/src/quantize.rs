@@ -143,6 +143,31 @@ impl<'a> Lowerer<'a> {
         self.constant_at(fv, CONST_BITS, scale)
     }
 
+    /// For a Compare with exactly one constant input: its slot and the other input's scale.
+    fn compared_constant(&self, node: &FNode) -> Option<(usize, f32)> {
+        let is_const = |k: usize| self.fg.values[node.inputs[k]].konst.is_some();
+        let k = match (is_const(0), is_const(1)) {
+            (true, false) => 0,
+            (false, true) => 1,
+            _ => return None,
+        };
+        let other = self.map[node.inputs[1 - k]]?;
+        Some((k, self.m.value(other).scale))
+    }
+
+    /// Constant `fv` at `CONST_BITS` and `scale`, as a value of its own (the constant's other
+    /// uses keep their materialization); values beyond the range clamp, which keeps every
+    /// comparison with an operand of that scale the same.
+    fn constant_copy(&mut self, fv: usize, scale: f32) -> ValueId {
+        let t: &FTensor = self.fg.values[fv].konst.as_ref().expect("only constants are materialized");
+        let (lo, hi) = qrange(CONST_BITS);
+        let data = t.data.iter().map(|v| (v / scale as f64).round().clamp(lo as f64, hi as f64) as i32).collect();
+        let name = format!("{}/compared", self.fg.values[fv].name);
+        let id = self.add_value(&name, t.shape.clone(), CONST_BITS, scale);
+        self.emit(&name, Op::Const { data }, vec![], id);
+        id
+    }
+
     /// Materializes constant `fv` at `bits` and `scale` (values beyond the range clamp).
     fn constant_at(&mut self, fv: usize, bits: u8, scale: f32) -> ValueId {
         let t: &FTensor = self.fg.values[fv].konst.as_ref().expect("only constants are materialized");
@@ -177,7 +202,21 @@ impl<'a> Lowerer<'a> {
                 }
             }
         }
-        let ins: Vec<ValueId> = node.inputs.iter().map(|&i| self.operand(i)).collect();
+        let compared = if let FOp::Compare(_) = node.op { self.compared_constant(node) } else { None };
+        let ins: Vec<ValueId> = match compared {
+            Some((k, scale)) => {
+                // The constant side of a comparison takes the other side's scale, so that
+                // integers (booleans, indices) meet integer thresholds exactly.
+                let c = self.constant_copy(node.inputs[k], scale);
+                let other = self.operand(node.inputs[1 - k]);
+                if k == 0 {
+                    vec![c, other]
+                } else {
+                    vec![other, c]
+                }
+            }
+            _ => node.inputs.iter().map(|&i| self.operand(i)).collect(),
+        };
         let (bx, sx) = self.info(ins[0]);
         let bits = self.bits;
         if node.op.keeps_scale() {

@@ -72,6 +72,8 @@ pub(crate) const TABLE: &[(&str, Translate)] = &[
     ("Or", logic::logic),
     ("Xor", logic::logic),
     ("Where", logic::select),
+    ("Hardmax", logic::hardmax),
+    ("OneHot", logic::one_hot),
     // activations
     ("Relu", activation::activation),
     ("LeakyRelu", activation::activation),
