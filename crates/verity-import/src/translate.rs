@@ -146,6 +146,14 @@ impl Cx<'_> {
     pub fn konst_opt(&self, i: usize, what: &str) -> Result<Option<FTensor>> {
         self.opt(i).map(|_| self.konst_in(i, what)).transpose()
     }
+    /// A 0/1 attribute as a bool; any other value is an error naming it.
+    pub fn flag(&self, name: &str, default: bool) -> Result<bool> {
+        match self.a.int(name, default as i64) {
+            0 => Ok(false),
+            1 => Ok(true),
+            v => Err(self.fail(format!("{name} must be 0 or 1, got {v}"))),
+        }
+    }
     /// A name for the `k`-th extra value a multi-node lowering creates.
     pub fn part(&self, what: &str) -> String {
         format!("{}/{what}", self.name)

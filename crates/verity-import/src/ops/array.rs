@@ -8,7 +8,6 @@ use crate::ftensor::FTensor;
 use crate::proto;
 use crate::translate::{checked_numel, norm_axis, Builder, Cx, Out};
 use verity_model::shape::{broadcast, numel};
-use verity_model::CmpMode;
 
 pub fn identity(_: &mut Builder, cx: &Cx) -> Result<Out> {
     Ok(Out::Alias(cx.x()?))
@@ -45,10 +44,10 @@ pub fn cast(b: &mut Builder, cx: &Cx) -> Result<Out> {
         None if matches!(to, 1 | 10 | 11 | 16) => Out::Alias(x),
         // Booleans and indices are exact integers already: any integer type holds them.
         None if b.is_integral(x) => Out::Alias(x),
+        // x != 0 is not(not(x)).
         None if to == 9 => {
-            let zero = b.add_const(&cx.part("zero"), FTensor::new(vec![], vec![0.0]));
-            let eq = b.push(cx.name, cx.op, FOp::Compare(CmpMode::Equal), vec![x, zero], &cx.part("is zero"))?;
-            Out::Node(FOp::Compare(CmpMode::Equal), vec![eq, zero])
+            let z = crate::ops::logic::push_not(b, cx, x, "is zero")?;
+            crate::ops::logic::not(b, cx, z)
         }
         None => return Err(cx.fail("casting a run-time float tensor to an integer type is not supported")),
     })

@@ -18,21 +18,25 @@ pub fn compare(_: &mut Builder, cx: &Cx) -> Result<Out> {
     Ok(Out::Node(FOp::Compare(mode), vec![cx.x()?, cx.input(1)?]))
 }
 
-/// `x == 0`.
-fn not(b: &mut Builder, cx: &Cx, x: usize, last: bool) -> Result<Out> {
-    let zero = b.add_const(&cx.part("zero"), FTensor::new(vec![], vec![0.0]));
-    let op = FOp::Compare(CmpMode::Equal);
-    Ok(if last {
-        Out::Node(op, vec![x, zero])
-    } else {
-        Out::Alias(b.push(cx.name, cx.op, op, vec![x, zero], &cx.part("not"))?)
-    })
+fn zero(b: &mut Builder, cx: &Cx) -> usize {
+    b.add_const(&cx.part("zero"), FTensor::new(vec![], vec![0.0]))
+}
+
+/// `x == 0`, as the node's output.
+pub(crate) fn not(b: &mut Builder, cx: &Cx, x: usize) -> Out {
+    Out::Node(FOp::Compare(CmpMode::Equal), vec![x, zero(b, cx)])
+}
+
+/// `x == 0`, as an intermediate value named `what`.
+pub(crate) fn push_not(b: &mut Builder, cx: &Cx, x: usize, what: &str) -> Result<usize> {
+    let z = zero(b, cx);
+    b.push(cx.name, cx.op, FOp::Compare(CmpMode::Equal), vec![x, z], &cx.part(what))
 }
 
 pub fn logic(b: &mut Builder, cx: &Cx) -> Result<Out> {
     let x = cx.x()?;
     if cx.op == "Not" {
-        return not(b, cx, x, true);
+        return Ok(not(b, cx, x));
     }
     let y = cx.input(1)?;
     Ok(match cx.op {
@@ -41,7 +45,7 @@ pub fn logic(b: &mut Builder, cx: &Cx) -> Result<Out> {
         "Or" => Out::Node(FOp::Where, vec![x, x, y]),
         _ => {
             let eq = b.push(cx.name, cx.op, FOp::Compare(CmpMode::Equal), vec![x, y], &cx.part("equal"))?;
-            not(b, cx, eq, true)?
+            not(b, cx, eq)
         }
     })
 }

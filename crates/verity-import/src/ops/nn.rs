@@ -1,7 +1,7 @@
 //! Network layers: convolution, normalization, softmax and pooling.
 
 use crate::error::Result;
-use crate::fgraph::{Binary, FOp, Unary};
+use crate::fgraph::{Binary, FOp};
 use crate::ftensor::FTensor;
 use crate::translate::{norm_axis, Builder, Cx, Out};
 use verity_model::shape::numel;
@@ -78,15 +78,7 @@ pub fn log_softmax(b: &mut Builder, cx: &Cx) -> Result<Out> {
     if b.opset < 13 && axis != s.len() - 1 {
         return Err(cx.fail("opset < 13 LogSoftmax over a non-final axis is not supported"));
     }
-    let m = match crate::ops::array::chain(b, cx, x, crate::ops::reduce::max_steps(cx, &s, &[axis], true)?)? {
-        Out::Node(op, ins) => b.push(cx.name, cx.op, op, ins, &cx.part("max"))?,
-        _ => unreachable!("a max has steps"),
-    };
-    let push = |b: &mut Builder, op: FOp, ins: Vec<usize>, what: &str| b.push(cx.name, cx.op, op, ins, &cx.part(what));
-    let d = push(b, FOp::Binary(Binary::Sub), vec![x, m], "shifted")?;
-    let e = push(b, FOp::Unary(Unary::Exp), vec![d], "exp")?;
-    let t = push(b, FOp::Reduce { axes: vec![axis], keep_dims: true, mean: false }, vec![e], "sum")?;
-    let l = push(b, FOp::Unary(Unary::Log), vec![t], "log")?;
+    let [_, d, l] = crate::ops::reduce::shifted_log_sum(b, cx, x, &s, &[axis])?;
     Ok(Out::Node(FOp::Binary(Binary::Sub), vec![d, l]))
 }
 

@@ -56,15 +56,23 @@ pub fn reduce(b: &mut Builder, cx: &Cx) -> Result<Out> {
 
 /// `m + log Σ exp(x − m)` with `m` the max: every exponent is ≤ 0 and the sum is ≥ 1,
 /// so no table has to cover huge values or a logarithm near 0.
-fn log_sum_exp(b: &mut Builder, cx: &Cx, x: usize, s: &[usize], axes: Vec<usize>, keep_dims: bool) -> Result<Out> {
-    let m = match chain(b, cx, x, max_steps(cx, s, &axes, true)?)? {
+/// The stable log-sum-exp parts over `axes` (kept dims): the max `m`, the shifted
+/// `d = x − m` and `l = log Σ exp(d)`. LogSumExp is `l + m`, LogSoftmax `d − l`.
+pub(crate) fn shifted_log_sum(b: &mut Builder, cx: &Cx, x: usize, s: &[usize], axes: &[usize]) -> Result<[usize; 3]> {
+    let m = match chain(b, cx, x, max_steps(cx, s, axes, true)?)? {
         Out::Node(op, ins) => b.push(cx.name, cx.op, op, ins, &cx.part("max"))?,
         _ => unreachable!("a max has steps"),
     };
     let d = b.push(cx.name, cx.op, FOp::Binary(Binary::Sub), vec![x, m], &cx.part("shifted"))?;
     let e = b.push(cx.name, cx.op, FOp::Unary(Unary::Exp), vec![d], &cx.part("exp"))?;
-    let t = b.push(cx.name, cx.op, FOp::Reduce { axes: axes.clone(), keep_dims: true, mean: false }, vec![e], &cx.part("sum"))?;
+    let t =
+        b.push(cx.name, cx.op, FOp::Reduce { axes: axes.to_vec(), keep_dims: true, mean: false }, vec![e], &cx.part("sum"))?;
     let l = b.push(cx.name, cx.op, FOp::Unary(Unary::Log), vec![t], &cx.part("log"))?;
+    Ok([m, d, l])
+}
+
+fn log_sum_exp(b: &mut Builder, cx: &Cx, x: usize, s: &[usize], axes: Vec<usize>, keep_dims: bool) -> Result<Out> {
+    let [m, _, l] = shifted_log_sum(b, cx, x, s, &axes)?;
     if keep_dims {
         return Ok(Out::Node(FOp::Binary(Binary::Add), vec![l, m]));
     }
@@ -75,7 +83,7 @@ fn log_sum_exp(b: &mut Builder, cx: &Cx, x: usize, s: &[usize], axes: Vec<usize>
 
 /// Max over `axes`: the kept axes move to the front, the reduced ones become one row
 /// that a MaxPool of the row's width reduces, and a Reshape gives the output shape.
-pub(crate) fn max_steps(cx: &Cx, s: &[usize], axes: &[usize], keep_dims: bool) -> Result<Vec<(String, FOp, Vec<Arg>)>> {
+fn max_steps(cx: &Cx, s: &[usize], axes: &[usize], keep_dims: bool) -> Result<Vec<(String, FOp, Vec<Arg>)>> {
     let kept: Vec<usize> = (0..s.len()).filter(|d| !axes.contains(d)).collect();
     let perm: Vec<usize> = kept.iter().chain(axes).copied().collect();
     let (outer, inner) = (kept.iter().map(|&d| s[d]).product::<usize>(), axes.iter().map(|&d| s[d]).product::<usize>());
@@ -102,12 +110,7 @@ pub fn arg(_: &mut Builder, cx: &Cx) -> Result<Out> {
     let rank = cx.shape_of(x).len();
     let a = cx.a.int("axis", 0);
     let axis = crate::translate::norm_axis(a, rank).ok_or_else(|| cx.fail(format!("axis {a} out of range for rank {rank}")))?;
-    let flag = |name: &str| match cx.a.int(name, if name == "keepdims" { 1 } else { 0 }) {
-        0 => Ok(false),
-        1 => Ok(true),
-        v => Err(cx.fail(format!("{name} must be 0 or 1, got {v}"))),
-    };
-    let (keep_dims, last) = (flag("keepdims")?, flag("select_last_index")?);
+    let (keep_dims, last) = (cx.flag("keepdims", true)?, cx.flag("select_last_index", false)?);
     Ok(Out::Node(FOp::Arg { axis, keep_dims, min: cx.op == "ArgMin", last }, vec![x]))
 }
 
@@ -119,12 +122,7 @@ pub fn cumsum(b: &mut Builder, cx: &Cx) -> Result<Out> {
     let a = cx.konst_in(1, "axis")?;
     let &[av] = a.data.as_slice() else { return Err(cx.fail(format!("axis must be one number, got shape {:?}", a.shape))) };
     let axis = norm_axis(av as i64, s.len()).ok_or_else(|| cx.fail(format!("axis {av} out of range for rank {}", s.len())))?;
-    let flag = |name: &str| match cx.a.int(name, 0) {
-        0 => Ok(false),
-        1 => Ok(true),
-        v => Err(cx.fail(format!("{name} must be 0 or 1, got {v}"))),
-    };
-    let (exclusive, reverse) = (flag("exclusive")?, flag("reverse")?);
+    let (exclusive, reverse) = (cx.flag("exclusive", false)?, cx.flag("reverse", false)?);
     let n = s[axis];
     if n > 1024 {
         return Err(cx.fail(format!("a cumulative sum over {n} elements is too long (at most 1024)")));
