@@ -100,6 +100,9 @@ pub(crate) enum Out {
     Const(FTensor),
     /// The node computes an existing value (Identity, or a rewrite into an earlier op).
     Alias(usize),
+    /// A node with several outputs (TopK, the recurrent ops): one existing value per ONNX
+    /// output, in order; omitted optional outputs (empty names) are skipped.
+    Many(Vec<usize>),
 }
 
 /// One ONNX node as its translator sees it: inputs resolved to value ids, attribute
@@ -235,7 +238,28 @@ impl Builder {
 
     fn finish(&mut self, node: &NodeProto, name: &str, out: Out) -> Result<()> {
         let out_name = node.output.first().map(String::as_str).unwrap_or_default();
+        // An unread extra output (Dropout's mask) is harmless; a read one is not computed.
+        let read = |o: &String| !o.is_empty() && self.uses.get(o).is_some_and(|&n| n > 0);
+        if !matches!(out, Out::Many(_)) && node.output.iter().skip(1).any(read) {
+            return Err(ImportError::Node {
+                op: node.op_type().into(),
+                node: name.into(),
+                msg: format!("only the first of its {} outputs is supported", node.output.len()),
+            });
+        }
         match out {
+            Out::Many(ids) => {
+                if node.output.len() > ids.len() {
+                    return Err(ImportError::Node {
+                        op: node.op_type().into(),
+                        node: name.into(),
+                        msg: format!("has {} outputs; at most {} are supported", node.output.len(), ids.len()),
+                    });
+                }
+                for (o, id) in node.output.iter().zip(ids).filter(|(o, _)| !o.is_empty()) {
+                    self.by_name.insert(o.clone(), id);
+                }
+            }
             Out::Alias(id) => {
                 self.by_name.insert(out_name.to_string(), id);
             }
