@@ -155,15 +155,15 @@ impl<'a> Lowerer<'a> {
         Some((k, self.m.value(other).scale))
     }
 
-    /// Constant `fv` at `CONST_BITS` and `scale`, as a value of its own (the constant's other
+    /// Constant `fv` at `bits` and `scale`, as a value of its own (the constant's other
     /// uses keep their materialization); values beyond the range clamp, which keeps every
     /// comparison with an operand of that scale the same.
-    fn constant_copy(&mut self, fv: usize, scale: f32) -> ValueId {
+    fn constant_copy(&mut self, fv: usize, bits: u8, scale: f32, tag: &str) -> ValueId {
         let t: &FTensor = self.fg.values[fv].konst.as_ref().expect("only constants are materialized");
-        let (lo, hi) = qrange(CONST_BITS);
+        let (lo, hi) = qrange(bits);
         let data = t.data.iter().map(|v| (v / scale as f64).round().clamp(lo as f64, hi as f64) as i32).collect();
-        let name = format!("{}/compared", self.fg.values[fv].name);
-        let id = self.add_value(&name, t.shape.clone(), CONST_BITS, scale);
+        let name = format!("{}/{tag}", self.fg.values[fv].name);
+        let id = self.add_value(&name, t.shape.clone(), bits, scale);
         self.emit(&name, Op::Const { data }, vec![], id);
         id
     }
@@ -191,7 +191,34 @@ impl<'a> Lowerer<'a> {
         out
     }
 
+    /// A Where with one constant branch whose values all fit the other branch's range
+    /// (infinite ones clamp to its ends, as masks use them): the output keeps the
+    /// run-time branch's width and scale, so the selected values are copied exactly.
+    fn where_in_place(&mut self, node: &FNode) -> bool {
+        let konst = |k: usize| self.fg.values[node.inputs[k]].konst.as_ref();
+        let (k, other) = match (konst(1), konst(2)) {
+            (Some(_), None) => (1, 2),
+            (None, Some(_)) => (2, 1),
+            _ => return false,
+        };
+        let Some(id) = self.map[node.inputs[other]] else { return false };
+        let (bx, sx) = self.info(id);
+        let fits = |v: &f64| v.is_infinite() || (v / sx).abs() <= qmax(bx) + 0.5;
+        if !konst(k).expect("checked").data.iter().all(fits) {
+            return false;
+        }
+        let cond = self.operand(node.inputs[0]);
+        let c = self.constant_copy(node.inputs[k], bx, sx as f32, "selected");
+        let out = self.new_value(node.output, bx, sx as f32);
+        let ins = if k == 1 { vec![cond, c, id] } else { vec![cond, id, c] };
+        self.emit(&node.name, Op::Where, ins, out);
+        true
+    }
+
     fn lower_node(&mut self, node: &FNode) -> Result<()> {
+        if matches!(node.op, FOp::Where) && self.where_in_place(node) {
+            return Ok(());
+        }
         if let FOp::Concat { .. } = node.op {
             // A constant block joined by Concat (Pad's border) is stored at the output's
             // width and scale, so that it needs no Rescale node.
@@ -207,7 +234,7 @@ impl<'a> Lowerer<'a> {
             Some((k, scale)) => {
                 // The constant side of a comparison takes the other side's scale, so that
                 // integers (booleans, indices) meet integer thresholds exactly.
-                let c = self.constant_copy(node.inputs[k], scale);
+                let c = self.constant_copy(node.inputs[k], CONST_BITS, scale, "compared");
                 let other = self.operand(node.inputs[1 - k]);
                 if k == 0 {
                     vec![c, other]
@@ -334,6 +361,10 @@ impl<'a> Lowerer<'a> {
                 );
             }
             FOp::Concat { axis } => {
+                // Exact integers (booleans, indices) stay exact: scale 1, the widest width.
+                let integral = ins.iter().all(|&i| self.info(i).1 == 1.0);
+                let (bits, sy) =
+                    if integral { (ins.iter().map(|&i| self.info(i).0).max().unwrap_or(8), 1.0) } else { (bits, sy) };
                 let parts: Vec<ValueId> = ins.iter().map(|&i| self.rescaled(i, bits, sy)).collect();
                 let out = out_of(self, bits, sy);
                 self.emit(&node.name, Op::Concat { axis: *axis }, parts, out);

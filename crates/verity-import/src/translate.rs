@@ -215,6 +215,12 @@ impl Builder {
         input || self.producer.get(&id).is_some_and(|&n| matches!(self.g.nodes[n].op, FOp::Compare(_) | FOp::Arg { .. }))
     }
 
+    /// The shape of any value, including one a translator has just pushed (`Cx::shape_of`
+    /// only knows the node's inputs).
+    pub(crate) fn shape(&self, id: usize) -> Vec<usize> {
+        self.g.values[id].shape.clone()
+    }
+
     pub(crate) fn konst(&self, id: usize) -> Option<&FTensor> {
         self.g.values[id].konst.as_ref()
     }
@@ -376,9 +382,17 @@ impl Builder {
         Some(Out::Alias(x))
     }
 
-    pub(crate) fn window(&self, a: &Attrs, kernel: [usize; 2], xs: &[usize]) -> std::result::Result<Window, String> {
+    /// The window of a 2-D conv or pool; `ints` reads its integer attributes (as 2-D
+    /// ones: a 1-D op's are widened by `ops::nn::attrs_2d`).
+    pub(crate) fn window(
+        &self,
+        ints: &dyn Fn(&str) -> Option<Vec<i64>>,
+        auto: Option<String>,
+        kernel: [usize; 2],
+        xs: &[usize],
+    ) -> std::result::Result<Window, String> {
         let two = |name: &str, d: usize| -> std::result::Result<[usize; 2], String> {
-            match a.ints(name) {
+            match ints(name) {
                 None => Ok([d, d]),
                 Some(v) if v.len() == 2 && v.iter().all(|&x| x > 0) => Ok([v[0] as usize, v[1] as usize]),
                 Some(v) => Err(format!("{name} {v:?} must be two positive numbers")),
@@ -389,9 +403,9 @@ impl Builder {
         if kernel.contains(&0) || !in_range(&kernel) || !in_range(&stride) || !in_range(&dilation) {
             return Err(format!("window kernel {kernel:?}, strides {stride:?} or dilations {dilation:?} out of range"));
         }
-        let auto = a.string("auto_pad").unwrap_or_default();
+        let auto = auto.unwrap_or_default();
         let pads = match auto.as_str() {
-            "" | "NOTSET" => match a.ints("pads") {
+            "" | "NOTSET" => match ints("pads") {
                 None => [0; 4],
                 Some(p) if p.len() == 4 && p.iter().all(|&x| x >= 0) => {
                     [p[0] as usize, p[1] as usize, p[2] as usize, p[3] as usize]
