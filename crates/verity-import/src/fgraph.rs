@@ -44,6 +44,12 @@ pub enum Unary {
     Round,
     /// `x^e` for a constant exponent.
     Pow(f64),
+    /// The remainder by a constant divisor: with the dividend's sign (`fmod`, C's
+    /// `fmod`), or with the divisor's (integer `Mod`, as Python's `%`).
+    Mod {
+        divisor: f64,
+        fmod: bool,
+    },
 }
 
 impl Unary {
@@ -93,6 +99,8 @@ impl Unary {
             Unary::Ceil => x.ceil(),
             Unary::Round => x.round_ties_even(),
             Unary::Pow(e) => libm::pow(x, e),
+            Unary::Mod { divisor, fmod: true } => x % divisor,
+            Unary::Mod { divisor, fmod: false } => x - divisor * (x / divisor).floor(),
         }
     }
 }

@@ -447,3 +447,63 @@ pub fn depth_space(b: &mut Builder, cx: &Cx) -> Result<Out> {
     ];
     chain(b, cx, x, steps)
 }
+
+pub fn size(_: &mut Builder, cx: &Cx) -> Result<Out> {
+    Ok(Out::Const(FTensor::scalar(numel(&cx.shape_of(cx.x()?)) as f64)))
+}
+
+/// Range of constant start, limit and delta: folded to a constant.
+pub fn range(_: &mut Builder, cx: &Cx) -> Result<Out> {
+    let scalar = |i: usize, what: &str| -> Result<f64> {
+        let t = cx.konst_in(i, what)?;
+        match t.data.as_slice() {
+            [v] if v.is_finite() => Ok(*v),
+            _ => Err(cx.fail(format!("{what} must be a finite scalar, got shape {:?}", t.shape))),
+        }
+    };
+    let (start, limit, delta) = (scalar(0, "start")?, scalar(1, "limit")?, scalar(2, "delta")?);
+    if delta == 0.0 {
+        return Err(cx.fail("delta is 0"));
+    }
+    let n = ((limit - start) / delta).ceil().max(0.0);
+    if n > verity_model::MAX_ELEMENTS as f64 {
+        return Err(cx.fail(format!("a range of {n} elements is too large")));
+    }
+    let n = n as usize;
+    Ok(Out::Const(FTensor::new(vec![n], (0..n).map(|i| start + i as f64 * delta).collect())))
+}
+
+/// Split into consecutive Slices along `axis`: sizes from the `split` input (or
+/// attribute), else equal parts (`num_outputs` from opset 18, the last one smaller).
+pub fn split(b: &mut Builder, cx: &Cx) -> Result<Out> {
+    let x = cx.x()?;
+    let s = cx.shape_of(x);
+    let axis = norm_axis(cx.a.int("axis", 0), s.len()).ok_or_else(|| cx.fail("axis out of range"))?;
+    let d = s[axis];
+    let parts = cx.node.output.len();
+    let sizes: Vec<i64> = match cx.konst_opt(1, "split")?.map(|t| t.ints()).or_else(|| cx.a.ints("split")) {
+        Some(v) => v,
+        None => {
+            let n = usize::try_from(cx.a.int("num_outputs", parts as i64)).unwrap_or(0);
+            if n == 0 || n != parts {
+                return Err(cx.fail(format!("num_outputs {n} differs from the {parts} outputs")));
+            }
+            let each = d.div_ceil(n);
+            (0..n).map(|i| (each.min(d.saturating_sub(i * each))) as i64).collect()
+        }
+    };
+    if sizes.len() != parts || sizes.iter().any(|&v| v < 0) || sizes.iter().sum::<i64>() != d as i64 {
+        return Err(cx.fail(format!("split {sizes:?} must be {parts} non-negative sizes adding up to axis {axis} ({d})")));
+    }
+    let mut ids = Vec::new();
+    let mut at = 0;
+    for (k, &n) in sizes.iter().enumerate() {
+        if n == 0 {
+            return Err(cx.fail(format!("output {k} would be empty")));
+        }
+        let op = FOp::Slice { axes: vec![axis], starts: vec![at], ends: vec![at + n], steps: vec![1] };
+        ids.push(b.push(cx.name, cx.op, op, vec![x], cx.node.output[k].as_str())?);
+        at += n;
+    }
+    Ok(Out::Many(ids))
+}

@@ -174,3 +174,19 @@ pub fn unary(_: &mut Builder, cx: &Cx) -> Result<Out> {
     };
     Ok(Out::Node(FOp::Unary(u), vec![cx.x()?]))
 }
+
+/// Mod by a constant divisor (one value): a table over `x`, exact on integer inputs.
+pub fn modulo(b: &mut Builder, cx: &Cx) -> Result<Out> {
+    let x = cx.x()?;
+    let d = cx.konst_in(1, "divisor")?;
+    fits(cx, x, &d, "the divisor")?;
+    let d = uniform(&d).ok_or_else(|| cx.fail(format!("the divisor must be one value, got shape {:?}", d.shape)))?;
+    if !d.is_finite() || d == 0.0 {
+        return Err(cx.fail(format!("the divisor {d} must be finite and non-zero")));
+    }
+    let fmod = cx.flag("fmod", false)?;
+    if !fmod && !b.is_integral(x) {
+        return Err(cx.fail("fmod=0 is defined for integer inputs only; a float input needs fmod=1"));
+    }
+    Ok(Out::Node(FOp::Unary(Unary::Mod { divisor: d, fmod }), vec![x]))
+}

@@ -6,10 +6,13 @@
 
 pub(crate) mod activation;
 pub(crate) mod array;
+pub(crate) mod einsum;
+pub(crate) mod index;
 pub(crate) mod logic;
 pub(crate) mod math;
 pub(crate) mod nn;
 pub(crate) mod reduce;
+pub(crate) mod resize;
 
 use crate::error::Result;
 use crate::onnx::NodeProto;
@@ -39,6 +42,17 @@ pub(crate) const TABLE: &[(&str, Translate)] = &[
     ("Tile", array::tile),
     ("Pad", array::pad),
     ("DepthToSpace", array::depth_space),
+    ("Split", array::split),
+    ("Size", array::size),
+    ("Range", array::range),
+    ("GatherElements", index::gather_elements),
+    ("GatherND", index::gather_nd),
+    ("ScatterElements", index::scatter),
+    ("Scatter", index::scatter),
+    ("ScatterND", index::scatter),
+    ("Trilu", index::trilu),
+    ("Resize", resize::resize),
+    ("Upsample", resize::resize),
     ("SpaceToDepth", array::depth_space),
     // math
     ("Add", math::binary),
@@ -47,7 +61,9 @@ pub(crate) const TABLE: &[(&str, Translate)] = &[
     ("Div", math::binary),
     ("Gemm", math::gemm),
     ("MatMul", math::matmul),
+    ("Einsum", einsum::einsum),
     ("Pow", math::pow),
+    ("Mod", math::modulo),
     ("Max", math::max_min),
     ("Min", math::max_min),
     ("Exp", math::unary),
@@ -92,6 +108,9 @@ pub(crate) const TABLE: &[(&str, Translate)] = &[
     ("PRelu", activation::prelu),
     // nn
     ("Conv", nn::conv),
+    ("ConvTranspose", nn::conv_transpose),
+    ("InstanceNormalization", nn::group_norm),
+    ("GroupNormalization", nn::group_norm),
     ("BatchNormalization", nn::batch_norm),
     ("Softmax", nn::softmax),
     ("LogSoftmax", nn::log_softmax),
@@ -112,6 +131,7 @@ pub(crate) const TABLE: &[(&str, Translate)] = &[
     ("ArgMax", reduce::arg),
     ("CumSum", reduce::cumsum),
     ("ArgMin", reduce::arg),
+    ("TopK", reduce::top_k),
 ];
 
 /// The translator for `node`, if its domain is the default one and its op is supported.

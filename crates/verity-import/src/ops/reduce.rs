@@ -4,9 +4,11 @@
 
 use crate::error::Result;
 use crate::fgraph::{Binary, FOp, Unary};
+use crate::ftensor::FTensor;
 use crate::ops::array::{chain, Arg};
 use crate::translate::{norm_axis, Builder, Cx, Out};
 use verity_model::shape::numel;
+use verity_model::CmpMode;
 use verity_model::Window;
 
 /// The reduced axes (sorted, deduplicated), or `None` for a no-op reduction.
@@ -148,4 +150,82 @@ pub fn cumsum(b: &mut Builder, cx: &Cx) -> Result<Out> {
         ("back".to_string(), FOp::Transpose { perm }, vec![Arg::Prev]),
     ];
     chain(b, cx, x, steps)
+}
+
+/// The largest `k` a TopK is unrolled for.
+const MAX_TOP_K: usize = 64;
+
+/// TopK (`axis`, `largest`, `sorted`; ties go to the lower index, as ONNX says), unrolled
+/// into `k` selection rounds of exact ops. In round `i` the values already taken are
+/// masked by a sentinel (the extreme of their scale: the Where keeps the input's scale),
+/// the Arg of the rest picks a position whose value `v` is read back exactly by a max
+/// over the lane with everything else masked, and the index is the first untaken
+/// position holding `v` (so a value equal to the sentinel is never confused with it).
+pub fn top_k(b: &mut Builder, cx: &Cx) -> Result<Out> {
+    let x = cx.x()?;
+    let s = cx.shape_of(x);
+    let axis = norm_axis(cx.a.int("axis", -1), s.len()).ok_or_else(|| cx.fail("axis out of range"))?;
+    let k = if b.opset < 10 {
+        cx.a.int("k", 0)
+    } else {
+        match cx.konst_in(1, "K")?.ints().as_slice() {
+            [k] => *k,
+            v => return Err(cx.fail(format!("K must hold one number, got {v:?}"))),
+        }
+    };
+    let n = s[axis];
+    if k < 1 || k as usize > n {
+        return Err(cx.fail(format!("k = {k} must be between 1 and the axis length {n}")));
+    }
+    let k = k as usize;
+    if k > MAX_TOP_K {
+        return Err(cx.fail(format!("k = {k} is more than the {MAX_TOP_K} selection rounds TopK is unrolled for")));
+    }
+    let largest = cx.flag("largest", true)?;
+    let mut pshape = vec![1; s.len()];
+    pshape[axis] = n;
+    let pos = b.add_const(&cx.part("positions"), FTensor::new(pshape, (0..n).map(|i| i as f64).collect()));
+    let sentinel = |b: &mut Builder, what: &str, high: bool| {
+        b.add_const(&cx.part(what), FTensor::scalar(if high { f64::INFINITY } else { f64::NEG_INFINITY }))
+    };
+    let (hide, lowest) = (sentinel(b, "hidden", !largest), sentinel(b, "lowest", false));
+    let (zero, one) = (b.add_const(&cx.part("zero"), FTensor::scalar(0.0)), b.add_const(&cx.part("one"), FTensor::scalar(1.0)));
+    let push = |b: &mut Builder, op: FOp, ins: Vec<usize>, what: &str| b.push(cx.name, cx.op, op, ins, &cx.part(what));
+    let arg = |min: bool| FOp::Arg { axis, keep_dims: true, min, last: false };
+    let eq = FOp::Compare(CmpMode::Equal);
+    let (mut values, mut indices) = (Vec::new(), Vec::new());
+    let mut taken: Option<usize> = None;
+    for i in 0..k {
+        let cur = match taken {
+            None => x,
+            Some(t) => push(b, FOp::Where, vec![t, hide, x], &format!("rest{i}"))?,
+        };
+        let a = push(b, arg(!largest), vec![cur], &format!("arg{i}"))?;
+        let at = push(b, eq.clone(), vec![a, pos], &format!("at{i}"))?;
+        let only = push(b, FOp::Where, vec![at, cur, lowest], &format!("only{i}"))?;
+        let mut v = only;
+        for (what, op, _) in max_steps(cx, &s, &[axis], true)? {
+            v = push(b, op, vec![v], &format!("{what}{i}"))?;
+        }
+        let holds = push(b, eq.clone(), vec![x, v], &format!("holds{i}"))?;
+        let free = match taken {
+            None => holds,
+            Some(t) => push(b, FOp::Where, vec![t, zero, holds], &format!("free{i}"))?,
+        };
+        let idx = push(b, arg(false), vec![free], &format!("index{i}"))?;
+        if i + 1 < k {
+            let hit = push(b, eq.clone(), vec![idx, pos], &format!("hit{i}"))?;
+            taken = Some(match taken {
+                None => hit,
+                Some(t) => push(b, FOp::Where, vec![t, one, hit], &format!("taken{i}"))?,
+            });
+        }
+        values.push(v);
+        indices.push(idx);
+    }
+    let out = |b: &mut Builder, parts: Vec<usize>, o: usize| match parts.as_slice() {
+        [one] => Ok(*one),
+        _ => b.push(cx.name, cx.op, FOp::Concat { axis }, parts, cx.node.output.get(o).map_or("", String::as_str)),
+    };
+    Ok(Out::Many(vec![out(b, values, 0)?, out(b, indices, 1)?]))
 }

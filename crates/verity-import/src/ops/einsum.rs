@@ -1,0 +1,167 @@
+//! Einsum of one or two operands, as the products and sums it names: letters only one
+//! operand has and the output lacks are summed first; then the operands are transposed
+//! to `[batch, free, contracted]` and `[batch, contracted, free]`, multiplied (a Linear
+//! when one side is a constant matrix, else a MatMul), and the result is reshaped and
+//! transposed to the output's letter order. Ellipses and repeated letters within one
+//! operand (diagonals) are refused.
+
+use crate::error::Result;
+use crate::fgraph::FOp;
+use crate::ftensor::{self as f};
+use crate::translate::{Builder, Cx, Out};
+
+/// One operand in flight: its value and the letter of each axis.
+struct Term {
+    id: usize,
+    letters: Vec<char>,
+}
+
+pub fn einsum(b: &mut Builder, cx: &Cx) -> Result<Out> {
+    let eq: String =
+        cx.a.string("equation").ok_or_else(|| cx.fail("missing equation"))?.chars().filter(|c| !c.is_whitespace()).collect();
+    if eq.contains('.') {
+        return Err(cx.fail(format!("equation '{eq}': ellipses are not supported")));
+    }
+    let (lhs, rhs) = match eq.split_once("->") {
+        Some((l, r)) => (l.to_string(), Some(r.to_string())),
+        None => (eq.clone(), None),
+    };
+    let specs: Vec<Vec<char>> = lhs.split(',').map(|t| t.chars().collect()).collect();
+    if specs.len() != cx.n_inputs() || !(1..=2).contains(&specs.len()) {
+        return Err(cx.fail(format!(
+            "equation '{eq}' has {} operands for {} inputs (one or two are supported)",
+            specs.len(),
+            cx.n_inputs()
+        )));
+    }
+    if specs
+        .iter()
+        .flatten()
+        .chain(rhs.iter().flat_map(|r| r.chars()).collect::<Vec<_>>().iter())
+        .any(|c| !c.is_ascii_alphabetic())
+    {
+        return Err(cx.fail(format!("equation '{eq}' must use letters only")));
+    }
+    let out: Vec<char> = match rhs {
+        Some(r) => r.chars().collect(),
+        None => {
+            // Implicit output: the letters that occur once, in alphabetical order.
+            let mut once: Vec<char> =
+                specs.iter().flatten().copied().filter(|c| specs.iter().flatten().filter(|d| *d == c).count() == 1).collect();
+            once.sort_unstable();
+            once
+        }
+    };
+    let mut size = std::collections::HashMap::new();
+    let mut terms = Vec::new();
+    for (i, spec) in specs.iter().enumerate() {
+        let id = cx.input(i)?;
+        let s = cx.shape_of(id);
+        if s.len() != spec.len() {
+            return Err(cx.fail(format!(
+                "operand {i} has rank {} but '{}' names {} axes",
+                s.len(),
+                spec.iter().collect::<String>(),
+                spec.len()
+            )));
+        }
+        for (k, &c) in spec.iter().enumerate() {
+            if spec[..k].contains(&c) {
+                return Err(cx.fail(format!("letter '{c}' repeats within operand {i} (diagonals are not supported)")));
+            }
+            if *size.entry(c).or_insert(s[k]) != s[k] {
+                return Err(cx.fail(format!("letter '{c}' has sizes {} and {}", size[&c], s[k])));
+            }
+        }
+        terms.push(Term { id, letters: spec.clone() });
+    }
+    for (k, &c) in out.iter().enumerate() {
+        if !size.contains_key(&c) || out[..k].contains(&c) {
+            return Err(cx.fail(format!("output letter '{c}' is repeated or names no input axis")));
+        }
+    }
+    // Sum away what only one operand has and the output lacks.
+    for t in 0..terms.len() {
+        let others: Vec<char> = terms.iter().enumerate().filter(|(u, _)| *u != t).flat_map(|(_, o)| o.letters.clone()).collect();
+        let gone: Vec<usize> = (0..terms[t].letters.len())
+            .filter(|&k| !out.contains(&terms[t].letters[k]) && !others.contains(&terms[t].letters[k]))
+            .collect();
+        if !gone.is_empty() {
+            let op = FOp::Reduce { axes: gone.clone(), keep_dims: false, mean: false };
+            terms[t].id = b.push(cx.name, cx.op, op, vec![terms[t].id], &cx.part(&format!("summed{t}")))?;
+            let kept = terms[t].letters.iter().enumerate().filter(|(k, _)| !gone.contains(k)).map(|(_, &c)| c).collect();
+            terms[t].letters = kept;
+        }
+    }
+    let (id, letters) = if terms.len() == 1 {
+        (terms[0].id, terms[0].letters.clone())
+    } else {
+        product(b, cx, &terms[0], &terms[1], &out, &size)?
+    };
+    // Now `letters` are the output's letters in some order.
+    let perm: Vec<usize> =
+        out.iter().map(|c| letters.iter().position(|d| d == c).expect("every output letter survives")).collect();
+    if perm.iter().enumerate().all(|(i, &p)| i == p) {
+        return Ok(Out::Alias(id));
+    }
+    Ok(Out::Node(FOp::Transpose { perm }, vec![id]))
+}
+
+/// `a · b` over their shared letters that the output lacks; returns the product's value
+/// and its axes' letters (`[batch.., a's free.., b's free..]`).
+fn product(
+    b: &mut Builder,
+    cx: &Cx,
+    ta: &Term,
+    tb: &Term,
+    out: &[char],
+    size: &std::collections::HashMap<char, usize>,
+) -> Result<(usize, Vec<char>)> {
+    let batch: Vec<char> = out.iter().copied().filter(|c| ta.letters.contains(c) && tb.letters.contains(c)).collect();
+    let contracted: Vec<char> = ta.letters.iter().copied().filter(|c| tb.letters.contains(c) && !out.contains(c)).collect();
+    let free_a: Vec<char> = ta.letters.iter().copied().filter(|c| !tb.letters.contains(c)).collect();
+    let free_b: Vec<char> = tb.letters.iter().copied().filter(|c| !ta.letters.contains(c)).collect();
+    let dims = |cs: &[char]| cs.iter().map(|c| size[c]).product::<usize>();
+    let (nb, l, k, r) = (dims(&batch), dims(&free_a), dims(&contracted), dims(&free_b));
+    // Each operand transposed to the given letter order and reshaped to `shape`.
+    let arrange = |b: &mut Builder, t: &Term, order: Vec<char>, shape: Vec<usize>, what: &str| -> Result<usize> {
+        let perm: Vec<usize> =
+            order.iter().map(|c| t.letters.iter().position(|d| d == c).expect("letter of this term")).collect();
+        let mut id = t.id;
+        if let Some(c) = b.konst(id).cloned() {
+            let moved = f::transpose(&c, &perm);
+            return Ok(b.add_const(&cx.part(what), f::FTensor::new(shape, moved.data)));
+        }
+        if perm.iter().enumerate().any(|(i, &p)| i != p) {
+            id = b.push(cx.name, cx.op, FOp::Transpose { perm }, vec![id], &cx.part(&format!("{what} moved")))?;
+        }
+        b.push(cx.name, cx.op, FOp::Reshape { shape }, vec![id], &cx.part(what))
+    };
+    let cat = |xs: &[&[char]]| xs.concat();
+    let mut letters = cat(&[&batch, &free_a, &free_b]);
+    let y = match (b.konst(ta.id).is_some(), b.konst(tb.id).is_some()) {
+        // A constant side with no batch letters is a Linear weight over the other.
+        (false, true) if batch.is_empty() => {
+            let x = arrange(b, ta, cat(&[&free_a, &contracted]), vec![l, k], "a")?;
+            let w = arrange(b, tb, cat(&[&free_b, &contracted]), vec![r, k], "weight")?;
+            let w = b.konst(w).expect("constant").data.clone();
+            b.push(cx.name, cx.op, FOp::Linear { w, b: vec![0.0; r] }, vec![x], &cx.part("product"))?
+        }
+        (true, false) if batch.is_empty() => {
+            let x = arrange(b, tb, cat(&[&free_b, &contracted]), vec![r, k], "b")?;
+            let w = arrange(b, ta, cat(&[&free_a, &contracted]), vec![l, k], "weight")?;
+            let w = b.konst(w).expect("constant").data.clone();
+            letters = cat(&[&free_b, &free_a]);
+            b.push(cx.name, cx.op, FOp::Linear { w, b: vec![0.0; l] }, vec![x], &cx.part("product"))?
+        }
+        _ => {
+            let x = arrange(b, ta, cat(&[&batch, &free_a, &contracted]), vec![nb, l, k], "a")?;
+            let w = arrange(b, tb, cat(&[&batch, &contracted, &free_b]), vec![nb, k, r], "b")?;
+            b.push(cx.name, cx.op, FOp::MatMul, vec![x, w], &cx.part("product"))?
+        }
+    };
+    let shape: Vec<usize> = letters.iter().map(|c| size[c]).collect();
+    let shape = if shape.is_empty() { vec![1] } else { shape };
+    let id = b.push(cx.name, cx.op, FOp::Reshape { shape }, vec![y], &cx.part("unflattened"))?;
+    Ok((id, letters))
+}
