@@ -37,7 +37,7 @@ def test_import_errors_name_the_problem(tmp_path):
     assert not (tmp_path / "missing").exists()
     with pytest.raises(verity.FileError, match="cannot read ONNX model"):
         verity.import_onnx(tmp_path / "nope.onnx", fx("cnn_digits.calibration.json"))
-    with pytest.raises(verity.InputError, match="my_lstm"):
+    with pytest.raises(verity.InputError, match="my_det"):
         verity.import_onnx(fx("bad/unsupported_op.onnx"), fx("cnn_digits.calibration.json"))
     with pytest.raises(verity.InputError, match="bits must be 8 or 16"):
         verity.import_onnx(fx("cnn_digits.onnx"), fx("cnn_digits.calibration.json"), bits=4)

@@ -27,26 +27,31 @@ fn floats(v: &Value) -> Vec<f64> {
     v.as_array().unwrap().iter().map(|x| x.as_f64().unwrap()).collect()
 }
 
+fn argmax(v: &[f64]) -> usize {
+    (0..v.len()).fold(0, |best, i| if v[i] > v[best] { i } else { best })
+}
+
 /// Max |quantized − onnxruntime| over every test output, divided by the range
-/// (max − min) of onnxruntime's outputs.
-fn relative_max_error(name: &str, bits: u8) -> f64 {
+/// (max − min) of onnxruntime's outputs; and how many test outputs have the same argmax.
+fn relative_max_error(name: &str, bits: u8) -> (f64, usize) {
     let onnx = std::fs::read(dir(&format!("{name}.onnx"))).unwrap();
     let doc: Value = serde_json::from_str(&std::fs::read_to_string(dir(&format!("{name}.json"))).unwrap()).unwrap();
     let model = import(&onnx, &doc["calibration"].to_string(), &ImportOptions { bits }, |_, _| {})
         .unwrap_or_else(|e| panic!("{name}: {e}"));
-    let (mut err, mut lo, mut hi) = (0.0f64, f64::INFINITY, f64::NEG_INFINITY);
+    let (mut err, mut lo, mut hi, mut same) = (0.0f64, f64::INFINITY, f64::NEG_INFINITY, 0);
     for (x, o) in doc["inputs"].as_array().unwrap().iter().zip(doc["ort_outputs"].as_array().unwrap()) {
         let q = quantize_inputs(&model, &[floats(x)]).unwrap();
         let y = dequantize(&model, 0, &reference::run(&model, &q).unwrap()[0]);
         let o = floats(o);
         assert_eq!(y.len(), o.len(), "{name}: output size");
+        same += (argmax(&y) == argmax(&o)) as usize;
         for (a, b) in y.iter().zip(&o) {
             err = err.max((a - b).abs());
             lo = lo.min(*b);
             hi = hi.max(*b);
         }
     }
-    err / (hi - lo).max(f64::MIN_POSITIVE)
+    (err / (hi - lo).max(f64::MIN_POSITIVE), same)
 }
 
 #[test]
@@ -59,11 +64,18 @@ fn zoo_matches_onnxruntime() {
     for name in &names {
         let doc: Value = serde_json::from_str(&std::fs::read_to_string(dir(&format!("{name}.json"))).unwrap()).unwrap();
         let bits = doc["bits"].as_u64().unwrap() as u8;
-        let (e8, e16) = (relative_max_error(name, 8), relative_max_error(name, 16));
-        eprintln!("| {name} | {} | {bits} | {:.4} | {:.5} |", doc["op"].as_str().unwrap(), e8, e16);
-        let e = if bits == 8 { e8 } else { e16 };
+        let ((e8, same8), (e16, same16)) = (relative_max_error(name, 8), relative_max_error(name, 16));
+        let n = doc["inputs"].as_array().unwrap().len();
+        let classifier = doc["classifier"].as_bool().unwrap_or(false);
+        let top1 = if classifier { format!(" (top-1 {same8}/{n}, {same16}/{n})") } else { String::new() };
+        eprintln!("| {name} | {}{top1} | {bits} | {:.4} | {:.5} |", doc["op"].as_str().unwrap(), e8, e16);
+        let (e, same) = if bits == 8 { (e8, same8) } else { (e16, same16) };
         if e > 0.02 {
             bad.push(format!("{name}: {e:.4} at {bits} bits"));
+        }
+        // A top-1 flip needs two logits within the quantization error; allow one in ten.
+        if classifier && same * 10 < n * 9 {
+            bad.push(format!("{name}: top-1 agrees on {same} of {n} at {bits} bits"));
         }
     }
     assert!(bad.is_empty(), "outside 2% of the output range: {bad:?}");
