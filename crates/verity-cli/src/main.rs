@@ -50,6 +50,11 @@ enum Command {
         /// needed for inputs with symbolic dimensions such as a batch size.
         #[arg(long = "shape", value_name = "NAME=DxDx...", value_parser = import::parse_shape)]
         shapes: Vec<(String, Vec<usize>)>,
+        /// Fix a graph input to constant values, e.g. `--set sr=16000` (repeatable; a
+        /// tensor as comma-separated values, row-major): the model is specialized for
+        /// them, and what they select (an If on a sample rate) folds away.
+        #[arg(long = "set", value_name = "NAME=V[,V...]", value_parser = import::parse_value)]
+        values: Vec<(String, Vec<f64>)>,
         /// Print one JSON object: model_id, output, ops, parameters, samples.
         #[arg(long)]
         json: bool,
@@ -373,8 +378,8 @@ fn main() -> ExitCode {
         }
     };
     let result = match cli.command {
-        Command::Import { model, calibration, output, bits, shapes, json } => {
-            import::run(&model, &calibration, &output, bits, &shapes, json)
+        Command::Import { model, calibration, output, bits, shapes, values, json } => {
+            import::run(&model, &calibration, &output, bits, (&shapes, &values), json)
         }
         Command::Inspect { model, json } => inspect::run(&model, json),
         Command::Run { model, input, json, raw, threads, trace, reference, receipt, key, new_key } => run::run(run::RunArgs {

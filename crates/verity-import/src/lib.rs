@@ -46,10 +46,17 @@ pub fn load_onnx(bytes: &[u8]) -> Result<FGraph> {
 /// [`load_onnx`], with the shapes of named graph inputs fixed (`(name, shape)` pairs):
 /// how a model with a symbolic dimension (a batch size, a sequence length) is imported.
 pub fn load_onnx_with_shapes(bytes: &[u8], shapes: &[(String, Vec<usize>)]) -> Result<FGraph> {
+    load_onnx_fixed(bytes, shapes, &[])
+}
+
+/// [`load_onnx_with_shapes`], with named graph inputs also fixed to constant values
+/// (`(name, values)` pairs, row-major): how a model is specialized for one setting of
+/// an input, such as a sample rate that selects a branch.
+pub fn load_onnx_fixed(bytes: &[u8], shapes: &[(String, Vec<usize>)], values: &[(String, Vec<f64>)]) -> Result<FGraph> {
     let model = onnx::ModelProto::decode(bytes).map_err(|e| ImportError::Onnx(format!("protobuf decoding failed: {e}")))?;
     let graph = model.graph.as_ref().ok_or_else(|| ImportError::Onnx("the file has no graph".into()))?;
     let opset = model.opset_import.iter().find(|o| matches!(o.domain(), "" | "ai.onnx")).map_or(1, |o| o.version());
-    translate::build(graph, opset, shapes)
+    translate::build(graph, opset, shapes, values)
 }
 
 /// Splits a calibration file into samples: each input's list may hold several samples

@@ -122,6 +122,10 @@ impl<'a> Attrs<'a> {
     pub fn ints(&self, name: &str) -> Option<Vec<i64>> {
         self.get(name).map(|a| a.ints.clone())
     }
+    /// A graph attribute (an If branch).
+    pub fn graph(&self, name: &str) -> Option<&'a crate::onnx::GraphProto> {
+        self.get(name).and_then(|a| a.g.as_ref())
+    }
     pub fn floats(&self, name: &str) -> Option<Vec<f64>> {
         self.get(name).map(|a| a.floats.iter().map(|&v| v as f64).collect())
     }

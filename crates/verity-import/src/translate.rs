@@ -13,13 +13,22 @@ use crate::proto::{self, Attrs};
 use verity_model::shape::numel;
 use verity_model::{InputAffine, Window};
 
-/// Translates `graph`, whose default-domain opset is `opset`; `shapes` fixes the shapes
-/// of named graph inputs.
-pub fn build(graph: &GraphProto, opset: i64, shapes: &[(String, Vec<usize>)]) -> Result<FGraph> {
-    let mut b = Builder { opset, ..Builder::default() };
+/// Counts every read of a value name, in `graph` and in its sub-graphs (If branches):
+/// a value read anywhere else is never rewritten in place.
+fn count_uses(graph: &GraphProto, uses: &mut HashMap<String, usize>) {
     for name in graph.node.iter().flat_map(|n| n.input.iter().map(String::as_str)).chain(graph.output.iter().map(|o| o.name())) {
-        *b.uses.entry(name.to_string()).or_default() += 1;
+        *uses.entry(name.to_string()).or_default() += 1;
     }
+    for g in graph.node.iter().flat_map(|n| &n.attribute).filter_map(|a| a.g.as_ref()) {
+        count_uses(g, uses);
+    }
+}
+
+/// Translates `graph`, whose default-domain opset is `opset`; `shapes` fixes the shapes
+/// of named graph inputs and `values` fixes named graph inputs to constants.
+pub fn build(graph: &GraphProto, opset: i64, shapes: &[(String, Vec<usize>)], values: &[(String, Vec<f64>)]) -> Result<FGraph> {
+    let mut b = Builder { opset, ..Builder::default() };
+    count_uses(graph, &mut b.uses);
     for t in &graph.initializer {
         let v = proto::tensor(t)?;
         b.add_const(t.name(), v);
@@ -28,6 +37,9 @@ pub fn build(graph: &GraphProto, opset: i64, shapes: &[(String, Vec<usize>)]) ->
         graph.input.iter().map(|i| i.name()).filter(|n| !graph.initializer.iter().any(|t| t.name() == *n)).collect();
     if let Some((n, _)) = shapes.iter().find(|(n, _)| !runtime.contains(&n.as_str())) {
         return onnx_err(format!("a shape is given for '{n}', which is not a graph input (the inputs are {runtime:?})"));
+    }
+    if let Some((n, _)) = values.iter().find(|(n, _)| !runtime.contains(&n.as_str())) {
+        return onnx_err(format!("a value is given for '{n}', which is not a graph input (the inputs are {runtime:?})"));
     }
     for input in &graph.input {
         if b.by_name.contains_key(input.name()) {
@@ -40,6 +52,20 @@ pub fn build(graph: &GraphProto, opset: i64, shapes: &[(String, Vec<usize>)]) ->
         }
         if checked_numel(&shape).is_none() {
             return onnx_err(format!("graph input '{}' is too large: {shape:?}", input.name()));
+        }
+        if let Some((_, v)) = values.iter().find(|(n, _)| n == input.name()) {
+            // A fixed input is a constant: what depends on it only (a sample rate, a
+            // mode flag, the If it selects) folds away.
+            if v.len() != numel(&shape) {
+                return onnx_err(format!(
+                    "{} values are given for graph input '{}', whose shape {shape:?} holds {}",
+                    v.len(),
+                    input.name(),
+                    numel(&shape)
+                ));
+            }
+            b.add_const(input.name(), FTensor::new(shape, v.clone()));
+            continue;
         }
         let id = b.add_value(input.name(), shape.clone(), None);
         b.g.inputs.push(id);
@@ -204,7 +230,7 @@ impl Builder {
         self.add_value(name, t.shape.clone(), Some(t))
     }
 
-    fn lookup(&self, name: &str, what: &str) -> Result<usize> {
+    pub(crate) fn lookup(&self, name: &str, what: &str) -> Result<usize> {
         self.by_name.get(name).copied().ok_or_else(|| ImportError::Onnx(format!("{what} '{name}' is never defined")))
     }
 
@@ -225,7 +251,7 @@ impl Builder {
         self.g.values[id].konst.as_ref()
     }
 
-    fn translate(&mut self, node: &NodeProto, name: &str) -> Result<()> {
+    pub(crate) fn translate(&mut self, node: &NodeProto, name: &str) -> Result<()> {
         let Some(translator) = ops::translator(node) else {
             let (op, node) = unsupported(node, name);
             return Err(ImportError::Unsupported { op, node, detail: String::new() });
@@ -263,6 +289,11 @@ impl Builder {
                     });
                 }
                 for (o, id) in node.output.iter().zip(ids).filter(|(o, _)| !o.is_empty()) {
+                    // A computed value takes the ONNX output's name (an If's branch
+                    // output, a TopK round), so graph outputs keep their names.
+                    if self.producer.contains_key(&id) {
+                        self.g.values[id].name = o.clone();
+                    }
                     self.by_name.insert(o.clone(), id);
                 }
             }
@@ -309,6 +340,23 @@ impl Builder {
     fn sole_producer(&self, id: usize) -> Option<usize> {
         let uses = self.uses.get(&self.g.values[id].name).copied().unwrap_or(0);
         (uses == 1).then(|| self.producer.get(&id).copied()).flatten()
+    }
+
+    /// `(p, q)` when `id` is `p² + q²` of run-time values (Pow 2 or a product with
+    /// itself), read by nothing else: the magnitude of a complex pair.
+    pub(crate) fn sum_of_squares(&self, id: usize) -> Option<(usize, usize)> {
+        let node = &self.g.nodes[self.sole_producer(id)?];
+        let (FOp::Binary(Binary::Add), [a, c]) = (&node.op, node.inputs.as_slice()) else { return None };
+        let base = |v: usize| -> Option<usize> {
+            let n = &self.g.nodes[self.sole_producer(v)?];
+            match (&n.op, n.inputs.as_slice()) {
+                (FOp::Unary(crate::fgraph::Unary::Pow(e)), &[x]) if *e == 2.0 => Some(x),
+                (FOp::Binary(Binary::Mul), &[x, y]) if x == y => Some(x),
+                _ => None,
+            }
+        };
+        let (p, q) = (base(*a)?, base(*c)?);
+        (self.konst(p).is_none() && self.konst(q).is_none()).then_some((p, q))
     }
 
     /// `input (op) c` with `c` constant, where the input feeds nothing else: folded into

@@ -156,8 +156,48 @@ pub fn max_min(b: &mut Builder, cx: &Cx) -> Result<Out> {
     Ok(Out::Alias(x))
 }
 
+/// Tangent lines of the unit circle at these angles (degrees, between 0 and 45) bound
+/// `hypot(m, n)` from below for `0 ≤ n ≤ m`, within `1 − cos h` (h half their spacing);
+/// scaled by `2 / (1 + cos h)`, their maximum is within ±0.16% of it.
+const HYPOT_ANGLES: [f64; 5] = [4.5, 13.5, 22.5, 31.5, 40.5];
+
+/// `√(p² + q²)` without its squares: in fixed point a square spends the value's range
+/// twice, so a small magnitude (a quiet frame of a spectrogram) would round to 0. Instead
+/// `m = max(|p|, |q|)` and `n = min(|p|, |q|)` (exact selections) go through a Linear
+/// to the tangent lines of [`HYPOT_ANGLES`], whose maximum is the magnitude.
+fn hypot(b: &mut Builder, cx: &Cx, p: usize, q: usize) -> Result<Out> {
+    let s = b.shape(p);
+    if b.shape(q) != s {
+        return Err(cx.fail(format!("the squared operands have shapes {s:?} and {:?}", b.shape(q))));
+    }
+    let push = |b: &mut Builder, op: FOp, ins: Vec<usize>, what: &str| b.push(cx.name, cx.op, op, ins, &cx.part(what));
+    let ap = push(b, FOp::Unary(Unary::Abs), vec![p], "abs p")?;
+    let aq = push(b, FOp::Unary(Unary::Abs), vec![q], "abs q")?;
+    let c = push(b, FOp::Compare(verity_model::CmpMode::Greater), vec![ap, aq], "p wins")?;
+    let m = push(b, FOp::Where, vec![c, ap, aq], "max")?;
+    let n = push(b, FOp::Where, vec![c, aq, ap], "min")?;
+    let mut col = s.clone();
+    col.push(1);
+    let m = push(b, FOp::Reshape { shape: col.clone() }, vec![m], "max column")?;
+    let n = push(b, FOp::Reshape { shape: col }, vec![n], "min column")?;
+    let pair = push(b, FOp::Concat { axis: s.len() }, vec![m, n], "pair")?;
+    let half = (HYPOT_ANGLES[1] - HYPOT_ANGLES[0]).to_radians() / 2.0;
+    let k = 2.0 / (1.0 + half.cos());
+    let w = HYPOT_ANGLES.iter().flat_map(|a| [k * a.to_radians().cos(), k * a.to_radians().sin()]).collect();
+    let lines = push(b, FOp::Linear { w, b: vec![0.0; HYPOT_ANGLES.len()] }, vec![pair], "tangents")?;
+    let mut wide = s.clone();
+    wide.push(HYPOT_ANGLES.len());
+    let steps = crate::ops::reduce::max_steps(cx, &wide, &[s.len()], false)?;
+    crate::ops::array::chain(b, cx, lines, steps)
+}
+
 /// Element-wise math functions of one input, each a lookup table.
-pub fn unary(_: &mut Builder, cx: &Cx) -> Result<Out> {
+pub fn unary(b: &mut Builder, cx: &Cx) -> Result<Out> {
+    if cx.op == "Sqrt" {
+        if let Some((p, q)) = b.sum_of_squares(cx.x()?) {
+            return hypot(b, cx, p, q);
+        }
+    }
     let u = match cx.op {
         "Exp" => Unary::Exp,
         "Erf" => Unary::Erf,

@@ -6,6 +6,7 @@
 
 pub(crate) mod activation;
 pub(crate) mod array;
+pub(crate) mod control;
 pub(crate) mod einsum;
 pub(crate) mod index;
 pub(crate) mod logic;
@@ -25,6 +26,7 @@ pub(crate) type Translate = fn(&mut Builder, &Cx) -> Result<Out>;
 pub(crate) const TABLE: &[(&str, Translate)] = &[
     // array: wiring, shapes and constants
     ("Identity", array::identity),
+    ("If", control::if_),
     ("Dropout", array::identity),
     ("Constant", array::constant),
     ("Shape", array::shape),

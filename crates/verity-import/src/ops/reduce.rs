@@ -85,7 +85,7 @@ fn log_sum_exp(b: &mut Builder, cx: &Cx, x: usize, s: &[usize], axes: Vec<usize>
 
 /// Max over `axes`: the kept axes move to the front, the reduced ones become one row
 /// that a MaxPool of the row's width reduces, and a Reshape gives the output shape.
-fn max_steps(cx: &Cx, s: &[usize], axes: &[usize], keep_dims: bool) -> Result<Vec<(String, FOp, Vec<Arg>)>> {
+pub(crate) fn max_steps(cx: &Cx, s: &[usize], axes: &[usize], keep_dims: bool) -> Result<Vec<(String, FOp, Vec<Arg>)>> {
     let kept: Vec<usize> = (0..s.len()).filter(|d| !axes.contains(d)).collect();
     let perm: Vec<usize> = kept.iter().chain(axes).copied().collect();
     let (outer, inner) = (kept.iter().map(|&d| s[d]).product::<usize>(), axes.iter().map(|&d| s[d]).product::<usize>());
