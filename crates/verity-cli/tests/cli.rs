@@ -205,7 +205,7 @@ fn bad_input_gives_clear_errors() {
     fails(
         &["import", &fx("bad/unsupported_op.onnx"), "--calibration", &cal, "-o", o],
         &key,
-        "unsupported ONNX op 'LSTM' (node 'my_lstm')",
+        "unsupported ONNX op 'com.example::Custom' (node 'my_op')",
     );
     fails(&["import", &fx("mlp_digits.onnx"), "--calibration", &fx("mlp_cancer.input.json"), "-o", o], &key, "not a multiple");
     fails(&["import", &fx("mlp_digits.onnx"), "--calibration", &cal, "-o", o, "--bits", "12"], &key, "8 or 16");

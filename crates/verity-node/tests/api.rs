@@ -234,7 +234,7 @@ fn bad_requests_get_clear_errors_and_change_nothing() {
     http.publish(&json!({"onnx": garbage, "calibration": cal})).error(400, "not a valid ONNX model");
     http.publish(&json!({"onnx": b64(&read("bad/truncated.onnx")), "calibration": cal})).error(400, "not a valid ONNX model");
     http.publish(&json!({"onnx": b64(&read("bad/unsupported_op.onnx")), "calibration": cal}))
-        .error(400, "unsupported ONNX op 'LSTM'");
+        .error(400, "unsupported ONNX op 'com.example::Custom'");
     http.publish(&json!({"onnx": b64(&read("mlp_digits.onnx"))})).error(400, "needs `calibration`");
     http.publish(&json!({"onnx": b64(&read("mlp_digits.onnx")), "calibration": cal, "bits": 12})).error(400, "8 or 16");
     let vrt = read("cnn_digits.vrt");
