@@ -44,6 +44,12 @@ pub enum Unary {
     Round,
     /// `x^e` for a constant exponent.
     Pow(f64),
+    /// `alpha * x + beta` (a recurrent op's `Affine` activation).
+    Affine(f64, f64),
+    /// `alpha * tanh(beta * x)` (a recurrent op's `ScaledTanh` activation).
+    ScaledTanh(f64, f64),
+    /// `x` where `x > alpha`, else 0.
+    ThresholdedRelu(f64),
 }
 
 impl Unary {
@@ -93,6 +99,15 @@ impl Unary {
             Unary::Ceil => x.ceil(),
             Unary::Round => x.round_ties_even(),
             Unary::Pow(e) => libm::pow(x, e),
+            Unary::Affine(a, b) => a * x + b,
+            Unary::ScaledTanh(a, b) => a * libm::tanh(b * x),
+            Unary::ThresholdedRelu(a) => {
+                if x > a {
+                    x
+                } else {
+                    0.0
+                }
+            }
         }
     }
 }
@@ -313,6 +328,11 @@ pub struct FGraph {
     /// quantized exactly, at scale 1 and that width, instead of at a calibrated scale.
     pub input_int_bits: Vec<Option<u8>>,
     pub outputs: Vec<usize>,
+    /// `(value, factor, cap)`: the value's calibrated range is widened by `factor`, to at
+    /// most `cap` (a bound it cannot exceed). Unrolled recurrent steps have these: a
+    /// later step's tails are rarely reached by calibration, and a value clamped at one
+    /// step carries its error into every later one.
+    pub headroom: Vec<(usize, f64, f64)>,
 }
 
 impl FGraph {

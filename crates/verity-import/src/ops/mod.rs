@@ -9,6 +9,7 @@ pub(crate) mod array;
 pub(crate) mod logic;
 pub(crate) mod math;
 pub(crate) mod nn;
+pub(crate) mod rec;
 pub(crate) mod reduce;
 
 use crate::error::Result;
@@ -112,6 +113,10 @@ pub(crate) const TABLE: &[(&str, Translate)] = &[
     ("ArgMax", reduce::arg),
     ("CumSum", reduce::cumsum),
     ("ArgMin", reduce::arg),
+    // recurrent, unrolled over the sequence
+    ("LSTM", rec::recurrent),
+    ("GRU", rec::recurrent),
+    ("RNN", rec::recurrent),
 ];
 
 /// The translator for `node`, if its domain is the default one and its op is supported.
