@@ -1,6 +1,7 @@
-//! Every op-zoo model (fixtures/ops) through the whole pipeline: `verity import` at the
-//! width the zoo holds it to, `verity prove` and `verity verify --proof`, and disputes
-//! in which a cheating executor loses to the challenger (and an honest one wins).
+//! Every op-zoo model (fixtures/ops) and recurrent-zoo model (fixtures/rec) through the
+//! whole pipeline: `verity import` at the width the zoo holds it to, `verity prove` and
+//! `verity verify --proof`, and disputes in which a cheating executor loses to the
+//! challenger (and an honest one wins).
 //!
 //! `cargo test -p verity-cli --test op_zoo -- --nocapture` prints proving times and sizes.
 
@@ -23,62 +24,103 @@ fn ok_json(args: &[&str], key: &Path) -> Value {
     serde_json::from_slice(&out.stdout).unwrap()
 }
 
-#[test]
-fn every_zoo_model_proves_and_wins_disputes() {
-    let dir = tempfile::tempdir().unwrap();
-    let key = dir.path().join("key");
-    let mut names: Vec<String> = std::fs::read_dir(ops())
+fn zoo_names(zoo: &Path) -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(zoo)
         .unwrap()
         .filter_map(|e| e.unwrap().file_name().into_string().ok()?.strip_suffix(".onnx").map(str::to_string))
         .collect();
     names.sort();
+    names
+}
+
+/// Imports zoo model `name` at its width, runs, proves and verifies it (and refuses a
+/// flipped proof), and plays every cheat's dispute; returns (games decided, cheats that
+/// change nothing on this model).
+fn prove_and_dispute(zoo: &Path, name: &str, tmp: &Path, key: &Path) -> (usize, usize) {
+    let doc: Value = serde_json::from_str(&std::fs::read_to_string(zoo.join(format!("{name}.json"))).unwrap()).unwrap();
+    let path = |ext: &str| tmp.join(format!("{name}.{ext}")).display().to_string();
+    let (cal, input, model, proof) = (path("cal.json"), path("in.json"), path("vrt"), path("vrtz"));
+    std::fs::write(&cal, doc["calibration"].to_string()).unwrap();
+    // A model with several inputs ("input_names") has one list per input in each sample.
+    let first = &doc["inputs"][0];
+    let data = if doc.get("input_names").is_some() { first.clone() } else { serde_json::json!([first]) };
+    std::fs::write(&input, serde_json::json!({ "input_data": data }).to_string()).unwrap();
+    let onnx = zoo.join(format!("{name}.onnx")).display().to_string();
+    let bits = doc["bits"].to_string();
+    let out = verity(&["import", &onnx, "--calibration", &cal, "-o", &model, "--bits", &bits], key);
+    assert!(out.status.success(), "{name}: {}", String::from_utf8_lossy(&out.stderr));
+
+    let ran = ok_json(&["run", &model, "--input", &input, "--json"], key);
+    let proved = ok_json(&["prove", &model, "--input", &input, "-o", &proof, "--json"], key);
+    assert_eq!(proved["outputs"], ran["outputs"], "{name}: the proof states the engine's output");
+    let checked = ok_json(&["verify", "--proof", &proof, "--model", &model, "--json"], key);
+    assert_eq!(checked["valid"], true, "{name}");
+    assert_eq!(checked["outputs"], ran["outputs"], "{name}");
+    eprintln!(
+        "| {name} | {bits} | prove {:.1} ms | verify {:.1} ms | {} proof bytes |",
+        proved["prove_ms"].as_f64().unwrap(),
+        checked["verify_ms"].as_f64().unwrap(),
+        proved["proof_bytes"]
+    );
+    // One flipped bit in the proof is refused.
+    let mut bytes = std::fs::read(&proof).unwrap();
+    let at = bytes.len() / 2;
+    bytes[at] ^= 1;
+    std::fs::write(&proof, &bytes).unwrap();
+    assert!(!verity(&["verify", "--proof", &proof, "--model", &model], key).status.success(), "{name}: flipped proof");
+
+    let (mut games, mut not_applicable) = (0, 0);
+    for cheat in ["none", "output", "input", "bitflip", "precision"] {
+        let out = verity(&["dispute", &model, "--input", &input, "--cheat", cheat, "--json"], key);
+        let err = String::from_utf8_lossy(&out.stderr);
+        if !out.status.success() && err.contains("changes nothing on this model") {
+            not_applicable += 1;
+            continue;
+        }
+        assert!(out.status.success(), "{name} {cheat}: {err}");
+        let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+        let want = if cheat == "none" { "executor" } else { "challenger" };
+        assert_eq!(v["winner"], want, "{name} {cheat}: {}", v["reason"]);
+        games += 1;
+    }
+    (games, not_applicable)
+}
+
+#[test]
+fn every_zoo_model_proves_and_wins_disputes() {
+    let dir = tempfile::tempdir().unwrap();
+    let key = dir.path().join("key");
+    let names = zoo_names(&ops());
     assert!(names.len() >= 30);
     let (mut games, mut not_applicable) = (0, 0);
     for name in &names {
-        let doc: Value = serde_json::from_str(&std::fs::read_to_string(ops().join(format!("{name}.json"))).unwrap()).unwrap();
-        let path = |ext: &str| dir.path().join(format!("{name}.{ext}")).display().to_string();
-        let (cal, input, model, proof) = (path("cal.json"), path("in.json"), path("vrt"), path("vrtz"));
-        std::fs::write(&cal, doc["calibration"].to_string()).unwrap();
-        std::fs::write(&input, serde_json::json!({ "input_data": [doc["inputs"][0]] }).to_string()).unwrap();
-        let onnx = ops().join(format!("{name}.onnx")).display().to_string();
-        let bits = doc["bits"].to_string();
-        let out = verity(&["import", &onnx, "--calibration", &cal, "-o", &model, "--bits", &bits], &key);
-        assert!(out.status.success(), "{name}: {}", String::from_utf8_lossy(&out.stderr));
-
-        let ran = ok_json(&["run", &model, "--input", &input, "--json"], &key);
-        let proved = ok_json(&["prove", &model, "--input", &input, "-o", &proof, "--json"], &key);
-        assert_eq!(proved["outputs"], ran["outputs"], "{name}: the proof states the engine's output");
-        let checked = ok_json(&["verify", "--proof", &proof, "--model", &model, "--json"], &key);
-        assert_eq!(checked["valid"], true, "{name}");
-        assert_eq!(checked["outputs"], ran["outputs"], "{name}");
-        eprintln!(
-            "| {name} | {bits} | prove {:.1} ms | verify {:.1} ms | {} proof bytes |",
-            proved["prove_ms"].as_f64().unwrap(),
-            checked["verify_ms"].as_f64().unwrap(),
-            proved["proof_bytes"]
-        );
-        // One flipped bit in the proof is refused.
-        let mut bytes = std::fs::read(&proof).unwrap();
-        let at = bytes.len() / 2;
-        bytes[at] ^= 1;
-        std::fs::write(&proof, &bytes).unwrap();
-        assert!(!verity(&["verify", "--proof", &proof, "--model", &model], &key).status.success(), "{name}: flipped proof");
-
-        for cheat in ["none", "output", "input", "bitflip", "precision"] {
-            let out = verity(&["dispute", &model, "--input", &input, "--cheat", cheat, "--json"], &key);
-            let err = String::from_utf8_lossy(&out.stderr);
-            if !out.status.success() && err.contains("changes nothing on this model") {
-                not_applicable += 1;
-                continue;
-            }
-            assert!(out.status.success(), "{name} {cheat}: {err}");
-            let v: Value = serde_json::from_slice(&out.stdout).unwrap();
-            let want = if cheat == "none" { "executor" } else { "challenger" };
-            assert_eq!(v["winner"], want, "{name} {cheat}: {}", v["reason"]);
-            games += 1;
-        }
+        let (g, n) = prove_and_dispute(&ops(), name, dir.path(), &key);
+        games += g;
+        not_applicable += n;
     }
     eprintln!("{} zoo models proved and verified; {games} disputes decided, {not_applicable} cheats not applicable", names.len());
+    assert!(games >= 3 * names.len(), "too few cheats applied: {games}");
+}
+
+/// The recurrent zoo (fixtures/rec): the unrolled steps are ordinary nodes, so proofs
+/// cover them and disputes bisect them.
+#[test]
+fn every_recurrent_model_proves_and_wins_disputes() {
+    let dir = tempfile::tempdir().unwrap();
+    let key = dir.path().join("key");
+    let rec = ops().join("../rec");
+    let names = zoo_names(&rec);
+    assert!(names.len() >= 20);
+    let (mut games, mut not_applicable) = (0, 0);
+    for name in &names {
+        let (g, n) = prove_and_dispute(&rec, name, dir.path(), &key);
+        games += g;
+        not_applicable += n;
+    }
+    eprintln!(
+        "{} recurrent models proved and verified; {games} disputes decided, {not_applicable} cheats not applicable",
+        names.len()
+    );
     assert!(games >= 3 * names.len(), "too few cheats applied: {games}");
 }
 

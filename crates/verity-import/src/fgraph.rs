@@ -50,6 +50,12 @@ pub enum Unary {
         divisor: f64,
         fmod: bool,
     },
+    /// `alpha * x + beta` (a recurrent op's `Affine` activation).
+    Affine(f64, f64),
+    /// `alpha * tanh(beta * x)` (a recurrent op's `ScaledTanh` activation).
+    ScaledTanh(f64, f64),
+    /// `x` where `x > alpha`, else 0.
+    ThresholdedRelu(f64),
 }
 
 impl Unary {
@@ -101,6 +107,15 @@ impl Unary {
             Unary::Pow(e) => libm::pow(x, e),
             Unary::Mod { divisor, fmod: true } => x % divisor,
             Unary::Mod { divisor, fmod: false } => x - divisor * (x / divisor).floor(),
+            Unary::Affine(a, b) => a * x + b,
+            Unary::ScaledTanh(a, b) => a * libm::tanh(b * x),
+            Unary::ThresholdedRelu(a) => {
+                if x > a {
+                    x
+                } else {
+                    0.0
+                }
+            }
         }
     }
 }
@@ -321,6 +336,11 @@ pub struct FGraph {
     /// quantized exactly, at scale 1 and that width, instead of at a calibrated scale.
     pub input_int_bits: Vec<Option<u8>>,
     pub outputs: Vec<usize>,
+    /// `(value, factor, cap)`: the value's calibrated range is widened by `factor`, to at
+    /// most `cap` (a bound it cannot exceed). Unrolled recurrent steps have these: a
+    /// later step's tails are rarely reached by calibration, and a value clamped at one
+    /// step carries its error into every later one.
+    pub headroom: Vec<(usize, f64, f64)>,
 }
 
 impl FGraph {

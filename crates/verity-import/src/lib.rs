@@ -154,6 +154,9 @@ pub fn calibrate(fg: &FGraph, samples: &[Vec<FTensor>], mut progress: impl FnMut
         }
         progress(i + 1, samples.len());
     }
+    for &(v, factor, cap) in &fg.headroom {
+        ranges[v] = (ranges[v] * factor).min(cap);
+    }
     ranges
 }
 

@@ -129,6 +129,9 @@ impl<'a> Attrs<'a> {
     pub fn floats(&self, name: &str) -> Option<Vec<f64>> {
         self.get(name).map(|a| a.floats.iter().map(|&v| v as f64).collect())
     }
+    pub fn strings(&self, name: &str) -> Option<Vec<String>> {
+        self.get(name).map(|a| a.strings.iter().map(|s| String::from_utf8_lossy(s).into_owned()).collect())
+    }
     pub fn string(&self, name: &str) -> Option<String> {
         self.get(name).map(|a| String::from_utf8_lossy(a.s()).into_owned())
     }

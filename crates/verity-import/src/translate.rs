@@ -336,6 +336,13 @@ impl Builder {
         Ok(id)
     }
 
+    /// Widens the calibrated range of `id` by `factor`, to at most `cap`.
+    pub(crate) fn headroom(&mut self, id: usize, factor: f64, cap: f64) {
+        if self.g.values[id].konst.is_none() {
+            self.g.headroom.push((id, factor, cap));
+        }
+    }
+
     /// The node computing `id` when only one consumer reads it (so it may be rewritten).
     fn sole_producer(&self, id: usize) -> Option<usize> {
         let uses = self.uses.get(&self.g.values[id].name).copied().unwrap_or(0);

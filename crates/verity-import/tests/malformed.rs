@@ -9,12 +9,17 @@ const MODELS: [&str; 6] = ["mlp_digits", "cnn_digits", "mlp_cancer", "iris_logre
 /// The op zoo (fixtures/ops): one model per op lowered onto existing canonical ops, and
 /// the invalid-attribute models next to it.
 fn zoo(sub: &str) -> Vec<String> {
-    let dir = format!("{}/../../fixtures/ops/{sub}", env!("CARGO_MANIFEST_DIR"));
+    listed("ops", sub)
+}
+
+/// The models of `fixtures/ROOT/SUB`, as paths under fixtures/.
+fn listed(root: &str, sub: &str) -> Vec<String> {
+    let dir = format!("{}/../../fixtures/{root}/{sub}", env!("CARGO_MANIFEST_DIR"));
     let mut names: Vec<String> = std::fs::read_dir(&dir)
         .unwrap()
         .filter_map(|e| e.unwrap().file_name().into_string().ok())
         .filter(|n| n.ends_with(".onnx"))
-        .map(|n| format!("ops/{sub}{n}"))
+        .map(|n| format!("{root}/{sub}{n}"))
         .collect();
     names.sort();
     names
@@ -61,7 +66,10 @@ fn every_fixture_imports() {
     for m in ops {
         import_any(&read(&m)).unwrap_or_else(|e| panic!("{m}: {e}"));
     }
-    for m in zoo("bad/") {
+    for m in listed("rec", "") {
+        import_any(&read(&m)).unwrap_or_else(|e| panic!("{m}: {e}"));
+    }
+    for m in zoo("bad/").into_iter().chain(listed("rec", "bad/")) {
         assert!(import_any(&read(&m)).is_err(), "{m} imports");
     }
 }
@@ -91,15 +99,17 @@ proptest! {
         let _ = import_any(&bytes);
     }
 
-    /// The same on the op zoo, valid and invalid models alike: mutations land in the new
-    /// ops' attributes and constant inputs (pads, repeats, shapes, axes, exponents).
+    /// The same on the op zoo and the recurrent zoo, valid and invalid models alike:
+    /// mutations land in the new ops' attributes and constant inputs (pads, repeats,
+    /// shapes, axes, exponents, recurrent weights, hidden sizes and directions).
     #[test]
     fn mutated_zoo_onnx_never_panics(
         model in any::<prop::sample::Index>(),
         edits in prop::collection::vec((any::<prop::sample::Index>(), any::<u8>()), 1..6),
         cut in prop::option::of(any::<prop::sample::Index>()),
     ) {
-        let names: Vec<String> = zoo("").into_iter().chain(zoo("bad/")).collect();
+        let names: Vec<String> =
+            zoo("").into_iter().chain(zoo("bad/")).chain(listed("rec", "")).chain(listed("rec", "bad/")).collect();
         let mut bytes = read(&names[model.index(names.len())]);
         for (at, b) in edits {
             let i = at.index(bytes.len());

@@ -12,6 +12,7 @@ pub(crate) mod index;
 pub(crate) mod logic;
 pub(crate) mod math;
 pub(crate) mod nn;
+pub(crate) mod rec;
 pub(crate) mod reduce;
 pub(crate) mod resize;
 
@@ -134,6 +135,10 @@ pub(crate) const TABLE: &[(&str, Translate)] = &[
     ("CumSum", reduce::cumsum),
     ("ArgMin", reduce::arg),
     ("TopK", reduce::top_k),
+    // recurrent, unrolled over the sequence
+    ("LSTM", rec::recurrent),
+    ("GRU", rec::recurrent),
+    ("RNN", rec::recurrent),
 ];
 
 /// The translator for `node`, if its domain is the default one and its op is supported.
