@@ -122,6 +122,16 @@ impl<'a> Attrs<'a> {
     pub fn ints(&self, name: &str) -> Option<Vec<i64>> {
         self.get(name).map(|a| a.ints.clone())
     }
+    pub fn floats(&self, name: &str) -> Option<Vec<f64>> {
+        self.get(name).map(|a| a.floats.iter().map(|&v| v as f64).collect())
+    }
+    pub fn strings(&self, name: &str) -> Option<Vec<String>> {
+        self.get(name).map(|a| a.strings.iter().map(|s| String::from_utf8_lossy(s).into_owned()).collect())
+    }
+    /// A tensor attribute's values (the `*_as_tensor` attributes of the ML ops).
+    pub fn tensor(&self, name: &str) -> Option<Result<FTensor>> {
+        self.get(name).map(|a| a.t.as_ref().map_or_else(|| onnx_err(format!("attribute '{name}' holds no tensor")), tensor))
+    }
     pub fn string(&self, name: &str) -> Option<String> {
         self.get(name).map(|a| String::from_utf8_lossy(a.s()).into_owned())
     }
