@@ -1,4 +1,4 @@
-//! Every op-zoo model (fixtures/ops) through the whole pipeline: `verity import` at the
+//! Every op-zoo model (fixtures/ops) and ML-zoo model (fixtures/ml) through the whole pipeline: `verity import` at the
 //! width the zoo holds it to, `verity prove` and `verity verify --proof`, and disputes
 //! in which a cheating executor loses to the challenger (and an honest one wins).
 //!
@@ -27,20 +27,25 @@ fn ok_json(args: &[&str], key: &Path) -> Value {
 fn every_zoo_model_proves_and_wins_disputes() {
     let dir = tempfile::tempdir().unwrap();
     let key = dir.path().join("key");
-    let mut names: Vec<String> = std::fs::read_dir(ops())
-        .unwrap()
-        .filter_map(|e| e.unwrap().file_name().into_string().ok()?.strip_suffix(".onnx").map(str::to_string))
-        .collect();
-    names.sort();
-    assert!(names.len() >= 30);
+    let listed = |d: PathBuf| {
+        let mut names: Vec<(PathBuf, String)> = std::fs::read_dir(&d)
+            .unwrap()
+            .filter_map(|e| e.unwrap().file_name().into_string().ok()?.strip_suffix(".onnx").map(|n| (d.clone(), n.to_string())))
+            .collect();
+        names.sort();
+        names
+    };
+    let (zoo, ml) = (listed(ops()), listed(ops().join("../ml")));
+    assert!(zoo.len() >= 30 && ml.len() >= 5);
+    let names: Vec<(PathBuf, String)> = zoo.into_iter().chain(ml).collect();
     let (mut games, mut not_applicable) = (0, 0);
-    for name in &names {
-        let doc: Value = serde_json::from_str(&std::fs::read_to_string(ops().join(format!("{name}.json"))).unwrap()).unwrap();
+    for (src, name) in &names {
+        let doc: Value = serde_json::from_str(&std::fs::read_to_string(src.join(format!("{name}.json"))).unwrap()).unwrap();
         let path = |ext: &str| dir.path().join(format!("{name}.{ext}")).display().to_string();
         let (cal, input, model, proof) = (path("cal.json"), path("in.json"), path("vrt"), path("vrtz"));
         std::fs::write(&cal, doc["calibration"].to_string()).unwrap();
         std::fs::write(&input, serde_json::json!({ "input_data": [doc["inputs"][0]] }).to_string()).unwrap();
-        let onnx = ops().join(format!("{name}.onnx")).display().to_string();
+        let onnx = src.join(format!("{name}.onnx")).display().to_string();
         let bits = doc["bits"].to_string();
         let out = verity(&["import", &onnx, "--calibration", &cal, "-o", &model, "--bits", &bits], &key);
         assert!(out.status.success(), "{name}: {}", String::from_utf8_lossy(&out.stderr));
