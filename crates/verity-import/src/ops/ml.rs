@@ -3,9 +3,9 @@
 //!
 //! A tree ensemble becomes matrix products over comparison booleans (hummingbird's GEMM
 //! strategy): one Gather picks the tested feature of every branch node, one Compare per
-//! mode tests them all against the thresholds, a Linear with ±1 weights counts for each
-//! leaf the conditions on its path that fail, the leaf is reached iff that count is
-//! below ½, and a Linear from the leaf booleans gives the per-class (per-target) sums.
+//! mode tests them all against the thresholds, per tree a Linear with ±1 weights counts
+//! for each leaf the conditions on its path that fail, the leaf is reached iff that count
+//! is below ½, and a Linear from the leaf booleans gives the per-class (per-target) sums.
 //! When the ensemble reads a graph input directly, each feature gets an affine map into
 //! the input quantization that spreads its thresholds over the quantized range, and the
 //! input's range is fixed to that span: features on very different scales each keep
@@ -213,7 +213,8 @@ fn parse(cx: &Cx, n_features: usize) -> Result<Ensemble> {
     if let Some(i) = (0..n).find(|&i| !seen[i]) {
         return Err(cx.fail(format!("node {} of tree {} is not reachable from its tree's root", nodes[i].id, nodes[i].tree)));
     }
-    leaves.sort_by_key(|(i, _)| *i);
+    // Tree by tree, so that each tree's leaves are one block of the leaf booleans.
+    leaves.sort_by_key(|(i, _)| (nodes[*i].tree, *i));
     Ok(Ensemble { nodes, leaves, n_trees: tree_ids.len() })
 }
 
@@ -346,27 +347,62 @@ fn reached_leaves(b: &mut Builder, cx: &Cx, e: &Ensemble) -> Result<usize> {
         [one] => *one,
         _ => b.push(cx.name, cx.op, FOp::Concat { axis: 1 }, parts, &cx.part("tests"))?,
     };
-    // Failed conditions per leaf: Σ (1 − c) over true turns and Σ c over false turns,
-    // with c the node's test (1 − test for a negated mode).
-    let cols = column.iter().filter(|&&c| c != usize::MAX).count();
-    let l = e.leaves.len();
-    checked_numel(&[l, cols]).ok_or_else(|| cx.fail(format!("{l} leaves by {cols} branch nodes is too large")))?;
-    let (mut w, mut bias) = (vec![0.0; l * cols], vec![0.0; l]);
-    for (k, (_, path)) in e.leaves.iter().enumerate() {
-        for &(i, went_true) in path {
-            let Mode::Branch(_, negated) = e.nodes[i].mode else { unreachable!("paths hold branch nodes") };
-            // The condition taken is `test` when went_true != negated, else `1 − test`.
-            if went_true != negated {
-                bias[k] += 1.0;
-                w[k * cols + column[i]] -= 1.0;
-            } else {
-                w[k * cols + column[i]] += 1.0;
-            }
+    // Per tree (so that the weights grow with each tree's size, not with the whole
+    // ensemble's leaves times its branch nodes): the tree's tests, gathered, and per leaf
+    // the failed conditions on its path, Σ (1 − c) over true turns and Σ c over false
+    // turns with c the node's test (1 − test for a negated mode), a Linear of exact small
+    // integers; a leaf is reached iff that is below ½.
+    let mut branches: HashMap<i64, Vec<usize>> = HashMap::new();
+    for (i, nd) in e.nodes.iter().enumerate() {
+        if let Mode::Branch(..) = nd.mode {
+            branches.entry(nd.tree).or_default().push(i);
         }
     }
-    let failed = b.push(cx.name, cx.op, FOp::Linear { w, b: bias }, vec![tests], &cx.part("failed conditions"))?;
-    let half = b.add_const(&cx.part("half"), FTensor::new(vec![l], vec![0.5; l]));
-    b.push(cx.name, cx.op, FOp::Compare(CmpMode::Less), vec![failed, half], &cx.part("leaves"))
+    let trees = e.trees();
+    let mut reached = Vec::with_capacity(trees.len());
+    for (t, leaves) in trees.iter().enumerate() {
+        let tree = e.nodes[e.leaves[leaves[0]].0].tree;
+        let own = branches.get(&tree).map_or(&[][..], Vec::as_slice);
+        // A lone leaf is always reached: zero weights over any one test.
+        let cols: Vec<usize> = if own.is_empty() { vec![0] } else { own.iter().map(|&i| column[i]).collect() };
+        let local: HashMap<usize, usize> = own.iter().enumerate().map(|(j, &i)| (i, j)).collect();
+        let (n, l) = (cols.len(), leaves.len());
+        checked_numel(&[l, n]).ok_or_else(|| cx.fail(format!("tree {tree}: {l} leaves by {n} branch nodes is too large")))?;
+        let (mut w, mut bias) = (vec![0.0; l * n], vec![0.0; l]);
+        for (k, &leaf) in leaves.iter().enumerate() {
+            for &(i, went_true) in &e.leaves[leaf].1 {
+                let Mode::Branch(_, negated) = e.nodes[i].mode else { unreachable!("paths hold branch nodes") };
+                let j = local[&i];
+                // The condition taken is `test` when went_true != negated, else `1 − test`.
+                if went_true != negated {
+                    bias[k] += 1.0;
+                    w[k * n + j] -= 1.0;
+                } else {
+                    w[k * n + j] += 1.0;
+                }
+            }
+        }
+        let all = trees.len() == 1 && cols.iter().enumerate().all(|(j, &c)| j == c) && cols.len() == offset;
+        let picked = if all {
+            tests
+        } else {
+            let gather = FOp::Gather { axis: 1, indices: cols, indices_shape: vec![n] };
+            b.push(cx.name, cx.op, gather, vec![tests], &cx.part(&format!("tree {t} tests")))?
+        };
+        let failed = b.push(cx.name, cx.op, FOp::Linear { w, b: bias }, vec![picked], &cx.part(&format!("tree {t} failed")))?;
+        let half = b.add_const(&cx.part(&format!("tree {t} half")), FTensor::new(vec![l], vec![0.5; l]));
+        reached.push(b.push(
+            cx.name,
+            cx.op,
+            FOp::Compare(CmpMode::Less),
+            vec![failed, half],
+            &cx.part(&format!("tree {t} leaves")),
+        )?);
+    }
+    match reached.as_slice() {
+        [one] => Ok(*one),
+        _ => b.push(cx.name, cx.op, FOp::Concat { axis: 1 }, reached, &cx.part("leaves")),
+    }
 }
 
 /// `[n_out, leaves]` weights from `(leaf, column, weight)` triples, each scaled by `k`.
@@ -412,6 +448,7 @@ fn precise_linear(
         }
     };
     let k = w.len() / bias.len().max(1);
+    checked_numel(&[bias.len(), k]).ok_or_else(|| cx.fail(format!("{} scores of {k} leaves is too large", bias.len())))?;
     let mut hi = w.clone();
     for row in hi.chunks_mut(k.max(1)) {
         let m = row.iter().fold(0.0f64, |a, v| a.max(v.abs()));
