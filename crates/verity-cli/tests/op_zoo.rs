@@ -1,7 +1,7 @@
-//! Every op-zoo model (fixtures/ops) and recurrent-zoo model (fixtures/rec) through the
-//! whole pipeline: `verity import` at the width the zoo holds it to, `verity prove` and
-//! `verity verify --proof`, and disputes in which a cheating executor loses to the
-//! challenger (and an honest one wins).
+//! Every op-zoo model (fixtures/ops), recurrent-zoo model (fixtures/rec) and ML-zoo
+//! model (fixtures/ml) through the whole pipeline: `verity import` at the width the zoo
+//! holds it to, `verity prove` and `verity verify --proof`, and disputes in which a
+//! cheating executor loses to the challenger (and an honest one wins).
 //!
 //! `cargo test -p verity-cli --test op_zoo -- --nocapture` prints proving times and sizes.
 
@@ -102,26 +102,35 @@ fn every_zoo_model_proves_and_wins_disputes() {
     assert!(games >= 3 * names.len(), "too few cheats applied: {games}");
 }
 
-/// The recurrent zoo (fixtures/rec): the unrolled steps are ordinary nodes, so proofs
-/// cover them and disputes bisect them.
-#[test]
-fn every_recurrent_model_proves_and_wins_disputes() {
+/// The other zoos: recurrent models (fixtures/rec; the unrolled steps are ordinary nodes,
+/// so proofs cover them and disputes bisect them) and scikit-learn models (fixtures/ml).
+fn zoo_proves_and_wins_disputes(sub: &str, min: usize) {
     let dir = tempfile::tempdir().unwrap();
     let key = dir.path().join("key");
-    let rec = ops().join("../rec");
-    let names = zoo_names(&rec);
-    assert!(names.len() >= 20);
+    let zoo = ops().join(format!("../{sub}"));
+    let names = zoo_names(&zoo);
+    assert!(names.len() >= min, "{sub}: {names:?}");
     let (mut games, mut not_applicable) = (0, 0);
     for name in &names {
-        let (g, n) = prove_and_dispute(&rec, name, dir.path(), &key);
+        let (g, n) = prove_and_dispute(&zoo, name, dir.path(), &key);
         games += g;
         not_applicable += n;
     }
     eprintln!(
-        "{} recurrent models proved and verified; {games} disputes decided, {not_applicable} cheats not applicable",
+        "{} {sub} models proved and verified; {games} disputes decided, {not_applicable} cheats not applicable",
         names.len()
     );
     assert!(games >= 3 * names.len(), "too few cheats applied: {games}");
+}
+
+#[test]
+fn every_recurrent_model_proves_and_wins_disputes() {
+    zoo_proves_and_wins_disputes("rec", 20);
+}
+
+#[test]
+fn every_ml_model_proves_and_wins_disputes() {
+    zoo_proves_and_wins_disputes("ml", 5);
 }
 
 fn fails(args: &[&str], key: &Path, needles: &[&str]) {

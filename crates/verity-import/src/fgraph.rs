@@ -335,6 +335,11 @@ pub struct FGraph {
     /// Per input: its ONNX type is boolean (`Some(8)`) or integer (`Some(16)`), so it is
     /// quantized exactly, at scale 1 and that width, instead of at a calibrated scale.
     pub input_int_bits: Vec<Option<u8>>,
+    /// Values whose range is fixed at import time instead of calibrated: a tree
+    /// ensemble's input, whose affine map puts every threshold inside it (values beyond
+    /// clamp, which changes no comparison), and its scores, whose extremes are the sums
+    /// of each tree's extreme leaves (so no row, seen in calibration or not, saturates).
+    pub fixed_range: Vec<(usize, f64)>,
     pub outputs: Vec<usize>,
     /// `(value, factor, cap)`: the value's calibrated range is widened by `factor`, to at
     /// most `cap` (a bound it cannot exceed). Unrolled recurrent steps have these: a

@@ -132,6 +132,10 @@ impl<'a> Attrs<'a> {
     pub fn strings(&self, name: &str) -> Option<Vec<String>> {
         self.get(name).map(|a| a.strings.iter().map(|s| String::from_utf8_lossy(s).into_owned()).collect())
     }
+    /// A tensor attribute's values (the `*_as_tensor` attributes of the ML ops).
+    pub fn tensor(&self, name: &str) -> Option<Result<FTensor>> {
+        self.get(name).map(|a| a.t.as_ref().map_or_else(|| onnx_err(format!("attribute '{name}' holds no tensor")), tensor))
+    }
     pub fn string(&self, name: &str) -> Option<String> {
         self.get(name).map(|a| String::from_utf8_lossy(a.s()).into_owned())
     }

@@ -97,9 +97,12 @@ impl<'a> Lowerer<'a> {
         Ok(model)
     }
 
-    /// Scale from calibration: the range of `v`, or, when `v` only feeds a Relu, the
+    /// Scale from the range fixed at import, or from calibration: the range of `v`, or, when `v` only feeds a Relu, the
     /// Relu's range (the negative half would be clamped away anyway).
     fn scale_for(&self, v: usize, bits: u8) -> f32 {
+        if let Some(&(_, r)) = self.fg.fixed_range.iter().find(|(id, _)| *id == v) {
+            return (r / qmax(bits)) as f32;
+        }
         let consumers: Vec<&FNode> = self.fg.nodes.iter().filter(|n| n.inputs.contains(&v)).collect();
         let mut range = self.ranges[v];
         if let [n] = consumers.as_slice() {

@@ -409,6 +409,55 @@ impl Builder {
         Some(id)
     }
 
+    /// Composes the per-last-axis affine map `x * mul + add` into the quantization of
+    /// float graph input `x`, which the node being translated reads (as `read_as`) and
+    /// nothing else does, and fixes the result's range if `range` is given. Returns the
+    /// transformed input's id, which stands for the node's output `out` when given (a
+    /// Scaler) or is read by the node alone (a tree ensemble). `None` when `x` is not
+    /// such an input (an integer one, or one with other readers).
+    pub(crate) fn map_input(
+        &mut self,
+        x: usize,
+        read_as: &str,
+        out: Option<&str>,
+        (mul, add): (&[f64], &[f64]),
+        range: Option<f64>,
+    ) -> Option<usize> {
+        let slot = self.g.inputs.iter().position(|&i| i == x)?;
+        if self.g.input_int_bits[slot].is_some() || self.uses.get(read_as).copied() != Some(1) {
+            return None;
+        }
+        let shape = self.g.values[x].shape.clone();
+        let n = numel(&shape);
+        let k = *shape.last()?;
+        if mul.len() != k || add.len() != k || mul.iter().chain(add).any(|v| !v.is_finite()) {
+            return None;
+        }
+        let a = &mut self.g.input_affine[slot];
+        if a.mul.is_empty() {
+            a.mul = vec![1.0; n];
+            a.add = vec![0.0; n];
+        }
+        for j in 0..n {
+            (a.mul[j], a.add[j]) = (a.mul[j] * mul[j % k], a.add[j] * mul[j % k] + add[j % k]);
+        }
+        let name = self.g.values[x].name.clone();
+        self.zeros.push(self.zeros[x].clone());
+        let id = self.add_value(&name, shape, None);
+        self.g.inputs[slot] = id;
+        let uses = out.map_or(1, |o| self.uses.get(o).copied().unwrap_or(0));
+        self.uses.insert(name, uses);
+        if let Some(r) = range {
+            self.fix_range(id, r);
+        }
+        Some(id)
+    }
+
+    /// Fixes value `id`'s range at `range` instead of its calibrated one.
+    pub(crate) fn fix_range(&mut self, id: usize, range: f64) {
+        self.g.fixed_range.push((id, range));
+    }
+
     /// `linear_out + c` with `c` a per-column constant becomes part of the Linear's bias.
     pub(crate) fn fold_bias(&mut self, lin: usize, c: usize) -> Option<usize> {
         let node = self.sole_producer(lin)?;

@@ -11,6 +11,7 @@ pub(crate) mod einsum;
 pub(crate) mod index;
 pub(crate) mod logic;
 pub(crate) mod math;
+pub(crate) mod ml;
 pub(crate) mod nn;
 pub(crate) mod rec;
 pub(crate) mod reduce;
@@ -141,17 +142,33 @@ pub(crate) const TABLE: &[(&str, Translate)] = &[
     ("RNN", rec::recurrent),
 ];
 
-/// The translator for `node`, if its domain is the default one and its op is supported.
+/// The supported ops of the `ai.onnx.ml` domain (scikit-learn models, via skl2onnx).
+pub(crate) const ML_TABLE: &[(&str, Translate)] = &[
+    ("TreeEnsembleRegressor", ml::tree_regressor),
+    ("TreeEnsembleClassifier", ml::tree_classifier),
+    ("LinearRegressor", ml::linear_regressor),
+    ("LinearClassifier", ml::linear_classifier),
+    ("Scaler", ml::scaler),
+    ("Normalizer", ml::normalizer),
+    // Refused with the converter option that avoids it.
+    ("ZipMap", ml::zipmap),
+];
+
+/// The translator for `node`, if its domain and op are supported.
 pub(crate) fn translator(node: &NodeProto) -> Option<Translate> {
-    if !matches!(node.domain(), "" | "ai.onnx") {
-        return None;
-    }
-    TABLE.iter().find(|(op, _)| *op == node.op_type()).map(|&(_, t)| t)
+    let table = match node.domain() {
+        "" | "ai.onnx" => TABLE,
+        "ai.onnx.ml" => ML_TABLE,
+        _ => return None,
+    };
+    table.iter().find(|(op, _)| *op == node.op_type()).map(|&(_, t)| t)
 }
 
-/// The supported op types, in table order.
-pub fn supported_ops() -> impl Iterator<Item = &'static str> {
-    TABLE.iter().map(|&(op, _)| op)
+/// The supported op types, in table order (the `ai.onnx.ml` ones with their domain;
+/// ZipMap, which is only refused, is left out).
+pub fn supported_ops() -> impl Iterator<Item = String> {
+    let ml = ML_TABLE.iter().filter(|(op, _)| *op != "ZipMap").map(|&(op, _)| format!("ai.onnx.ml::{op}"));
+    TABLE.iter().map(|&(op, _)| op.to_string()).chain(ml)
 }
 
 #[cfg(test)]
@@ -160,7 +177,7 @@ mod tests {
 
     #[test]
     fn every_op_is_registered_once() {
-        let mut ops: Vec<&str> = supported_ops().collect();
+        let mut ops: Vec<String> = supported_ops().collect();
         ops.sort_unstable();
         let n = ops.len();
         ops.dedup();

@@ -1,0 +1,140 @@
+//! The ML zoo (fixtures/ml, made by tools/fixtures/gen_ml_zoo.py): scikit-learn models
+//! converted by skl2onnx (`ai.onnx.ml` tree ensembles and linear models). Each is imported
+//! with its calibration rows, run by the reference interpreter on held-out rows, and
+//! compared with onnxruntime: the max absolute error of the scores (regression values,
+//! class probabilities) over their range, and for classifiers the share of rows whose
+//! label agrees. Every invalid model fails with an error naming its node.
+//!
+//! `cargo test -p verity-import --test ml_zoo -- --nocapture` prints the accuracy table.
+
+use serde_json::Value;
+use verity_import::{calibrate, import, load_onnx, quantize, FTensor, ImportOptions};
+use verity_model::{input::dequantize, input::quantize_inputs, reference};
+
+fn dir(sub: &str) -> std::path::PathBuf {
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../fixtures/ml").join(sub)
+}
+
+fn zoo() -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(dir(""))
+        .unwrap()
+        .filter_map(|e| e.unwrap().file_name().into_string().ok()?.strip_suffix(".onnx").map(str::to_string))
+        .collect();
+    names.sort();
+    names
+}
+
+fn floats(v: &Value) -> Vec<f64> {
+    v.as_array().unwrap().iter().map(|x| x.as_f64().unwrap()).collect()
+}
+
+fn doc(name: &str) -> Value {
+    serde_json::from_str(&std::fs::read_to_string(dir(&format!("{name}.json"))).unwrap()).unwrap()
+}
+
+struct Accuracy {
+    /// Max |quantized − onnxruntime| of the scores over their range (max − min).
+    score_err: f64,
+    /// Rows whose label agrees, of all rows (classifiers).
+    labels: Option<(usize, usize)>,
+}
+
+fn accuracy(name: &str, bits: u8) -> Accuracy {
+    let onnx = std::fs::read(dir(&format!("{name}.onnx"))).unwrap();
+    let doc = doc(name);
+    let model = import(&onnx, &doc["calibration"].to_string(), &ImportOptions { bits }, |_, _| {})
+        .unwrap_or_else(|e| panic!("{name}: {e}"));
+    let classifier = doc["outputs"].as_array().unwrap().len() == 2;
+    let scores_at = usize::from(classifier);
+    let (mut err, mut lo, mut hi, mut agree, mut rows) = (0.0f64, f64::INFINITY, f64::NEG_INFINITY, 0, 0);
+    for (x, o) in doc["inputs"].as_array().unwrap().iter().zip(doc["ort_outputs"].as_array().unwrap()) {
+        let q = quantize_inputs(&model, &[floats(x)]).unwrap();
+        let ys = reference::run(&model, &q).unwrap();
+        let y = dequantize(&model, scores_at, &ys[scores_at]);
+        let want = floats(&o[scores_at]);
+        assert_eq!(y.len(), want.len(), "{name}: output size");
+        for (a, b) in y.iter().zip(&want) {
+            err = err.max((a - b).abs());
+            lo = lo.min(*b);
+            hi = hi.max(*b);
+        }
+        if classifier {
+            let label = dequantize(&model, 0, &ys[0]);
+            rows += 1;
+            agree += usize::from(label == floats(&o[0]));
+        }
+    }
+    Accuracy { score_err: err / (hi - lo).max(f64::MIN_POSITIVE), labels: classifier.then_some((agree, rows)) }
+}
+
+#[test]
+fn ml_zoo_matches_onnxruntime() {
+    let names = zoo();
+    assert!(names.len() >= 5, "the ML zoo is missing: {names:?}");
+    eprintln!("| model | op | bits held to | score err / range, 8 bits | 16 bits | labels agreeing, 8 bits | 16 bits |");
+    eprintln!("|---|---|---|---|---|---|---|");
+    let mut bad = Vec::new();
+    for name in &names {
+        let d = doc(name);
+        let bits = d["bits"].as_u64().unwrap() as u8;
+        let (a8, a16) = (accuracy(name, 8), accuracy(name, 16));
+        let show = |a: &Accuracy| a.labels.map_or("-".to_string(), |(k, n)| format!("{k}/{n}"));
+        eprintln!(
+            "| {name} | {} | {bits} | {:.4} | {:.5} | {} | {} |",
+            d["op"].as_str().unwrap(),
+            a8.score_err,
+            a16.score_err,
+            show(&a8),
+            show(&a16)
+        );
+        let a = if bits == 8 { a8 } else { a16 };
+        if a.score_err > 0.02 {
+            bad.push(format!("{name}: score error {:.4} at {bits} bits", a.score_err));
+        }
+        if let Some((k, n)) = a.labels {
+            if k != n {
+                bad.push(format!("{name}: {k}/{n} labels agree at {bits} bits"));
+            }
+        }
+    }
+    assert!(bad.is_empty(), "outside the goal (2% of the score range, every label): {bad:?}");
+}
+
+/// The whole import on one sample of ones; errors come back as text.
+fn import_text(bytes: &[u8]) -> Result<(), String> {
+    let fg = load_onnx(bytes).map_err(|e| e.to_string())?;
+    let sample: Vec<FTensor> = fg
+        .inputs
+        .iter()
+        .map(|&i| FTensor::new(fg.values[i].shape.clone(), vec![1.0; fg.values[i].shape.iter().product()]))
+        .collect();
+    let ranges = calibrate(&fg, &[sample], |_, _| {});
+    quantize(&fg, &ranges, &ImportOptions::default()).map(|_| ()).map_err(|e| e.to_string())
+}
+
+#[test]
+fn invalid_ensembles_name_the_node() {
+    let expected: Value = serde_json::from_str(&std::fs::read_to_string(dir("bad/expected_errors.json")).unwrap()).unwrap();
+    let expected = expected.as_object().unwrap();
+    assert!(expected.len() >= 5);
+    for (name, needles) in expected {
+        let bytes = std::fs::read(dir(&format!("bad/{name}.onnx"))).unwrap();
+        let err = import_text(&bytes).expect_err(name);
+        for n in needles.as_array().unwrap() {
+            assert!(err.contains(n.as_str().unwrap()), "{name}: {err:?} lacks {n}");
+        }
+    }
+}
+
+/// Every byte of every ML model, flipped, gives an error or a model, never a panic.
+#[test]
+fn corrupted_ensembles_never_panic() {
+    for name in zoo().iter().filter(|n| n.starts_with("dt_")) {
+        let bytes = std::fs::read(dir(&format!("{name}.onnx"))).unwrap();
+        for i in 0..bytes.len() {
+            let mut b = bytes.clone();
+            b[i] ^= 0x5a;
+            let _ = import_text(&b);
+        }
+    }
+}
