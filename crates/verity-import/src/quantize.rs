@@ -91,7 +91,8 @@ impl<'a> Lowerer<'a> {
                 other => other,
             })?;
         }
-        self.m.outputs = self.fg.outputs.iter().map(|&o| self.map[o].expect("outputs are computed")).collect();
+        // An output known at import (computed from constants only) is a Const node.
+        self.m.outputs = self.fg.outputs.iter().map(|&o| self.operand(o)).collect();
         let model = self.m.into_canonical_order();
         model.validate()?;
         Ok(model)
