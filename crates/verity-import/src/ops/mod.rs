@@ -132,6 +132,7 @@ pub(crate) const TABLE: &[(&str, Translate)] = &[
     ("ReduceL2", reduce::reduce),
     ("ReduceSumSquare", reduce::reduce),
     ("ReduceLogSumExp", reduce::reduce),
+    ("ReduceProd", reduce::reduce),
     ("ArgMax", reduce::arg),
     ("CumSum", reduce::cumsum),
     ("ArgMin", reduce::arg),

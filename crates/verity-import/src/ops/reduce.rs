@@ -51,6 +51,7 @@ pub fn reduce(b: &mut Builder, cx: &Cx) -> Result<Out> {
         "ReduceSumSquare" => vec![lut("square", Unary::Pow(2.0)), ("sum".into(), sum(axes), vec![Arg::Prev])],
         "ReduceL2" => vec![lut("square", Unary::Pow(2.0)), ("sum".into(), sum(axes), vec![Arg::Prev]), lut("sqrt", Unary::Sqrt)],
         "ReduceLogSumExp" => return log_sum_exp(b, cx, x, &s, axes, keep_dims),
+        "ReduceProd" => return product(b, cx, x, &s, &axes, keep_dims),
         other => unreachable!("reduce is registered only for its ops, not {other}"),
     };
     chain(b, cx, x, steps)
@@ -81,6 +82,39 @@ fn log_sum_exp(b: &mut Builder, cx: &Cx, x: usize, s: &[usize], axes: Vec<usize>
     let y = b.push(cx.name, cx.op, FOp::Binary(Binary::Add), vec![l, m], &cx.part("kept"))?;
     let shape = (0..s.len()).filter(|d| !axes.contains(d)).map(|d| s[d]).collect();
     Ok(Out::Node(FOp::Reshape { shape }, vec![y]))
+}
+
+/// The most factors a ReduceProd multiplies out.
+const MAX_FACTORS: usize = 64;
+
+/// ReduceProd: the reduced axes laid out as one axis (as for ReduceMax), then a chain of
+/// Muls of its Slices; each partial product gets its own calibrated scale, so signs and
+/// zeros need no special case.
+fn product(b: &mut Builder, cx: &Cx, x: usize, s: &[usize], axes: &[usize], keep_dims: bool) -> Result<Out> {
+    let kept: Vec<usize> = (0..s.len()).filter(|d| !axes.contains(d)).collect();
+    let n: usize = axes.iter().map(|&d| s[d]).product();
+    if n > MAX_FACTORS {
+        return Err(cx.fail(format!("a product of {n} factors is too long (at most {MAX_FACTORS})")));
+    }
+    let outer: usize = kept.iter().map(|&d| s[d]).product();
+    let perm: Vec<usize> = kept.iter().chain(axes).copied().collect();
+    let mut cur = x;
+    if perm.iter().enumerate().any(|(i, &p)| i != p) {
+        cur = b.push(cx.name, cx.op, FOp::Transpose { perm }, vec![cur], &cx.part("moved"))?;
+    }
+    let rows = b.push(cx.name, cx.op, FOp::Reshape { shape: vec![outer, n] }, vec![cur], &cx.part("rows"))?;
+    let column = |b: &mut Builder, k: usize| {
+        let op = FOp::Slice { axes: vec![1], starts: vec![k as i64], ends: vec![k as i64 + 1], steps: vec![1] };
+        b.push(cx.name, cx.op, op, vec![rows], &cx.part(&format!("factor{k}")))
+    };
+    let mut acc = column(b, 0)?;
+    for k in 1..n {
+        let f = column(b, k)?;
+        acc = b.push(cx.name, cx.op, FOp::Binary(Binary::Mul), vec![acc, f], &cx.part(&format!("product{k}")))?;
+    }
+    let out: Vec<usize> =
+        (0..s.len()).filter_map(|d| if axes.contains(&d) { keep_dims.then_some(1) } else { Some(s[d]) }).collect();
+    Ok(Out::Node(FOp::Reshape { shape: out }, vec![acc]))
 }
 
 /// Max over `axes`: the kept axes move to the front, the reduced ones become one row
