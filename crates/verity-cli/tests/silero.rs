@@ -145,18 +145,22 @@ fn silero_vad_imports_runs_proves_and_disputes() {
     let ran = ok_json(&["run", &file("half.vrt"), "--input", &file("in1.json"), "--json"], &key);
     assert_eq!(ran["outputs"][0]["shape"], json!([1, 1]));
 
-    // Proven and verified; a cheat is caught by the dispute game.
-    let (vrt, input, proof) = (file("vad8.vrt"), file("in1.json"), file("vad.vrtz"));
-    let proved = ok_json(&["prove", &vrt, "--input", &input, "-o", &proof, "--json"], &key);
-    let checked = ok_json(&["verify", "--proof", &proof, "--model", &vrt, "--json"], &key);
-    assert_eq!(checked["valid"], true);
-    assert_eq!(checked["outputs"], proved["outputs"]);
-    eprintln!(
-        "8 bits: prove {:.0} ms, verify {:.0} ms, {} proof bytes",
-        proved["prove_ms"].as_f64().unwrap(),
-        checked["verify_ms"].as_f64().unwrap(),
-        proved["proof_bytes"]
-    );
+    // Proven and verified at both widths; a cheat is caught by the dispute game.
+    let input = file("in1.json");
+    for bits in ["8", "16"] {
+        let (vrt, proof) = (file(&format!("vad{bits}.vrt")), file(&format!("vad{bits}.vrtz")));
+        let proved = ok_json(&["prove", &vrt, "--input", &input, "-o", &proof, "--json"], &key);
+        let checked = ok_json(&["verify", "--proof", &proof, "--model", &vrt, "--json"], &key);
+        assert_eq!(checked["valid"], true);
+        assert_eq!(checked["outputs"], proved["outputs"]);
+        eprintln!(
+            "{bits} bits: prove {:.0} ms, verify {:.0} ms, {} proof bytes",
+            proved["prove_ms"].as_f64().unwrap(),
+            checked["verify_ms"].as_f64().unwrap(),
+            proved["proof_bytes"]
+        );
+    }
+    let vrt = file("vad8.vrt");
     for (cheat, winner) in [("none", "executor"), ("output", "challenger"), ("bitflip", "challenger")] {
         let v = ok_json(&["dispute", &vrt, "--input", &input, "--cheat", cheat, "--json"], &key);
         assert_eq!(v["winner"], winner, "{cheat}: {}", v["reason"]);
