@@ -203,10 +203,13 @@ pub fn slice(_: &mut Builder, cx: &Cx) -> Result<Out> {
     Ok(Out::Node(FOp::Slice { axes: op_axes, starts: st, ends: en, steps: sp }, vec![x]))
 }
 
-pub fn gather(_: &mut Builder, cx: &Cx) -> Result<Out> {
+pub fn gather(b: &mut Builder, cx: &Cx) -> Result<Out> {
     let x = cx.x()?;
     let s = cx.shape_of(x);
     let axis = norm_axis(cx.a.int("axis", 0), s.len()).ok_or_else(|| cx.fail("axis out of range"))?;
+    if b.konst(cx.input(1)?).is_none() {
+        return lookup(b, cx, x, axis);
+    }
     let idx = cx.konst_in(1, "indices")?;
     let d = s[axis] as i64;
     let indices: Vec<usize> = idx
@@ -218,6 +221,60 @@ pub fn gather(_: &mut Builder, cx: &Cx) -> Result<Out> {
         })
         .collect::<Result<_>>()?;
     Ok(Out::Node(FOp::Gather { axis, indices, indices_shape: idx.shape }, vec![x]))
+}
+
+/// The most rows a table looked up at run time may have.
+const MAX_LOOKUP_ROWS: usize = 1 << 17;
+
+/// Gather from a constant table at run-time indices (an embedding lookup): the one-hot
+/// of each index over the table's rows (Compare with the positions, and with the
+/// positions from the end for negative indices), then a Linear whose weight is the table.
+/// The indices must be exact integers (an integer input, or an Arg); an index out of
+/// range selects no row and gives zeros.
+fn lookup(b: &mut Builder, cx: &Cx, table: usize, axis: usize) -> Result<Out> {
+    let idx = cx.input(1)?;
+    let Some(t) = b.konst(table).cloned() else {
+        return Err(cx.fail("indices known only at run time need a constant table (data)"));
+    };
+    if !b.is_integral(idx) {
+        return Err(cx.fail("run-time indices must be exact integers (an integer graph input or an ArgMax)"));
+    }
+    let n = t.shape[axis];
+    if n > MAX_LOOKUP_ROWS {
+        return Err(cx.fail(format!("a run-time lookup into {n} rows is too large (at most {MAX_LOOKUP_ROWS})")));
+    }
+    // The table with the gathered axis first, as [n, rest]: weight row r is element r of a row.
+    let mut perm: Vec<usize> = vec![axis];
+    perm.extend((0..t.shape.len()).filter(|&d| d != axis));
+    let moved = crate::ftensor::transpose(&t, &perm);
+    let rest = numel(&moved.shape[1..]);
+    let w: Vec<f64> = (0..rest).flat_map(|r| (0..n).map(move |i| (r, i))).map(|(r, i)| moved.data[i * rest + r]).collect();
+    let is = cx.shape_of(idx);
+    let mut col = is.clone();
+    col.push(1);
+    let column = b.push(cx.name, cx.op, FOp::Reshape { shape: col.clone() }, vec![idx], &cx.part("column"))?;
+    let positions = |b: &mut Builder, offset: f64, what: &str| {
+        let mut ps = vec![1; col.len()];
+        ps[col.len() - 1] = n;
+        b.add_const(&cx.part(what), FTensor::new(ps, (0..n).map(|i| i as f64 + offset).collect()))
+    };
+    let (pos, neg) = (positions(b, 0.0, "positions"), positions(b, -(n as f64), "positions from the end"));
+    let eq = FOp::Compare(verity_model::CmpMode::Equal);
+    let hit = b.push(cx.name, cx.op, eq.clone(), vec![column, pos], &cx.part("hit"))?;
+    let wrapped = b.push(cx.name, cx.op, eq, vec![column, neg], &cx.part("hit from the end"))?;
+    let one_hot = b.push(cx.name, cx.op, FOp::Where, vec![hit, hit, wrapped], &cx.part("one-hot"))?;
+    let rows = b.push(cx.name, cx.op, FOp::Linear { w, b: vec![0.0; rest] }, vec![one_hot], &cx.part("rows"))?;
+    // [idx.., rest] → data.shape[..axis] + idx.shape + data.shape[axis + 1..].
+    let mut shape = is.clone();
+    shape.extend(&moved.shape[1..]);
+    let (k, before) = (is.len(), axis);
+    let perm: Vec<usize> = (k..k + before).chain(0..k).chain(k + before..shape.len()).collect();
+    let unflatten = FOp::Reshape { shape };
+    if perm.iter().enumerate().all(|(i, &p)| i == p) {
+        return Ok(Out::Node(unflatten, vec![rows]));
+    }
+    let flat = b.push(cx.name, cx.op, unflatten, vec![rows], &cx.part("unflattened"))?;
+    Ok(Out::Node(FOp::Transpose { perm }, vec![flat]))
 }
 
 /// An operand of one step of a multi-node lowering.
