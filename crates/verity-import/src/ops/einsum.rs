@@ -2,8 +2,8 @@
 //! operand has and the output lacks are summed first; then the operands are transposed
 //! to `[batch, free, contracted]` and `[batch, contracted, free]`, multiplied (a Linear
 //! when one side is a constant matrix, else a MatMul), and the result is reshaped and
-//! transposed to the output's letter order. Ellipses and repeated letters within one
-//! operand (diagonals) are refused.
+//! transposed to the output's letter order. An ellipsis is spelled out as upper-case
+//! letters; repeated letters within one operand (diagonals) are refused.
 
 use crate::error::Result;
 use crate::fgraph::FOp;
@@ -16,12 +16,44 @@ struct Term {
     letters: Vec<char>,
 }
 
+/// `...` spelled out as upper-case letters (the equation's own letters must be lower
+/// case): each operand's ellipsis stands for its axes beyond its letters, aligned to the
+/// right as NumPy aligns broadcast axes.
+fn expand_ellipses(cx: &Cx, eq: &str) -> Result<String> {
+    if eq.chars().any(|c| c.is_ascii_uppercase()) || eq.replace("...", "").replace("->", "").contains('.') {
+        return Err(cx.fail(format!("equation '{eq}' must use lower-case letters and '...'")));
+    }
+    if !eq.contains("...") {
+        return Ok(eq.to_string());
+    }
+    let (lhs, rhs) = eq.split_once("->").map_or((eq, None), |(l, r)| (l, Some(r)));
+    let mut dims = Vec::new();
+    for (i, t) in lhs.split(',').enumerate() {
+        let rank = cx.opt(i).map_or(0, |id| cx.shape_of(id).len());
+        let named = t.replace("...", "").chars().count();
+        if t.matches("...").count() > 1 || rank < named {
+            return Err(cx.fail(format!("operand {i} '{t}' does not fit its rank {rank}")));
+        }
+        dims.push(if t.contains("...") { rank - named } else { 0 });
+    }
+    let e = dims.iter().copied().max().unwrap_or(0);
+    if e > 26 {
+        return Err(cx.fail("an ellipsis of more than 26 axes"));
+    }
+    let letters: Vec<char> = (0..e as u8).map(|k| (b'A' + k) as char).collect();
+    let spell = |n: usize| letters[e - n..].iter().collect::<String>();
+    let mut out = lhs.split(',').zip(&dims).map(|(t, &n)| t.replace("...", &spell(n))).collect::<Vec<_>>().join(",");
+    if let Some(r) = rhs {
+        out.push_str("->");
+        out.push_str(&r.replace("...", &spell(e)));
+    }
+    Ok(out)
+}
+
 pub fn einsum(b: &mut Builder, cx: &Cx) -> Result<Out> {
     let eq: String =
         cx.a.string("equation").ok_or_else(|| cx.fail("missing equation"))?.chars().filter(|c| !c.is_whitespace()).collect();
-    if eq.contains('.') {
-        return Err(cx.fail(format!("equation '{eq}': ellipses are not supported")));
-    }
+    let eq = expand_ellipses(cx, &eq)?;
     let (lhs, rhs) = match eq.split_once("->") {
         Some((l, r)) => (l.to_string(), Some(r.to_string())),
         None => (eq.clone(), None),
@@ -45,10 +77,12 @@ pub fn einsum(b: &mut Builder, cx: &Cx) -> Result<Out> {
     let out: Vec<char> = match rhs {
         Some(r) => r.chars().collect(),
         None => {
-            // Implicit output: the letters that occur once, in alphabetical order.
-            let mut once: Vec<char> =
-                specs.iter().flatten().copied().filter(|c| specs.iter().flatten().filter(|d| *d == c).count() == 1).collect();
+            // Implicit output: the ellipsis's letters (upper case, so first), then the
+            // letters that occur once, in alphabetical order.
+            let once_or_ellipsis = |c: &char| c.is_ascii_uppercase() || specs.iter().flatten().filter(|d| *d == c).count() == 1;
+            let mut once: Vec<char> = specs.iter().flatten().copied().filter(once_or_ellipsis).collect();
             once.sort_unstable();
+            once.dedup();
             once
         }
     };
