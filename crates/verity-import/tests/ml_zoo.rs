@@ -8,28 +8,24 @@
 //! `cargo test -p verity-import --test ml_zoo -- --nocapture` prints the accuracy table.
 
 use serde_json::Value;
-use verity_import::{calibrate, import, load_onnx, quantize, FTensor, ImportOptions};
+use verity_import::{import, ImportOptions};
 use verity_model::{input::dequantize, input::quantize_inputs, reference};
 
+mod common;
+use common::{floats, import_text};
+
+const ZOO: &str = "ml";
+
 fn dir(sub: &str) -> std::path::PathBuf {
-    std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../fixtures/ml").join(sub)
+    common::path(ZOO, sub)
 }
 
 fn zoo() -> Vec<String> {
-    let mut names: Vec<String> = std::fs::read_dir(dir(""))
-        .unwrap()
-        .filter_map(|e| e.unwrap().file_name().into_string().ok()?.strip_suffix(".onnx").map(str::to_string))
-        .collect();
-    names.sort();
-    names
-}
-
-fn floats(v: &Value) -> Vec<f64> {
-    v.as_array().unwrap().iter().map(|x| x.as_f64().unwrap()).collect()
+    common::names(ZOO)
 }
 
 fn doc(name: &str) -> Value {
-    serde_json::from_str(&std::fs::read_to_string(dir(&format!("{name}.json"))).unwrap()).unwrap()
+    common::doc(ZOO, name)
 }
 
 struct Accuracy {
@@ -100,30 +96,9 @@ fn ml_zoo_matches_onnxruntime() {
     assert!(bad.is_empty(), "outside the goal (2% of the score range, every label): {bad:?}");
 }
 
-/// The whole import on one sample of ones; errors come back as text.
-fn import_text(bytes: &[u8]) -> Result<(), String> {
-    let fg = load_onnx(bytes).map_err(|e| e.to_string())?;
-    let sample: Vec<FTensor> = fg
-        .inputs
-        .iter()
-        .map(|&i| FTensor::new(fg.values[i].shape.clone(), vec![1.0; fg.values[i].shape.iter().product()]))
-        .collect();
-    let ranges = calibrate(&fg, &[sample], |_, _| {});
-    quantize(&fg, &ranges, &ImportOptions::default()).map(|_| ()).map_err(|e| e.to_string())
-}
-
 #[test]
 fn invalid_ensembles_name_the_node() {
-    let expected: Value = serde_json::from_str(&std::fs::read_to_string(dir("bad/expected_errors.json")).unwrap()).unwrap();
-    let expected = expected.as_object().unwrap();
-    assert!(expected.len() >= 5);
-    for (name, needles) in expected {
-        let bytes = std::fs::read(dir(&format!("bad/{name}.onnx"))).unwrap();
-        let err = import_text(&bytes).expect_err(name);
-        for n in needles.as_array().unwrap() {
-            assert!(err.contains(n.as_str().unwrap()), "{name}: {err:?} lacks {n}");
-        }
-    }
+    common::bad_models_name_their_errors(ZOO, 5);
 }
 
 /// Every byte of every ML model, flipped, gives an error or a model, never a panic.
@@ -134,7 +109,7 @@ fn corrupted_ensembles_never_panic() {
         for i in 0..bytes.len() {
             let mut b = bytes.clone();
             b[i] ^= 0x5a;
-            let _ = import_text(&b);
+            let _ = import_text(&b, &[]);
         }
     }
 }

@@ -6,36 +6,31 @@
 //! `cargo test -p verity-import --test op_zoo -- --nocapture` prints the accuracy table.
 
 use serde_json::Value;
-use verity_import::{calibrate, import, load_onnx, load_onnx_with_shapes, quantize, FTensor, ImportOptions};
+use verity_import::{import, load_onnx, load_onnx_with_shapes, ImportOptions};
 use verity_model::{input::dequantize, input::quantize_inputs, reference};
 
+mod common;
+use common::{argmax, floats, import_text};
+
+const ZOO: &str = "ops";
+
 fn dir(sub: &str) -> std::path::PathBuf {
-    std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../fixtures/ops").join(sub)
+    common::path(ZOO, sub)
 }
 
-/// Zoo model names, sorted.
 fn zoo() -> Vec<String> {
-    let mut names: Vec<String> = std::fs::read_dir(dir(""))
-        .unwrap()
-        .filter_map(|e| e.unwrap().file_name().into_string().ok()?.strip_suffix(".onnx").map(str::to_string))
-        .collect();
-    names.sort();
-    names
+    common::names(ZOO)
 }
 
-fn floats(v: &Value) -> Vec<f64> {
-    v.as_array().unwrap().iter().map(|x| x.as_f64().unwrap()).collect()
-}
-
-fn argmax(v: &[f64]) -> usize {
-    (0..v.len()).fold(0, |best, i| if v[i] > v[best] { i } else { best })
+fn doc(name: &str) -> Value {
+    common::doc(ZOO, name)
 }
 
 /// Max |quantized − onnxruntime| over every test output, divided by the range
 /// (max − min) of onnxruntime's outputs; and how many test outputs have the same argmax.
 fn relative_max_error(name: &str, bits: u8) -> (f64, usize) {
     let onnx = std::fs::read(dir(&format!("{name}.onnx"))).unwrap();
-    let doc: Value = serde_json::from_str(&std::fs::read_to_string(dir(&format!("{name}.json"))).unwrap()).unwrap();
+    let doc = doc(name);
     let model = import(&onnx, &doc["calibration"].to_string(), &ImportOptions { bits }, |_, _| {})
         .unwrap_or_else(|e| panic!("{name}: {e}"));
     let (mut err, mut lo, mut hi, mut same) = (0.0f64, f64::INFINITY, f64::NEG_INFINITY, 0);
@@ -62,7 +57,7 @@ fn zoo_matches_onnxruntime() {
     eprintln!("|---|---|---|---|---|");
     let mut bad = Vec::new();
     for name in &names {
-        let doc: Value = serde_json::from_str(&std::fs::read_to_string(dir(&format!("{name}.json"))).unwrap()).unwrap();
+        let doc = doc(name);
         let bits = doc["bits"].as_u64().unwrap() as u8;
         let ((e8, same8), (e16, same16)) = (relative_max_error(name, 8), relative_max_error(name, 16));
         let n = doc["inputs"].as_array().unwrap().len();
@@ -81,30 +76,9 @@ fn zoo_matches_onnxruntime() {
     assert!(bad.is_empty(), "outside 2% of the output range: {bad:?}");
 }
 
-/// The whole import on one sample of ones; errors come back as text.
-fn import_text(bytes: &[u8], shapes: &[(String, Vec<usize>)]) -> Result<(), String> {
-    let fg = load_onnx_with_shapes(bytes, shapes).map_err(|e| e.to_string())?;
-    let sample: Vec<FTensor> = fg
-        .inputs
-        .iter()
-        .map(|&i| FTensor::new(fg.values[i].shape.clone(), vec![1.0; fg.values[i].shape.iter().product()]))
-        .collect();
-    let ranges = calibrate(&fg, &[sample], |_, _| {});
-    quantize(&fg, &ranges, &ImportOptions::default()).map(|_| ()).map_err(|e| e.to_string())
-}
-
 #[test]
 fn invalid_attributes_name_the_node() {
-    let expected: Value = serde_json::from_str(&std::fs::read_to_string(dir("bad/expected_errors.json")).unwrap()).unwrap();
-    let expected = expected.as_object().unwrap();
-    assert!(expected.len() >= 15);
-    for (name, needles) in expected {
-        let bytes = std::fs::read(dir(&format!("bad/{name}.onnx"))).unwrap();
-        let err = import_text(&bytes, &[]).expect_err(name);
-        for n in needles.as_array().unwrap() {
-            assert!(err.contains(n.as_str().unwrap()), "{name}: {err:?} lacks {n}");
-        }
-    }
+    common::bad_models_name_their_errors(ZOO, 15);
 }
 
 #[test]
@@ -146,7 +120,7 @@ fn a_symbolic_dimension_needs_a_shape() {
 
 #[test]
 fn integer_inputs_and_booleans_are_exact() {
-    let doc: Value = serde_json::from_str(&std::fs::read_to_string(dir("int_input.json")).unwrap()).unwrap();
+    let doc = doc("int_input");
     let model = import(
         &std::fs::read(dir("int_input.onnx")).unwrap(),
         &doc["calibration"].to_string(),

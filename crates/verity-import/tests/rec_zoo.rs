@@ -7,28 +7,24 @@
 //! `cargo test -p verity-import --test rec_zoo -- --nocapture` prints the accuracy table.
 
 use serde_json::Value;
-use verity_import::{calibrate, import, load_onnx, quantize, FTensor, ImportOptions};
+use verity_import::{import, load_onnx, FTensor, ImportOptions};
 use verity_model::{input::dequantize, input::quantize_inputs, reference, Model};
 
+mod common;
+use common::{argmax, floats};
+
+const ZOO: &str = "rec";
+
 fn dir(sub: &str) -> std::path::PathBuf {
-    std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../fixtures/rec").join(sub)
+    common::path(ZOO, sub)
 }
 
 fn zoo() -> Vec<String> {
-    let mut names: Vec<String> = std::fs::read_dir(dir(""))
-        .unwrap()
-        .filter_map(|e| e.unwrap().file_name().into_string().ok()?.strip_suffix(".onnx").map(str::to_string))
-        .collect();
-    names.sort();
-    names
+    common::names(ZOO)
 }
 
 fn doc(name: &str) -> Value {
-    serde_json::from_str(&std::fs::read_to_string(dir(&format!("{name}.json"))).unwrap()).unwrap()
-}
-
-fn floats(v: &Value) -> Vec<f64> {
-    v.as_array().unwrap().iter().map(|x| x.as_f64().unwrap()).collect()
+    common::doc(ZOO, name)
 }
 
 /// A test sample's inputs: one flat list, or one list per input with "input_names".
@@ -38,10 +34,6 @@ fn sample(doc: &Value, x: &Value) -> Vec<Vec<f64>> {
     } else {
         vec![floats(x)]
     }
-}
-
-fn argmax(v: &[f64]) -> usize {
-    (0..v.len()).fold(0, |b, i| if v[i] > v[b] { i } else { b })
 }
 
 struct Measured {
@@ -135,30 +127,9 @@ fn rec_zoo_matches_onnxruntime() {
     assert!(bad.is_empty(), "outside the budget: {bad:?}");
 }
 
-/// The whole import on one sample of ones; errors come back as text.
-fn import_text(bytes: &[u8]) -> Result<(), String> {
-    let fg = load_onnx(bytes).map_err(|e| e.to_string())?;
-    let sample: Vec<FTensor> = fg
-        .inputs
-        .iter()
-        .map(|&i| FTensor::new(fg.values[i].shape.clone(), vec![1.0; fg.values[i].shape.iter().product()]))
-        .collect();
-    let ranges = calibrate(&fg, &[sample], |_, _| {});
-    quantize(&fg, &ranges, &ImportOptions::default()).map(|_| ()).map_err(|e| e.to_string())
-}
-
 #[test]
 fn invalid_recurrent_nodes_name_the_node() {
-    let expected: Value = serde_json::from_str(&std::fs::read_to_string(dir("bad/expected_errors.json")).unwrap()).unwrap();
-    let expected = expected.as_object().unwrap();
-    assert!(expected.len() >= 8);
-    for (name, needles) in expected {
-        let bytes = std::fs::read(dir(&format!("bad/{name}.onnx"))).unwrap();
-        let err = import_text(&bytes).expect_err(name);
-        for n in needles.as_array().unwrap() {
-            assert!(err.contains(n.as_str().unwrap()), "{name}: {err:?} lacks {n}");
-        }
-    }
+    common::bad_models_name_their_errors(ZOO, 8);
 }
 
 /// The unrolling stays small: per step an LSTM is about twenty float ops, and the input
