@@ -133,6 +133,11 @@ fn every_ml_model_proves_and_wins_disputes() {
     zoo_proves_and_wins_disputes("ml", 5);
 }
 
+#[test]
+fn every_hummingbird_model_proves_and_wins_disputes() {
+    zoo_proves_and_wins_disputes("hb", 5);
+}
+
 fn fails(args: &[&str], key: &Path, needles: &[&str]) {
     let out = verity(args, key);
     let err = String::from_utf8_lossy(&out.stderr);

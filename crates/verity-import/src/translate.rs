@@ -450,6 +450,55 @@ impl Builder {
         Some(id)
     }
 
+    /// For a comparison of `sel` with the constant `thr` where `sel` is a 0/1 selection
+    /// (one 1 per row, no bias; as a Linear, possibly Transposed, which is how
+    /// hummingbird's GEMM tree strategy picks each node's feature) of a graph input that
+    /// nothing else reads: spreads each feature's thresholds over the quantized range by
+    /// an input map, as tree ensembles do, so that raw features of very different
+    /// magnitudes each keep their resolution. Returns the thresholds in mapped units.
+    pub(crate) fn map_selected_features(&mut self, sel: usize, thr: usize) -> Option<usize> {
+        let t = self.konst(thr)?.clone();
+        let mut lin = self.sole_producer(sel)?;
+        if let FOp::Transpose { perm } = &self.g.nodes[lin].op {
+            if perm.as_slice() != [1, 0] {
+                return None;
+            }
+            // The Linear's output is the lowering's own value, read by this Transpose alone.
+            lin = *self.producer.get(&self.g.nodes[lin].inputs[0])?;
+        }
+        let FOp::Linear { w, b } = &self.g.nodes[lin].op else { return None };
+        let x = self.g.nodes[lin].inputs[0];
+        let k = *self.g.values[x].shape.last()?;
+        let rows = b.len();
+        // Per row: the feature it selects, or None for a row of zeros (a padding node).
+        let picks: Vec<Option<Option<usize>>> = w
+            .chunks(k)
+            .map(|r| {
+                let nonzero: Vec<usize> = (0..k).filter(|&j| r[j] != 0.0).collect();
+                match nonzero.as_slice() {
+                    [] => Some(None),
+                    &[j] if r[j] == 1.0 => Some(Some(j)),
+                    _ => None,
+                }
+            })
+            .collect();
+        let picks: Vec<Option<usize>> = picks.into_iter().collect::<Option<_>>()?;
+        if picks.len() != rows || b.iter().any(|&v| v != 0.0) || t.data.len() != rows {
+            return None;
+        }
+        let tests = picks.iter().zip(&t.data).filter_map(|(f, &v)| f.map(|f| (f, v)));
+        let (mul, add) = crate::ops::ml::feature_maps(tests, k);
+        let name = self.g.values[x].name.clone();
+        let mapped = self.map_input(x, &name, None, (&mul, &add), Some(1.0))?;
+        self.g.nodes[lin].inputs[0] = mapped;
+        // The selected features stay in the input's fixed range (beyond it they clamp).
+        let selected = self.g.nodes[lin].output;
+        self.fix_range(selected, 1.0);
+        let moved: Vec<f64> = picks.iter().zip(&t.data).map(|(f, &v)| f.map_or(v, |f| mul[f] * v + add[f])).collect();
+        let tname = format!("{}/mapped", self.g.values[thr].name);
+        Some(self.add_const(&tname, FTensor::new(t.shape.clone(), moved)))
+    }
+
     /// Fixes value `id`'s range at `range` instead of its calibrated one.
     pub(crate) fn fix_range(&mut self, id: usize, range: f64) {
         self.g.fixed_range.push((id, range));

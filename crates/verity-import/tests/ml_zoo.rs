@@ -1,5 +1,7 @@
 //! The ML zoo (fixtures/ml, made by tools/fixtures/gen_ml_zoo.py): scikit-learn models
-//! converted by skl2onnx (`ai.onnx.ml` tree ensembles and linear models). Each is imported
+//! converted by skl2onnx (`ai.onnx.ml` tree ensembles and linear models); and the
+//! hummingbird zoo (fixtures/hb, made by tools/fixtures/gen_hb_zoo.py): scikit-learn,
+//! XGBoost and LightGBM ensembles as hummingbird's GEMM tensor programs. Each is imported
 //! with its calibration rows, run by the reference interpreter on held-out rows, and
 //! compared with onnxruntime: the max absolute error of the scores (regression values,
 //! class probabilities) over their range, and for classifiers the share of rows whose
@@ -7,7 +9,6 @@
 //!
 //! `cargo test -p verity-import --test ml_zoo -- --nocapture` prints the accuracy table.
 
-use serde_json::Value;
 use verity_import::{import, ImportOptions};
 use verity_model::{input::dequantize, input::quantize_inputs, reference};
 
@@ -24,10 +25,6 @@ fn zoo() -> Vec<String> {
     common::names(ZOO)
 }
 
-fn doc(name: &str) -> Value {
-    common::doc(ZOO, name)
-}
-
 struct Accuracy {
     /// Max |quantized − onnxruntime| of the scores over their range (max − min).
     score_err: f64,
@@ -35,9 +32,9 @@ struct Accuracy {
     labels: Option<(usize, usize)>,
 }
 
-fn accuracy(name: &str, bits: u8) -> Accuracy {
-    let onnx = std::fs::read(dir(&format!("{name}.onnx"))).unwrap();
-    let doc = doc(name);
+fn accuracy(zoo: &str, name: &str, bits: u8) -> Accuracy {
+    let onnx = std::fs::read(common::path(zoo, &format!("{name}.onnx"))).unwrap();
+    let doc = common::doc(zoo, name);
     let model = import(&onnx, &doc["calibration"].to_string(), &ImportOptions { bits }, |_, _| {})
         .unwrap_or_else(|e| panic!("{name}: {e}"));
     let classifier = doc["outputs"].as_array().unwrap().len() == 2;
@@ -65,15 +62,25 @@ fn accuracy(name: &str, bits: u8) -> Accuracy {
 
 #[test]
 fn ml_zoo_matches_onnxruntime() {
-    let names = zoo();
+    zoo_matches_onnxruntime(ZOO, 5);
+}
+
+#[test]
+fn hummingbird_zoo_matches_onnxruntime() {
+    zoo_matches_onnxruntime("hb", 5);
+}
+
+fn zoo_matches_onnxruntime(zoo: &str, min: usize) {
+    let names = common::names(zoo);
+    assert!(names.len() >= min, "the {zoo} zoo is missing: {names:?}");
     assert!(names.len() >= 5, "the ML zoo is missing: {names:?}");
     eprintln!("| model | op | bits held to | score err / range, 8 bits | 16 bits | labels agreeing, 8 bits | 16 bits |");
     eprintln!("|---|---|---|---|---|---|---|");
     let mut bad = Vec::new();
     for name in &names {
-        let d = doc(name);
+        let d = common::doc(zoo, name);
         let bits = d["bits"].as_u64().unwrap() as u8;
-        let (a8, a16) = (accuracy(name, 8), accuracy(name, 16));
+        let (a8, a16) = (accuracy(zoo, name, 8), accuracy(zoo, name, 16));
         let show = |a: &Accuracy| a.labels.map_or("-".to_string(), |(k, n)| format!("{k}/{n}"));
         eprintln!(
             "| {name} | {} | {bits} | {:.4} | {:.5} | {} | {} |",

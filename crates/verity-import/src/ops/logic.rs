@@ -7,7 +7,7 @@ use crate::ftensor::FTensor;
 use crate::translate::{norm_axis, Builder, Cx, Out};
 use verity_model::CmpMode;
 
-pub fn compare(_: &mut Builder, cx: &Cx) -> Result<Out> {
+pub fn compare(b: &mut Builder, cx: &Cx) -> Result<Out> {
     let mode = match cx.op {
         "Less" => CmpMode::Less,
         "LessOrEqual" => CmpMode::LessEq,
@@ -15,7 +15,10 @@ pub fn compare(_: &mut Builder, cx: &Cx) -> Result<Out> {
         "GreaterOrEqual" => CmpMode::GreaterEq,
         _ => CmpMode::Equal,
     };
-    Ok(Out::Node(FOp::Compare(mode), vec![cx.x()?, cx.input(1)?]))
+    let (x, y) = (cx.x()?, cx.input(1)?);
+    // Raw features selected for thresholds (hummingbird's trees) get per-feature maps.
+    let y = b.map_selected_features(x, y).unwrap_or(y);
+    Ok(Out::Node(FOp::Compare(mode), vec![x, y]))
 }
 
 fn zero(b: &mut Builder, cx: &Cx) -> usize {

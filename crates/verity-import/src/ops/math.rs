@@ -35,9 +35,13 @@ pub fn binary(b: &mut Builder, cx: &Cx) -> Result<Out> {
 }
 
 pub fn gemm(b: &mut Builder, cx: &Cx) -> Result<Out> {
-    let x = cx.x()?;
+    let (p, q) = (cx.x()?, cx.input(1)?);
+    if b.konst(p).is_some() && b.konst(q).is_none() {
+        return gemm_constant_left(b, cx, p, q);
+    }
+    let x = p;
     if cx.a.int("transA", 0) != 0 {
-        return Err(cx.fail("transA=1 is not supported"));
+        return Err(cx.fail("transA=1 with a run-time A is not supported"));
     }
     let w = cx.konst_in(1, "weight")?;
     if w.shape.len() != 2 {
@@ -61,6 +65,39 @@ pub fn gemm(b: &mut Builder, cx: &Cx) -> Result<Out> {
         }
     };
     Ok(Out::Node(FOp::Linear { w: wt.data.iter().map(|v| alpha * v).collect(), b: bias }, vec![x]))
+}
+
+/// Gemm with a constant A and a run-time B (hummingbird's `W · Xᵀ`): `A'·B' = (B'ᵀ·A'ᵀ)ᵀ`,
+/// a Linear of `B'ᵀ` whose weight rows are the rows of `A'`, between Transposes. C may be
+/// one number or one per row of the output.
+fn gemm_constant_left(b: &mut Builder, cx: &Cx, p: usize, q: usize) -> Result<Out> {
+    let a = b.konst(p).cloned().expect("checked constant");
+    if a.shape.len() != 2 || cx.shape_of(q).len() != 2 {
+        return Err(cx.fail(format!("A {:?} and B {:?} must be matrices", a.shape, cx.shape_of(q))));
+    }
+    let a = if cx.a.int("transA", 0) != 0 { crate::ftensor::transpose(&a, &[1, 0]) } else { a };
+    let trans_b = cx.a.int("transB", 0) != 0;
+    let (n, k) = (a.shape[0], a.shape[1]);
+    let bs = cx.shape_of(q);
+    // B'ᵀ, the Linear's input: B itself when transB is set, else B transposed.
+    let (bk, m) = if trans_b { (bs[1], bs[0]) } else { (bs[0], bs[1]) };
+    if bk != k {
+        return Err(cx.fail(format!("A {:?} does not fit B {bs:?}", a.shape)));
+    }
+    let (alpha, beta) = (cx.a.float("alpha", 1.0), cx.a.float("beta", 1.0));
+    let bias = match cx.konst_opt(2, "bias C")? {
+        None => vec![0.0; n],
+        Some(c) if c.data.len() == 1 => vec![beta * c.data[0]; n],
+        Some(c) if c.data.len() == n && (c.shape == [n, 1] || (m == 1 && c.shape == [n])) => {
+            c.data.iter().map(|v| beta * v).collect()
+        }
+        Some(c) => return Err(cx.fail(format!("bias C of shape {:?} is not one value per output row ({n})", c.shape))),
+    };
+    let input = if trans_b { q } else { b.push(cx.name, cx.op, FOp::Transpose { perm: vec![1, 0] }, vec![q], &cx.part("bt"))? };
+    let w = a.data.iter().map(|v| alpha * v).collect();
+    let y = b.push(cx.name, cx.op, FOp::Linear { w, b: bias }, vec![input], &cx.part("product"))?;
+    debug_assert_eq!(b.shape(y), [m, n]);
+    Ok(Out::Node(FOp::Transpose { perm: vec![1, 0] }, vec![y]))
 }
 
 pub fn matmul(b: &mut Builder, cx: &Cx) -> Result<Out> {

@@ -268,13 +268,14 @@ fn always_scored(cx: &Cx, e: &Ensemble, ws: &[(usize, usize, f64)], cols: usize,
 }
 
 /// The per-feature affine map `(mul, add)` that spreads each feature's thresholds over
-/// `[-(1 - MARGIN), 1 - MARGIN]` (identity for untested features).
-fn feature_maps(e: &Ensemble, n_features: usize) -> (Vec<f64>, Vec<f64>) {
+/// `[-(1 - MARGIN), 1 - MARGIN]` (identity for untested features); `tests` are the
+/// (feature, threshold) pairs.
+pub(crate) fn feature_maps(tests: impl Iterator<Item = (usize, f64)>, n_features: usize) -> (Vec<f64>, Vec<f64>) {
     let mut lo = vec![f64::INFINITY; n_features];
     let mut hi = vec![f64::NEG_INFINITY; n_features];
-    for nd in e.nodes.iter().filter(|nd| matches!(nd.mode, Mode::Branch(..))) {
-        lo[nd.feature] = lo[nd.feature].min(nd.value);
-        hi[nd.feature] = hi[nd.feature].max(nd.value);
+    for (f, v) in tests {
+        lo[f] = lo[f].min(v);
+        hi[f] = hi[f].max(v);
     }
     let (mut mul, mut add) = (vec![1.0; n_features], vec![0.0; n_features]);
     for f in 0..n_features {
@@ -298,7 +299,8 @@ fn reached_leaves(b: &mut Builder, cx: &Cx, e: &Ensemble) -> Result<usize> {
     let &[_, n_features] = s.as_slice() else {
         return Err(cx.fail(format!("input must be [N, features], got shape {s:?}")));
     };
-    let (mul, add) = feature_maps(e, n_features);
+    let tests = e.nodes.iter().filter(|nd| matches!(nd.mode, Mode::Branch(..))).map(|nd| (nd.feature, nd.value));
+    let (mul, add) = feature_maps(tests, n_features);
     let read_as = cx.node.input.first().map_or("", String::as_str);
     let (x, map) = match b.map_input(x, read_as, None, (&mul, &add), Some(1.0)) {
         Some(id) => (id, true),
