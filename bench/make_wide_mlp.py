@@ -35,6 +35,6 @@ onnx.checker.check_model(model)
 onnx.save(model, os.path.join(out, "wide_mlp.onnx"))
 x = rng.standard_normal((16, 784)).astype(np.float32)
 with open(os.path.join(out, "wide_mlp.calibration.json"), "w") as f:
-    json.dump({"input_data": [x.ravel().round(4).tolist()]}, f)
+    json.dump({"input_data": [x.round(4).tolist()]}, f)
 with open(os.path.join(out, "wide_mlp.input.json"), "w") as f:
     json.dump({"input_data": [x[0].round(4).tolist()]}, f)

@@ -307,6 +307,18 @@ def argmax(v):
     return max(range(len(v)), key=lambda i: v[i]) if v else None
 
 
+def flat_calibration(name, work):
+    """EZKL reads one flat list per input: the fixture's samples (one list each) joined."""
+    with open(os.path.join(FIXTURES, f"{name}.calibration.json")) as f:
+        doc = json.load(f)
+    flat = {"input_data": [[v for sample in inp for v in (sample if isinstance(sample, list) else [sample])]
+                           for inp in doc["input_data"]]}
+    path = os.path.join(work, "calibration.json")
+    with open(path, "w") as f:
+        json.dump(flat, f)
+    return path
+
+
 def bench_ezkl(name, args, runner, py, work, out):
     onnx_path = os.path.join(FIXTURES, f"{name}.onnx")
     shutil.rmtree(work, ignore_errors=True)
@@ -317,7 +329,7 @@ def bench_ezkl(name, args, runner, py, work, out):
         "settings": "settings.json", "compiled": "model.compiled", "vk": "vk.key",
         "pk": "pk.key", "witness": "witness.json", "proof": "proof.json"}.items()}
     base = dict(f, onnx=onnx_path,
-                calibration=os.path.join(FIXTURES, f"{name}.calibration.json"),
+                calibration=flat_calibration(name, work),
                 input=os.path.join(FIXTURES, f"{name}.input.json"),
                 target=args.ezkl_target,
                 input_visibility=args.input_visibility,

@@ -2,7 +2,7 @@ use std::path::Path;
 
 use anyhow::{Context, Result};
 use indicatif::{ProgressBar, ProgressStyle};
-use verity_import::{calibrate, calibration_samples, load_onnx_fixed, ImportOptions};
+use verity_import::{calibrate, calibration_samples, calibration_warnings, load_onnx_fixed, ImportOptions};
 
 use crate::files::write_atomic;
 
@@ -20,6 +20,10 @@ pub fn run(onnx: &Path, calibration: &Path, output: &Path, bits: u8, (shapes, va
     let ctx = || format!("cannot import {}", onnx.display());
     let fg = load_onnx_fixed(&bytes, shapes, values).with_context(ctx)?;
     let samples = calibration_samples(&fg, &cal).with_context(|| format!("bad calibration file {}", calibration.display()))?;
+    let warnings = calibration_warnings(&fg, &cal);
+    for w in &warnings {
+        eprintln!("warning: {w}");
+    }
     let bar = ProgressBar::new(samples.len() as u64)
         .with_style(ProgressStyle::with_template("calibrating {bar:30} {pos}/{len} samples {elapsed}").expect("static template"));
     let ranges = calibrate(&fg, &samples, |done, _| bar.set_position(done as u64));
@@ -30,7 +34,7 @@ pub fn run(onnx: &Path, calibration: &Path, output: &Path, bits: u8, (shapes, va
         println!(
             "{}",
             serde_json::json!({"model_id": model.id(), "output": output.display().to_string(), "ops": model.nodes.len(),
-                "parameters": model.param_count(), "samples": samples.len()})
+                "parameters": model.param_count(), "samples": samples.len(), "warnings": warnings})
         );
         return Ok(());
     }

@@ -210,6 +210,23 @@ fn bad_input_gives_clear_errors() {
     fails(&["import", &fx("mlp_digits.onnx"), "--calibration", &fx("mlp_cancer.input.json"), "-o", o], &key, "not a multiple");
     fails(&["import", &fx("mlp_digits.onnx"), "--calibration", &cal, "-o", o, "--bits", "12"], &key, "8 or 16");
     assert!(!out.exists(), "failed imports leave no file");
+    // The fixtures hold one list per sample, so LeNet-5's samples are refused for a model
+    // whose input has 64 values...
+    let lenet = fx("lenet5.calibration.json");
+    fails(&["import", &fx("mlp_digits.onnx"), "--calibration", &lenet, "-o", o], &key, "sample 0 has 784 values");
+    // ...while the same values in one flat list (EZKL's form) also split into 392 samples of
+    // 64: they are read, and the user is told that nothing could check them.
+    let text = std::fs::read_to_string(&lenet).unwrap();
+    let flat: Vec<&str> = text.split(|c| matches!(c, '[' | ']' | ',')).filter(|t| t.trim().parse::<f64>().is_ok()).collect();
+    let flat_file = dir.path().join("flat.json");
+    std::fs::write(&flat_file, format!("{{\"input_data\": [[{}]]}}", flat.join(","))).unwrap();
+    let v = json(&ok(&["import", &fx("mlp_digits.onnx"), "--calibration", flat_file.to_str().unwrap(), "-o", o, "--json"], &key));
+    assert_eq!(v["samples"], 392);
+    let warning = v["warnings"][0].as_str().unwrap();
+    assert!(warning.contains("392 samples") && warning.contains("cannot be checked"), "{warning}");
+    let own = json(&ok(&["import", &fx("mlp_digits.onnx"), "--calibration", &cal, "-o", o, "--json"], &key));
+    assert_eq!(own["warnings"], serde_json::json!([]), "{own}");
+    std::fs::remove_file(&out).unwrap();
 
     let write = |name: &str, text: &str| {
         let p = dir.path().join(name);

@@ -196,6 +196,12 @@ pub fn import_onnx(onnx: &[u8], calibration: &str, bits: u8) -> Result<Model, Im
     verity_import::import(onnx, calibration, &ImportOptions { bits }, |_, _| {})
 }
 
+/// What [`import_onnx`] read from the calibration file without checking it
+/// (`verity_import::calibration_warnings`); none for a model that does not load.
+pub fn calibration_warnings(onnx: &[u8], calibration: &str) -> Vec<String> {
+    verity_import::load_onnx(onnx).map_or_else(|_| Vec::new(), |fg| verity_import::calibration_warnings(&fg, calibration))
+}
+
 /// The receipt id used by the node and the client: the lowercase hex (no `0x`) of the
 /// receipt's signing hash, the value a contract records to refuse a replay.
 pub fn receipt_id(r: &Receipt) -> String {

@@ -113,6 +113,37 @@ pub fn calibration_samples(fg: &FGraph, json: &str) -> Result<Vec<Vec<FTensor>>>
         .collect())
 }
 
+/// What [`calibration_samples`] could not check: each input given as one flat list that
+/// holds several samples back to back. Nothing in such a list marks where a sample ends,
+/// so the samples of another model whose size divides the same count read as valid ones
+/// (LeNet-5's 32 samples of 784 values are 392 of 64). One list per sample is checked.
+pub fn calibration_warnings(fg: &FGraph, json: &str) -> Vec<String> {
+    let names: Vec<&str> = fg.inputs.iter().map(|&i| fg.values[i].name.as_str()).collect();
+    let Ok(lists) = parse_input_json(json, &names) else { return Vec::new() };
+    let nested = sample_lengths(json, &names);
+    lists
+        .iter()
+        .zip(&fg.inputs)
+        .enumerate()
+        .filter_map(|(k, (list, &i))| {
+            let v = &fg.values[i];
+            let n = numel(&v.shape).max(1);
+            let flat = !matches!(nested.get(k), Some(Some(_)));
+            (flat && list.len() > n).then(|| {
+                format!(
+                    "calibration input '{}' is one flat list of {} values, read as {} samples of shape {:?}; \
+                     a flat list does not mark where a sample ends, so it cannot be checked against the model \
+                     (write one list per sample to have each checked)",
+                    v.name,
+                    list.len(),
+                    list.len() / n,
+                    v.shape
+                )
+            })
+        })
+        .collect()
+}
+
 /// For each input whose calibration list is a list of lists (one per sample), the number
 /// of values in each; `None` for a flat list (samples back to back, whose boundaries the
 /// file does not show) or an input the document does not hold.

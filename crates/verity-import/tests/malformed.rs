@@ -122,12 +122,30 @@ proptest! {
     }
 }
 
-/// Splits an `{"input_data": [[flat]]}` calibration file into one list per `n` values.
-fn nested(calibration: &[u8], n: usize) -> String {
+/// The values of a one-input calibration file, back to back.
+fn values(calibration: &[u8]) -> Vec<f64> {
+    fn walk(v: &serde_json::Value, out: &mut Vec<f64>) {
+        match v {
+            serde_json::Value::Array(items) => items.iter().for_each(|x| walk(x, out)),
+            x => out.push(x.as_f64().unwrap()),
+        }
+    }
     let v: serde_json::Value = serde_json::from_slice(calibration).unwrap();
-    let flat: Vec<f64> = v["input_data"][0].as_array().unwrap().iter().map(|x| x.as_f64().unwrap()).collect();
+    let mut out = Vec::new();
+    walk(&v["input_data"], &mut out);
+    out
+}
+
+/// A one-input calibration file as one list per `n` values.
+fn nested(calibration: &[u8], n: usize) -> String {
+    let flat = values(calibration);
     let samples: Vec<&[f64]> = flat.chunks(n).collect();
     serde_json::json!({ "input_data": [samples] }).to_string()
+}
+
+/// A one-input calibration file as one flat list (EZKL's form), whose samples nothing marks.
+fn flat(calibration: &[u8]) -> String {
+    serde_json::json!({ "input_data": [values(calibration)] }).to_string()
 }
 
 #[test]
@@ -146,4 +164,23 @@ fn a_calibration_file_of_another_model_names_expected_and_got() {
     // Lists of 48 values (not a fraction of 64) are refused too.
     let e = verity_import::calibration_samples(&cnn, &nested(&read("cnn_digits.calibration.json"), 48)).unwrap_err();
     assert!(e.to_string().contains("sample 0 has 48 values"), "{e}");
+}
+
+#[test]
+fn a_flat_calibration_list_is_read_with_a_warning_that_it_cannot_be_checked() {
+    let cnn = load_onnx(&read("cnn_digits.onnx")).unwrap();
+    // LeNet-5's 32 flat samples of 784 values read as 392 samples of 64: the case that no
+    // check can catch, so it is named.
+    let lenet = flat(&read("lenet5.calibration.json"));
+    assert_eq!(verity_import::calibration_samples(&cnn, &lenet).unwrap().len(), 392);
+    let w = verity_import::calibration_warnings(&cnn, &lenet);
+    assert_eq!(w.len(), 1, "{w:?}");
+    assert!(w[0].contains("'input'") && w[0].contains("392 samples") && w[0].contains("cannot be checked"), "{}", w[0]);
+    // One list per sample (as the fixtures are written) is checked, so nothing is left to
+    // warn about; nor is one flat sample.
+    assert!(
+        verity_import::calibration_warnings(&cnn, &String::from_utf8(read("cnn_digits.calibration.json")).unwrap()).is_empty()
+    );
+    let one = format!("{{\"input_data\": [[{}]]}}", vec!["1.0"; 64].join(","));
+    assert!(verity_import::calibration_warnings(&cnn, &one).is_empty());
 }
