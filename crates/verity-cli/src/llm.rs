@@ -24,6 +24,8 @@ pub struct ChatArgs {
     pub model_file: Option<PathBuf>,
     #[command(flatten)]
     pub signer: crate::remote::SignerArgs,
+    #[command(flatten)]
+    pub tls: crate::remote::TlsArgs,
     /// The user message (rendered with the ChatML template).
     #[arg(long)]
     pub prompt: String,
@@ -118,7 +120,7 @@ fn chat_remote(node: &str, a: ChatArgs) -> Result<()> {
         seed: Some(a.seed),
         stop: a.stop.clone(),
     };
-    let client = a.signer.apply(verity_client::Client::new(&crate::remote::node_url(node)))?;
+    let client = a.signer.apply(crate::remote::client(node, None, &a.tls)?)?;
     let answer = client.chat_verified(&req, model.as_ref(), a.threads).with_context(|| format!("chat with {node}"))?;
     if let Some(path) = &a.receipt {
         crate::files::write_atomic(path, serde_json::to_string_pretty(&answer.file)?.as_bytes())?;

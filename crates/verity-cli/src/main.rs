@@ -217,6 +217,8 @@ enum Command {
         /// Print the answer as one JSON object on one line.
         #[arg(long)]
         json: bool,
+        #[command(flatten)]
+        tls: remote::TlsArgs,
     },
     /// Publish a model to a node: a canonical .vrt, or an ONNX model with --calibration
     /// (also imported locally: the node's model id must match). Prints the model id.
@@ -240,6 +242,8 @@ enum Command {
         json: bool,
         #[command(flatten)]
         meta: remote::HubArgs,
+        #[command(flatten)]
+        tls: remote::TlsArgs,
     },
     /// Run a published model on a node. The answer is printed only after the model (checked
     /// against its id) is re-executed locally and agrees, receipt included; with
@@ -279,6 +283,8 @@ enum Command {
         reexecute: bool,
         #[command(flatten)]
         signer: remote::SignerArgs,
+        #[command(flatten)]
+        tls: remote::TlsArgs,
     },
     /// List a node's receipts or proof jobs, by model and time, a page at a time (needs the
     /// node's API key: the records carry clients' inputs; see docs/node.md).
@@ -309,6 +315,8 @@ enum Command {
         /// Print the node's JSON object ({"receipts"|"proofs": [...], "next_after"?}).
         #[arg(long)]
         json: bool,
+        #[command(flatten)]
+        tls: remote::TlsArgs,
     },
     /// Settlement on an EVM chain: deploy the contracts, register models, post receipt
     /// batches, show their state (see docs/settlement.md).
@@ -343,6 +351,8 @@ enum Command {
         json: bool,
         #[command(flatten)]
         signer: remote::SignerArgs,
+        #[command(flatten)]
+        tls: remote::TlsArgs,
     },
     /// Chat with a Llama GGUF (SmolLM2) exactly; optionally write a signed completion receipt.
     Chat(llm::ChatArgs),
@@ -407,12 +417,12 @@ fn main() -> ExitCode {
         }
         Command::Node(args) => node::run(args),
         Command::Devnet(args) => devnet::run(args),
-        Command::Peers { node, json } => net::peers(&node, json),
+        Command::Peers { node, json, tls } => net::peers(&node, json, &tls),
         Command::Chat(args) => llm::chat(args),
-        Command::Publish { node, model, calibration, bits, api_key, json, meta } => {
-            remote::publish(&node, &model, calibration.as_deref(), bits, api_key, json, &meta)
+        Command::Publish { node, model, calibration, bits, api_key, json, meta, tls } => {
+            remote::publish(&node, &model, calibration.as_deref(), bits, api_key, json, &meta, &tls)
         }
-        Command::Infer { node, model_id, input, evidence, json, receipt, proof, vk, vk_id, reexecute, signer } => {
+        Command::Infer { node, model_id, input, evidence, json, receipt, proof, vk, vk_id, reexecute, signer, tls } => {
             remote::infer(remote::InferArgs {
                 node: &node,
                 model_id: &model_id,
@@ -425,14 +435,15 @@ fn main() -> ExitCode {
                 vk_id: vk_id.as_deref(),
                 reexecute,
                 signer: &signer,
+                tls: &tls,
             })
         }
-        Command::Fetch { node, id, output, input_out, json, signer } => {
-            remote::fetch(&node, &id, output.as_deref(), input_out.as_deref(), json, &signer)
+        Command::Fetch { node, id, output, input_out, json, signer, tls } => {
+            remote::fetch(&node, &id, output.as_deref(), input_out.as_deref(), json, &signer, &tls)
         }
-        Command::List { kind, node, model, since, until, limit, after, api_key, json } => {
+        Command::List { kind, node, model, since, until, limit, after, api_key, json, tls } => {
             let q = verity_client::ListQuery { model, since, until, limit, after };
-            remote::list(&node, &kind, &q, api_key, json)
+            remote::list(&node, &kind, &q, api_key, json, &tls)
         }
         Command::Chain { command } => chain::run(command),
         Command::Stake(args) => chain::stake(args),

@@ -44,8 +44,8 @@ impl P2pArgs {
 }
 
 /// `verity peers --node URL`: prints the node's `GET /v1/peers`.
-pub fn peers(node: &str, json: bool) -> Result<()> {
-    let v = crate::remote::client(node, None)?.peers()?;
+pub fn peers(node: &str, json: bool, tls: &crate::remote::TlsArgs) -> Result<()> {
+    let v = crate::remote::client(node, None, tls)?.peers()?;
     if json {
         println!("{v}");
     } else {

@@ -14,18 +14,26 @@ use verity_receipt::to_checksum_address;
 
 use crate::files::write_atomic;
 
-/// A client for `node`; `$VERITY_CA_CERT` (a PEM file) replaces the trusted certificate
-/// authorities for `https://` nodes.
-pub fn client(node: &str, api_key: Option<String>) -> Result<Client> {
+/// How `https://` nodes are trusted.
+#[derive(clap::Args, Debug, Default)]
+pub struct TlsArgs {
+    /// Trust only the certificate authorities in this PEM file for https:// nodes (a
+    /// private or self-signed certificate), instead of the Mozilla roots.
+    #[arg(long, env = "VERITY_CA_CERT", value_name = "PEM")]
+    pub ca_cert: Option<std::path::PathBuf>,
+}
+
+/// A client for `node`, trusting `tls.ca_cert` (a PEM file) instead of the Mozilla roots
+/// for `https://` nodes when it is given.
+pub fn client(node: &str, api_key: Option<String>, tls: &TlsArgs) -> Result<Client> {
     let c = Client::new(&node_url(node)).with_api_key(api_key);
-    match std::env::var_os("VERITY_CA_CERT").filter(|v| !v.is_empty()) {
+    match tls.ca_cert.as_deref().filter(|p| !p.as_os_str().is_empty()) {
         None => Ok(c),
         Some(path) => {
-            let path = std::path::PathBuf::from(path);
-            let pem = std::fs::read(&path).map_err(|e| {
-                crate::exit::io(anyhow::Error::new(e).context(format!("cannot read VERITY_CA_CERT {}", path.display())))
+            let pem = std::fs::read(path).map_err(|e| {
+                crate::exit::io(anyhow::Error::new(e).context(format!("cannot read CA certificate {}", path.display())))
             })?;
-            c.with_ca_cert_pem(&pem).with_context(|| format!("VERITY_CA_CERT {}", path.display()))
+            c.with_ca_cert_pem(&pem).with_context(|| format!("--ca-cert {}", path.display()))
         }
     }
 }
@@ -111,10 +119,11 @@ pub fn publish(
     api_key: Option<String>,
     json: bool,
     hub: &HubArgs,
+    tls: &TlsArgs,
 ) -> Result<()> {
     let meta = hub.meta();
     let bytes = std::fs::read(model).with_context(|| format!("cannot read {}", model.display()))?;
-    let c = client(node, api_key)?;
+    let c = client(node, api_key, tls)?;
     let is_vrt = bytes.starts_with(verity_model::MAGIC) || model.extension().is_some_and(|e| e == "vrt");
     let resp = if is_vrt {
         if calibration.is_some() {
@@ -124,6 +133,9 @@ pub fn publish(
     } else {
         let cal = calibration.context("publishing an ONNX model needs --calibration (samples to choose scales)")?;
         let text = std::fs::read_to_string(cal).with_context(|| format!("cannot read {}", cal.display()))?;
+        for w in verity_exec::calibration_warnings(&bytes, &text) {
+            eprintln!("warning: {w}");
+        }
         c.publish_onnx_with(&bytes, &text, bits, &meta).with_context(|| format!("cannot publish {}", model.display()))?
     };
     // The version a name got is the node's to assign; ask it back.
@@ -161,6 +173,7 @@ pub struct InferArgs<'a> {
     pub vk_id: Option<&'a str>,
     pub reexecute: bool,
     pub signer: &'a SignerArgs,
+    pub tls: &'a TlsArgs,
 }
 
 /// Shows a proof job's progress on stderr: a bar on a terminal, otherwise one line per
@@ -228,7 +241,7 @@ pub fn infer(a: InferArgs) -> Result<()> {
     let mut progress = ProofProgress::new(evidence == Evidence::Zk);
     if evidence == Evidence::Zk && !a.reexecute {
         let source = key_source(a.vk, a.vk_id)?;
-        let v = client(a.node, None)?.infer_light(a.model_id, &input, &source, &mut |job| progress.update(job));
+        let v = client(a.node, None, a.tls)?.infer_light(a.model_id, &input, &source, &mut |job| progress.update(job));
         progress.finish();
         let v = v?;
         if let Some(path) = a.proof {
@@ -237,8 +250,10 @@ pub fn infer(a: InferArgs) -> Result<()> {
         print_light(&v, a.json);
         return Ok(());
     }
-    let v =
-        a.signer.apply(client(a.node, None)?)?.infer_verified_with(a.model_id, &input, evidence, &mut |job| progress.update(job));
+    let v = a
+        .signer
+        .apply(client(a.node, None, a.tls)?)?
+        .infer_verified_with(a.model_id, &input, evidence, &mut |job| progress.update(job));
     progress.finish();
     let v = v?;
     if let (Some(path), Some(r)) = (a.receipt, &v.receipt) {
@@ -323,8 +338,9 @@ pub fn fetch(
     input_out: Option<&Path>,
     json: bool,
     signer: &SignerArgs,
+    tls: &TlsArgs,
 ) -> Result<()> {
-    let c = signer.apply(client(node, None)?)?;
+    let c = signer.apply(client(node, None, tls)?)?;
     match c.model(id) {
         Ok(m) => {
             if input_out.is_some() {
@@ -422,8 +438,15 @@ fn fetch_proof(c: &Client, node: &str, id: &str, output: Option<&Path>, input_ou
 
 /// `verity list receipts|proofs`: one page of what the node stored (unchecked; `verity
 /// fetch ID` verifies one).
-pub fn list(node: &str, kind: &str, q: &verity_client::ListQuery, api_key: Option<String>, json: bool) -> Result<()> {
-    let c = client(node, api_key)?;
+pub fn list(
+    node: &str,
+    kind: &str,
+    q: &verity_client::ListQuery,
+    api_key: Option<String>,
+    json: bool,
+    tls: &TlsArgs,
+) -> Result<()> {
+    let c = client(node, api_key, tls)?;
     let page = match kind {
         "receipts" => c.list_receipts(q)?,
         "proofs" => c.list_proofs(q)?,

@@ -332,7 +332,8 @@ impl Client {
         if tls {
             return Error::Transport(format!(
                 "{what}: the TLS connection to {} failed: {text} (the node's certificate is not trusted: pass the \
-                 authority that signed it with VERITY_CA_CERT=FILE, or Client::with_ca_cert_pem)",
+                 authority that signed it with --ca-cert FILE or VERITY_CA_CERT=FILE (Python: ca_cert=; Rust: \
+                 Client::with_ca_cert_pem))",
                 self.base
             ));
         }
