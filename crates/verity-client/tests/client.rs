@@ -85,6 +85,13 @@ fn publish_infer_and_fetch_with_every_evidence_kind() {
     let mut states = Vec::new();
     let zk = c.infer_verified_with(&id, &input, Evidence::Zk, &mut |j| states.push(j.state)).unwrap();
     assert_eq!(states.last(), Some(&verity_exec::api::JobState::Done));
+    // The wait followed the node's event stream, once, and never polled the job.
+    let metrics = ureq::get(format!("{}/metrics", node.url())).call().unwrap().into_body().read_to_string().unwrap();
+    let count = |route: &str| -> u64 {
+        let prefix = format!("verity_http_requests_total{{route=\"{route}\",method=\"GET\",status=\"200\"}} ");
+        metrics.lines().find_map(|l| l.strip_prefix(prefix.as_str())).map_or(0, |n| n.parse().unwrap())
+    };
+    assert_eq!((count("/v1/proofs/{id}/events"), count("/v1/proofs/{id}")), (1, 0), "{metrics}");
     let p = zk.proof.as_ref().unwrap();
     let v = zk.to_json();
     assert_eq!((v["output_hash"].as_str(), v["evidence"].as_str()), (Some(CNN_OUTPUT_HASH), Some("zk")));
