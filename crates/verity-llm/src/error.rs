@@ -20,6 +20,8 @@ pub enum LlmError {
     Context { tokens: usize, max_new: usize, ctx: usize },
     #[error("receipt: {0}")]
     Receipt(String),
+    #[error("the generation was cancelled")]
+    Cancelled,
 }
 
 pub type Result<T> = std::result::Result<T, LlmError>;

@@ -2,6 +2,8 @@
 //! counter-based PRNG keyed by the seed), stop sequences, max tokens; the completion record
 //! and its trace root.
 
+use std::ops::ControlFlow;
+
 use serde::{Deserialize, Serialize};
 
 use crate::error::{LlmError, Result};
@@ -176,7 +178,9 @@ pub struct Run {
 pub struct Observer<'a> {
     pub choose: &'a mut dyn FnMut(u64, u32) -> u32,
     pub hook: &'a mut dyn FnMut(usize, usize, &mut Vec<i32>),
-    pub on_text: &'a mut dyn FnMut(&str),
+    /// Called with the text so far after every generated token; `Break` stops the
+    /// generation with [`LlmError::Cancelled`] (a streaming client went away).
+    pub on_text: &'a mut dyn FnMut(&str) -> ControlFlow<()>,
 }
 
 /// Decodes under an [`Observer`]; `complete` is this with nothing changed or watched.
@@ -221,10 +225,14 @@ pub fn drive(model: &Model, prompt: &[u32], params: &Params, kernel: Kernel, thr
         if let Some(cut) = params.stop.iter().filter_map(|st| text.find(st.as_str())).min() {
             text.truncate(cut);
             finish = "stop";
-            on_text(&text);
+            if on_text(&text).is_break() {
+                return Err(LlmError::Cancelled);
+            }
             break;
         }
-        on_text(&text);
+        if on_text(&text).is_break() {
+            return Err(LlmError::Cancelled);
+        }
         if step + 1 == params.max_tokens as u64 {
             break;
         }
@@ -236,7 +244,7 @@ pub fn drive(model: &Model, prompt: &[u32], params: &Params, kernel: Kernel, thr
 
 /// Runs a completion from prompt tokens.
 pub fn complete(model: &Model, prompt: &[u32], params: &Params, kernel: Kernel, threads: usize) -> Result<Completion> {
-    complete_streaming(model, prompt, params, kernel, threads, &mut |_| {})
+    complete_streaming(model, prompt, params, kernel, threads, &mut |_| ControlFlow::Continue(()))
 }
 
 /// [`complete`], calling `on_text` with the text so far after every generated token; the
@@ -247,7 +255,7 @@ pub fn complete_streaming(
     params: &Params,
     kernel: Kernel,
     threads: usize,
-    on_text: &mut dyn FnMut(&str),
+    on_text: &mut dyn FnMut(&str) -> ControlFlow<()>,
 ) -> Result<Completion> {
     let obs = Observer { choose: &mut |_, t| t, hook: &mut |_, _, _| {}, on_text };
     let r = drive(model, prompt, params, kernel, threads, obs)?;

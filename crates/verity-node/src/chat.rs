@@ -9,9 +9,10 @@
 //! Generation runs on the blocking pool while holding a compute slot of the limiter.
 
 use std::collections::HashSet;
+use std::ops::ControlFlow;
 use std::path::PathBuf;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::task::{Context as TaskContext, Poll};
 
@@ -372,7 +373,8 @@ fn verity_field(file: &ReceiptFile, receipt_id: &str) -> Value {
 }
 
 /// Signs and stores the completion's receipt (acknowledged once durable).
-async fn issue(st: &AppState, c: &Completion) -> Result<(ReceiptFile, String), OaiError> {
+/// Signs and stores the completion's receipt; the verifier role audits a sample of them.
+async fn issue(st: &AppState, c: &Completion, llm: &Arc<Llm>) -> Result<(ReceiptFile, String), OaiError> {
     let body = verity_llm::receipt::receipt_body(st.signer.address(), c, verity_exec::unix_now())
         .map_err(|e| OaiError::from(ApiError::internal("cannot form a completion receipt", e)))?;
     let record = serde_json::to_string(c).map_err(|e| OaiError::from(ApiError::internal("cannot encode a completion", e)))?;
@@ -385,7 +387,11 @@ async fn issue(st: &AppState, c: &Completion) -> Result<(ReceiptFile, String), O
         .map_err(|e| OaiError::from(ApiError::internal("cannot store the receipt", format!("{e:#}"))))?;
     st.metrics.receipts_issued.fetch_add(1, Ordering::Relaxed);
     let id = verity_exec::receipt_id(&receipt);
-    Ok((ReceiptFile { completion: c.clone(), receipt: receipt.to_json() }, id))
+    let file = ReceiptFile { completion: c.clone(), receipt: receipt.to_json() };
+    if crate::verifier::sampled(st.config.verify_sample, &receipt.signing_hash()) {
+        st.auditor.submit_chat(crate::verifier::ChatAudit { file: file.clone(), llm: llm.clone() });
+    }
+    Ok((file, id))
 }
 
 /// `POST /v1/chat/completions`.
@@ -401,6 +407,10 @@ async fn handle(st: Arc<AppState>, headers: HeaderMap, body: Body) -> Result<Res
     let permit = st.permit().await?;
     let (ready_tx, ready_rx) = tokio::sync::oneshot::channel::<Result<(bool, String), OaiError>>();
     let (delta_tx, delta_rx) = tokio::sync::mpsc::unbounded_channel::<String>();
+    // Set when a stream's body is dropped before its end (the client went away): the
+    // generation stops at its next token instead of running to max_tokens for nobody.
+    let gone = Arc::new(AtomicBool::new(false));
+    let gone2 = gone.clone();
     let st2 = st.clone();
     let work = tokio::task::spawn_blocking(move || {
         let _permit = permit;
@@ -422,9 +432,13 @@ async fn handle(st: Arc<AppState>, headers: HeaderMap, body: Body) -> Result<Res
             Kernel::Fast,
             generation_threads(),
             &mut |text| {
+                if gone2.load(Ordering::Relaxed) {
+                    return ControlFlow::Break(());
+                }
                 if let Some(d) = deltas.next(text) {
                     let _ = delta_tx.send(d);
                 }
+                ControlFlow::Continue(())
             },
         );
         if let Ok(c) = &c {
@@ -432,7 +446,7 @@ async fn handle(st: Arc<AppState>, headers: HeaderMap, body: Body) -> Result<Res
                 let _ = delta_tx.send(d);
             }
         }
-        Some((c, job.llm.id_hex.clone()))
+        Some((c, job.llm.clone()))
     });
     let (stream, model_id) = match ready_rx.await {
         Ok(r) => r?,
@@ -440,14 +454,18 @@ async fn handle(st: Arc<AppState>, headers: HeaderMap, body: Body) -> Result<Res
     };
     let created = verity_exec::unix_now();
     let finish = |st: Arc<AppState>| async move {
-        let (c, model) = match work.await {
-            Ok(Some((Ok(c), model))) => (c, model),
+        let (c, llm) = match work.await {
+            Ok(Some((Ok(c), llm))) => (c, llm),
+            Ok(Some((Err(verity_llm::LlmError::Cancelled), _))) => {
+                st.metrics.chat_cancelled.fetch_add(1, Ordering::Relaxed);
+                return Err(ApiError::internal("a chat completion was cancelled", "its client went away").into());
+            }
             Ok(Some((Err(e), _))) => return Err(OaiError::invalid(e.to_string(), "messages")),
             _ => return Err(ApiError::internal("a chat completion failed", "the generation task failed").into()),
         };
-        let (file, rid) = issue(&st, &c).await?;
+        let (file, rid) = issue(&st, &c, &llm).await?;
         st.metrics.inferences.fetch_add(1, Ordering::Relaxed);
-        Ok::<_, OaiError>((c, model, file, rid))
+        Ok::<_, OaiError>((c, llm.id_hex.clone(), file, rid))
     };
     if !stream {
         drop(delta_rx);
@@ -505,7 +523,7 @@ async fn handle(st: Arc<AppState>, headers: HeaderMap, body: Body) -> Result<Res
         }
         let _ = tx.send(Bytes::from_static(b"data: [DONE]\n\n"));
     });
-    let mut r = Response::new(Body::from_stream(Events(rx)));
+    let mut r = Response::new(Body::from_stream(Events { rx, done: false, gone }));
     let h = r.headers_mut();
     h.insert(header::CONTENT_TYPE, HeaderValue::from_static("text/event-stream"));
     h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
@@ -523,14 +541,31 @@ fn hex_id() -> String {
     h.finalize().to_hex()[..32].to_string()
 }
 
-/// The server-sent events of a stream, as a body.
-struct Events(tokio::sync::mpsc::UnboundedReceiver<Bytes>);
+/// The server-sent events of a stream, as a body. Dropped before its end (the client
+/// disconnected), it tells the generation to stop.
+struct Events {
+    rx: tokio::sync::mpsc::UnboundedReceiver<Bytes>,
+    done: bool,
+    gone: Arc<AtomicBool>,
+}
 
 impl futures_core::Stream for Events {
     type Item = Result<Bytes, std::convert::Infallible>;
 
     fn poll_next(mut self: Pin<&mut Self>, cx: &mut TaskContext<'_>) -> Poll<Option<Self::Item>> {
-        self.0.poll_recv(cx).map(|o| o.map(Ok))
+        let next = self.rx.poll_recv(cx);
+        if let Poll::Ready(None) = next {
+            self.done = true;
+        }
+        next.map(|o| o.map(Ok))
+    }
+}
+
+impl Drop for Events {
+    fn drop(&mut self) {
+        if !self.done {
+            self.gone.store(true, Ordering::Relaxed);
+        }
     }
 }
 

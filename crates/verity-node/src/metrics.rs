@@ -42,6 +42,8 @@ pub struct Metrics {
     /// Group commits of receipts (each one batch signature, or one plain signature).
     pub receipt_batches: AtomicU64,
     pub inferences: AtomicU64,
+    /// Streamed chat completions stopped because their client disconnected.
+    pub chat_cancelled: AtomicU64,
     pub mismatches_recorded: AtomicU64,
     /// Requests refused because their body did not fit the in-flight byte budget.
     pub bodies_refused: AtomicU64,
@@ -116,7 +118,7 @@ impl Metrics {
             writeln!(s, "verity_http_request_duration_seconds_sum{{route=\"{route}\"}} {}", h.sum)?;
             writeln!(s, "verity_http_request_duration_seconds_count{{route=\"{route}\"}} {}", h.count)?;
         }
-        let gauges: [(&str, &str, &str, String); 12] = [
+        let gauges: [(&str, &str, &str, String); 13] = [
             (
                 "verity_body_bytes_held",
                 "gauge",
@@ -144,6 +146,12 @@ impl Metrics {
                 rejected.to_string(),
             ),
             ("verity_inferences_total", "counter", "Inferences answered.", self.inferences.load(Ordering::Relaxed).to_string()),
+            (
+                "verity_chat_cancelled_total",
+                "counter",
+                "Streamed chat completions stopped (no receipt) because their client disconnected.",
+                self.chat_cancelled.load(Ordering::Relaxed).to_string(),
+            ),
             (
                 "verity_receipts_issued_total",
                 "counter",

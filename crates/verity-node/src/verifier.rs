@@ -2,9 +2,10 @@
 //! dispute whenever a genuinely signed receipt, for the model and input it is checked
 //! against, claims an output or trace the re-execution does not reproduce.
 //!
-//! Audits of issued and submitted receipts run on one background thread with the
-//! *reference interpreter* — an implementation independent of the engine that produced
-//! the receipt, so an engine bug or a faulty machine shows up as a mismatch. The queue is
+//! Audits of issued and submitted receipts, and of issued chat completions, run on one
+//! background thread with the *reference interpreter* (for chat, the reference kernel) —
+//! an implementation independent of the engine that produced the receipt, so an engine
+//! bug or a faulty machine shows up as a mismatch. The queue is
 //! bounded: when audits arrive faster than they run, new ones are dropped and counted
 //! (`verity_audits_total{result="dropped"}`) rather than delaying inference.
 
@@ -44,8 +45,19 @@ pub struct AuditJob {
     pub model: Arc<Loaded>,
 }
 
+/// An issued chat completion, to be derived again from its prompt and parameters.
+pub struct ChatAudit {
+    pub file: verity_llm::receipt::ReceiptFile,
+    pub llm: Arc<crate::chat::Llm>,
+}
+
+enum Job {
+    Receipt(AuditJob),
+    Chat(ChatAudit),
+}
+
 /// A queued job with the bytes its input holds against the queue's budget.
-struct Held(AuditJob, Reservation);
+struct Held(Job, Reservation);
 
 pub struct Auditor {
     tx: Mutex<Option<SyncSender<Held>>>,
@@ -66,7 +78,10 @@ impl Auditor {
                     m.audit(Audit::Dropped);
                     continue;
                 }
-                audit(&store, &m, job);
+                match job {
+                    Job::Receipt(job) => audit(&store, &m, job),
+                    Job::Chat(job) => audit_chat(&store, &m, job),
+                }
             }
         })?;
         let budget = ByteBudget::new(queue_bytes);
@@ -76,12 +91,24 @@ impl Auditor {
     /// Queues an audit; false (and counted as dropped) if the queue is full, its inputs
     /// would exceed the queue's byte budget, or the auditor is stopped.
     pub fn submit(&self, job: AuditJob) -> bool {
+        let bytes = job.input.get().len();
+        self.enqueue(Job::Receipt(job), bytes)
+    }
+
+    /// Queues a chat audit, as [`Auditor::submit`].
+    pub fn submit_chat(&self, job: ChatAudit) -> bool {
+        let c = &job.file.completion;
+        let bytes = 4 * (c.prompt_tokens.len() + c.tokens.len()) + c.text.len();
+        self.enqueue(Job::Chat(job), bytes)
+    }
+
+    fn enqueue(&self, job: Job, bytes: usize) -> bool {
         let tx = self.tx.lock().unwrap_or_else(|e| e.into_inner());
         let Some(tx) = tx.as_ref() else {
             self.metrics.audit(Audit::Dropped);
             return false;
         };
-        let Some(bytes) = self.budget.try_reserve(job.input.get().len()) else {
+        let Some(bytes) = self.budget.try_reserve(bytes) else {
             self.metrics.audit(Audit::Dropped);
             return false;
         };
@@ -135,6 +162,55 @@ fn audit(store: &Store, metrics: &Metrics, job: AuditJob) {
     }
 }
 
+/// Derives an issued completion again with the reference kernel, one thread; a different
+/// token, text or trace root is a mismatch, stored with the completion as its input (what
+/// `verity dispute` on the GGUF replays).
+fn audit_chat(store: &Store, metrics: &Metrics, job: ChatAudit) {
+    let c = &job.file.completion;
+    let receipt = match Receipt::from_json(&job.file.receipt) {
+        Ok(r) => r,
+        Err(e) => {
+            tracing::error!("audit of a chat receipt: the node's own receipt does not parse: {e}");
+            metrics.audit(Audit::Error);
+            return;
+        }
+    };
+    let again =
+        match verity_llm::generate::complete(&job.llm.model, &c.prompt_tokens, &c.params, verity_llm::Kernel::Reference, 1) {
+            Ok(a) => a,
+            Err(e) => {
+                tracing::error!("audit of chat receipt {} could not re-derive: {e}", verity_exec::receipt_id(&receipt));
+                metrics.audit(Audit::Error);
+                return;
+            }
+        };
+    if &again == c {
+        metrics.audit(Audit::Ok);
+        return;
+    }
+    metrics.audit(Audit::Mismatch);
+    let field = if again.tokens != c.tokens || again.text != c.text { "output_hash" } else { "trace_root" };
+    let error = format!(
+        "the completion does not re-derive: {} tokens and trace root {} claimed, {} tokens and trace root {} computed",
+        c.tokens.len(),
+        c.trace_root,
+        again.tokens.len(),
+        again.trace_root
+    );
+    let computed = json!({
+        "tokens": again.tokens,
+        "text": again.text,
+        "trace_root": again.trace_root,
+    });
+    let stored =
+        serde_json::to_string(c).map_err(anyhow::Error::from).and_then(|s| Ok(RawValue::from_string(s)?)).and_then(|input| {
+            store_mismatch(store, metrics, MismatchSource::Issued, &job.llm.id_hex, &receipt, &input, field, error, computed)
+        });
+    if let Err(e) = stored {
+        tracing::error!("cannot store a mismatch record: {e:#}");
+    }
+}
+
 /// Stores the evidence for a dispute: the receipt, the model id and the input it was
 /// re-executed on, which field failed, and what the re-execution computed.
 #[allow(clippy::too_many_arguments)]
@@ -149,6 +225,26 @@ pub fn record_mismatch(
     ex: &Executed,
 ) -> Result<u64> {
     let hex = verity_commit::hash::hex;
+    let computed = json!({
+        "input_hash": hex(&ex.input_hash),
+        "output_hash": hex(&ex.output_hash),
+        "trace_root": hex(&ex.trace.root()),
+    });
+    store_mismatch(store, metrics, source, model_id, receipt, input, &err.field().to_string(), err.to_string(), computed)
+}
+
+#[allow(clippy::too_many_arguments)]
+fn store_mismatch(
+    store: &Store,
+    metrics: &Metrics,
+    source: MismatchSource,
+    model_id: &str,
+    receipt: &Receipt,
+    input: &RawValue,
+    field: &str,
+    error: String,
+    computed: serde_json::Value,
+) -> Result<u64> {
     let receipt_id = verity_exec::receipt_id(receipt);
     let id = store.add_mismatch(|id| {
         let record = MismatchRecord {
@@ -157,26 +253,58 @@ pub fn record_mismatch(
             source,
             receipt_id: receipt_id.clone(),
             model_id: model_id.to_string(),
-            field: err.field().to_string(),
-            error: err.to_string(),
+            field: field.to_string(),
+            error: error.clone(),
             receipt: receipt.clone(),
             input: input.to_owned(),
-            computed: json!({
-                "input_hash": hex(&ex.input_hash),
-                "output_hash": hex(&ex.output_hash),
-                "trace_root": hex(&ex.trace.root()),
-            }),
+            computed: computed.clone(),
         };
         Ok(serde_json::to_vec(&record)?)
     })?;
     metrics.mismatches_recorded.fetch_add(1, Ordering::Relaxed);
-    tracing::warn!("mismatch {id}: receipt {receipt_id} ({source:?}): {err}");
+    tracing::warn!("mismatch {id}: receipt {receipt_id} ({source:?}): {error}");
     Ok(id)
 }
 
 #[cfg(test)]
 mod tests {
-    use super::sampled;
+    use std::sync::Arc;
+
+    use super::*;
+    use verity_llm::{complete, Kernel, Model, Params};
+
+    /// A chat audit re-derives the completion: the node's own accepts, a changed token is a
+    /// mismatch stored with the completion as its input.
+    #[test]
+    fn chat_audits_accept_the_true_completion_and_store_a_changed_one() {
+        let dir = tempfile::tempdir().unwrap();
+        let (store, _) = Store::open(&dir.path().join("data"), None).unwrap();
+        let metrics = Metrics::default();
+        let gguf = dir.path().join("tiny.gguf");
+        std::fs::write(&gguf, verity_llm::testutil::tiny_gguf(11, "llama")).unwrap();
+        let model = Model::load(&gguf).unwrap();
+        let c = complete(&model, &[1, 2, 3], &Params::default(), Kernel::Fast, 1).unwrap();
+        assert!(!c.tokens.is_empty());
+        let id_hex = model.id_hex();
+        let llm = Arc::new(crate::chat::Llm { name: "tiny".into(), id_hex: id_hex.clone(), model, loaded_at: 0 });
+        let signer = verity_receipt::Signer::generate().unwrap();
+        let honest = verity_llm::receipt::sign(&signer, &c, 1).unwrap();
+        audit_chat(&store, &metrics, ChatAudit { file: honest, llm: llm.clone() });
+        assert_eq!(metrics.audits[Audit::Ok as usize].load(Ordering::Relaxed), 1);
+        assert!(store.list_mismatches(0, 10).unwrap().0.is_empty());
+
+        let mut lie = c.clone();
+        lie.tokens[0] ^= 1;
+        let file = verity_llm::receipt::sign(&signer, &lie, 1).unwrap();
+        audit_chat(&store, &metrics, ChatAudit { file, llm });
+        assert_eq!(metrics.audits[Audit::Mismatch as usize].load(Ordering::Relaxed), 1);
+        let (rows, _) = store.list_mismatches(0, 10).unwrap();
+        let rec: MismatchRecord = serde_json::from_slice(&rows[0]).unwrap();
+        assert_eq!((rec.model_id.as_str(), rec.field.as_str()), (id_hex.as_str(), "output_hash"));
+        assert_eq!(rec.computed["tokens"], serde_json::json!(c.tokens));
+        let claimed: verity_llm::Completion = serde_json::from_str(rec.input.get()).unwrap();
+        assert_eq!(claimed, lie);
+    }
 
     #[test]
     fn sampling_bounds() {

@@ -509,3 +509,73 @@ fn the_client_checks_answers_and_rejects_tampered_ones() {
         Params { max_tokens: 6, temperature_milli: 700, top_k: 0, top_p_milli: 1000, seed: 9, stop: vec![] }
     );
 }
+
+/// The value of a counter on the node's `/metrics`.
+fn counter(node: &RunningNode, name: &str) -> u64 {
+    let text = String::from_utf8(get(node, "/metrics").body).unwrap();
+    text.lines().find_map(|l| l.strip_prefix(&format!("{name} "))).map_or(0, |n| n.parse().unwrap())
+}
+
+#[test]
+fn a_stream_whose_client_disconnects_stops_generating() {
+    use std::io::{Read, Write};
+    let fx = tiny();
+    let dir = tempfile::tempdir().unwrap();
+    let mut c = config(dir.path(), vec![fx.gguf.clone()]);
+    let pause = Pause::new("chat:compute");
+    c.pause = Some(pause.clone());
+    let node = verity_node::start(c).unwrap();
+    let ask = json!({"messages": [{"role": "system", "content": "brief"}, {"role": "user", "content": "hi"}], "max_tokens": 48, "temperature": 0, "stream": true});
+    // Hold the generation before its first token, read the stream's head and first event,
+    // and hang up.
+    let mut tcp = std::net::TcpStream::connect(node.url().trim_start_matches("http://")).unwrap();
+    let body = ask.to_string();
+    write!(
+        tcp,
+        "POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+        body.len()
+    )
+    .unwrap();
+    let mut got = Vec::new();
+    let mut buf = [0u8; 4096];
+    while !String::from_utf8_lossy(&got).contains("\"role\":\"assistant\"") {
+        let n = tcp.read(&mut buf).unwrap();
+        assert!(n > 0, "the stream ended early: {}", String::from_utf8_lossy(&got));
+        got.extend_from_slice(&buf[..n]);
+    }
+    pause.wait_reached(1);
+    drop(tcp);
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    pause.release();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while counter(&node, "verity_chat_cancelled_total") == 0 {
+        assert!(std::time::Instant::now() < deadline, "the generation was not cancelled");
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    // Nothing was answered, so nothing was signed; the node serves the next client.
+    assert_eq!(counter(&node, "verity_receipts_issued_total"), 0);
+    let mut again = ask.clone();
+    again["stream"] = json!(false);
+    let r = chat(&node, &again);
+    assert_eq!(r.status, 200);
+    assert_eq!(r.json()["choices"][0]["finish_reason"], "length", "48 tokens are all generated when someone listens");
+    assert_eq!((counter(&node, "verity_chat_cancelled_total"), counter(&node, "verity_receipts_issued_total")), (1, 1));
+}
+
+#[test]
+fn the_verifier_role_audits_a_sample_of_chat_receipts() {
+    let fx = tiny();
+    let dir = tempfile::tempdir().unwrap();
+    let mut c = config(dir.path(), vec![fx.gguf.clone()]);
+    c.verify_sample = 1.0;
+    let node = verity_node::start(c).unwrap();
+    let ask = json!({"messages": [{"role": "system", "content": "brief"}, {"role": "user", "content": "hi"}], "max_tokens": 8, "temperature": 0.7, "seed": 5});
+    assert_eq!(chat(&node, &ask).status, 200);
+    let ok = "verity_audits_total{result=\"ok\"}";
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while counter(&node, ok) == 0 {
+        assert!(std::time::Instant::now() < deadline, "the chat receipt was not audited");
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    assert_eq!(counter(&node, "verity_audits_total{result=\"mismatch\"}"), 0);
+}

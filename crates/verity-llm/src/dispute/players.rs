@@ -89,7 +89,14 @@ pub fn record(
         }
         values[pos].push(v.clone());
     };
-    let run = drive(model, prompt, params, Kernel::Fast, 2, Observer { choose, hook, on_text: &mut |_| {} })?;
+    let run = drive(
+        model,
+        prompt,
+        params,
+        Kernel::Fast,
+        2,
+        Observer { choose, hook, on_text: &mut |_| std::ops::ControlFlow::Continue(()) },
+    )?;
     let trace = Trace::from_values(values);
     debug_assert_eq!(trace.leaves, run.leaves, "the recorded trace is the committed one");
     Ok((run, trace))
