@@ -16,7 +16,7 @@ use std::sync::{Arc, OnceLock};
 use pyo3::exceptions::PyRuntimeError;
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyDict, PyList};
-use verity_client::{Error as ClientError, ExecutorCheck, LocalModel};
+use verity_client::{Error as ClientError, ExecutorCheck, KeySource, LocalModel};
 use verity_commit::hash::hex;
 use verity_exec::api::Evidence;
 use verity_model::input::{input_names, parse_input_json, quantize_inputs};
@@ -24,6 +24,7 @@ use verity_model::{Model as CanonicalModel, Tensor};
 use verity_receipt::{to_checksum_address, Receipt};
 use verity_zk::file::ProofFile;
 use verity_zk::protocol::ProvingKey;
+use verity_zk::vk::LightKey;
 
 /// An error of kind `kind` (a class name in `verity.errors`). Falls back to RuntimeError
 /// if the Python half cannot be imported (the native module used on its own).
@@ -139,13 +140,17 @@ impl Model {
     }
 
     fn describe(&self, ids: &[u32]) -> Vec<ValueDesc> {
-        ids.iter()
-            .map(|&i| {
-                let v = self.m().value(i);
-                (v.name.clone(), v.shape.clone(), v.bits, v.scale)
-            })
-            .collect()
+        describe(self.m(), ids)
     }
+}
+
+fn describe(m: &CanonicalModel, ids: &[u32]) -> Vec<ValueDesc> {
+    ids.iter()
+        .map(|&i| {
+            let v = m.value(i);
+            (v.name.clone(), v.shape.clone(), v.bits, v.scale)
+        })
+        .collect()
 }
 
 #[pymethods]
@@ -216,6 +221,86 @@ impl Model {
 
     fn __repr__(&self) -> String {
         format!("<verity.Model {} ({} params)>", self.m().id(), self.m().param_count())
+    }
+}
+
+/// A verifying key (`.vk`, as `verity keygen` writes it): the model's public commitments,
+/// enough to check its proofs without its weights.
+#[pyclass(module = "verity._native", frozen)]
+pub struct VerifyingKey {
+    key: Arc<LightKey>,
+}
+
+impl VerifyingKey {
+    fn m(&self) -> &CanonicalModel {
+        self.key.model()
+    }
+}
+
+#[pymethods]
+impl VerifyingKey {
+    /// The key of a model (derived from its weights).
+    #[staticmethod]
+    fn of_model(py: Python<'_>, model: &Model) -> PyResult<VerifyingKey> {
+        py.detach(|| {
+            let key = LightKey::new(model.m())
+                .map_err(|e| fail("InputError", format!("proofs of this model are not supported: {e}")))?;
+            Ok(VerifyingKey { key: Arc::new(key) })
+        })
+        .map_err(|f: Failure| f.raise(py))
+    }
+
+    /// Reads and decodes a `.vk` file.
+    #[staticmethod]
+    fn load(py: Python<'_>, path: PathBuf) -> PyResult<VerifyingKey> {
+        py.detach(|| {
+            let bytes = read_file(&path, "verifying key")?;
+            let key = LightKey::decode(&bytes)
+                .map_err(|e| fail("InputError", format!("{} is not a verifying key: {e}", path.display())))?;
+            Ok(VerifyingKey { key: Arc::new(key) })
+        })
+        .map_err(|f: Failure| f.raise(py))
+    }
+
+    #[staticmethod]
+    fn from_bytes(py: Python<'_>, data: &[u8]) -> PyResult<VerifyingKey> {
+        let key = LightKey::decode(data).map_err(|e| error(py, "InputError", format!("not a verifying key: {e}"), None))?;
+        Ok(VerifyingKey { key: Arc::new(key) })
+    }
+
+    /// The id of the model whose proofs this key checks.
+    #[getter]
+    fn model_id(&self) -> String {
+        hex(&self.key.vk.model_id)
+    }
+
+    /// The key's digest (what `verity infer --vk-id` and `Client.infer(vk_id=)` pin).
+    #[getter]
+    fn vk_id(&self) -> String {
+        hex(&self.key.key_id())
+    }
+
+    #[getter]
+    fn inputs(&self) -> Vec<ValueDesc> {
+        describe(self.m(), &self.m().inputs)
+    }
+
+    #[getter]
+    fn outputs(&self) -> Vec<ValueDesc> {
+        describe(self.m(), &self.m().outputs)
+    }
+
+    fn to_bytes<'py>(&self, py: Python<'py>) -> Bound<'py, PyBytes> {
+        PyBytes::new(py, &self.key.encode())
+    }
+
+    fn save(&self, py: Python<'_>, path: PathBuf) -> PyResult<()> {
+        let bytes = self.key.encode();
+        py.detach(|| write_file(&path, &bytes, "verifying key")).map_err(|f: Failure| f.raise(py))
+    }
+
+    fn __repr__(&self) -> String {
+        format!("<verity.VerifyingKey of model {} (vk_id {})>", self.model_id(), self.vk_id())
     }
 }
 
@@ -321,10 +406,15 @@ fn clamp_warnings(model: &CanonicalModel, lists: &[Vec<f64>]) -> Vec<String> {
 
 /// Issues `verity.errors.ClampWarning`s.
 fn warn(py: Python<'_>, warnings: &[String]) -> PyResult<()> {
+    warn_as(py, "ClampWarning", warnings)
+}
+
+/// Raises each warning as a `verity.errors.KIND`.
+fn warn_as(py: Python<'_>, kind: &str, warnings: &[String]) -> PyResult<()> {
     if warnings.is_empty() {
         return Ok(());
     }
-    let class = py.import("verity.errors")?.getattr("ClampWarning")?;
+    let class = py.import("verity.errors")?.getattr(kind)?;
     for w in warnings {
         PyErr::warn(py, &class, &std::ffi::CString::new(w.as_str()).unwrap_or_default(), 2)?;
     }
@@ -355,16 +445,17 @@ fn execution_dict<'py>(py: Python<'py>, model: &CanonicalModel, ex: &verity_exec
 /// exactly like `verity import`.
 #[pyfunction]
 fn import_onnx(py: Python<'_>, onnx_path: PathBuf, calibration: String, bits: u8) -> PyResult<Model> {
-    py.detach(|| {
+    py.detach(|| -> Res<(Model, Vec<String>)> {
         if bits != 8 && bits != 16 {
             return Err(fail("InputError", format!("bits must be 8 or 16, got {bits}")));
         }
         let onnx = read_file(&onnx_path, "ONNX model")?;
         let model = verity_exec::import_onnx(&onnx, &calibration, bits)
             .map_err(|e| fail("InputError", format!("cannot import {}: {e}", onnx_path.display())))?;
-        Model::new(model)
+        Ok((Model::new(model)?, verity_exec::calibration_warnings(&onnx, &calibration)))
     })
     .map_err(|f: Failure| f.raise(py))
+    .and_then(|(m, warnings)| warn_as(py, "CalibrationWarning", &warnings).map(|()| m))
 }
 
 /// Runs `model` on `input` with the fast engine (or the reference interpreter), with the
@@ -446,6 +537,43 @@ fn verify_proof<'py>(py: Python<'py>, model: &Model, proof: &[u8], input: Option
     Ok(d)
 }
 
+/// Checks a proof file with a verifying key alone (no weights), and, when `input` is
+/// given, that it is a proof for exactly that input (`verity verify --proof --vk`).
+#[pyfunction]
+#[pyo3(signature = (vk, proof, input=None))]
+fn verify_proof_vk<'py>(py: Python<'py>, vk: &VerifyingKey, proof: &[u8], input: Option<Input>) -> PyResult<Bound<'py, PyDict>> {
+    let m = vk.m();
+    let proof = proof.to_vec();
+    let file = py
+        .detach(|| {
+            let file = ProofFile::decode(&proof).map_err(|e| invalid(format!("not a valid proof file: {e}")))?;
+            if file.model_id != vk.key.vk.model_id {
+                return Err(invalid(format!(
+                    "the proof is for model {}, the verifying key for {}",
+                    hex(&file.model_id),
+                    vk.model_id()
+                )));
+            }
+            if let Some(input) = &input {
+                if input.tensors(m)?.0 != file.inputs {
+                    return Err(invalid("the proof is for another input than the one given"));
+                }
+            }
+            vk.key
+                .verify(&file.inputs, &file.outputs, &file.proof)
+                .map_err(|e| invalid(format!("the proof does not verify: {e}")))?;
+            Ok(file)
+        })
+        .map_err(|f: Failure| f.raise(py))?;
+    let d = PyDict::new(py);
+    d.set_item("model_id", vk.model_id())?;
+    d.set_item("input_hash", hex(&verity_exec::input_hash(m, &file.inputs)))?;
+    d.set_item("output_hash", hex(&verity_exec::list_root(m, &m.outputs, &file.outputs)))?;
+    d.set_item("proof_id", blake3::hash(&proof).to_hex().to_string())?;
+    d.set_item("outputs", outputs_py(py, m, &file.outputs)?)?;
+    Ok(d)
+}
+
 /// Checks a receipt (its JSON text): a valid signature, then a re-execution of `model` on
 /// `input` that reproduces every claim, the trace root included (`verity verify
 /// --receipt`).
@@ -486,7 +614,7 @@ pub struct Client {
 #[pymethods]
 impl Client {
     #[new]
-    #[pyo3(signature = (url, api_key=None, cache_dir=None, executor=None, proof_timeout=None))]
+    #[pyo3(signature = (url, api_key=None, cache_dir=None, executor=None, proof_timeout=None, ca_cert=None))]
     fn new(
         py: Python<'_>,
         url: String,
@@ -494,6 +622,7 @@ impl Client {
         cache_dir: Option<PathBuf>,
         executor: Option<String>,
         proof_timeout: Option<f64>,
+        ca_cert: Option<PathBuf>,
     ) -> PyResult<Client> {
         if !(url.starts_with("http://") || url.starts_with("https://")) {
             return Err(error(py, "InputError", format!("node URL {url:?} must start with http://"), None));
@@ -519,6 +648,10 @@ impl Client {
                 ));
             }
             inner = inner.with_proof_timeout(std::time::Duration::from_secs_f64(t));
+        }
+        if let Some(path) = ca_cert {
+            let pem = read_file(&path, "CA certificate").map_err(|f| f.raise(py))?;
+            inner = inner.with_ca_cert_pem(&pem).map_err(|e| client_err(e).raise(py))?;
         }
         Ok(Client { inner })
     }
@@ -599,6 +732,56 @@ impl Client {
             d.set_item("proof_id", p.proof_id.clone())?;
             d.set_item("proof_job", p.job.job_id.clone())?;
         }
+        Ok(d)
+    }
+
+    /// The verifying key of `model_id`: the node's, only if its digest is `vk_id`; else
+    /// derived here from the model, downloaded and checked against its id.
+    #[pyo3(signature = (model_id, vk_id=None))]
+    fn light_key(&self, py: Python<'_>, model_id: String, vk_id: Option<String>) -> PyResult<VerifyingKey> {
+        py.detach(|| {
+            let source = match vk_id {
+                Some(id) => KeySource::Pinned(verity_exec::parse_id(&id).ok_or_else(|| {
+                    fail("InputError", format!("vk_id {id:?} is not a key digest (64 hex digits, VerifyingKey.vk_id)"))
+                })?),
+                None => KeySource::Derived,
+            };
+            let key = self.inner.light_key(&model_id, &source).map_err(client_err)?;
+            Ok(VerifyingKey { key })
+        })
+        .map_err(|f: Failure| f.raise(py))
+    }
+
+    /// Runs `input` on the node with evidence `zk` and returns the answer only if its
+    /// proof, waited for, verifies with `vk` and proves exactly this input and the node's
+    /// answer (`Client::infer_light`); nothing is re-executed.
+    fn infer_light<'py>(
+        &self,
+        py: Python<'py>,
+        model_id: String,
+        input: Input,
+        vk: &VerifyingKey,
+    ) -> PyResult<Bound<'py, PyDict>> {
+        let (v, warnings) = py
+            .detach(|| {
+                let doc = input.document()?;
+                let source = KeySource::Local(vk.key.clone());
+                let v = self.inner.infer_light(&model_id, &doc, &source, &mut |_| {}).map_err(client_err)?;
+                let warnings = clamp_warnings(vk.m(), &input.lists(vk.m())?);
+                Ok((v, warnings))
+            })
+            .map_err(|f: Failure| f.raise(py))?;
+        warn(py, &warnings)?;
+        let m = vk.m();
+        let d = PyDict::new(py);
+        d.set_item("model_id", hex(&v.model_id))?;
+        d.set_item("input_hash", hex(&v.input_hash))?;
+        d.set_item("output_hash", hex(&v.output_hash))?;
+        d.set_item("outputs", outputs_py(py, m, &v.outputs)?)?;
+        d.set_item("vk_id", hex(&v.key.key_id()))?;
+        d.set_item("proof", PyBytes::new(py, &v.proof.bytes))?;
+        d.set_item("proof_id", v.proof.proof_id.clone())?;
+        d.set_item("proof_job", v.proof.job.job_id.clone())?;
         Ok(d)
     }
 
@@ -728,7 +911,11 @@ fn chat_request(text: &str) -> Res<verity_client::chat::ChatRequest> {
     let u32_of = |k: &str| -> Res<Option<u32>> {
         match &v[k] {
             serde_json::Value::Null => Ok(None),
-            x => x.as_u64().and_then(|n| u32::try_from(n).ok()).map(Some).ok_or_else(|| input_err(format!("{k} must be a non-negative integer"))),
+            x => x
+                .as_u64()
+                .and_then(|n| u32::try_from(n).ok())
+                .map(Some)
+                .ok_or_else(|| input_err(format!("{k} must be a non-negative integer"))),
         }
     };
     let stop = match &v["stop"] {
@@ -759,6 +946,8 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(_write_tiny_gguf, m)?)?;
     m.add_class::<Model>()?;
     m.add_class::<Client>()?;
+    m.add_class::<VerifyingKey>()?;
+    m.add_function(wrap_pyfunction!(verify_proof_vk, m)?)?;
     m.add_function(wrap_pyfunction!(import_onnx, m)?)?;
     m.add_function(wrap_pyfunction!(run, m)?)?;
     m.add_function(wrap_pyfunction!(prove, m)?)?;

@@ -52,8 +52,9 @@ def test_infer_every_evidence_matches_a_local_run(published, cache, verity_bin, 
     x = sample("cnn_digits")
     local = verity.execute(fx("cnn_digits.vrt"), x)
     info = c.info()
-    for evidence in ("none", "receipt", "zk"):
-        a = c.infer(CNN, x.reshape(1, 1, 8, 8), evidence=evidence)
+    for evidence, kw in (("none", {}), ("receipt", {}), ("zk", {"reexecute": True})):
+        a = c.infer(CNN, x.reshape(1, 1, 8, 8), evidence=evidence, **kw)
+        assert isinstance(a, verity.Answer)
         assert a.evidence == evidence
         assert (a.model_id, a.input_hash, a.output_hash, a.trace_root) == (
             CNN,
@@ -71,8 +72,8 @@ def test_infer_every_evidence_matches_a_local_run(published, cache, verity_bin, 
     assert stored.output_hash == local.output_hash and stored.executor == check.executor
     assert stored.timestamp == check.timestamp == json.loads(r.receipt)["timestamp"]
 
-    z = c.infer(CNN, x, evidence="zk")
-    assert z.proof is not None and z.proof_id and z.proof_job
+    z = c.infer(CNN, x, evidence="zk", reexecute=True)
+    assert isinstance(z, verity.Answer) and z.proof is not None and z.proof_id and z.proof_job
     assert verity.verify_proof(z.proof, fx("cnn_digits.vrt"), input=x).proof_id == z.proof_id
     assert c.fetch_proof(z.proof_id).output_hash == local.output_hash
 
@@ -231,6 +232,8 @@ TAMPERS = {
     ),
     "the receipt id": ("receipt", on_json("/v1/infer", lambda d: d.update(receipt_id=flip_last(d["receipt_id"])))),
     "the proof file": ("zk", flip_file),
+    "the zk answer's outputs": ("zk", on_json("/v1/infer", bump_output)),
+    "the zk answer's output hash": ("zk", on_json("/v1/infer", lambda d: d.update(output_hash=flip_last(d["output_hash"])))),
     "the model bytes": ("none", flip_model),
 }
 
@@ -248,6 +251,45 @@ def test_a_tampered_answer_raises(published, cache, what):
             c.infer(CNN, x, evidence=evidence)
     finally:
         proxy.close()
+
+
+def test_zk_is_a_light_client_checked_with_a_verifying_key(published, cache, tmp_path):
+    c = client(published.url, cache, proof_timeout=120)
+    x = sample("cnn_digits")
+    local = verity.execute(fx("cnn_digits.vrt"), x)
+    vk_path = tmp_path / "cnn.vk"
+    key = verity.keygen(fx("cnn_digits.vrt"), vk_path)
+    assert key.model_id == CNN
+    # A key of our own (no model download), the node's key pinned by its digest, or one
+    # derived from the id-checked model: each accepts the same proven answer.
+    for kw, source in (({"vk": vk_path}, "vk"), ({"vk_id": key.vk_id}, "vk_id"), ({}, "derived")):
+        a = c.infer(CNN, x, evidence="zk", **kw)
+        assert isinstance(a, verity.LightAnswer), kw
+        assert (a.key_source, a.vk_id, a.evidence) == (source, key.vk_id, "zk")
+        assert (a.model_id, a.input_hash, a.output_hash) == (CNN, local.input_hash, local.output_hash)
+        assert np.array_equal(a.outputs["output"], local.outputs["output"])
+        assert verity.verify_proof(a.proof, key, input=x).proof_id == a.proof_id
+    # Another model's key, and a pin of another key, are refused before anything is trusted.
+    other = verity.keygen(fx("mlp_digits.vrt"))
+    with pytest.raises(verity.InvalidEvidence, match="for model"):
+        c.infer(CNN, x, evidence="zk", vk=other)
+    with pytest.raises(verity.InvalidEvidence, match="pinned"):
+        c.infer(CNN, x, evidence="zk", vk_id=other.vk_id)
+    with pytest.raises(verity.InputError, match="not both"):
+        c.infer(CNN, x, evidence="zk", vk=key, vk_id=key.vk_id)
+    with pytest.raises(verity.InputError, match='go with evidence="zk"'):
+        c.infer(CNN, x, evidence="receipt", vk=key)
+
+
+def test_an_https_node_needs_its_ca(tmp_path):
+    # No TLS server in the Python tests: a CA file that is missing or not PEM is refused
+    # when the client is made (the TLS handshake itself is tested in Rust, tests/tls.rs).
+    with pytest.raises(verity.FileError, match="CA certificate"):
+        verity.Client("https://127.0.0.1:1", ca_cert=tmp_path / "missing.pem")
+    junk = tmp_path / "junk.pem"
+    junk.write_text("not a certificate")
+    with pytest.raises(verity.InputError, match="no certificate"):
+        verity.Client("https://127.0.0.1:1", ca_cert=junk)
 
 
 def test_an_honest_proxy_passes(published, cache):

@@ -31,6 +31,21 @@ def test_import_gives_the_pinned_model(tmp_path):
     assert [o[:2] for o in m.outputs] == [("output", [1, 10])]
 
 
+def test_a_flat_calibration_list_warns_that_it_cannot_be_checked():
+    import warnings
+
+    cal = json.loads(fx("cnn_digits.calibration.json").read_text())
+    flat = {"input_data": [np.asarray(cal["input_data"][0]).ravel()]}
+    with pytest.warns(verity.CalibrationWarning, match="read as 32 samples"):
+        assert verity.import_onnx(fx("cnn_digits.onnx"), flat).id == CNN
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # one list per sample: checked, no warning
+        verity.import_onnx(fx("cnn_digits.onnx"), fx("cnn_digits.calibration.json"))
+    # LeNet-5's samples, one list each, are refused for a model whose input has 64 values.
+    with pytest.raises(verity.InputError, match="sample 0 has 784 values"):
+        verity.import_onnx(fx("cnn_digits.onnx"), fx("lenet5.calibration.json"))
+
+
 def test_import_errors_name_the_problem(tmp_path):
     with pytest.raises(verity.FileError, match="does not exist"):
         verity.import_onnx(fx("cnn_digits.onnx"), fx("cnn_digits.calibration.json"), tmp_path / "missing" / "x.vrt")
@@ -134,6 +149,29 @@ def test_prove_and_verify(cnn, tmp_path):
             verity.verify_proof(bytes(bad), cnn)
     with pytest.raises(verity.FileError):
         verity.prove(cnn, x, tmp_path / "missing" / "p.vrtz")
+
+    # The verifying key alone (no weights) checks the same proof, and refuses the same lies.
+    vk = tmp_path / "cnn.vk"
+    key = verity.keygen(cnn, vk)
+    assert (key.model_id, [i[0] for i in key.inputs]) == (CNN, ["input"])
+    assert verity.VerifyingKey.load(vk).vk_id == key.vk_id
+    for k in (key, vk, str(vk), verity.VerifyingKey.from_bytes(key.to_bytes())):
+        check = verity.verify_proof(proof, k, input=x)
+        assert (check.model_id, check.input_hash, check.output_hash) == (CNN, ran.input_hash, ran.output_hash)
+        assert np.array_equal(check.outputs["output"], ran.outputs["output"])
+    with pytest.raises(verity.InvalidEvidence, match="another input"):
+        verity.verify_proof(proof, key, input=other)
+    with pytest.raises(verity.InvalidEvidence, match="the verifying key for"):
+        verity.verify_proof(proof, verity.keygen(fx("mlp_digits.vrt")))
+    for pos in [0, 100, len(proof) // 2, len(proof) - 1]:
+        bad = bytearray(proof)
+        bad[pos] ^= 4
+        with pytest.raises(verity.InvalidEvidence):
+            verity.verify_proof(bytes(bad), key)
+    junk = tmp_path / "junk.vk"
+    junk.write_bytes(b"not a key")
+    with pytest.raises(verity.InputError, match="not a verifying key"):
+        verity.verify_proof(proof, junk)
 
 
 def test_inputs_outside_the_calibrated_range_warn(cnn):

@@ -7,12 +7,15 @@ Local work, with numpy arrays in and out::
     outputs = verity.run(model, x)                  # {"output": ndarray of shape (1, 10)}
     proof = verity.prove(model, x)                  # bytes of a proof file
     verity.verify_proof(proof, model, input=x)      # raises InvalidEvidence unless valid
+    vk = verity.keygen(model, "cnn.vk")             # a verifying key: no weights in it
+    verity.verify_proof(proof, "cnn.vk", input=x)   # a light check, with the key alone
 
 A node, whose every answer is checked before it is returned::
 
     client = verity.Client("http://127.0.0.1:8700", api_key="...")
     model_id = client.publish("cnn.onnx", calibration="cnn.calibration.json")
     answer = client.infer(model_id, x, evidence="receipt")
+    light = client.infer(model_id, x, evidence="zk", vk="cnn.vk")   # the proof alone
 
 The work is done by the same Rust code as the ``verity`` command (``verity._native``), so a
 model imported here has the same id, and an answer the same bits, as anywhere else.
@@ -36,8 +39,9 @@ from typing import Any, Literal, Mapping, Sequence, Union
 import numpy as np
 
 from . import _native
-from ._native import Model
+from ._native import Model, VerifyingKey
 from .errors import (
+    CalibrationWarning,
     ClampWarning,
     FileError,
     InputError,
@@ -59,7 +63,9 @@ Evidence = Literal["none", "receipt", "zk"]
 
 __all__ = [
     "Model",
+    "VerifyingKey",
     "load",
+    "keygen",
     "import_onnx",
     "run",
     "execute",
@@ -72,6 +78,7 @@ __all__ = [
     "LlmReceiptCheck",
     "Execution",
     "Answer",
+    "LightAnswer",
     "ProofCheck",
     "ReceiptCheck",
     "VerityError",
@@ -83,6 +90,7 @@ __all__ = [
     "ProtocolError",
     "ProofFailed",
     "ClampWarning",
+    "CalibrationWarning",
 ]
 
 
@@ -112,6 +120,26 @@ class Answer(Execution):
     proof: bytes | None = field(default=None, repr=False)
     proof_id: str | None = None
     proof_job: str | None = None
+
+
+@dataclass(frozen=True)
+class LightAnswer:
+    """A node's ``zk`` answer accepted on its proof alone (nothing re-executed): the proof
+    verifies with the verifying key ``vk_id`` and proves exactly the input sent, and the
+    node's hashes and outputs are the proven ones. ``key_source`` says where the key came
+    from: ``"vk"`` (yours), ``"vk_id"`` (the node's, pinned by its digest) or ``"derived"``
+    (from the model, downloaded and checked against its id)."""
+
+    model_id: str
+    input_hash: str
+    output_hash: str
+    outputs: dict[str, np.ndarray] = field(repr=False)
+    vk_id: str = ""
+    key_source: str = ""
+    proof: bytes = field(default=b"", repr=False)
+    proof_id: str = ""
+    proof_job: str = ""
+    evidence: str = "zk"
 
 
 @dataclass(frozen=True)
@@ -259,7 +287,7 @@ def _array(x: ArrayLike, name: str, shape: Sequence[int]) -> bytes:
     return np.ascontiguousarray(a, dtype="<f8").tobytes()
 
 
-def _input(model: Model, x: InputLike) -> str | list[bytes]:
+def _input(model: Model | VerifyingKey, x: InputLike) -> str | list[bytes]:
     """The native form of an input: document text, or one float64 buffer per model input."""
     if isinstance(x, str) and not _is_path(x):
         return x
@@ -364,13 +392,36 @@ def _bytes(data: bytes | PathLike, what: str) -> bytes:
         raise FileError(f"cannot read {what} {os.fspath(data)}: {e.strerror or e}") from None
 
 
-def verify_proof(proof: bytes | PathLike, model: ModelLike, input: InputLike | None = None) -> ProofCheck:
-    """Checks a proof file (bytes or a path) against ``model``; with ``input``, also that
-    it is a proof for exactly that input. Returns what it proves; raises
-    :class:`InvalidEvidence` if the proof is malformed, for another model or input, or does
-    not verify."""
-    m = _model(model)
-    d = _native.verify_proof(m, _bytes(proof, "proof"), None if input is None else _input(m, input))
+def keygen(model: ModelLike, out_path: PathLike | None = None) -> VerifyingKey:
+    """The verifying key of ``model`` (``verity keygen``): its public commitments, which
+    check its proofs without its weights. With ``out_path`` it is also written there (a
+    ``.vk``). Raises :class:`InputError` for a model with an op the prover does not support."""
+    key = VerifyingKey.of_model(_model(model))
+    if out_path is not None:
+        key.save(os.fspath(out_path))
+    return key
+
+
+def _key(vk: VerifyingKey | PathLike) -> VerifyingKey:
+    return vk if isinstance(vk, VerifyingKey) else VerifyingKey.load(os.fspath(vk))
+
+
+def _is_vk(x: Any) -> bool:
+    return isinstance(x, VerifyingKey) or (isinstance(x, (str, os.PathLike)) and os.fspath(x).endswith(".vk"))
+
+
+def verify_proof(proof: bytes | PathLike, model: ModelLike | VerifyingKey, input: InputLike | None = None) -> ProofCheck:
+    """Checks a proof file (bytes or a path) against ``model``: a model (or ``.vrt`` path),
+    or a verifying key (a :class:`VerifyingKey` or a ``.vk`` path), which needs no weights.
+    With ``input``, also that it is a proof for exactly that input. Returns what it proves;
+    raises :class:`InvalidEvidence` if the proof is malformed, for another model or input,
+    or does not verify."""
+    if _is_vk(model):
+        k = _key(model)  # type: ignore[arg-type]
+        d = _native.verify_proof_vk(k, _bytes(proof, "proof"), None if input is None else _input(k, input))
+    else:
+        m = _model(model)  # type: ignore[arg-type]
+        d = _native.verify_proof(m, _bytes(proof, "proof"), None if input is None else _input(m, input))
     return ProofCheck(
         model_id=d["model_id"],
         input_hash=d["input_hash"],
@@ -411,7 +462,9 @@ class Client:
     ``/v1/info``, the default), ``"any"`` (any valid signature), or a ``0x`` address.
     Models are cached in ``cache_dir`` (default ``$VERITY_CACHE`` or ``~/.verity/models``),
     always checked against their id. ``proof_timeout`` (seconds, default one hour) bounds
-    the wait for a proof."""
+    the wait for a proof. ``ca_cert`` (default ``$VERITY_CA_CERT``), a PEM file, is the
+    only authority trusted for an ``https://`` node (a private or self-signed
+    certificate); without it the Mozilla roots are."""
 
     def __init__(
         self,
@@ -421,15 +474,19 @@ class Client:
         cache_dir: PathLike | None = None,
         executor: str = "advertised",
         proof_timeout: float | None = None,
+        ca_cert: PathLike | None = None,
     ) -> None:
         if api_key is None:
             api_key = os.environ.get("VERITY_API_KEY") or None
+        if ca_cert is None:
+            ca_cert = os.environ.get("VERITY_CA_CERT") or None
         self._c = _native.Client(
             url,
             api_key,
             None if cache_dir is None else os.fspath(cache_dir),
             executor,
             None if proof_timeout is None else float(proof_timeout),
+            None if ca_cert is None else os.fspath(ca_cert),
         )
 
     @property
@@ -462,13 +519,52 @@ class Client:
         """The model with this id, downloaded (or from the cache) and checked against it."""
         return self._c.model(model_id)
 
-    def infer(self, model_id: str, input: InputLike, evidence: Evidence = "none") -> Answer:
-        """Runs ``input`` on the node. The answer is returned only if a local re-execution
-        reproduces its hashes and outputs; for ``"receipt"``, if the receipt is validly
-        signed by the expected executor, recent, and binds exactly this model, input,
-        output and trace root; for ``"zk"``, once the node's proof is done and verifies,
-        under a key derived here from the checked model, for exactly this input and output.
-        Raises :class:`InvalidEvidence` on any mismatch."""
+    def infer(
+        self,
+        model_id: str,
+        input: InputLike,
+        evidence: Evidence = "none",
+        *,
+        vk: VerifyingKey | PathLike | None = None,
+        vk_id: str | None = None,
+        reexecute: bool = False,
+    ) -> Answer | LightAnswer:
+        """Runs ``input`` on the node. Raises :class:`InvalidEvidence` on any mismatch.
+
+        For ``"none"`` and ``"receipt"`` the answer is returned only if a local
+        re-execution reproduces its hashes and outputs, and for ``"receipt"`` if the receipt
+        is validly signed by the expected executor, recent, and binds exactly this model,
+        input, output and trace root.
+
+        ``"zk"`` is a light client (``verity infer --evidence zk``): a :class:`LightAnswer`
+        is returned once the node's proof is done, verifies with a verifying key, and
+        proves exactly this input and the node's answer; nothing is re-executed. The key is
+        ``vk`` (a :class:`VerifyingKey` or ``.vk`` path; the model is not downloaded), or
+        the node's key if its digest is ``vk_id``, or else one derived here from the model
+        downloaded and checked against its id. A key the node serves unpinned is never
+        used: a model id cannot vouch for a key's weight commitment. ``reexecute=True``
+        instead re-executes too and returns an :class:`Answer`."""
+        if evidence != "zk" and (vk is not None or vk_id is not None or reexecute):
+            raise InputError('vk=, vk_id= and reexecute= go with evidence="zk"')
+        if reexecute and (vk is not None or vk_id is not None):
+            raise InputError("reexecute=True checks the proof with a key derived from the re-executed model: give no vk= or vk_id=")
+        if evidence == "zk" and not reexecute:
+            if vk is not None and vk_id is not None:
+                raise InputError("give vk= or vk_id=, not both")
+            key = _key(vk) if vk is not None else self._c.light_key(model_id, vk_id)
+            d = self._c.infer_light(model_id, _input(key, input), key)
+            source = "vk" if vk is not None else "vk_id" if vk_id is not None else "derived"
+            return LightAnswer(
+                model_id=d["model_id"],
+                input_hash=d["input_hash"],
+                output_hash=d["output_hash"],
+                outputs=_outputs(d["outputs"]),
+                vk_id=d["vk_id"],
+                key_source=source,
+                proof=d["proof"],
+                proof_id=d["proof_id"],
+                proof_job=d["proof_job"],
+            )
         m = self.model(model_id)
         d = self._c.infer(model_id, _input(m, input), evidence)
         return Answer(

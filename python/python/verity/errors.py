@@ -62,4 +62,9 @@ class ClampWarning(UserWarning):
     the float model's)."""
 
 
-__all__ += ["ClampWarning"]
+class CalibrationWarning(UserWarning):
+    """A calibration file was read without being checked against the model: one flat list
+    holding several samples, whose boundaries nothing marks (write one list per sample)."""
+
+
+__all__ += ["ClampWarning", "CalibrationWarning"]
