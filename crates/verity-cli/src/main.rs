@@ -419,9 +419,8 @@ fn main() -> ExitCode {
         Command::Devnet(args) => devnet::run(args),
         Command::Peers { node, json, tls } => net::peers(&node, json, &tls),
         Command::Chat(args) => llm::chat(args),
-        Command::Publish { node, model, calibration, bits, api_key, json, meta, tls } => {
-            remote::publish(&node, &model, calibration.as_deref(), bits, api_key, json, &meta, &tls)
-        }
+        Command::Publish { node, model, calibration, bits, api_key, json, meta, tls } => remote::client(&node, api_key, &tls)
+            .and_then(|c| remote::publish(&c, &node, &model, calibration.as_deref(), bits, json, &meta)),
         Command::Infer { node, model_id, input, evidence, json, receipt, proof, vk, vk_id, reexecute, signer, tls } => {
             remote::infer(remote::InferArgs {
                 node: &node,

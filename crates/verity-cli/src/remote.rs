@@ -110,20 +110,19 @@ impl HubArgs {
 }
 
 /// `verity publish`: a `.vrt` as is, or an ONNX model with its calibration file (imported
-/// locally too, and the node's id must match). Prints the model id.
+/// locally too, and the node's id must match), through `c`, the client of `node`. Prints
+/// the model id.
 pub fn publish(
+    c: &Client,
     node: &str,
     model: &Path,
     calibration: Option<&Path>,
     bits: u8,
-    api_key: Option<String>,
     json: bool,
     hub: &HubArgs,
-    tls: &TlsArgs,
 ) -> Result<()> {
     let meta = hub.meta();
     let bytes = std::fs::read(model).with_context(|| format!("cannot read {}", model.display()))?;
-    let c = client(node, api_key, tls)?;
     let is_vrt = bytes.starts_with(verity_model::MAGIC) || model.extension().is_some_and(|e| e == "vrt");
     let resp = if is_vrt {
         if calibration.is_some() {
@@ -361,10 +360,14 @@ pub fn fetch(
         Err(Error::Node { status: 404, .. }) => {}
         Err(e) => return Err(e.into()),
     }
-    let (record, v) = match c.fetch_receipt_verified(id) {
+    let record = match c.receipt(id) {
         Err(Error::Node { status: 404, .. }) => return fetch_proof(&c, node, id, output, input_out, json),
         other => other?,
     };
+    if serde_json::from_str::<verity_llm::Completion>(record.input.get()).is_ok() {
+        return fetch_chat_receipt(&c, id, &record, output, input_out, json);
+    }
+    let v = c.check_record(id, &record)?;
     let text = record.receipt.to_json();
     if let Some(path) = input_out {
         write_atomic(path, record.input.get().as_bytes())?;
@@ -389,6 +392,48 @@ pub fn fetch(
         to_checksum_address(&record.receipt.body.executor),
         record.model_id,
         hex(&v.executed.output_hash)
+    );
+    Ok(())
+}
+
+/// `verity fetch` of a chat completion's receipt: checked by its signature, its signer and
+/// its claims about the completion stored with it (re-deriving needs the GGUF: `verity
+/// verify MODEL.gguf --receipt FILE` on the file `-o` writes).
+fn fetch_chat_receipt(
+    c: &Client,
+    id: &str,
+    record: &verity_exec::api::ReceiptRecord,
+    output: Option<&Path>,
+    input_out: Option<&Path>,
+    json: bool,
+) -> Result<()> {
+    let (file, _) = c.check_chat_record(id, record, None, 1)?;
+    let text = serde_json::to_string_pretty(&file)?;
+    if let Some(path) = input_out {
+        write_atomic(path, record.input.get().as_bytes())?;
+    }
+    let r = &record.receipt;
+    let executor = to_checksum_address(&r.body.executor);
+    match output {
+        Some(path) => {
+            write_atomic(path, text.as_bytes())?;
+            if json {
+                println!(
+                    "{}",
+                    json!({"kind": "llm-receipt", "receipt_id": verity_exec::receipt_id(r), "model_id": record.model_id,
+                        "executor": executor, "tokens": file.completion.tokens.len(),
+                        "trace_root": file.completion.trace_root, "checked": "receipt-claims",
+                        "output": path.display().to_string()})
+                );
+            }
+        }
+        None => println!("{text}"),
+    }
+    eprintln!(
+        "chat receipt {} checked: signed by {executor}, its claims are the stored completion's ({} tokens); \
+         not re-derived (verity verify MODEL.gguf --receipt FILE does that)",
+        verity_exec::receipt_id(r),
+        file.completion.tokens.len()
     );
     Ok(())
 }

@@ -217,7 +217,7 @@ fn bad_input_gives_clear_errors() {
     // ...while the same values in one flat list (EZKL's form) also split into 392 samples of
     // 64: they are read, and the user is told that nothing could check them.
     let text = std::fs::read_to_string(&lenet).unwrap();
-    let flat: Vec<&str> = text.split(|c| matches!(c, '[' | ']' | ',')).filter(|t| t.trim().parse::<f64>().is_ok()).collect();
+    let flat: Vec<&str> = text.split(['[', ']', ',']).filter(|t| t.trim().parse::<f64>().is_ok()).collect();
     let flat_file = dir.path().join("flat.json");
     std::fs::write(&flat_file, format!("{{\"input_data\": [[{}]]}}", flat.join(","))).unwrap();
     let v = json(&ok(&["import", &fx("mlp_digits.onnx"), "--calibration", flat_file.to_str().unwrap(), "-o", o, "--json"], &key));

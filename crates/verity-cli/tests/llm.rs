@@ -2,7 +2,7 @@
 
 mod common;
 
-use common::{json, ok, verity};
+use common::{json, ok, verity, NodeProc};
 
 #[test]
 fn chat_receipts_verify_and_tampered_ones_exit_1() {
@@ -68,4 +68,27 @@ fn llm_disputes_convict_cheats_and_acquit_the_honest() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("truncate"), "{}", String::from_utf8_lossy(&out.stderr));
     let out = verity(&["dispute", g, "--cheat", "token"], dir);
     assert_eq!(out.status.code(), Some(2), "no --prompt");
+}
+
+#[test]
+fn a_chat_receipt_fetched_from_a_node_is_checked_and_verifies_offline() {
+    let home = tempfile::tempdir().unwrap();
+    let dir = home.path();
+    let gguf = dir.join("tiny.gguf");
+    std::fs::write(&gguf, verity_llm::testutil::tiny_gguf(5, "llama")).unwrap();
+    let g = gguf.to_str().unwrap();
+    let node = NodeProc::start_with(&dir.join("data"), None, &["--llm", g]);
+    let answer = json(&ok(&["chat", "--node", &node.url, "--system", "s", "--prompt", "hi", "--max-tokens", "4", "--json"], dir));
+    let rid = answer["receipt_id"].as_str().unwrap();
+    let file = dir.join("fetched.json");
+    let f = file.to_str().unwrap();
+    let v = json(&ok(&["fetch", rid, "--node", &node.url, "-o", f, "--json"], dir));
+    assert_eq!((v["kind"].as_str(), v["checked"].as_str()), (Some("llm-receipt"), Some("receipt-claims")), "{v}");
+    assert_eq!((&v["model_id"], &v["trace_root"]), (&answer["model_id"], &answer["trace_root"]), "{v}");
+    // The file it wrote is a receipt file that re-derives with the GGUF.
+    assert_eq!(json(&ok(&["verify", g, "--receipt", f, "--json"], dir))["valid"], true);
+    // Pinning another executor refuses it as invalid evidence.
+    let other = format!("0x{}", "11".repeat(20));
+    let out = verity(&["fetch", rid, "--node", &node.url, "--executor", &other, "--json"], dir);
+    assert_eq!(out.status.code(), Some(1), "{}", String::from_utf8_lossy(&out.stderr));
 }

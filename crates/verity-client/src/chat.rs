@@ -163,6 +163,40 @@ impl Client {
 
     /// A chat completion accepted only once [`check_answer`] holds and its receipt is signed
     /// by the executor this client requires, at the time of the request.
+    /// A stored chat receipt (`GET /v1/receipts/{id}` of a chat completion, whose record
+    /// holds the completion in the place of an input) as a receipt file, accepted only if
+    /// it is the receipt asked for, validly signed by the expected executor, and its
+    /// claims are about exactly that completion; with `model`, also re-derived (`true`).
+    pub fn check_chat_record(
+        &self,
+        id: &str,
+        record: &verity_exec::api::ReceiptRecord,
+        model: Option<&Model>,
+        threads: usize,
+    ) -> Result<(ReceiptFile, bool)> {
+        let completion: Completion = serde_json::from_str(record.input.get())
+            .map_err(|e| bad(format!("the record does not hold a chat completion: {e}")))?;
+        let file = ReceiptFile { completion, receipt: record.receipt.to_json() };
+        let r = check_claims(&file).map_err(|e| bad(e.to_string()))?;
+        if verity_exec::parse_id(id) != Some(r.signing_hash()) {
+            return Err(bad(format!("asked for receipt {id}, the node sent {}", verity_exec::receipt_id(&r))));
+        }
+        if verity_exec::parse_id(&record.model_id) != Some(r.body.model_id) {
+            return Err(bad(format!("the record names model {}, its receipt {}", record.model_id, hex32(&r.body.model_id))));
+        }
+        self.check_signer(&r, None)?;
+        let Some(m) = model else { return Ok((file, false)) };
+        if file.completion.model_id != m.id_hex() {
+            return Err(bad(format!(
+                "the receipt is for model {}, the given model file is {}",
+                file.completion.model_id,
+                m.id_hex()
+            )));
+        }
+        verity_llm::receipt::verify(m, &file, threads).map_err(|e| bad(format!("re-execution: {e}")))?;
+        Ok((file, true))
+    }
+
     pub fn chat_verified(&self, req: &ChatRequest, model: Option<&Model>, threads: usize) -> Result<ChatAnswer> {
         let asked_at = verity_exec::unix_now();
         let raw = self.chat(req)?;

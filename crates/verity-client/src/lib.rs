@@ -698,11 +698,17 @@ impl Client {
     pub fn fetch_receipt_verified(&self, id: &str) -> Result<(ReceiptRecord, Verified)> {
         let id = checked_id("receipt id", id)?;
         let record = self.receipt(&id)?;
+        let v = self.check_record(&id, &record)?;
+        Ok((record, v))
+    }
+
+    /// [`Client::fetch_receipt_verified`] of a record already fetched.
+    pub fn check_record(&self, id: &str, record: &ReceiptRecord) -> Result<Verified> {
         let model = self.model(&record.model_id)?;
-        let executed = check_receipt_record(&model, &id, &record)?;
+        let executed = check_receipt_record(&model, id, record)?;
         self.check_signer(&record.receipt, None)?;
         let receipt = Some(record.receipt.clone());
-        Ok((record, Verified { model, executed, evidence: Evidence::Receipt, receipt, proof: None }))
+        Ok(Verified { model, executed, evidence: Evidence::Receipt, receipt, proof: None })
     }
 }
 

@@ -55,7 +55,12 @@ pub async fn cors(State(st): State<Arc<AppState>>, req: Request, next: Next) -> 
         let h = response.headers_mut();
         h.insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, a);
         h.insert(header::VARY, HeaderValue::from_static("origin"));
-        h.insert(header::ACCESS_CONTROL_EXPOSE_HEADERS, HeaderValue::from_static("retry-after"));
+        // What a browser client reads besides the body: the receipt id of a chat answer and
+        // the executor of a forwarded one.
+        h.insert(
+            header::ACCESS_CONTROL_EXPOSE_HEADERS,
+            HeaderValue::from_static("retry-after, x-verity-receipt-id, x-verity-executed-by"),
+        );
     }
     response
 }

@@ -1024,6 +1024,8 @@ fn the_node_serves_applications() {
     };
     let ok = with_origin("GET", "https://app.example", None);
     assert_eq!(ok.headers().get("access-control-allow-origin").unwrap(), "https://app.example");
+    let exposed = ok.headers().get("access-control-expose-headers").unwrap().to_str().unwrap();
+    assert!(["retry-after", "x-verity-receipt-id", "x-verity-executed-by"].iter().all(|h| exposed.contains(h)), "{exposed}");
     let other = with_origin("GET", "https://evil.example", None);
     assert_eq!(other.status().as_u16(), 200);
     assert!(other.headers().get("access-control-allow-origin").is_none());

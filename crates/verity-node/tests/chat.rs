@@ -579,3 +579,26 @@ fn the_verifier_role_audits_a_sample_of_chat_receipts() {
     }
     assert_eq!(counter(&node, "verity_audits_total{result=\"mismatch\"}"), 0);
 }
+
+#[test]
+fn a_stored_chat_receipt_is_checked_and_a_changed_record_refused() {
+    let fx = tiny();
+    let dir = tempfile::tempdir().unwrap();
+    let node = verity_node::start(config(dir.path(), vec![fx.gguf.clone()])).unwrap();
+    let ask = json!({"messages": [{"role": "system", "content": "brief"}, {"role": "user", "content": "hi"}], "max_tokens": 6});
+    let r = chat(&node, &ask);
+    let rid = r.headers.get("x-verity-receipt-id").unwrap().to_str().unwrap().to_string();
+    let c = Client::new(&node.url()).with_executor(ExecutorCheck::Any);
+    let record = c.receipt(&rid).unwrap();
+    let (file, reexecuted) = c.check_chat_record(&rid, &record, Some(&fx.model), 2).unwrap();
+    assert!(reexecuted);
+    assert_eq!(file.completion, receipt_file(&r.json()["verity"]).completion);
+    // A record whose completion was changed (a token), or that is not the receipt asked for.
+    let mut changed = serde_json::from_str::<Value>(&serde_json::to_string(&record).unwrap()).unwrap();
+    let t = changed["input"]["tokens"][0].as_u64().unwrap();
+    changed["input"]["tokens"][0] = json!(t ^ 1);
+    let changed: verity_exec::api::ReceiptRecord = serde_json::from_value(changed).unwrap();
+    assert!(matches!(c.check_chat_record(&rid, &changed, None, 1), Err(Error::Verification(_))));
+    let other = "ab".repeat(32);
+    assert!(matches!(c.check_chat_record(&other, &record, None, 1), Err(Error::Verification(_))));
+}
