@@ -528,11 +528,23 @@ fn verify_proof<'py>(py: Python<'py>, model: &Model, proof: &[u8], input: Option
             Ok(file)
         })
         .map_err(|f: Failure| f.raise(py))?;
+    proof_dict(py, m, &m.id(), &file, &proof)
+}
+
+/// What a checked proof proves: `{model_id, input_hash, output_hash, proof_id, outputs}`
+/// (`m` is the model or the key's skeleton, whose own id is not the model's).
+fn proof_dict<'py>(
+    py: Python<'py>,
+    m: &CanonicalModel,
+    model_id: &str,
+    file: &ProofFile,
+    proof: &[u8],
+) -> PyResult<Bound<'py, PyDict>> {
     let d = PyDict::new(py);
-    d.set_item("model_id", m.id())?;
+    d.set_item("model_id", model_id)?;
     d.set_item("input_hash", hex(&verity_exec::input_hash(m, &file.inputs)))?;
     d.set_item("output_hash", hex(&verity_exec::list_root(m, &m.outputs, &file.outputs)))?;
-    d.set_item("proof_id", blake3::hash(&proof).to_hex().to_string())?;
+    d.set_item("proof_id", blake3::hash(proof).to_hex().to_string())?;
     d.set_item("outputs", outputs_py(py, m, &file.outputs)?)?;
     Ok(d)
 }
@@ -565,13 +577,7 @@ fn verify_proof_vk<'py>(py: Python<'py>, vk: &VerifyingKey, proof: &[u8], input:
             Ok(file)
         })
         .map_err(|f: Failure| f.raise(py))?;
-    let d = PyDict::new(py);
-    d.set_item("model_id", vk.model_id())?;
-    d.set_item("input_hash", hex(&verity_exec::input_hash(m, &file.inputs)))?;
-    d.set_item("output_hash", hex(&verity_exec::list_root(m, &m.outputs, &file.outputs)))?;
-    d.set_item("proof_id", blake3::hash(&proof).to_hex().to_string())?;
-    d.set_item("outputs", outputs_py(py, m, &file.outputs)?)?;
-    Ok(d)
+    proof_dict(py, m, &vk.model_id(), &file, &proof)
 }
 
 /// Checks a receipt (its JSON text): a valid signature, then a re-execution of `model` on

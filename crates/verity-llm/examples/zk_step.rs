@@ -6,35 +6,14 @@
 
 use std::collections::HashMap;
 
-use verity_llm::forward::quantize_blocks;
+use verity_llm::forward::matvec_sums;
 use verity_llm::generate::{drive, Observer};
-use verity_llm::model::{QMatrix, BLOCK};
 use verity_llm::trace::{Layout, OpKind};
 use verity_llm::{Kernel, Model, Params};
 
 /// Bits of |x| (0 for 0).
 fn bits(x: i128) -> u32 {
     128 - x.unsigned_abs().leading_zeros()
-}
-
-/// The largest |accumulator| of `y = W a` before its final division: `Σ_b s_b · Σ_i
-/// (D·q + M)·x_i`, exactly as `forward::matvec_reference` sums it.
-fn max_acc(w: &QMatrix, a: &[i32]) -> i128 {
-    let (s, x) = quantize_blocks(a);
-    let nb = w.blocks_per_row();
-    (0..w.rows)
-        .map(|r| {
-            let mut acc: i128 = 0;
-            for b in 0..nb {
-                let (d, m) = (w.d[r * nb + b] as i128, w.m[r * nb + b] as i128);
-                let dot: i128 =
-                    (0..BLOCK).map(|i| (d * w.q[r * w.cols + b * BLOCK + i] as i128 + m) * x[b * BLOCK + i] as i128).sum();
-                acc += s[b] as i128 * dot;
-            }
-            acc.abs()
-        })
-        .max()
-        .unwrap_or(0)
 }
 
 fn main() {
@@ -87,7 +66,7 @@ fn main() {
                         "up" => &layer.w_up,
                         _ => &layer.w_down,
                     };
-                    let m = max_acc(w, v);
+                    let m = matvec_sums(w, v).into_iter().map(i128::abs).max().unwrap_or(0);
                     acc_max = acc_max.max(m);
                     let e = per_matrix.entry(name).or_default();
                     *e = (*e).max(m);

@@ -46,9 +46,14 @@ pub fn quantize_blocks(a: &[i32]) -> (Vec<i64>, Vec<i8>) {
 }
 
 /// `y_r = rdiv(Σ_b s_b · Σ_i (D_rb·q_ri + M_rb)·x_i, 127·2^24)`, saturated to i32.
-/// Written with indices on purpose: it is the literal formula.
-#[allow(clippy::needless_range_loop)]
 pub fn matvec_reference(w: &QMatrix, a: &[i32]) -> Vec<i32> {
+    matvec_sums(w, a).into_iter().map(|acc| sat(rdiv(acc, 127i128 << WFRAC))).collect()
+}
+
+/// The exact sums `Σ_b s_b · Σ_i (D_rb·q_ri + M_rb)·x_i` of [`matvec_reference`], before
+/// its division. Written with indices on purpose: it is the literal formula.
+#[allow(clippy::needless_range_loop)]
+pub fn matvec_sums(w: &QMatrix, a: &[i32]) -> Vec<i128> {
     let (s, x) = quantize_blocks(a);
     let nb = w.blocks_per_row();
     (0..w.rows)
@@ -62,7 +67,7 @@ pub fn matvec_reference(w: &QMatrix, a: &[i32]) -> Vec<i32> {
                     acc += s[b] as i128 * wv * x[col] as i128;
                 }
             }
-            sat(rdiv(acc, 127i128 << WFRAC))
+            acc
         })
         .collect()
 }
