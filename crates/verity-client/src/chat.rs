@@ -161,8 +161,6 @@ impl Client {
         self.post_json("chat completion", "/v1/chat/completions", req, false)
     }
 
-    /// A chat completion accepted only once [`check_answer`] holds and its receipt is signed
-    /// by the executor this client requires, at the time of the request.
     /// A stored chat receipt (`GET /v1/receipts/{id}` of a chat completion, whose record
     /// holds the completion in the place of an input) as a receipt file, accepted only if
     /// it is the receipt asked for, validly signed by the expected executor, and its
@@ -197,6 +195,8 @@ impl Client {
         Ok((file, true))
     }
 
+    /// A chat completion accepted only once [`check_answer`] holds and its receipt is signed
+    /// by the executor this client requires, at the time of the request.
     pub fn chat_verified(&self, req: &ChatRequest, model: Option<&Model>, threads: usize) -> Result<ChatAnswer> {
         let asked_at = verity_exec::unix_now();
         let raw = self.chat(req)?;
