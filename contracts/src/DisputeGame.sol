@@ -140,6 +140,7 @@ contract DisputeGame {
     error NothingToClaim(address to);
     error TransferFailed(address to, uint256 amount);
     error Reentrancy();
+    error NotDirect(address sender);
 
     constructor(
         Staking staking_,
@@ -226,7 +227,11 @@ contract DisputeGame {
 
     /// Checks that `id` is live, in `phase`, that the sender is on turn, in time, and that
     /// `seq` is the number of moves made so far (so a replayed or stale move is refused).
+    /// A move is the transaction's own call, never one made by a contract: the other party
+    /// reads the move from the transaction's input, so a move relayed through a contract
+    /// could not be followed and would make its opponent lose by silence.
     function begin(uint256 id, uint16 seq, Phase phase) private view returns (Game storage g) {
+        if (msg.sender != tx.origin) revert NotDirect(msg.sender);
         g = games[id];
         if (g.phase == Phase.None) revert NoGame(id);
         if (g.phase == Phase.Done) revert GameOver(id);

@@ -97,13 +97,13 @@ impl BatchProof {
     }
 }
 
-/// The root over receipts with these signing hashes and salts (at least two of each, as
-/// many salts as hashes), and each receipt's proof.
+/// The root over receipts with these signing hashes and salts (as many salts as hashes),
+/// and each receipt's proof. A lone receipt gets a tree of depth 1, its sibling the zero leaf.
 pub(crate) fn build(signing_hashes: &[[u8; 32]], salts: &[[u8; 32]]) -> ([u8; 32], Vec<BatchProof>) {
     let n = signing_hashes.len();
-    assert!((2..=1 << MAX_BATCH_DEPTH).contains(&n), "a batch holds 2..=2^20 receipts");
+    assert!((1..=1 << MAX_BATCH_DEPTH).contains(&n), "a batch holds 1..=2^20 receipts");
     assert_eq!(salts.len(), n, "one salt per receipt");
-    let depth = n.next_power_of_two().trailing_zeros() as usize;
+    let depth = (n.next_power_of_two().trailing_zeros() as usize).max(1);
     let mut proofs: Vec<BatchProof> =
         (0..n).map(|i| BatchProof { index: i as u32, salt: salts[i], path: Vec::with_capacity(depth) }).collect();
     let mut level: Vec<[u8; 32]> = signing_hashes.iter().zip(salts).map(|(h, salt)| leaf(salt, h)).collect();
@@ -157,6 +157,9 @@ mod tests {
     fn a_two_leaf_root_is_the_hash_of_both_salted_leaves() {
         let (ls, ss) = (leaves(2), salts(2));
         assert_eq!(build(&ls, &ss).0, node(&leaf(&ss[0], &ls[0]), &leaf(&ss[1], &ls[1])));
+        let (root, proofs) = build(&ls[..1], &ss[..1]);
+        assert_eq!(root, node(&leaf(&ss[0], &ls[0]), &[0; 32]), "a lone receipt's sibling is the zero leaf");
+        assert_eq!(proofs[0].path, vec![[0u8; 32]]);
         // Padding: three leaves hash as four, the fourth being zero.
         let (ls, ss) = (leaves(3), salts(3));
         let l = |i: usize| leaf(&ss[i], &ls[i]);

@@ -84,7 +84,7 @@ impl Signer {
     }
 
     /// The secret as `0x` + 64 lowercase hex digits, the key-file format.
-    pub(crate) fn secret_hex(&self) -> Zeroizing<String> {
+    pub fn secret_hex(&self) -> Zeroizing<String> {
         let secret = Zeroizing::new(self.key.to_bytes());
         Zeroizing::new(format!("0x{}", hex::encode(secret.as_slice())))
     }
@@ -118,6 +118,18 @@ impl Signer {
         Ok(self.sign_batch_salted(bodies, &salts))
     }
 
+    /// [`Signer::sign_batch`], but a lone body too gets a batch proof (a batch of depth 1
+    /// whose other leaf is the zero padding): what an executor settling on chain signs,
+    /// since only a batch root can be posted, and so only a batched receipt challenged.
+    pub fn sign_batch_always(&self, bodies: &[ReceiptBody]) -> Result<Vec<Receipt>, KeyError> {
+        if bodies.len() != 1 {
+            return self.sign_batch(bodies);
+        }
+        let mut salt = [0u8; 32];
+        getrandom::fill(&mut salt).map_err(|e| KeyError::Rng(e.to_string()))?;
+        Ok(self.batched(bodies, &[salt]))
+    }
+
     /// [`Signer::sign_batch`] with the caller's salts (one per body; ignored for a single
     /// body). Salts must be fresh, random and never reused, or the receipts' paths name
     /// each other (see [`crate::batch`]): this exists for pinned test vectors.
@@ -125,6 +137,10 @@ impl Signer {
         if bodies.len() < 2 {
             return bodies.iter().map(|b| self.sign(*b)).collect();
         }
+        self.batched(bodies, salts)
+    }
+
+    fn batched(&self, bodies: &[ReceiptBody], salts: &[[u8; 32]]) -> Vec<Receipt> {
         let bodies: Vec<ReceiptBody> = bodies.iter().map(|b| ReceiptBody { executor: self.address, ..*b }).collect();
         let hashes: Vec<[u8; 32]> = bodies.iter().map(ReceiptBody::signing_hash).collect();
         let (root, proofs) = crate::batch::build(&hashes, salts);

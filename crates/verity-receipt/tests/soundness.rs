@@ -167,7 +167,27 @@ fn batch_members_verify_alone_and_nothing_else_does() {
     let with_proof = Receipt { batch: batch[0].batch.clone(), ..single.clone() };
     assert!(with_proof.verify_signature().is_err());
     // One body alone is signed plainly.
-    assert_eq!(signer.sign_batch(&bodies[..1]).unwrap(), vec![single]);
+    assert_eq!(signer.sign_batch(&bodies[..1]).unwrap(), vec![single.clone()]);
+}
+
+/// For settlement a lone body is a batch of depth 1 beside the zero leaf: it verifies with
+/// its proof, and neither without it, at the padding's index, nor as the plain signature.
+#[test]
+fn a_lone_body_signed_as_a_batch_verifies_only_as_one() {
+    let signer = common::signer(7);
+    let body = common::body(0x41, verity_receipt::EvidenceKind::Reexecution);
+    let [r] = <[Receipt; 1]>::try_from(signer.sign_batch_always(&[body]).unwrap()).unwrap();
+    assert_eq!(r.verify_signature(), Ok(()));
+    let proof = r.batch.as_ref().unwrap();
+    assert_eq!((proof.index, proof.path.clone()), (0, vec![[0u8; 32]]));
+    let mut moved = r.clone();
+    moved.batch.as_mut().unwrap().index = 1;
+    assert!(moved.verify_signature().is_err());
+    assert!(Receipt { batch: None, ..r.clone() }.verify_signature().is_err());
+    assert!(Receipt { signature: signer.sign(body).signature, ..r.clone() }.verify_signature().is_err());
+    // Two bodies or more are batched exactly as by sign_batch.
+    let two = signer.sign_batch_always(&[body, body]).unwrap();
+    assert!(two.iter().all(|r| r.batch.as_ref().unwrap().path.len() == 1 && r.verify_signature().is_ok()));
 }
 
 /// The attack of issue 10: a batched receipt's path carried its sibling's leaf, which was the

@@ -95,7 +95,7 @@ pub struct Outcome {
 }
 
 impl Settlement {
-    fn game(&self) -> Result<&DisputeGame::DisputeGameInstance<alloy::providers::DynProvider>, SettlementError> {
+    pub(crate) fn game(&self) -> Result<&DisputeGame::DisputeGameInstance<alloy::providers::DynProvider>, SettlementError> {
         self.game.as_ref().ok_or_else(|| SettlementError::DeploymentFile("this deployment has no dispute game".into()))
     }
 

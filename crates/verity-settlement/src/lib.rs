@@ -11,6 +11,7 @@ mod bindings;
 mod chain;
 pub mod dispute;
 mod error;
+pub mod party;
 
 pub use alloy;
 pub use alloy::primitives::{Address, B256, U256};

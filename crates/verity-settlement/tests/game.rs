@@ -226,6 +226,12 @@ async fn a_payout_cannot_be_reentered() {
     let call = verity_settlement::dispute::challenge_call(&w.receipts[0], &w.commitment, &w.input_roots()).unwrap();
     let tx = attacker.forward(call.abi_encode().into()).value(U256::from(ETH / 10)).send().await.unwrap();
     assert!(tx.get_receipt().await.unwrap().status());
+    // A move relayed through a contract is refused: the other party reads moves from
+    // transaction inputs, which a relayed move would hide.
+    let s = summary(&w.commitment.head);
+    let relayed = verity_settlement::DisputeGame::postOutputsCall { id: U256::from(1), seq: 0, s, roots: vec![], paths: vec![] };
+    let err = attacker.forward(relayed.abi_encode().into()).send().await.unwrap_err();
+    assert_eq!(rejected::<()>(Err(verity_settlement::SettlementError::from_contract(err))), "NotDirect");
     // The executor stays silent: the attacking challenger wins and is owed its bond back.
     w.challenger.pass_deadline().await.unwrap();
     w.challenger.timeout(U256::from(1)).await.unwrap();
@@ -237,4 +243,57 @@ async fn a_payout_cannot_be_reentered() {
     assert_eq!(attacker.refused().call().await.unwrap(), U256::from(1));
     assert_eq!(w.challenger.chain().balance(*attacker.address()).await.unwrap(), U256::from(ETH / 10));
     assert_eq!(w.challenger.game_credit(*attacker.address()).await.unwrap(), U256::ZERO);
+}
+
+/// Each side on its own, as a node and a verifier play it: the executor and the challenger
+/// run concurrently, each from its own referee, seeing the other's moves only through the
+/// chain. A cheat loses and is slashed; an honest executor beats a random challenger; a
+/// challenger whose opponent never answers claims the game at the deadline.
+#[tokio::test]
+async fn two_independent_sides_play_a_game_through_the_chain() {
+    use std::time::Duration;
+    use verity_dispute::Party;
+    use verity_settlement::party::{play_side, referee};
+    let poll = Duration::from_millis(20);
+    let st = |w: &World| statement(&w.commitment, &w.inputs, &w.receipts[0]).unwrap();
+
+    for (kind, seed) in [(Cheat::Weight, None), (Cheat::None, Some(7u64))] {
+        let w = world(kind).await.unwrap();
+        let (id, tx) = w.challenger.challenge(&w.receipts[0], &w.commitment, &w.input_roots()).await.unwrap();
+        let (opened, _) = w.executor.challenges_of(dev_address(1), 0).await.unwrap();
+        assert_eq!(opened.len(), 1);
+        assert_eq!((opened[0].id, opened[0].receipt, opened[0].block), (id, w.receipts[0].body.signing_hash(), tx.block));
+        let (mut ex_ref, mut ch_ref) = (referee(st(&w)), referee(st(&w)));
+        let mut ex = Executor { model: &w.model, commitment: &w.commitment, run: &w.claim.run };
+        let mut honest = Challenger { run: &w.truth };
+        let mut random = RandomChallenger { state: seed.unwrap_or(0) };
+        let ch: &mut dyn Player = if seed.is_some() { &mut random } else { &mut honest };
+        let (a, b) = tokio::join!(
+            play_side(&w.executor, id, tx.block, Party::Executor, &mut ex_ref, &mut ex, poll),
+            play_side(&w.challenger, id, tx.block, Party::Challenger, &mut ch_ref, ch, poll),
+        );
+        let (a, b) = (a.unwrap(), b.unwrap());
+        let want = if kind == Cheat::None { Party::Executor } else { Party::Challenger };
+        assert_eq!((a.winner, b.winner), (want, want), "{kind:?}");
+        assert_eq!(a.moves, b.moves);
+        assert!(a.gas.txs.len() + b.gas.txs.len() >= a.moves as usize, "every move was one side's transaction");
+        let stake = w.executor.stake_of(dev_address(1)).await.unwrap().amount;
+        assert_eq!(stake, if kind == Cheat::None { 2 * ETH } else { ETH }, "{kind:?}");
+    }
+
+    // The executor never answers: the challenger side waits out the deadline and claims it.
+    let w = world(Cheat::Weight).await.unwrap();
+    let (id, tx) = w.challenger.challenge(&w.receipts[0], &w.commitment, &w.input_roots()).await.unwrap();
+    let mut ch_ref = referee(st(&w));
+    let mut honest = Challenger { run: &w.truth };
+    let url = w.anvil_url.clone();
+    let clock = tokio::spawn(async move {
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        anvil_increase(&url, MOVE + 1).await;
+    });
+    let out = play_side(&w.challenger, id, tx.block, Party::Challenger, &mut ch_ref, &mut honest, poll).await.unwrap();
+    clock.await.unwrap();
+    assert_eq!(out.winner, Party::Challenger);
+    assert_eq!(out.gas.txs.iter().map(|t| t.0.as_str()).collect::<Vec<_>>(), ["timeout"]);
+    assert_eq!(w.executor.stake_of(dev_address(1)).await.unwrap().amount, ETH);
 }
