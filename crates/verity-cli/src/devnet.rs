@@ -3,7 +3,8 @@
 //! the first `--verifiers` nodes are verifiers that re-execute every announced receipt
 //! (by default), the last `--cheaters` nodes are executors in the test-only cheating mode,
 //! the rest are honest executors. It prints each node's URL once all of them listen, and
-//! stops them all on SIGINT or SIGTERM (and, on Linux, they stop if it is killed).
+//! stops them all on SIGINT or SIGTERM (and, on Linux, they stop if it is killed). With
+//! `--chain` they settle on a local anvil (docs/settlement.md, "Nodes on chain").
 
 use std::io::{BufRead, BufReader};
 use std::net::TcpListener;
@@ -33,10 +34,21 @@ pub struct DevnetArgs {
     /// Directory for the nodes' data (DIR/node-I) and logs (DIR/node-I/node.log).
     #[arg(long)]
     pub data: PathBuf,
+    /// Settle on this anvil chain (JSON-RPC URL, chain id 31337): deploy the contracts to
+    /// DIR/chain.json, fund every node from anvil's dev accounts, stake every executor, and
+    /// start the nodes with --chain-rpc, so batches are posted, cheats challenged and
+    /// cheaters slashed on chain with no human step.
+    #[arg(long, value_name = "URL")]
+    pub chain: Option<String>,
     /// Print the nodes as one JSON object on one line.
     #[arg(long)]
     pub json: bool,
 }
+
+/// What each node is given on `--chain`: ether for gas and bonds, and the executors' stake.
+const FUNDS: u128 = 100 * ETH;
+const STAKE: u128 = 2 * ETH;
+const ETH: u128 = 1_000_000_000_000_000_000;
 
 /// The most nodes a devnet starts (each is a process with its own runtime).
 const MAX_NODES: usize = 64;
@@ -103,8 +115,41 @@ fn check(a: &DevnetArgs) -> Result<()> {
     Ok(())
 }
 
-fn spawn_node(exe: &Path, a: &DevnetArgs, i: usize, http: u16, p2p: &[u16]) -> Result<Child> {
-    let dir = a.data.join(format!("node-{i}"));
+fn node_dir(a: &DevnetArgs, i: usize) -> PathBuf {
+    a.data.join(format!("node-{i}"))
+}
+
+/// Deploys the contracts (the dispute game included) to DIR/chain.json, and funds every
+/// node's executor key (created here, where the node will find it) and stakes the executors'.
+fn setup_chain(a: &DevnetArgs, rpc: &str) -> Result<PathBuf> {
+    use verity_settlement::{Chain, DeployParams, GameParams, ANVIL_CHAIN_ID};
+    verity_settlement::block_on(async {
+        let chain = Chain::connect(rpc, None).await?;
+        anyhow::ensure!(
+            chain.chain_id() == ANVIL_CHAIN_ID,
+            "--chain {rpc} is chain {}; devnet funds its nodes from anvil's dev accounts, so it needs anvil (chain id {ANVIL_CHAIN_ID})",
+            chain.chain_id()
+        );
+        let deployed = chain.deploy_with_game(&DeployParams::default(), &GameParams::default()).await?;
+        let file = a.data.join("chain.json");
+        deployed.deployment.save(&file)?;
+        let s = chain.attach(&deployed.deployment).await?;
+        for i in 0..a.nodes {
+            let dir = node_dir(a, i);
+            std::fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
+            let (key, _) = verity_receipt::Signer::load_or_create(dir.join("executor.key"))
+                .with_context(|| format!("the executor key of node {i}"))?;
+            chain.send_value(key.address().into(), FUNDS).await?;
+            if role_of(i, a).0 == "executor" {
+                s.with_key(&key.secret_hex()).await?.stake(STAKE).await.with_context(|| format!("staking node {i}"))?;
+            }
+        }
+        Ok(file)
+    })?
+}
+
+fn spawn_node(exe: &Path, a: &DevnetArgs, i: usize, http: u16, p2p: &[u16], chain: Option<&Path>) -> Result<Child> {
+    let dir = node_dir(a, i);
     std::fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
     let log = std::fs::File::create(dir.join("node.log")).with_context(|| format!("cannot create {}/node.log", dir.display()))?;
     let (role, cheater) = role_of(i, a);
@@ -117,6 +162,9 @@ fn spawn_node(exe: &Path, a: &DevnetArgs, i: usize, http: u16, p2p: &[u16]) -> R
         .args(["--role", role, "--net-verify-sample", &a.verify_sample.to_string(), "--json"]);
     if i > 0 {
         cmd.args(["--bootstrap", &format!("/ip4/127.0.0.1/tcp/{}", p2p[0])]);
+    }
+    if let (Some(rpc), Some(file)) = (&a.chain, chain) {
+        cmd.args(["--chain-rpc", rpc]).arg("--chain-deployment").arg(file);
     }
     if cheater {
         cmd.arg("--cheat-weight").env(crate::node::ALLOW_CHEAT, "1");
@@ -164,12 +212,16 @@ pub fn run(a: DevnetArgs) -> Result<()> {
         libc::signal(libc::SIGINT, on_signal as *const () as libc::sighandler_t);
         libc::signal(libc::SIGTERM, on_signal as *const () as libc::sighandler_t);
     }
+    let chain = match &a.chain {
+        Some(rpc) => Some(setup_chain(&a, rpc).map_err(crate::exit::io)?),
+        None => None,
+    };
     let ports = free_ports(2 * a.nodes)?;
     let (http, p2p) = ports.split_at(a.nodes);
     let mut children = Children(Vec::new());
     let mut nodes = Vec::new();
     for i in 0..a.nodes {
-        children.0.push(spawn_node(&exe, &a, i, http[i], p2p).map_err(crate::exit::io)?);
+        children.0.push(spawn_node(&exe, &a, i, http[i], p2p, chain.as_deref()).map_err(crate::exit::io)?);
         let line = listening_line(children.0.last_mut().expect("pushed"), i).map_err(crate::exit::io)?;
         let (role, cheater) = role_of(i, &a);
         nodes.push(json!({
@@ -180,7 +232,7 @@ pub fn run(a: DevnetArgs) -> Result<()> {
             "cheater": cheater,
             "p2p": format!("/ip4/127.0.0.1/tcp/{}", p2p[i]),
             "pid": children.0[i].id(),
-            "data": a.data.join(format!("node-{i}")),
+            "data": node_dir(&a, i),
         }));
         if STOP.load(Ordering::SeqCst) {
             bail!("stopped while starting");
@@ -190,7 +242,10 @@ pub fn run(a: DevnetArgs) -> Result<()> {
         eprintln!("warning: VERITY_API_KEY is not set: publishing is disabled on every node");
     }
     if a.json {
-        println!("{}", json!({ "nodes": nodes, "data": a.data }));
+        println!(
+            "{}",
+            json!({ "nodes": nodes, "data": a.data, "chain": chain.as_ref().map(|f| json!({"rpc": a.chain, "deployment": f})) })
+        );
     } else {
         for n in &nodes {
             let cheat = if n["cheater"] == true { " (test-only cheater)" } else { "" };
@@ -202,6 +257,9 @@ pub fn run(a: DevnetArgs) -> Result<()> {
                 n["executor"].as_str().unwrap_or(""),
                 n["p2p"].as_str().unwrap_or("")
             );
+        }
+        if let Some(f) = &chain {
+            println!("on chain {}: contracts in {}; every executor staked", a.chain.as_deref().unwrap_or(""), f.display());
         }
         println!("logs in {}/node-*/node.log; Ctrl-C stops every node", a.data.display());
     }

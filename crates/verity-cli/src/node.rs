@@ -63,6 +63,13 @@ pub struct NodeArgs {
     pub json: bool,
     #[command(flatten)]
     pub p2p: crate::net::P2pArgs,
+    /// Settle on this EVM chain (JSON-RPC URL): post receipt batches, answer challenges and,
+    /// as a verifier, challenge receipts that do not re-execute. Needs --chain-deployment.
+    #[arg(long, value_name = "URL", requires = "chain_deployment")]
+    pub chain_rpc: Option<String>,
+    /// The deployment file of `verity chain deploy` (with the dispute game).
+    #[arg(long, value_name = "FILE", requires = "chain_rpc")]
+    pub chain_deployment: Option<PathBuf>,
     /// TEST ONLY: serve every model with one weight changed (a cheat for verifiers to
     /// catch); refused unless VERITY_ALLOW_CHEAT=1.
     #[arg(long, hide = true)]
@@ -107,6 +114,7 @@ pub fn run(a: NodeArgs) -> Result<()> {
     config.cors_origins = a.cors_origins;
     config.llms = a.llms;
     config.p2p = a.p2p.config()?;
+    config.chain = a.chain_rpc.zip(a.chain_deployment).map(|(rpc, deployment)| verity_node::ChainConfig { rpc, deployment });
     if a.cheat_weight {
         if std::env::var(ALLOW_CHEAT).as_deref() != Ok("1") {
             anyhow::bail!("--cheat-weight is a test-only cheating mode; it is refused unless {ALLOW_CHEAT}=1");

@@ -177,3 +177,70 @@ fn forwarding_verification_and_fraud_proofs_across_five_processes() {
     net.stop();
     poll("every node process to exit", 20, || (!pids.iter().any(|&p| pid_alive(p))).then_some(()));
 }
+
+/// The devnet on a local anvil, with no human step between the cheat and the slash: the
+/// executors' batches are posted, the verifier's re-execution of the cheater's receipt
+/// disagrees, it challenges on chain, both nodes play the game on their own, and the
+/// cheater's stake is cut while the honest executor keeps its stake.
+#[test]
+fn on_chain_a_cheater_is_challenged_and_slashed_by_the_nodes_alone() {
+    use verity_settlement::{anvil::Anvil, Chain, Deployment};
+    let Some(anvil) = Anvil::for_test() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_verity"))
+        .args(["devnet", "--nodes", "3", "--cheaters", "1", "--json", "--chain", anvil.url()])
+        .arg("--data")
+        .arg(dir.path())
+        .env("VERITY_API_KEY", KEY)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
+    let v: Value = serde_json::from_str(&line).unwrap_or_else(|e| panic!("devnet printed {line:?}: {e}"));
+    let mut net = Devnet { child, nodes: v["nodes"].as_array().unwrap().clone() };
+    let (a, b, d) = (0, 1, 2);
+    assert_eq!(net.nodes[d]["cheater"], true);
+    let deployment = Deployment::load(v["chain"]["deployment"].as_str().unwrap().as_ref()).unwrap();
+    let s = verity_settlement::block_on(async { Chain::connect(anvil.url(), None).await?.attach(&deployment).await })
+        .unwrap()
+        .unwrap();
+    let stake = |i: usize| {
+        let who = verity_settlement::Address::from(net.executor(i));
+        verity_settlement::block_on(s.stake_of(who)).unwrap().unwrap().amount
+    };
+    let staked = stake(b);
+    assert!(staked > 0 && stake(d) == staked, "the devnet stakes every executor");
+    assert_eq!(stake(a), 0, "the verifier has no stake");
+
+    let (_, m, m_input) = local("mlp_digits");
+    let (n_model, n, n_input) = local("cnn_digits");
+    for i in [a, b] {
+        publish(&net.url(i), "mlp_digits");
+    }
+    for i in [a, d] {
+        publish(&net.url(i), "cnn_digits");
+    }
+    let honest = Client::new(&net.url(b)).infer(&m, &m_input, Evidence::Receipt).unwrap();
+    let cheated = Client::new(&net.url(d)).infer(&n, &n_input, Evidence::Receipt).unwrap();
+    assert!(check_answer(&n_model, &n_input, Evidence::Receipt, &cheated).is_err(), "the cheat changes the answer");
+    for (i, r) in [(b, &honest), (d, &cheated)] {
+        assert!(r.receipt.as_ref().unwrap().batch.is_some(), "node {i} batch-signs even a lone receipt");
+    }
+
+    poll("the cheater's stake to be slashed on chain", 120, || (stake(d) < staked).then_some(()));
+    let events = |i: usize, e: &str| metric(&net.url(i), &format!("verity_chain_events_total{{event=\"{e}\"}}"));
+    assert!(events(b, "batches_posted") >= 1 && events(d, "batches_posted") >= 1);
+    assert_eq!(events(a, "challenges_opened"), 1);
+    // Each side sees the end at its next look at the chain.
+    poll("the verifier to count the game won", 20, || (events(a, "challenges_won") == 1).then_some(()));
+    poll("the cheater to count the game lost", 20, || (events(d, "games_lost") == 1).then_some(()));
+    assert_eq!(events(d, "games_failed"), 0, "the cheater played to the end (not silent)");
+    let (_, winner, moves, _) = verity_settlement::block_on(s.game_state(verity_settlement::U256::from(1))).unwrap().unwrap();
+    assert_eq!(winner, 2, "the challenger won game 1");
+    assert!(moves > 4, "decided by the one-step referee after bisection, not by a timeout ({moves} moves)");
+    assert_eq!(stake(b), staked, "the honest executor keeps its stake");
+    assert_eq!(events(b, "challenges_received"), 0);
+    net.stop();
+}

@@ -53,6 +53,8 @@ pub struct NodeConfig {
     pub cors_origins: Vec<String>,
     /// The peer-to-peer network (docs/network.md); `None` runs the node alone.
     pub p2p: Option<crate::p2p::P2pConfig>,
+    /// Settlement on an EVM chain (docs/settlement.md, "Nodes on chain"); `None`: none.
+    pub chain: Option<crate::settle::ChainConfig>,
     /// Llama GGUF files served by `/v1/chat/completions`, loaded at start.
     pub llms: Vec<PathBuf>,
     /// TEST ONLY: serve every model with one weight changed (while naming the real model
@@ -85,6 +87,7 @@ impl NodeConfig {
             pause: None,
             cors_origins: Vec::new(),
             p2p: None,
+            chain: None,
             llms: Vec::new(),
             cheat_weight: false,
         }

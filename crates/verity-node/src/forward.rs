@@ -6,16 +6,13 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde_json::value::RawValue;
-use verity_commit::ModelCommitment;
-use verity_dispute::{Execution, Executor};
 use verity_exec::api::{Evidence, InferRequest};
-use verity_model::Model;
 use verity_net::forward::{self, Answer, DisputeStep, InferCall, REQ_DISPUTE, REQ_INFER, REQ_RECEIPT};
 use verity_net::libp2p::PeerId;
 use verity_net::{Handle, Inbound};
@@ -217,34 +214,6 @@ async fn receipt_here(st: &Arc<AppState>, body: &[u8]) -> ApiResult<Vec<u8>> {
     Ok(forward::encode_receipt_answer(&record.receipt, record.input.get().as_bytes()))
 }
 
-/// The commitments to models this node defends in disputes (committing hashes every
-/// weight, so they are kept), and its executions of disputed receipts (a game asks for
-/// ~30 steps, each replayed from the same execution). Both are small bounded caches.
-#[derive(Default)]
-struct GameCache {
-    commitments: HashMap<[u8; 32], Arc<ModelCommitment>>,
-    runs: HashMap<[u8; 32], Arc<Execution>>,
-}
-
-const GAME_CACHE: usize = 16;
-
-fn game_cache() -> &'static Mutex<GameCache> {
-    static CACHE: OnceLock<Mutex<GameCache>> = OnceLock::new();
-    CACHE.get_or_init(Default::default)
-}
-
-fn cached<V>(map: &mut HashMap<[u8; 32], Arc<V>>, key: [u8; 32], make: impl FnOnce() -> ApiResult<V>) -> ApiResult<Arc<V>> {
-    if let Some(v) = map.get(&key) {
-        return Ok(v.clone());
-    }
-    let v = Arc::new(make()?);
-    if map.len() >= GAME_CACHE {
-        map.clear();
-    }
-    map.insert(key, v.clone());
-    Ok(v)
-}
-
 /// One step of a dispute over a receipt this node issued: the executor's side, played
 /// with this node's own execution (whatever it really ran) and the commitment of the model
 /// the receipt names.
@@ -255,31 +224,9 @@ async fn dispute_here(st: &Arc<AppState>, body: &[u8]) -> ApiResult<Vec<u8>> {
     let st2 = st.clone();
     tokio::task::spawn_blocking(move || {
         let _permit = permit;
-        let receipt = record.receipt;
-        let model_id = receipt.body.model_id;
-        let m = st2.model(&model_id)?;
-        let inputs = verity_exec::parse_input(&m.model, record.input.get()).map_err(|e| ApiError::bad_request(e.to_string()))?;
-        let (commitment, run) = {
-            let mut cache = game_cache().lock().unwrap_or_else(|e| e.into_inner());
-            let commitment = cached(&mut cache.commitments, model_id, || {
-                let bytes = st2
-                    .store
-                    .read_model(&model_id)
-                    .map_err(|e| ApiError::internal("cannot read a stored model", format!("{e:#}")))?
-                    .ok_or_else(|| ApiError::not_found("the receipt's model is no longer on this node"))?;
-                let honest = Model::decode(&bytes).map_err(|e| ApiError::internal("a stored model does not decode", e))?;
-                Ok(ModelCommitment::new(&honest))
-            })?;
-            let run = cached(&mut cache.runs, step.receipt_id, || {
-                let values = verity_model::reference::run_tampered(&m.model, &inputs, |_, _| {})
-                    .map_err(|e| ApiError::bad_request(e.to_string()))?;
-                Ok(Execution::new(&m.model, values))
-            })?;
-            (commitment, run)
-        };
-        let statement = verity_dispute::statement(&commitment, &inputs, &receipt)
-            .map_err(|e| ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, e.to_string()))?;
-        let mut player = Executor { model: &m.model, commitment: &commitment, run: &run };
+        let d = crate::defence::Defence::of(&st2, record)?;
+        let mut player = d.player();
+        let statement = d.statement()?;
         let (mv, sig) = verity_net::game::executor_step(statement, &mut player, &step, &st2.signer).map_err(bad)?;
         st2.routes.count("dispute_steps_answered");
         Ok(forward::encode_move_answer(&mv, &sig))

@@ -15,6 +15,7 @@ mod chat_openapi;
 mod cheat;
 mod config;
 mod conn;
+mod defence;
 mod error;
 mod events;
 mod forward;
@@ -30,6 +31,7 @@ mod p2p;
 mod proofs;
 mod receipts;
 mod routes;
+mod settle;
 mod state;
 mod store;
 mod surface_doc;
@@ -48,6 +50,7 @@ pub use hooks::Pause;
 pub use p2p::P2pConfig;
 pub use proofs::job_id as proof_job_id;
 pub use routes::ROUTES;
+pub use settle::ChainConfig;
 pub use verity_net::Role as P2pRole;
 
 use crate::metrics::Metrics;
@@ -110,7 +113,7 @@ fn prepare(config: NodeConfig) -> Result<Arc<AppState>> {
     let store = Arc::new(store);
     let metrics = Arc::new(Metrics::default());
     let signer = Arc::new(signer);
-    let receipts = ReceiptWriter::start(store.clone(), signer.clone(), metrics.clone())?;
+    let receipts = ReceiptWriter::start(store.clone(), signer.clone(), metrics.clone(), config.chain.is_some())?;
     let auditor = Auditor::start(store.clone(), metrics.clone(), config.audit_queue, config.audit_queue_bytes)?;
     metrics.proof_jobs_queued.store(jobs.pending.len() as i64, std::sync::atomic::Ordering::Relaxed);
     let prover = Prover::new(&jobs.pending, config.proving_keys);
@@ -128,6 +131,7 @@ async fn serve(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<()> {
     p2p::start(&state)?;
+    settle::start(&state).await?;
     let (stop_prover, stop_rx) = tokio::sync::watch::channel(false);
     let prover = tokio::spawn(proofs::run(state.clone(), stop_rx));
     let stop = stop_prover.clone();

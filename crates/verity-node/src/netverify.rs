@@ -105,7 +105,10 @@ async fn audit_receipt(
     tracing::warn!("verifier: receipt {} does not re-execute ({why}); disputing", verity_commit::hash::hex(&id));
     let nonce = *blake3::hash(&[&id[..], &h.peer_id.to_bytes(), &verity_exec::unix_now().to_be_bytes()].concat()).as_bytes();
     let case = Case { commitment: &commitment, inputs: &inputs, receipt: &receipt, truth: &truth };
-    match challenge(h, peer, case, nonce, STEP_TIMEOUT).await {
+    let outcome = challenge(h, peer, case, nonce, STEP_TIMEOUT).await;
+    // On a chain, the stake answers too: the same claim is challenged there.
+    crate::settle::challenge(st, crate::settle::Disputed { receipt, commitment, inputs, truth });
+    match outcome {
         Ok(Outcome::Convicted(proof)) => {
             st.routes.count("disputes_won");
             let bytes = proof.encode();

@@ -34,7 +34,7 @@ const TICK: Duration = Duration::from_secs(1);
 /// before the node had peers reached nobody).
 const REANNOUNCE_TICKS: u64 = 5;
 
-fn executes(r: Role) -> bool {
+pub(crate) fn executes(r: Role) -> bool {
     matches!(r, Role::Executor | Role::Both)
 }
 

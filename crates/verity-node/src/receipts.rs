@@ -7,7 +7,7 @@
 //! each; a receipt is still acknowledged only once it is durable.
 
 use std::sync::atomic::Ordering;
-use std::sync::{mpsc, Arc, Mutex, OnceLock};
+use std::sync::{mpsc, Arc, Mutex};
 use std::thread::JoinHandle;
 
 use anyhow::{bail, Context, Result};
@@ -32,8 +32,9 @@ enum Msg {
     Stop,
 }
 
-/// Where the writer sends each committed batch (the p2p layer, which announces it).
-type Announce = Arc<OnceLock<tokio::sync::mpsc::UnboundedSender<Vec<Receipt>>>>;
+/// Where the writer sends each committed batch (the p2p layer, which announces it, and the
+/// chain side, which posts its root).
+type Announce = Arc<Mutex<Vec<tokio::sync::mpsc::UnboundedSender<Vec<Receipt>>>>>;
 
 pub struct ReceiptWriter {
     tx: mpsc::Sender<Msg>,
@@ -43,19 +44,22 @@ pub struct ReceiptWriter {
 }
 
 impl ReceiptWriter {
-    pub fn start(store: Arc<Store>, signer: Arc<Signer>, metrics: Arc<Metrics>) -> Result<Self> {
+    /// `always_batch`: give a lone receipt a batch proof too (an executor settling on chain,
+    /// where only batch roots are posted).
+    pub fn start(store: Arc<Store>, signer: Arc<Signer>, metrics: Arc<Metrics>, always_batch: bool) -> Result<Self> {
         let (tx, rx) = mpsc::channel();
         let m = metrics.clone();
         let announce = Announce::default();
         let a = announce.clone();
-        let thread =
-            std::thread::Builder::new().name("receipt-writer".into()).spawn(move || writer_loop(&store, &signer, &m, &rx, &a))?;
+        let thread = std::thread::Builder::new()
+            .name("receipt-writer".into())
+            .spawn(move || writer_loop(&store, &signer, &m, &rx, &a, always_batch))?;
         Ok(ReceiptWriter { tx, metrics, announce, thread: Mutex::new(Some(thread)) })
     }
 
-    /// Sends every batch committed from now on to `tx` (once; later calls are ignored).
+    /// Sends every batch committed from now on to `tx` (as well as to earlier subscribers).
     pub fn announce_to(&self, tx: tokio::sync::mpsc::UnboundedSender<Vec<Receipt>>) {
-        let _ = self.announce.set(tx);
+        self.announce.lock().unwrap_or_else(|e| e.into_inner()).push(tx);
     }
 
     /// Signs `body` (its executor is set to the node's) and stores it with the input it
@@ -83,7 +87,14 @@ impl ReceiptWriter {
     }
 }
 
-fn writer_loop(store: &Store, signer: &Signer, metrics: &Metrics, rx: &mpsc::Receiver<Msg>, announce: &Announce) {
+fn writer_loop(
+    store: &Store,
+    signer: &Signer,
+    metrics: &Metrics,
+    rx: &mpsc::Receiver<Msg>,
+    announce: &Announce,
+    always_batch: bool,
+) {
     let mut stop = false;
     while !stop {
         let Ok(Msg::Issue(first)) = rx.recv() else { return };
@@ -99,7 +110,8 @@ fn writer_loop(store: &Store, signer: &Signer, metrics: &Metrics, rx: &mpsc::Rec
             }
         }
         let bodies: Vec<ReceiptBody> = batch.iter().map(|p| p.body).collect();
-        let signed = signer.sign_batch(&bodies).map_err(|e| {
+        let signed = if always_batch { signer.sign_batch_always(&bodies) } else { signer.sign_batch(&bodies) };
+        let signed = signed.map_err(|e| {
             tracing::error!("cannot sign receipts: {e}");
             "cannot sign the receipt".to_string()
         });
@@ -116,7 +128,7 @@ fn writer_loop(store: &Store, signer: &Signer, metrics: &Metrics, rx: &mpsc::Rec
         match stored {
             Ok(receipts) => {
                 metrics.receipt_batches.fetch_add(1, Ordering::Relaxed);
-                if let Some(tx) = announce.get() {
+                for tx in announce.lock().unwrap_or_else(|e| e.into_inner()).iter() {
                     let _ = tx.send(receipts.clone());
                 }
                 for (p, r) in batch.into_iter().zip(receipts) {

@@ -271,7 +271,8 @@ async fn metrics_text(State(st): State<Arc<AppState>>) -> Response {
         l.running.load(Ordering::Relaxed),
         l.rejected.load(Ordering::Relaxed),
         st.bodies.used(),
-    ) + &crate::p2p::metrics(&st);
+    ) + &crate::p2p::metrics(&st)
+        + &st.chain.metrics();
     ([(header::CONTENT_TYPE, HeaderValue::from_static("text/plain; version=0.0.4"))], text).into_response()
 }
 

@@ -37,6 +37,8 @@ pub struct AppState {
     pub events: crate::events::Stopping,
     /// The LLMs loaded at start (`--llm`), served by `/v1/chat/completions`.
     pub llms: crate::chat::Llms,
+    /// The settlement contracts, when on a chain (`--chain-rpc`).
+    pub chain: crate::settle::OnChain,
     /// Where forwarded inferences go, and the network's event counters.
     pub routes: crate::forward::Routes,
     models: ModelCache,
@@ -89,6 +91,7 @@ impl AppState {
             events: Default::default(),
             llms: Default::default(),
             routes: Default::default(),
+            chain: Default::default(),
             models,
         }
     }

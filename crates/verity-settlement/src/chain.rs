@@ -288,6 +288,14 @@ impl Chain {
         self.provider.get_block_number().await.map_err(SettlementError::rpc)
     }
 
+    /// Sends `wei` to `to` (funding an account, e.g. the nodes of `verity devnet --chain`).
+    pub async fn send_value(&self, to: Address, wei: u128) -> Result<Tx, SettlementError> {
+        use alloy::network::TransactionBuilder;
+        let req = alloy::rpc::types::TransactionRequest::default().with_to(to).with_value(U256::from(wei));
+        let pending = self.provider.send_transaction(req).await.map_err(SettlementError::rpc)?;
+        confirm(Ok(pending)).await
+    }
+
     /// The same chain signed by another key.
     pub async fn with_key(&self, key: &str) -> Result<Chain, SettlementError> {
         Chain::connect(&self.url, Some(key)).await

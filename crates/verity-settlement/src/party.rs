@@ -130,7 +130,11 @@ impl MoveCall {
                 let Phase::OpenLeaf { k, .. } = local.phase() else { return Err(out_of_step("a leaf")) };
                 let v = &head.values[*k];
                 let chunk_root = c.chunkRoot.0;
-                Move::Leaf { value_root: verity_commit::hash::tensor(v.bits, &v.shape, &chunk_root), chunk_root, path: hs(&c.path) }
+                Move::Leaf {
+                    value_root: verity_commit::hash::tensor(v.bits, &v.shape, &chunk_root),
+                    chunk_root,
+                    path: hs(&c.path),
+                }
             }
             C::postChildren(c) => Move::Children { left: c.left.0, right: c.right.0 },
             C::choose(c) => Move::Choose { right: c.right },
@@ -162,13 +166,13 @@ fn unpack(bits: u8, packed: &[u8]) -> Vec<i32> {
 /// Plays `me`'s side of game `id` (opened in block `from`) with `player`, from `local` (a
 /// fresh referee of the game's statement), polling every `poll`, until the contract decides
 /// the game. The other side's silence past its deadline is claimed with `timeout`.
-pub async fn play_side(
+pub async fn play_side<P: Player + ?Sized>(
     side: &Settlement,
     id: U256,
     from: u64,
     me: Party,
     local: &mut Referee,
-    player: &mut dyn Player,
+    player: &mut P,
     poll: Duration,
 ) -> Result<SideOutcome, SettlementError> {
     let s = summary(local.statement().head());
