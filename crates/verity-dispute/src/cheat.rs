@@ -186,3 +186,27 @@ pub fn cheat(model: &Model, inputs: &[Tensor], cheat: Cheat) -> Result<Option<Cl
         }
     })
 }
+
+/// One bit flipped in the output of node `i` alone (as `Cheat::Bitflip` does in the first
+/// node where that changes something): a claim whose dispute ends on node `i`'s step, to
+/// measure one op's on-chain step. `None` when the flip changes nothing there.
+pub fn bitflip_at(model: &Model, inputs: &[Tensor], i: usize) -> Result<Option<Claim>> {
+    let Some(node) = model.nodes.get(i) else { return Ok(None) };
+    let bits = model.value(node.output).bits;
+    let honest = reference::run_tampered(model, inputs, |_, _| {})?;
+    let values = reference::run_tampered(model, inputs, |at, t| {
+        if at == i && !t.data.is_empty() {
+            let e = t.data.len() / 2;
+            let (lo, hi) = qrange(bits);
+            t.data[e] = ((t.data[e] ^ 2) as i64).clamp(lo, hi) as i32;
+        }
+    })?;
+    if values[node.output as usize] == honest[node.output as usize] {
+        return Ok(None);
+    }
+    let run = Execution::new(model, values);
+    let output_hash = run.outputs_root(model);
+    let input_hash = verity_commit::hash::list(&crate::input_roots(&model.values, inputs));
+    let detail = format!("node {i} ({} {}) tampered", node.op.kind(), node.name);
+    Ok(Some(Claim { run, input_hash, output_hash, detail, altered: None }))
+}

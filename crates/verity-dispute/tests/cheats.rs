@@ -152,3 +152,36 @@ fn statement_must_match_its_receipt() {
     forged.body.executor[0] ^= 1;
     refused(&forged, roots, "not signed by its executor");
 }
+
+/// `bitflip_at(i)` makes a claim whose dispute ends on node `i`'s own step (what the gas
+/// example relies on to measure each op on chain), won by the challenger.
+#[test]
+fn a_bitflip_at_a_node_is_decided_by_that_nodes_step() {
+    struct Spy<'a>(Executor<'a>, Option<Vec<u8>>);
+    impl Player for Spy<'_> {
+        fn play(&mut self, r: &verity_dispute::Referee) -> Option<Move> {
+            let mv = self.0.play(r);
+            if let Some(Move::Step(p)) = &mv {
+                self.1 = Some(p.node.clone());
+            }
+            mv
+        }
+    }
+    for name in ["transformer_block", "cnn_digits"] {
+        let (model, inputs) = fixture(name);
+        let commitment = ModelCommitment::new(&model);
+        let truth = honest(&model, &inputs);
+        let mut decided = 0;
+        for i in 0..model.nodes.len() {
+            let Some(claim) = verity_dispute::cheat::bitflip_at(&model, &inputs, i).unwrap() else { continue };
+            let mut referee = referee(&commitment, &inputs, &claim, TIMEOUT);
+            let mut ex = Spy(Executor { model: &model, commitment: &commitment, run: &claim.run }, None);
+            let log = play(&mut referee, &mut ex, &mut Challenger { run: &truth }, TIMEOUT);
+            assert_eq!(log.verdict.winner, Party::Challenger, "{name} node {i}: {}", log.verdict.reason);
+            assert_eq!(ex.1.as_deref(), Some(&model.nodes[i].encode()[..]), "{name} node {i}: the step opened another node");
+            decided += 1;
+        }
+        assert!(decided * 10 >= model.nodes.len() * 9, "{name}: only {decided} nodes could be tampered with");
+    }
+    assert!(verity_dispute::cheat::bitflip_at(&fixture("cnn_digits").0, &fixture("cnn_digits").1, 10_000).unwrap().is_none());
+}

@@ -366,7 +366,22 @@ pub async fn run(
     challenger_kind: ChallengerKind,
 ) -> Result<Report, anyhow::Error> {
     use anyhow::Context;
-    use verity_dispute::{cheat, statement, Challenger, Execution, Executor, RandomChallenger};
+    let claim = verity_dispute::cheat(model, inputs, kind)?
+        .with_context(|| format!("cheat '{}' changes nothing on this model and input", kind.name()))?;
+    run_claim(rpc, model, inputs, kind.name(), &claim, challenger_kind).await
+}
+
+/// [`run`] for any claim (`cheat` names it in the report).
+pub async fn run_claim(
+    rpc: &str,
+    model: &verity_model::Model,
+    inputs: &[verity_model::Tensor],
+    cheat: &str,
+    claim: &verity_dispute::Claim,
+    challenger_kind: ChallengerKind,
+) -> Result<Report, anyhow::Error> {
+    use anyhow::Context;
+    use verity_dispute::{statement, Challenger, Execution, Executor, RandomChallenger};
 
     let chain = crate::Chain::connect(rpc, None).await?;
     anyhow::ensure!(chain.chain_id() == ANVIL_CHAIN_ID, "--chain plays with anvil's dev accounts: chain id 31337 needed");
@@ -387,8 +402,6 @@ pub async fn run(
     setup.insert("register model".into(), publisher.register_model(b(&id)).await?.gas_used);
     setup.insert("stake".into(), executor.stake(params.min_stake * 2).await?.gas_used);
 
-    let claim = cheat(model, inputs, kind)?
-        .with_context(|| format!("cheat '{}' changes nothing on this model and input", kind.name()))?;
     let truth = Execution::new(model, verity_model::reference::run_tampered(model, inputs, |_, _| {})?);
     let signer = verity_receipt::Signer::from_hex(crate::anvil::DEV_KEYS[1]).context("the executor's dev key")?;
     let now = chain.provider().get_block(alloy::eips::BlockId::latest()).await?.map(|b| b.header.timestamp).unwrap_or(0);
@@ -422,7 +435,7 @@ pub async fn run(
     out.gas.txs.insert(0, ("challenge".into(), tx.gas_used));
     let stake_after = executor.stake_of(signer_address(&signer)).await?.amount;
     Ok(Report {
-        cheat: kind.name().into(),
+        cheat: cheat.into(),
         detail: claim.detail.clone(),
         model_id: verity_commit::hash::hex(&id),
         winner: out.winner.name().into(),
