@@ -60,8 +60,8 @@ pub fn start(state: &Arc<AppState>) -> Result<()> {
     let parse = |a: &String| a.parse().with_context(|| format!("not a multiaddr: {a}"));
     let listen = p.listen.iter().map(parse).collect::<Result<Vec<_>>>()?;
     let bootstrap = p.bootstrap.iter().map(parse).collect::<Result<Vec<_>>>()?;
-    // The libp2p identity is fresh at each start; the record binds it to the executor key.
-    let keypair = Keypair::generate_ed25519();
+    // The record binds the libp2p identity to the executor key.
+    let keypair = identity(&state.config.data_dir)?;
     let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs());
     let record = NodeRecord::sign(&state.signer, keypair.public().to_peer_id(), p.role, now);
     let cfg = Config {
@@ -105,6 +105,36 @@ pub fn start(state: &Arc<AppState>) -> Result<()> {
     });
     let _ = state.net.handle.set((handle, p.role));
     Ok(())
+}
+
+/// The node's libp2p identity, kept in `DATA/p2p.key` (libp2p's protobuf key encoding,
+/// owner-only) so that its peer id, which other peers' books and DHT provider records name,
+/// survives a restart. Created on first start, written whole before it is used.
+fn identity(dir: &std::path::Path) -> Result<Keypair> {
+    let path = dir.join("p2p.key");
+    match std::fs::read(&path) {
+        Ok(bytes) => Keypair::from_protobuf_encoding(&bytes)
+            .map_err(|e| anyhow::anyhow!("{} is not a libp2p key ({e}); delete it to start with a new peer id", path.display())),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            let key = Keypair::generate_ed25519();
+            let bytes = key.to_protobuf_encoding().context("encoding the libp2p key")?;
+            let tmp = dir.join("p2p.key.tmp");
+            {
+                use std::io::Write;
+                let mut opts = std::fs::OpenOptions::new();
+                opts.write(true).create(true).truncate(true);
+                #[cfg(unix)]
+                std::os::unix::fs::OpenOptionsExt::mode(&mut opts, 0o600);
+                let mut f = opts.open(&tmp).with_context(|| format!("cannot create {}", tmp.display()))?;
+                f.write_all(&bytes)?;
+                f.sync_all()?;
+            }
+            std::fs::rename(&tmp, &path).with_context(|| format!("cannot create {}", path.display()))?;
+            tracing::info!("p2p: created identity {}", path.display());
+            Ok(key)
+        }
+        Err(e) => Err(e).with_context(|| format!("cannot read {}", path.display())),
+    }
 }
 
 /// Gossips an announcement of every receipt batch the writer commits.
@@ -198,5 +228,27 @@ pub fn metrics(st: &AppState) -> String {
             book.metrics(peers) + &st.routes.metrics()
         }
         None => String::new(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::identity;
+
+    #[test]
+    fn the_peer_id_survives_a_restart_and_a_bad_key_file_is_named() {
+        let dir = tempfile::tempdir().unwrap();
+        let first = identity(dir.path()).unwrap().public().to_peer_id();
+        assert_eq!(identity(dir.path()).unwrap().public().to_peer_id(), first);
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = std::fs::metadata(dir.path().join("p2p.key")).unwrap().permissions().mode();
+            assert_eq!(mode & 0o077, 0, "the key is readable by others");
+        }
+        assert!(!dir.path().join("p2p.key.tmp").exists());
+        std::fs::write(dir.path().join("p2p.key"), b"not a key").unwrap();
+        let e = identity(dir.path()).unwrap_err().to_string();
+        assert!(e.contains("p2p.key") && e.contains("not a libp2p key"), "{e}");
     }
 }
