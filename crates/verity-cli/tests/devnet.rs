@@ -179,16 +179,18 @@ fn forwarding_verification_and_fraud_proofs_across_five_processes() {
 }
 
 /// The devnet on a local anvil, with no human step between the cheat and the slash: the
-/// executors' batches are posted, the verifier's re-execution of the cheater's receipt
-/// disagrees, it challenges on chain, both nodes play the game on their own, and the
-/// cheater's stake is cut while the honest executor keeps its stake.
+/// executors' batches are posted, the verifiers' re-execution of the cheater's receipt
+/// disagrees, the receipt is challenged on chain (once: the other verifier, and each
+/// verifier again when the other's fraud proof reaches it, find the game open), the
+/// challenger and the cheater play the game on their own, and the cheater's stake is cut
+/// while the honest executor keeps its stake.
 #[test]
 fn on_chain_a_cheater_is_challenged_and_slashed_by_the_nodes_alone() {
     use verity_settlement::{anvil::Anvil, Chain, Deployment};
     let Some(anvil) = Anvil::for_test() else { return };
     let dir = tempfile::tempdir().unwrap();
     let mut child = Command::new(env!("CARGO_BIN_EXE_verity"))
-        .args(["devnet", "--nodes", "3", "--cheaters", "1", "--json", "--chain", anvil.url()])
+        .args(["devnet", "--nodes", "4", "--verifiers", "2", "--cheaters", "1", "--json", "--chain", anvil.url()])
         .arg("--data")
         .arg(dir.path())
         .env("VERITY_API_KEY", KEY)
@@ -200,7 +202,7 @@ fn on_chain_a_cheater_is_challenged_and_slashed_by_the_nodes_alone() {
     BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
     let v: Value = serde_json::from_str(&line).unwrap_or_else(|e| panic!("devnet printed {line:?}: {e}"));
     let mut net = Devnet { child, nodes: v["nodes"].as_array().unwrap().clone() };
-    let (a, b, d) = (0, 1, 2);
+    let (a, a2, b, d) = (0, 1, 2, 3);
     assert_eq!(net.nodes[d]["cheater"], true);
     let deployment = Deployment::load(v["chain"]["deployment"].as_str().unwrap().as_ref()).unwrap();
     let s = verity_settlement::block_on(async { Chain::connect(anvil.url(), None).await?.attach(&deployment).await })
@@ -212,14 +214,14 @@ fn on_chain_a_cheater_is_challenged_and_slashed_by_the_nodes_alone() {
     };
     let staked = stake(b);
     assert!(staked > 0 && stake(d) == staked, "the devnet stakes every executor");
-    assert_eq!(stake(a), 0, "the verifier has no stake");
+    assert_eq!(stake(a) + stake(a2), 0, "verifiers have no stake");
 
     let (_, m, m_input) = local("mlp_digits");
     let (n_model, n, n_input) = local("cnn_digits");
-    for i in [a, b] {
+    for i in [a, a2, b] {
         publish(&net.url(i), "mlp_digits");
     }
-    for i in [a, d] {
+    for i in [a, a2, d] {
         publish(&net.url(i), "cnn_digits");
     }
     let honest = Client::new(&net.url(b)).infer(&m, &m_input, Evidence::Receipt).unwrap();
@@ -232,9 +234,17 @@ fn on_chain_a_cheater_is_challenged_and_slashed_by_the_nodes_alone() {
     poll("the cheater's stake to be slashed on chain", 120, || (stake(d) < staked).then_some(()));
     let events = |i: usize, e: &str| metric(&net.url(i), &format!("verity_chain_events_total{{event=\"{e}\"}}"));
     assert!(events(b, "batches_posted") >= 1 && events(d, "batches_posted") >= 1);
-    assert_eq!(events(a, "challenges_opened"), 1);
+    let both = |e: &str| events(a, e) + events(a2, e);
+    assert_eq!(both("challenges_opened"), 1, "one game for the receipt");
     // Each side sees the end at its next look at the chain.
-    poll("the verifier to count the game won", 20, || (events(a, "challenges_won") == 1).then_some(()));
+    poll("the challenger to count the game won", 20, || (both("challenges_won") == 1).then_some(()));
+    // A fraud proof from the other verifier is re-checked and taken to the chain too,
+    // where the game already exists.
+    let net_events = |i: usize, e: &str| metric(&net.url(i), &format!("verity_net_events_total{{event=\"{e}\"}}"));
+    poll("a verifier to take the other's fraud proof to the chain", 30, || {
+        (net_events(a, "conviction_challenged") + net_events(a2, "conviction_challenged") >= 1).then_some(())
+    });
+    poll("the later challenges to find the game", 30, || (both("already_challenged") >= 1).then_some(()));
     poll("the cheater to count the game lost", 20, || (events(d, "games_lost") == 1).then_some(()));
     assert_eq!(events(d, "games_failed"), 0, "the cheater played to the end (not silent)");
     let (_, winner, moves, _) = verity_settlement::block_on(s.game_state(verity_settlement::U256::from(1))).unwrap().unwrap();

@@ -96,7 +96,10 @@ pub fn start(state: &Arc<AppState>) -> Result<()> {
                 }
                 verity_net::Event::Listening(a) => tracing::info!("p2p: listening on {a}"),
                 verity_net::Event::Accepted(verity_net::Accepted::Conviction(c)) => {
-                    tracing::warn!("p2p: executor 0x{} proven faulty: {}", verity_net::record::hex(&c.executor), c.reason)
+                    tracing::warn!("p2p: executor 0x{} proven faulty: {}", verity_net::record::hex(&c.executor), c.reason);
+                    if verifies(role) {
+                        tokio::spawn(crate::netverify::challenge_convicted(st.clone(), h.clone(), c.executor, c.receipt_id));
+                    }
                 }
                 verity_net::Event::Rejected { topic, error } => tracing::debug!("p2p: refused a message on {topic}: {error}"),
                 _ => {}

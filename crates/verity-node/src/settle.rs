@@ -42,6 +42,10 @@ pub struct OnChain {
 }
 
 impl OnChain {
+    pub fn attached(&self) -> bool {
+        self.settlement.get().is_some()
+    }
+
     fn count(&self, event: &'static str) {
         *self.counters.lock().unwrap_or_else(|e| e.into_inner()).entry(event).or_default() += 1;
     }
