@@ -3,7 +3,7 @@
 //! SIGKILL after a few moves, restarted on the same data directory, finds its open game on
 //! the chain, plays on and wins, and keeps its stake.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use verity_dispute::{Party, RandomChallenger};
 use verity_exec::api::Evidence;
@@ -14,7 +14,7 @@ use verity_settlement::{Address, BatchStatus, Chain, DeployParams, GameParams, S
 
 mod common;
 
-use common::{fx, NodeProc};
+use common::{fx, poll, NodeProc};
 
 const ETH: u128 = 1_000_000_000_000_000_000;
 
@@ -23,17 +23,6 @@ const ETH: u128 = 1_000_000_000_000_000_000;
 fn on<F: std::future::Future>(f: F) -> F::Output {
     static RT: std::sync::OnceLock<tokio::runtime::Runtime> = std::sync::OnceLock::new();
     RT.get_or_init(|| tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap()).block_on(f)
-}
-
-fn poll<T>(what: &str, secs: u64, mut f: impl FnMut() -> Option<T>) -> T {
-    let deadline = Instant::now() + Duration::from_secs(secs);
-    loop {
-        if let Some(t) = f() {
-            return t;
-        }
-        assert!(Instant::now() < deadline, "timed out after {secs} s waiting for {what}");
-        std::thread::sleep(Duration::from_millis(100));
-    }
 }
 
 fn chain_events(url: &str, event: &str) -> u64 {

@@ -18,18 +18,26 @@ use verity_model::Model;
 
 mod common;
 
-use common::{fx, KEY};
+use common::{fx, poll, KEY};
 
 /// The devnet process; SIGTERM (then SIGKILL) on drop.
 struct Devnet {
     child: Child,
     nodes: Vec<Value>,
+    /// The devnet's own JSON line.
+    line: Value,
 }
 
 impl Devnet {
     fn start(dir: &std::path::Path) -> Devnet {
+        Self::start_with(dir, &["--nodes", "5", "--cheaters", "1"])
+    }
+
+    fn start_with(dir: &std::path::Path, args: &[&str]) -> Devnet {
         let mut child = Command::new(env!("CARGO_BIN_EXE_verity"))
-            .args(["devnet", "--nodes", "5", "--cheaters", "1", "--json", "--data", dir.to_str().unwrap()])
+            .arg("devnet")
+            .args(args)
+            .args(["--json", "--data", dir.to_str().unwrap()])
             .env("VERITY_API_KEY", KEY)
             .env("RUST_LOG", "info")
             .stdout(Stdio::piped())
@@ -39,7 +47,7 @@ impl Devnet {
         let mut line = String::new();
         BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
         let v: Value = serde_json::from_str(&line).unwrap_or_else(|e| panic!("devnet printed {line:?}: {e}"));
-        Devnet { child, nodes: v["nodes"].as_array().unwrap().clone() }
+        Devnet { child, nodes: v["nodes"].as_array().unwrap().clone(), line: v }
     }
 
     fn url(&self, i: usize) -> String {
@@ -69,18 +77,6 @@ impl Devnet {
 impl Drop for Devnet {
     fn drop(&mut self) {
         self.stop();
-    }
-}
-
-/// Polls `f` every 200 ms until it returns `Some`, or panics after `secs` seconds.
-fn poll<T>(what: &str, secs: u64, mut f: impl FnMut() -> Option<T>) -> T {
-    let deadline = Instant::now() + Duration::from_secs(secs);
-    loop {
-        if let Some(t) = f() {
-            return t;
-        }
-        assert!(Instant::now() < deadline, "timed out after {secs} s waiting for {what}");
-        std::thread::sleep(Duration::from_millis(200));
     }
 }
 
@@ -189,19 +185,9 @@ fn on_chain_a_cheater_is_challenged_and_slashed_by_the_nodes_alone() {
     use verity_settlement::{anvil::Anvil, Chain, Deployment};
     let Some(anvil) = Anvil::for_test() else { return };
     let dir = tempfile::tempdir().unwrap();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_verity"))
-        .args(["devnet", "--nodes", "4", "--verifiers", "2", "--cheaters", "1", "--json", "--chain", anvil.url()])
-        .arg("--data")
-        .arg(dir.path())
-        .env("VERITY_API_KEY", KEY)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .unwrap();
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
-    let v: Value = serde_json::from_str(&line).unwrap_or_else(|e| panic!("devnet printed {line:?}: {e}"));
-    let mut net = Devnet { child, nodes: v["nodes"].as_array().unwrap().clone() };
+    let mut net =
+        Devnet::start_with(dir.path(), &["--nodes", "4", "--verifiers", "2", "--cheaters", "1", "--chain", anvil.url()]);
+    let v = net.line.clone();
     let (a, a2, b, d) = (0, 1, 2, 3);
     assert_eq!(net.nodes[d]["cheater"], true);
     let deployment = Deployment::load(v["chain"]["deployment"].as_str().unwrap().as_ref()).unwrap();

@@ -143,3 +143,15 @@ pub fn commands_of(help: &str) -> Vec<String> {
         .map(str::to_string)
         .collect()
 }
+
+/// Polls `f` every 200 ms until it returns `Some`, or panics after `secs` seconds.
+pub fn poll<T>(what: &str, secs: u64, mut f: impl FnMut() -> Option<T>) -> T {
+    let deadline = std::time::Instant::now() + Duration::from_secs(secs);
+    loop {
+        if let Some(t) = f() {
+            return t;
+        }
+        assert!(std::time::Instant::now() < deadline, "timed out after {secs} s waiting for {what}");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
