@@ -39,6 +39,10 @@ pub struct Chain {
     url: String,
     chain_id: u64,
     sender: Address,
+    /// Held while a transaction is sent: each takes the node's pending nonce, so two sent at
+    /// once from one account (a node posting a batch while playing a game) would take the
+    /// same one and one would fail.
+    sending: std::sync::Arc<tokio::sync::Mutex<()>>,
 }
 
 /// A mined transaction.
@@ -260,7 +264,13 @@ impl Chain {
             // A local chain mines at once; alloy's 250 ms receipt poll would dominate the tests.
             provider.client().set_poll_interval(Duration::from_millis(20));
         }
-        Ok(Chain { provider, url: rpc.to_string(), chain_id, sender })
+        Ok(Chain { provider, url: rpc.to_string(), chain_id, sender, sending: Default::default() })
+    }
+
+    /// One transaction at a time from this account (see `sending`); hold the guard until
+    /// the transaction is sent.
+    pub(crate) async fn sending(&self) -> tokio::sync::MutexGuard<'_, ()> {
+        self.sending.lock().await
     }
 
     pub fn chain_id(&self) -> u64 {
@@ -292,7 +302,9 @@ impl Chain {
     pub async fn send_value(&self, to: Address, wei: u128) -> Result<Tx, SettlementError> {
         use alloy::network::TransactionBuilder;
         let req = alloy::rpc::types::TransactionRequest::default().with_to(to).with_value(U256::from(wei));
+        let one = self.sending().await;
         let pending = self.provider.send_transaction(req).await.map_err(SettlementError::rpc)?;
+        drop(one);
         confirm(Ok(pending)).await
     }
 
@@ -452,12 +464,20 @@ impl Settlement {
 
     /// Registers `id` with today's commitment scheme (Keccak-256; the id is its own commitment).
     pub async fn register_model(&self, id: B256) -> Result<Tx, SettlementError> {
-        confirm(self.registry.register(id, KIND_KECCAK, id).send().await).await
+        confirm({
+            let _one = self.chain.sending().await;
+            self.registry.register(id, KIND_KECCAK, id).send().await
+        })
+        .await
     }
 
     /// Registers `id` with an explicit kind and commitment (the contract decides what it accepts).
     pub async fn register_model_with(&self, id: B256, kind: u8, commitment: B256) -> Result<Tx, SettlementError> {
-        confirm(self.registry.register(id, kind, commitment).send().await).await
+        confirm({
+            let _one = self.chain.sending().await;
+            self.registry.register(id, kind, commitment).send().await
+        })
+        .await
     }
 
     pub async fn model(&self, id: B256) -> Result<Option<ModelEntry>, SettlementError> {
@@ -472,36 +492,64 @@ impl Settlement {
 
     /// Stakes (or tops up) `amount` wei for the sender, which becomes its executor address.
     pub async fn stake(&self, amount: u128) -> Result<Tx, SettlementError> {
-        confirm(self.staking.stake().value(U256::from(amount)).send().await).await
+        confirm({
+            let _one = self.chain.sending().await;
+            self.staking.stake().value(U256::from(amount)).send().await
+        })
+        .await
     }
 
     pub async fn request_unbond(&self) -> Result<Tx, SettlementError> {
-        confirm(self.staking.requestUnbond().send().await).await
+        confirm({
+            let _one = self.chain.sending().await;
+            self.staking.requestUnbond().send().await
+        })
+        .await
     }
 
     pub async fn withdraw(&self) -> Result<Tx, SettlementError> {
-        confirm(self.staking.withdraw().send().await).await
+        confirm({
+            let _one = self.chain.sending().await;
+            self.staking.withdraw().send().await
+        })
+        .await
     }
 
     /// Challenger-manager role only.
     pub async fn lock(&self, executor: Address) -> Result<Tx, SettlementError> {
-        confirm(self.staking.lock(executor).send().await).await
+        confirm({
+            let _one = self.chain.sending().await;
+            self.staking.lock(executor).send().await
+        })
+        .await
     }
 
     /// Challenger-manager role only.
     pub async fn unlock(&self, executor: Address) -> Result<Tx, SettlementError> {
-        confirm(self.staking.unlock(executor).send().await).await
+        confirm({
+            let _one = self.chain.sending().await;
+            self.staking.unlock(executor).send().await
+        })
+        .await
     }
 
     /// Challenger-manager role only: cuts `amount`, burns `Staking.BURN_BPS` of it and
     /// credits the rest to `to`.
     pub async fn slash(&self, executor: Address, amount: u128, to: Address) -> Result<Tx, SettlementError> {
-        confirm(self.staking.slash(executor, U256::from(amount), to).send().await).await
+        confirm({
+            let _one = self.chain.sending().await;
+            self.staking.slash(executor, U256::from(amount), to).send().await
+        })
+        .await
     }
 
     /// Pays out the sender's slashing rewards.
     pub async fn claim(&self) -> Result<Tx, SettlementError> {
-        confirm(self.staking.claim().send().await).await
+        confirm({
+            let _one = self.chain.sending().await;
+            self.staking.claim().send().await
+        })
+        .await
     }
 
     pub async fn credit(&self, who: Address) -> Result<U256, SettlementError> {
@@ -530,7 +578,11 @@ impl Settlement {
 
     /// Posts without the local check (so tests can see the contract refuse by itself).
     pub async fn post_batch_unchecked(&self, root: B256, depth: u8) -> Result<Tx, SettlementError> {
-        confirm(self.batches.postBatch(root, depth).send().await).await
+        confirm({
+            let _one = self.chain.sending().await;
+            self.batches.postBatch(root, depth).send().await
+        })
+        .await
     }
 
     pub async fn batch_status(&self, poster: Address, root: B256) -> Result<BatchInfo, SettlementError> {

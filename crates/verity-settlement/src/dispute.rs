@@ -111,7 +111,10 @@ impl Settlement {
         let c = challenge_call(receipt, commitment, input_roots)?;
         let bond = self.deployment().game.expect("a game deployment").bond;
         let call = game.challenge(c.r, c.inc, c.head, c.nodesRoot, c.inputRoots).value(U256::from(bond));
-        let tx = confirm(call.send().await).await?;
+        let one = self.chain().sending().await;
+        let sent = call.send().await;
+        drop(one);
+        let tx = confirm(sent).await?;
         let id = game.gameOf(b(&receipt.body.signing_hash())).call().await.map_err(SettlementError::from_contract)?;
         Ok((id, tx))
     }
@@ -127,6 +130,7 @@ impl Settlement {
         mv: &Move,
     ) -> Result<Tx, SettlementError> {
         let g = self.game()?;
+        let one = self.chain().sending().await;
         let sent = match mv {
             Move::Outputs { roots, paths } => {
                 g.postOutputs(id, seq, s.clone(), bs(roots), paths.iter().map(|p| bs(p)).collect()).send().await
@@ -169,12 +173,16 @@ impl Settlement {
                 g.step(id, seq, s.clone(), proof).send().await
             }
         };
+        drop(one);
         confirm(sent).await
     }
 
     /// Anyone: decides game `id` against the party that let its deadline pass.
     pub async fn timeout(&self, id: U256) -> Result<Tx, SettlementError> {
-        confirm(self.game()?.timeout(id).send().await).await
+        let one = self.chain().sending().await;
+        let sent = self.game()?.timeout(id).send().await;
+        drop(one);
+        confirm(sent).await
     }
 
     /// `(phase, winner, moves, deadline)` of game `id` (phase and winner as the contract's enums).
@@ -190,7 +198,10 @@ impl Settlement {
 
     /// Takes the sender's dispute-game credit.
     pub async fn claim_game(&self) -> Result<Tx, SettlementError> {
-        confirm(self.game()?.claim().send().await).await
+        let one = self.chain().sending().await;
+        let sent = self.game()?.claim().send().await;
+        drop(one);
+        confirm(sent).await
     }
 
     /// Moves anvil's clock past the move deadline (tests and `verity dispute --chain` on anvil).
