@@ -17,7 +17,7 @@ use verity_dispute::{Challenger, Execution, Party};
 use verity_model::Tensor;
 use verity_receipt::Receipt;
 use verity_settlement::party::{play_side, referee, Opened};
-use verity_settlement::{Address, BatchStatus, Chain, Deployment, Settlement, B256};
+use verity_settlement::{Address, BatchStatus, Chain, Deployment, Settlement, B256, U256};
 
 use crate::state::AppState;
 
@@ -238,7 +238,9 @@ async fn challenge_and_play(st: &AppState, s: &Settlement, d: &Disputed) -> Resu
     let input_roots = verity_dispute::input_roots(&d.commitment.head.values, &d.inputs);
     let (id, tx) = match s.challenge(&d.receipt, &d.commitment, &input_roots).await {
         Ok(x) => x,
-        Err(e) if e.rejection() == Some("AlreadyChallenged") => {
+        // Refused at once, or, when another challenge was mined first in the same block,
+        // reverted: either way the receipt's game is someone else's.
+        Err(e) if e.rejection() == Some("AlreadyChallenged") || s.game_of(&d.receipt.signing_hash()).await? != U256::ZERO => {
             st.chain.count("already_challenged");
             return Ok(None);
         }

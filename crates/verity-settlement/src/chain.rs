@@ -273,6 +273,18 @@ impl Chain {
         self.sending.lock().await
     }
 
+    /// Sends `call` (one at a time from this account) and waits until it is mined.
+    pub(crate) async fn send<P: Provider, D: alloy::contract::CallDecoder>(
+        &self,
+        call: alloy::contract::CallBuilder<P, D>,
+    ) -> Result<Tx, SettlementError> {
+        let sent = {
+            let _one = self.sending().await;
+            call.send().await
+        };
+        confirm(sent).await
+    }
+
     pub fn chain_id(&self) -> u64 {
         self.chain_id
     }
@@ -464,20 +476,12 @@ impl Settlement {
 
     /// Registers `id` with today's commitment scheme (Keccak-256; the id is its own commitment).
     pub async fn register_model(&self, id: B256) -> Result<Tx, SettlementError> {
-        confirm({
-            let _one = self.chain.sending().await;
-            self.registry.register(id, KIND_KECCAK, id).send().await
-        })
-        .await
+        self.chain.send(self.registry.register(id, KIND_KECCAK, id)).await
     }
 
     /// Registers `id` with an explicit kind and commitment (the contract decides what it accepts).
     pub async fn register_model_with(&self, id: B256, kind: u8, commitment: B256) -> Result<Tx, SettlementError> {
-        confirm({
-            let _one = self.chain.sending().await;
-            self.registry.register(id, kind, commitment).send().await
-        })
-        .await
+        self.chain.send(self.registry.register(id, kind, commitment)).await
     }
 
     pub async fn model(&self, id: B256) -> Result<Option<ModelEntry>, SettlementError> {
@@ -492,64 +496,36 @@ impl Settlement {
 
     /// Stakes (or tops up) `amount` wei for the sender, which becomes its executor address.
     pub async fn stake(&self, amount: u128) -> Result<Tx, SettlementError> {
-        confirm({
-            let _one = self.chain.sending().await;
-            self.staking.stake().value(U256::from(amount)).send().await
-        })
-        .await
+        self.chain.send(self.staking.stake().value(U256::from(amount))).await
     }
 
     pub async fn request_unbond(&self) -> Result<Tx, SettlementError> {
-        confirm({
-            let _one = self.chain.sending().await;
-            self.staking.requestUnbond().send().await
-        })
-        .await
+        self.chain.send(self.staking.requestUnbond()).await
     }
 
     pub async fn withdraw(&self) -> Result<Tx, SettlementError> {
-        confirm({
-            let _one = self.chain.sending().await;
-            self.staking.withdraw().send().await
-        })
-        .await
+        self.chain.send(self.staking.withdraw()).await
     }
 
     /// Challenger-manager role only.
     pub async fn lock(&self, executor: Address) -> Result<Tx, SettlementError> {
-        confirm({
-            let _one = self.chain.sending().await;
-            self.staking.lock(executor).send().await
-        })
-        .await
+        self.chain.send(self.staking.lock(executor)).await
     }
 
     /// Challenger-manager role only.
     pub async fn unlock(&self, executor: Address) -> Result<Tx, SettlementError> {
-        confirm({
-            let _one = self.chain.sending().await;
-            self.staking.unlock(executor).send().await
-        })
-        .await
+        self.chain.send(self.staking.unlock(executor)).await
     }
 
     /// Challenger-manager role only: cuts `amount`, burns `Staking.BURN_BPS` of it and
     /// credits the rest to `to`.
     pub async fn slash(&self, executor: Address, amount: u128, to: Address) -> Result<Tx, SettlementError> {
-        confirm({
-            let _one = self.chain.sending().await;
-            self.staking.slash(executor, U256::from(amount), to).send().await
-        })
-        .await
+        self.chain.send(self.staking.slash(executor, U256::from(amount), to)).await
     }
 
     /// Pays out the sender's slashing rewards.
     pub async fn claim(&self) -> Result<Tx, SettlementError> {
-        confirm({
-            let _one = self.chain.sending().await;
-            self.staking.claim().send().await
-        })
-        .await
+        self.chain.send(self.staking.claim()).await
     }
 
     pub async fn credit(&self, who: Address) -> Result<U256, SettlementError> {
@@ -578,11 +554,7 @@ impl Settlement {
 
     /// Posts without the local check (so tests can see the contract refuse by itself).
     pub async fn post_batch_unchecked(&self, root: B256, depth: u8) -> Result<Tx, SettlementError> {
-        confirm({
-            let _one = self.chain.sending().await;
-            self.batches.postBatch(root, depth).send().await
-        })
-        .await
+        self.chain.send(self.batches.postBatch(root, depth)).await
     }
 
     pub async fn batch_status(&self, poster: Address, root: B256) -> Result<BatchInfo, SettlementError> {

@@ -111,11 +111,8 @@ impl Settlement {
         let c = challenge_call(receipt, commitment, input_roots)?;
         let bond = self.deployment().game.expect("a game deployment").bond;
         let call = game.challenge(c.r, c.inc, c.head, c.nodesRoot, c.inputRoots).value(U256::from(bond));
-        let one = self.chain().sending().await;
-        let sent = call.send().await;
-        drop(one);
-        let tx = confirm(sent).await?;
-        let id = game.gameOf(b(&receipt.body.signing_hash())).call().await.map_err(SettlementError::from_contract)?;
+        let tx = self.chain().send(call).await?;
+        let id = self.game_of(&receipt.body.signing_hash()).await?;
         Ok((id, tx))
     }
 
@@ -177,12 +174,14 @@ impl Settlement {
         confirm(sent).await
     }
 
+    /// The game opened over the receipt with this signing hash (0: none).
+    pub async fn game_of(&self, receipt: &[u8; 32]) -> Result<U256, SettlementError> {
+        self.game()?.gameOf(b(receipt)).call().await.map_err(SettlementError::from_contract)
+    }
+
     /// Anyone: decides game `id` against the party that let its deadline pass.
     pub async fn timeout(&self, id: U256) -> Result<Tx, SettlementError> {
-        let one = self.chain().sending().await;
-        let sent = self.game()?.timeout(id).send().await;
-        drop(one);
-        confirm(sent).await
+        self.chain().send(self.game()?.timeout(id)).await
     }
 
     /// `(phase, winner, moves, deadline)` of game `id` (phase and winner as the contract's enums).
@@ -198,10 +197,7 @@ impl Settlement {
 
     /// Takes the sender's dispute-game credit.
     pub async fn claim_game(&self) -> Result<Tx, SettlementError> {
-        let one = self.chain().sending().await;
-        let sent = self.game()?.claim().send().await;
-        drop(one);
-        confirm(sent).await
+        self.chain().send(self.game()?.claim()).await
     }
 
     /// Moves anvil's clock past the move deadline (tests and `verity dispute --chain` on anvil).
