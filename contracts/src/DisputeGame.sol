@@ -229,9 +229,11 @@ contract DisputeGame {
     /// `seq` is the number of moves made so far (so a replayed or stale move is refused).
     /// A move is the transaction's own call, never one made by a contract: the other party
     /// reads the move from the transaction's input, so a move relayed through a contract
-    /// could not be followed and would make its opponent lose by silence.
+    /// could not be followed and would make its opponent lose by silence. An account with
+    /// code (an EIP-7702 delegation) is refused too: its transaction's input is its own call,
+    /// from which its code could make moves that input does not show.
     function begin(uint256 id, uint16 seq, Phase phase) private view returns (Game storage g) {
-        if (msg.sender != tx.origin) revert NotDirect(msg.sender);
+        if (msg.sender != tx.origin || msg.sender.code.length != 0) revert NotDirect(msg.sender);
         g = games[id];
         if (g.phase == Phase.None) revert NoGame(id);
         if (g.phase == Phase.Done) revert GameOver(id);

@@ -78,9 +78,10 @@ impl Settlement {
         Ok((out, latest + 1))
     }
 
-    /// The accepted moves of game `id` from its `from` block on, in order, each with its
-    /// mover: decoded from the transactions that the game's `Moved` events come from.
-    async fn moves_of(&self, id: U256, from: u64) -> Result<Vec<(Party, MoveCall)>, SettlementError> {
+    /// The accepted moves of game `id` from its `from` block on, in order, after the first
+    /// `skip`, each with its mover: decoded from the transactions that the game's `Moved`
+    /// events come from.
+    async fn moves_of(&self, id: U256, from: u64, skip: usize) -> Result<Vec<(Party, MoveCall)>, SettlementError> {
         let p = self.chain().provider();
         let filter = Filter::new()
             .address(self.game_address()?)
@@ -89,8 +90,8 @@ impl Settlement {
             .from_block(from);
         let mut logs = p.get_logs(&filter).await.map_err(SettlementError::rpc)?;
         logs.sort_by_key(|l| (l.block_number, l.log_index));
-        let mut out = Vec::with_capacity(logs.len());
-        for log in logs {
+        let mut out = Vec::with_capacity(logs.len().saturating_sub(skip));
+        for log in logs.into_iter().skip(skip) {
             let e = log.log_decode::<DisputeGame::Moved>().map_err(SettlementError::rpc)?.inner.data;
             let party = match e.party {
                 1 => Party::Executor,
@@ -185,7 +186,7 @@ pub async fn play_side<P: Player + ?Sized>(
             return Ok(SideOutcome { id, winner, moves, gas });
         }
         if applied < moves as usize {
-            for (party, call) in side.moves_of(id, from).await?.into_iter().skip(applied) {
+            for (party, call) in side.moves_of(id, from, applied).await? {
                 let Some(mv) = call.to_move(local)? else { break };
                 local.apply(party, &mv, applied as u64 + 1).map_err(|e| {
                     SettlementError::Rpc(format!("the contract accepted a {} move the referee refuses: {e}", mv.name()))
