@@ -3,6 +3,7 @@ pragma solidity ^0.8.28;
 
 import {BatchSettlement} from "./BatchSettlement.sol";
 import {ModelRegistry} from "./ModelRegistry.sol";
+import {NodeBytes} from "./NodeBytes.sol";
 import {OneStep, OneStepReferee} from "./OneStep.sol";
 import {Staking} from "./Staking.sol";
 import {VerityHash as H} from "./VerityHash.sol";
@@ -63,9 +64,11 @@ contract DisputeGame {
         bytes32[] path;
     }
 
-    /// What the last move opens: the node and the operand chunks of the disputed element.
+    /// What the last move opens: the pieces of the node encoding that the referee reads, the
+    /// node, and the operand chunks of the disputed element.
     struct StepProof {
-        bytes node;
+        uint32 nodeLen;
+        NodeBytes.Piece[] pieces;
         bytes32[] nodePath;
         TensorOpening[] tensors;
         OneStep.ChunkOpening[] chunks;
@@ -390,21 +393,34 @@ contract DisputeGame {
         advance(id, g, Phase.Step);
     }
 
-    /// Executor: the node (against the nodes root) and the operand chunks (against the
-    /// agreed prefix); the element is recomputed and compared with the claim.
+    /// Executor: the node pieces the referee reads (against the nodes root) and the operand
+    /// chunks (against the agreed prefix); the element is recomputed and compared with the claim.
     function step(uint256 id, uint16 seq, VerityModel.Summary calldata s, StepProof calldata p) external {
         Game storage g = begin(id, seq, Phase.Step);
         checkSummary(g, s);
         if (p.nodePath.length != H.depthFor(s.nNodes)) revert BadProof("node path length");
-        if (H.root(H.modelNode(p.node), g.hi - s.inputs.length, p.nodePath) != g.nodesRoot) {
+        if (H.root(H.modelNode(p.nodeLen, piecesRoot(p)), g.hi - s.inputs.length, p.nodePath) != g.nodesRoot) {
             revert BadProof("node is not in the model commitment");
         }
-        (int256 y, uint256 output, uint32[] memory inputs) = referee.evaluate(s, p.node, g.j, p.chunks);
+        (int256 y, uint256 output, uint32[] memory inputs) = referee.evaluate(s, p.nodeLen, p.pieces, g.j, p.chunks);
         if (output != g.hi) revert BadProof("node wiring does not match the disputed value");
         checkOperands(g, s, inputs, p.tensors, p.chunks);
         advance(id, g, Phase.Done);
         if (y == int256(g.claimed)) finish(id, g, Party.Executor, "the element recomputes to the executor's claim");
         else finish(id, g, Party.Challenger, "the element recomputes to another value than the executor's claim");
+    }
+
+    /// The root of the node's piece tree that every opened piece leads to (their layout is
+    /// checked by the referee's `NodeBytes.open`; an empty list reverts there too).
+    function piecesRoot(StepProof calldata p) private pure returns (bytes32 root) {
+        uint256 depth = H.depthFor(NodeBytes.pieceCount(p.nodeLen));
+        for (uint256 i = 0; i < p.pieces.length; i++) {
+            NodeBytes.Piece calldata x = p.pieces[i];
+            if (x.path.length != depth) revert BadProof("node piece path length");
+            bytes32 r = H.root(H.nodePiece(x.data), x.index, x.path);
+            if (i == 0) root = r;
+            else if (r != root) revert BadProof("node pieces lead to different roots");
+        }
     }
 
     /// Each opened value is an input of the node and in the agreed prefix; each chunk is in

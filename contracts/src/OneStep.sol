@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 pragma solidity ^0.8.28;
 
+import {NodeBytes} from "./NodeBytes.sol";
 import {VerityModel} from "./VerityModel.sol";
 
 /// @title The one-step referee: one output element of one node, recomputed on chain
@@ -9,7 +10,7 @@ import {VerityModel} from "./VerityModel.sol";
 /// has already authenticated (chunks opened against the agreed prefix root). Ops not listed
 /// in `covered` revert with `UncoveredOp`; docs/settlement.md lists them.
 library OneStep {
-    using VerityModel for bytes;
+    using NodeBytes for NodeBytes.View;
 
     struct ChunkOpening {
         uint32 value;
@@ -43,9 +44,9 @@ library OneStep {
     }
 
     /// Decodes the node's wiring (name, inputs, output, op byte).
-    function context(VerityModel.Summary calldata s, bytes calldata node) internal pure returns (Ctx memory c) {
+    function context(VerityModel.Summary calldata s, NodeBytes.View memory node) internal pure returns (Ctx memory c) {
         uint256 p = node.skipList(0, 1);
-        (c.inputs, p) = VerityModel.ids(node, p);
+        (c.inputs, p) = NodeBytes.ids(node, p);
         c.output = node.u32At(p);
         c.tag = node.u8At(p + 4);
         c.pos = p + 5;
@@ -82,7 +83,7 @@ library OneStep {
         }
     }
 
-    function eval(bytes calldata node, Ctx memory c, uint256 j, VerityModel.Summary calldata s) internal pure returns (int256) {
+    function eval(NodeBytes.View memory node, Ctx memory c, uint256 j, VerityModel.Summary calldata s) internal pure returns (int256) {
         uint256 t = c.tag;
         if (t == 0) return node.i32At(c.pos + 4 + 4 * j); // Const
         if (t == 1) return linear(node, c, j);
@@ -206,7 +207,7 @@ library OneStep {
     }
 
     /// The (multiplier, shift) of channel `ch` of a Requant at `p`: `i32s mult, bytes shift`.
-    function rqAt(bytes calldata node, uint256 p, uint256 ch) internal pure returns (int256 m, uint256 sh) {
+    function rqAt(NodeBytes.View memory node, uint256 p, uint256 ch) internal pure returns (int256 m, uint256 sh) {
         uint256 n = node.u32At(p);
         uint256 shAt = node.skipList(p, 4);
         uint256 i = n == 1 ? 0 : ch;
@@ -216,7 +217,7 @@ library OneStep {
 
     // ---- ops ----
 
-    function linear(bytes calldata node, Ctx memory c, uint256 j) private pure returns (int256) {
+    function linear(NodeBytes.View memory node, Ctx memory c, uint256 j) private pure returns (int256) {
         uint256 w = c.pos; // weight bytes
         uint256 b = node.skipList(w, 1); // bias i32s
         uint256 rq = node.skipList(b, 4);
@@ -224,16 +225,24 @@ library OneStep {
         uint256 k = c.x[c.x.length - 1];
         uint256 ch = j % n;
         int256 acc = node.i32At(b + 4 + 4 * ch);
-        // The weight row lies inside the node (checked once), so its bytes are read unchecked.
         uint256 row = w + 4 + ch * k;
         if (row + k > b) revert VerityModel.Malformed(row);
         uint256 base = (j / n) * k;
+        // A piece's bytes are contiguous in calldata: one lookup per piece the row crosses.
+        (uint256 src, uint256 left) = (0, 0);
         for (uint256 t = 0; t < k; t++) {
+            if (left == 0) {
+                src = node.ptr(row + t);
+                left = NodeBytes.PIECE_LEN - (row + t) % NodeBytes.PIECE_LEN;
+            }
             int256 wt;
             assembly ("memory-safe") {
-                wt := signextend(0, byte(0, calldataload(add(node.offset, add(row, t)))))
+                wt := signextend(0, byte(0, calldataload(src)))
             }
             acc += get(c, 0, base + t) * wt;
+            unchecked {
+                (src, left) = (src + 1, left - 1);
+            }
         }
         (int256 m, uint256 sh) = rqAt(node, rq, ch);
         return requant(acc, m, sh, c.bits);
@@ -250,7 +259,7 @@ library OneStep {
         uint256 dx;
     }
 
-    function window(bytes calldata node, uint256 p) private pure returns (Win memory w) {
+    function window(NodeBytes.View memory node, uint256 p) private pure returns (Win memory w) {
         w.kh = node.u32At(p);
         w.kw = node.u32At(p + 4);
         w.sy = node.u32At(p + 8);
@@ -276,7 +285,7 @@ library OneStep {
         ok = y < h && x < wd;
     }
 
-    function conv(bytes calldata node, Ctx memory c, uint256 j) private pure returns (int256 acc) {
+    function conv(NodeBytes.View memory node, Ctx memory c, uint256 j) private pure returns (int256 acc) {
         uint256 wAt = c.pos;
         uint256 bAt = node.skipList(wAt, 1);
         uint256 winAt = node.skipList(bAt, 4);
@@ -325,7 +334,7 @@ library OneStep {
         }
     }
 
-    function matmul(VerityModel.Summary calldata s, bytes calldata node, Ctx memory c, uint256 j) private pure returns (int256) {
+    function matmul(VerityModel.Summary calldata s, NodeBytes.View memory node, Ctx memory c, uint256 j) private pure returns (int256) {
         uint32[] memory b = s.shapes[c.inputs[1]];
         uint256 r = c.out.length;
         uint256 k = c.x[c.x.length - 1];
@@ -340,7 +349,7 @@ library OneStep {
     }
 
     /// Add 4, Mul 5 and Div 6: two broadcast operands.
-    function binary(VerityModel.Summary calldata s, bytes calldata node, Ctx memory c, uint256 j) private pure returns (int256) {
+    function binary(VerityModel.Summary calldata s, NodeBytes.View memory node, Ctx memory c, uint256 j) private pure returns (int256) {
         uint256[] memory o = unravel(j, c.out);
         int256 a = get(c, 0, broadcastIndex(o, c.x, c.out));
         int256 b = get(c, 1, broadcastIndex(o, s.shapes[c.inputs[1]], c.out));
@@ -359,7 +368,7 @@ library OneStep {
         return clampBits(divRound(b > 0 ? a * mult : -(a * mult), (b > 0 ? b : -b) << sh), c.bits);
     }
 
-    function prelu(bytes calldata node, Ctx memory c, uint256 j) private pure returns (int256) {
+    function prelu(NodeBytes.View memory node, Ctx memory c, uint256 j) private pure returns (int256) {
         int256 v = get(c, 0, j);
         uint256 negAt = c.pos + 4;
         uint256 nNeg = node.u32At(negAt);
@@ -369,7 +378,7 @@ library OneStep {
         return requant(v, m, sh, c.bits);
     }
 
-    function pool(bytes calldata node, Ctx memory c, uint256 j) private pure returns (int256) {
+    function pool(NodeBytes.View memory node, Ctx memory c, uint256 j) private pure returns (int256) {
         Win memory w = window(node, c.pos);
         uint256[] memory o = unravel(j, c.out);
         int256 best = type(int256).min;
@@ -394,8 +403,8 @@ library OneStep {
     }
 
     /// Sum (or mean) over `axes`: `axes, keep_dims, mean, mult, shift`.
-    function reduce(bytes calldata node, Ctx memory c, uint256 j) private pure returns (int256) {
-        (uint32[] memory axes, uint256 p) = VerityModel.ids(node, c.pos);
+    function reduce(NodeBytes.View memory node, Ctx memory c, uint256 j) private pure returns (int256) {
+        (uint32[] memory axes, uint256 p) = NodeBytes.ids(node, c.pos);
         bool mean = node.u8At(p + 1) != 0;
         int256 mult = node.i32At(p + 2);
         uint256 sh = node.u8At(p + 6);
@@ -428,7 +437,7 @@ library OneStep {
     }
 
     /// Exact integer softmax along `axis` (`axis, exp_table`), over the whole lane of `j`.
-    function softmax(bytes calldata node, Ctx memory c, uint256 j) private pure returns (int256) {
+    function softmax(NodeBytes.View memory node, Ctx memory c, uint256 j) private pure returns (int256) {
         uint256 axis = node.u32At(c.pos);
         uint256 table = c.pos + 4;
         uint256 st = strides(c.x)[axis];
@@ -449,7 +458,7 @@ library OneStep {
 
     /// Normalization over the axes `axis..` (`axis, eps, frac_bits, gamma, beta, shift`),
     /// from the whole row of `j`.
-    function layerNorm(bytes calldata node, Ctx memory c, uint256 j) private pure returns (int256) {
+    function layerNorm(NodeBytes.View memory node, Ctx memory c, uint256 j) private pure returns (int256) {
         uint256 axis = node.u32At(c.pos);
         int256 eps = node.i64At(c.pos + 4);
         uint256 fb = node.u8At(c.pos + 12);
@@ -477,8 +486,8 @@ library OneStep {
         return clampBits(rshiftRound(y, sh), c.bits);
     }
 
-    function transpose(bytes calldata node, Ctx memory c, uint256 j) private pure returns (int256) {
-        (uint32[] memory perm,) = VerityModel.ids(node, c.pos);
+    function transpose(NodeBytes.View memory node, Ctx memory c, uint256 j) private pure returns (int256) {
+        (uint32[] memory perm,) = NodeBytes.ids(node, c.pos);
         uint256[] memory o = unravel(j, c.out);
         uint256[] memory xs = strides(c.x);
         uint256 src;
@@ -487,7 +496,7 @@ library OneStep {
     }
 
     /// The input along `axis` whose range holds the output position, at the offset inside it.
-    function concat(VerityModel.Summary calldata s, bytes calldata node, Ctx memory c, uint256 j) private pure returns (int256) {
+    function concat(VerityModel.Summary calldata s, NodeBytes.View memory node, Ctx memory c, uint256 j) private pure returns (int256) {
         uint256 axis = node.u32At(c.pos);
         uint256[] memory o = unravel(j, c.out);
         uint256 rest = o[axis];
@@ -503,8 +512,8 @@ library OneStep {
     }
 
     /// `axes, starts, ends, steps`: input position `start + i * step` on each listed axis.
-    function slice(bytes calldata node, Ctx memory c, uint256 j) private pure returns (int256) {
-        (uint32[] memory axes, uint256 startsAt) = VerityModel.ids(node, c.pos);
+    function slice(NodeBytes.View memory node, Ctx memory c, uint256 j) private pure returns (int256) {
+        (uint32[] memory axes, uint256 startsAt) = NodeBytes.ids(node, c.pos);
         uint256 stepsAt = node.skipList(node.skipList(startsAt, 8), 8);
         uint256[] memory o = unravel(j, c.out);
         uint256[] memory xs = strides(c.x);
@@ -525,10 +534,10 @@ library OneStep {
 
     /// `axis, indices, indices_shape`: the output's dims `axis .. axis + rank(indices)` pick
     /// an index, which replaces dim `axis` of the input.
-    function gather(bytes calldata node, Ctx memory c, uint256 j) private pure returns (int256) {
+    function gather(NodeBytes.View memory node, Ctx memory c, uint256 j) private pure returns (int256) {
         uint256 axis = node.u32At(c.pos);
         uint256 idxAt = c.pos + 4;
-        (uint32[] memory ishape,) = VerityModel.ids(node, node.skipList(idxAt, 4));
+        (uint32[] memory ishape,) = NodeBytes.ids(node, node.skipList(idxAt, 4));
         uint256 q = ishape.length;
         uint256[] memory o = unravel(j, c.out);
         uint256 pick;
@@ -545,7 +554,7 @@ library OneStep {
     }
 
     /// `mode(a·mult_a − b·mult_b)` as 0 or 1 (`mode, mult_a, mult_b`; modes as `CmpMode`).
-    function compare(VerityModel.Summary calldata s, bytes calldata node, Ctx memory c, uint256 j) private pure returns (int256) {
+    function compare(VerityModel.Summary calldata s, NodeBytes.View memory node, Ctx memory c, uint256 j) private pure returns (int256) {
         uint256[] memory o = unravel(j, c.out);
         int256 a = get(c, 0, broadcastIndex(o, c.x, c.out));
         int256 b = get(c, 1, broadcastIndex(o, s.shapes[c.inputs[1]], c.out));
@@ -571,7 +580,7 @@ library OneStep {
         return pick ? a : b;
     }
 
-    function flag(bytes calldata node, uint256 p) private pure returns (bool) {
+    function flag(NodeBytes.View memory node, uint256 p) private pure returns (bool) {
         uint256 v = node.u8At(p);
         if (v > 1) revert BadNode("flag");
         return v == 1;
@@ -579,7 +588,7 @@ library OneStep {
 
     /// ArgMax/ArgMin (`axis, keep_dims, min, last`): the lane's extreme index, ties to the
     /// first (`last`: the last). `j` indexes the output with the axis dropped (or kept at 1).
-    function arg(bytes calldata node, Ctx memory c, uint256 j) private pure returns (int256) {
+    function arg(NodeBytes.View memory node, Ctx memory c, uint256 j) private pure returns (int256) {
         uint256 axis = node.u32At(c.pos);
         flag(node, c.pos + 4);
         bool min = flag(node, c.pos + 5);
@@ -603,13 +612,17 @@ library OneStep {
 /// @title The one-step referee as a contract of its own (DisputeGame calls it; the
 /// differential test calls it directly)
 contract OneStepReferee {
-    /// @notice Element `j` of the output of `node` (a node encoding), from the already
+    /// @notice Element `j` of the output of the node whose encoding is `nodeLen` bytes long, of
+    /// which `pieces` are opened (already authenticated by the caller), from the already
     /// authenticated operand `chunks`; also returns the node's output value id.
-    function evaluate(VerityModel.Summary calldata s, bytes calldata node, uint256 j, OneStep.ChunkOpening[] calldata chunks)
-        external
-        pure
-        returns (int256 y, uint256 output, uint32[] memory inputs)
-    {
+    function evaluate(
+        VerityModel.Summary calldata s,
+        uint256 nodeLen,
+        NodeBytes.Piece[] calldata pieces,
+        uint256 j,
+        OneStep.ChunkOpening[] calldata chunks
+    ) external pure returns (int256 y, uint256 output, uint32[] memory inputs) {
+        NodeBytes.View memory node = NodeBytes.open(nodeLen, pieces);
         OneStep.Ctx memory c = OneStep.context(s, node);
         uint256 n = VerityModel.numel(c.out);
         if (j >= n) revert OneStep.BadNode("element outside the value");

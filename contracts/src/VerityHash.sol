@@ -10,6 +10,7 @@ library VerityHash {
     bytes32 internal constant TENSOR = "verity/v3/tensor................";
     bytes32 internal constant LIST = "verity/v3/list..................";
     bytes32 internal constant MODEL_NODE = "verity/v3/model-node............";
+    bytes32 internal constant NODE_PIECE = "verity/v3/node-piece............";
     bytes32 internal constant MODEL = "verity/v3/model-id..............";
     uint256 internal constant CHUNK_LEN = 256;
 
@@ -23,17 +24,19 @@ library VerityHash {
         }
     }
 
-    /// A node's leaf in the model's node tree: `keccak256(MODEL_NODE ‖ encoding)`. Hashed in
-    /// the scratch space past the free memory pointer, so the node (up to ~50 kB for a large
-    /// Linear layer) is not kept in memory: the step's call to the referee re-encodes it into
-    /// the same words and pays for their memory only once.
-    function modelNode(bytes calldata n) internal pure returns (bytes32 h) {
+    /// A piece of a node encoding (NodeBytes): `keccak256(NODE_PIECE ‖ bytes)`.
+    function nodePiece(bytes calldata b) internal pure returns (bytes32 h) {
         assembly ("memory-safe") {
             let p := mload(0x40)
-            mstore(p, MODEL_NODE)
-            calldatacopy(add(p, 32), n.offset, n.length)
-            h := keccak256(p, add(n.length, 32))
+            mstore(p, NODE_PIECE)
+            calldatacopy(add(p, 32), b.offset, b.length)
+            h := keccak256(p, add(b.length, 32))
         }
+    }
+
+    /// A node's leaf in the model's node tree: `keccak256(MODEL_NODE ‖ u32 len ‖ pieces root)`.
+    function modelNode(uint256 len, bytes32 piecesRoot) internal pure returns (bytes32) {
+        return keccak256(abi.encodePacked(MODEL_NODE, le32(len), piecesRoot));
     }
 
     /// The root reached from `leaf` at `index` with the siblings `path` (leaf first).

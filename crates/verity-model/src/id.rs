@@ -7,7 +7,8 @@
 //!
 //! ```text
 //! model_id = H_model(head ‖ nodes_root)
-//! nodes_root = Merkle root over H_node(node_i's encoding), i < n, padded with EMPTY
+//! nodes_root = Merkle root over leaf(node_i's encoding), i < n, padded with EMPTY
+//! leaf(e)    = H_node(u32 len(e) ‖ Merkle root over H_piece(the 256-byte pieces of e))
 //! ```
 //!
 //! so whoever holds the id (a receipt signs it) can check a head and a nodes root against
@@ -17,15 +18,28 @@
 use crate::merkle::{keccak, Hash, MerkleTree};
 
 const MODEL_NODE_KEY: &[u8; 32] = b"verity/v3/model-node............";
+const NODE_PIECE_KEY: &[u8; 32] = b"verity/v3/node-piece............";
 /// `v3`: Keccak-256, which an EVM referee can open cheaply. `v2` ids were keyed BLAKE3 of
 /// the same layout, the first ones the plain BLAKE3 of the whole file, and `verity/v1/model`
 /// keyed a partial header that left out names, scales and input maps.
 const MODEL_KEY: &[u8; 32] = b"verity/v3/model-id..............";
 const NOT_A_MODEL_KEY: &[u8; 32] = b"verity/v3/not-a-model...........";
 
-/// The leaf of one node: its canonical encoding (op, parameters and wiring).
+/// Bytes per piece of a node encoding: a node is committed piece by piece, so that a referee
+/// on chain opens only the pieces it reads (a 400×120 Linear's row is 400 of its 49 kB).
+pub const NODE_PIECE_LEN: usize = 256;
+
+/// The leaf of one node: `H_node(u32 len ‖ pieces root)` over its canonical encoding (op,
+/// parameters and wiring) cut into [`NODE_PIECE_LEN`]-byte pieces. The length fixes the
+/// number of pieces, so the tree's shape and the last piece's length.
 pub fn model_node(encoding: &[u8]) -> Hash {
-    keccak(MODEL_NODE_KEY, &[encoding])
+    let len = (encoding.len() as u32).to_le_bytes();
+    keccak(MODEL_NODE_KEY, &[&len, &node_pieces(encoding).root()])
+}
+
+/// The Merkle tree over a node encoding's pieces.
+pub fn node_pieces(encoding: &[u8]) -> MerkleTree {
+    MerkleTree::new(encoding.chunks(NODE_PIECE_LEN).map(|p| keccak(NODE_PIECE_KEY, &[p])).collect())
 }
 
 /// The model id from a head (the encoding's bytes before the first node) and a nodes root.

@@ -63,20 +63,25 @@ fn the_id_follows_its_documented_definition() {
         let model = Model::decode(&bytes).unwrap();
         let mut at = model.head_bytes().len();
         let head = &bytes[..at];
-        let mut level: Vec<[u8; 32]> = model
+        let root = |mut level: Vec<[u8; 32]>| {
+            level.resize(level.len().next_power_of_two(), [0; 32]);
+            while level.len() > 1 {
+                level = level.chunks(2).map(|p| keccak("verity/v3/merkle-node", &[p[0], p[1]].concat())).collect();
+            }
+            level[0]
+        };
+        let leaves: Vec<[u8; 32]> = model
             .nodes
             .iter()
             .map(|n| {
                 let len = n.encode().len();
                 at += len;
-                keccak("verity/v3/model-node", &bytes[at - len..at])
+                let node = &bytes[at - len..at];
+                let pieces = root(node.chunks(256).map(|p| keccak("verity/v3/node-piece", p)).collect());
+                keccak("verity/v3/model-node", &[&(len as u32).to_le_bytes()[..], &pieces].concat())
             })
             .collect();
-        level.resize(level.len().next_power_of_two(), [0; 32]);
-        while level.len() > 1 {
-            level = level.chunks(2).map(|p| keccak("verity/v3/merkle-node", &[p[0], p[1]].concat())).collect();
-        }
-        let want = keccak("verity/v3/model-id", &[head, &level[0]].concat());
+        let want = keccak("verity/v3/model-id", &[head, &root(leaves)].concat());
         assert_eq!(model.id_bytes(), want, "{m}");
     }
 }

@@ -8,13 +8,16 @@ use std::collections::BTreeMap;
 
 use alloy::primitives::{Bytes, B256, U256};
 use alloy::providers::Provider;
+use alloy::sol_types::SolInterface;
 use serde::Serialize;
 use verity_commit::{ModelCommitment, CHUNK};
 use verity_dispute::{Move, Party, Phase, Player, Referee};
+use verity_model::id::NODE_PIECE_LEN;
 use verity_model::ModelHead;
 use verity_receipt::Receipt;
 
-use crate::bindings::game::{DisputeGame, OneStep, VerityModel};
+use crate::bindings::game::{DisputeGame, NodeBytes, OneStep, VerityModel};
+use crate::bindings::referee::OneStepReferee;
 use crate::chain::{confirm, Settlement, Tx, ANVIL_CHAIN_ID};
 use crate::error::SettlementError;
 
@@ -148,30 +151,91 @@ impl Settlement {
                 g.pickElement(id, seq, *offset, pack(s.bits[*k], v)).send().await
             }
             Move::Step(p) => {
-                let proof = DisputeGame::StepProof {
-                    node: p.node.clone().into(),
-                    nodePath: bs(&p.node_path),
-                    tensors: p
-                        .tensors
-                        .iter()
-                        .map(|t| DisputeGame::TensorOpening { value: t.value, chunkRoot: b(&t.chunk_root), path: bs(&t.path) })
-                        .collect(),
-                    chunks: p
-                        .chunks
-                        .iter()
-                        .map(|c| OneStep::ChunkOpening {
-                            value: c.value,
-                            index: c.index,
-                            packed: pack(s.bits[c.value as usize], &c.values),
-                            path: bs(&c.path),
-                        })
-                        .collect(),
-                };
-                g.step(id, seq, s.clone(), proof).send().await
+                drop(one);
+                return self.send_step(id, seq, s, p, |_| {}).await;
             }
         };
         drop(one);
         confirm(sent).await
+    }
+
+    /// Executor: the one-step proof, with the pieces of the node encoding that the referee
+    /// reads (`send_move` sends a step this way). `tamper` edits the proof before it is sent,
+    /// for tests of what the contract refuses.
+    pub async fn send_step(
+        &self,
+        id: U256,
+        seq: u16,
+        s: &VerityModel::Summary,
+        p: &verity_dispute::messages::StepProof,
+        tamper: impl FnOnce(&mut DisputeGame::StepProof),
+    ) -> Result<Tx, SettlementError> {
+        let g = self.game()?;
+        let mut proof = DisputeGame::StepProof {
+            nodeLen: p.node.len() as u32,
+            pieces: Vec::new(),
+            nodePath: bs(&p.node_path),
+            tensors: p
+                .tensors
+                .iter()
+                .map(|t| DisputeGame::TensorOpening { value: t.value, chunkRoot: b(&t.chunk_root), path: bs(&t.path) })
+                .collect(),
+            chunks: p
+                .chunks
+                .iter()
+                .map(|c| OneStep::ChunkOpening {
+                    value: c.value,
+                    index: c.index,
+                    packed: pack(s.bits[c.value as usize], &c.values),
+                    path: bs(&c.path),
+                })
+                .collect(),
+        };
+        proof.pieces = self.pieces_read(id, seq, s, &p.node, &proof).await;
+        tamper(&mut proof);
+        let one = self.chain().sending().await;
+        let sent = g.step(id, seq, s.clone(), proof).send().await;
+        drop(one);
+        confirm(sent).await
+    }
+
+    /// The pieces of a node encoding that the step reads, found by asking the chain: a step
+    /// missing a piece reverts with `NodeByteNotOpened(offset)`, so pieces are added (from
+    /// piece 0, the wiring) until the call stops naming one. At most every piece, one call each.
+    async fn pieces_read(
+        &self,
+        id: U256,
+        seq: u16,
+        s: &VerityModel::Summary,
+        node: &[u8],
+        proof: &DisputeGame::StepProof,
+    ) -> Vec<NodeBytes::Piece> {
+        let tree = verity_model::id::node_pieces(node);
+        let piece = |i: usize| NodeBytes::Piece {
+            index: i as u32,
+            data: node[i * NODE_PIECE_LEN..node.len().min((i + 1) * NODE_PIECE_LEN)].to_vec().into(),
+            path: bs(&tree.path(i)),
+        };
+        let count = node.len().div_ceil(NODE_PIECE_LEN);
+        let Ok(g) = self.game() else { return vec![piece(0)] };
+        let mut opened = std::collections::BTreeSet::from([0usize]);
+        loop {
+            let pieces: Vec<NodeBytes::Piece> = opened.iter().map(|&i| piece(i)).collect();
+            let trial = DisputeGame::StepProof { pieces: pieces.clone(), ..proof.clone() };
+            let missing = match g.step(id, seq, s.clone(), trial).from(self.chain().sender()).call().await {
+                Err(e) => e.as_revert_data().and_then(|d| match OneStepReferee::OneStepRefereeErrors::abi_decode(&d) {
+                    Ok(OneStepReferee::OneStepRefereeErrors::NodeByteNotOpened(x)) => {
+                        Some(x.offset.saturating_to::<usize>() / NODE_PIECE_LEN)
+                    }
+                    _ => None,
+                }),
+                Ok(_) => None,
+            };
+            match missing {
+                Some(k) if k < count && opened.insert(k) => continue,
+                _ => return pieces,
+            }
+        }
     }
 
     /// The game opened over the receipt with this signing hash (0: none).
@@ -472,7 +536,20 @@ impl Settlement {
         j: usize,
         chunks: &[(u32, u32, Vec<i32>)],
     ) -> Result<i64, SettlementError> {
-        use crate::bindings::referee::{OneStep as R1, VerityModel as R2};
+        let all: Vec<usize> = (0..node.len().div_ceil(NODE_PIECE_LEN)).collect();
+        self.referee_eval_pieces(head, node, &all, j, chunks).await
+    }
+
+    /// [`Self::referee_eval`] with only the node's pieces `pieces` opened (in this order).
+    pub async fn referee_eval_pieces(
+        &self,
+        head: &ModelHead,
+        node: &[u8],
+        pieces: &[usize],
+        j: usize,
+        chunks: &[(u32, u32, Vec<i32>)],
+    ) -> Result<i64, SettlementError> {
+        use crate::bindings::referee::{NodeBytes as R0, OneStep as R1, VerityModel as R2};
         let r = self.referee.as_ref().ok_or_else(|| SettlementError::DeploymentFile("this deployment has no referee".into()))?;
         let s = summary(head);
         let s = R2::Summary { bits: s.bits, shapes: s.shapes, inputs: s.inputs, outputs: s.outputs, nNodes: s.nNodes };
@@ -485,8 +562,19 @@ impl Settlement {
                 path: vec![],
             })
             .collect();
-        let out =
-            r.evaluate(s, node.to_vec().into(), U256::from(j), chunks).call().await.map_err(SettlementError::from_contract)?;
+        let pieces = pieces
+            .iter()
+            .map(|&i| R0::Piece {
+                index: i as u32,
+                data: node.get(i * NODE_PIECE_LEN..node.len().min((i + 1) * NODE_PIECE_LEN)).unwrap_or_default().to_vec().into(),
+                path: vec![],
+            })
+            .collect();
+        let out = r
+            .evaluate(s, U256::from(node.len()), pieces, U256::from(j), chunks)
+            .call()
+            .await
+            .map_err(SettlementError::from_contract)?;
         i64::try_from(out.y).map_err(|_| SettlementError::Rpc(format!("the referee returned {} (out of range)", out.y)))
     }
 

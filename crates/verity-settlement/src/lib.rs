@@ -15,7 +15,7 @@ pub mod party;
 
 pub use alloy;
 pub use alloy::primitives::{Address, B256, U256};
-pub use bindings::game::{DisputeGame, OneStep, VerityModel};
+pub use bindings::game::{DisputeGame, NodeBytes, OneStep, VerityModel};
 pub use bindings::referee::OneStepReferee;
 pub use bindings::{BatchSettlement, ModelRegistry, Staking};
 pub use chain::{

@@ -1,5 +1,6 @@
 //! Whole disputes on anvil: every cheat of `verity dispute --cheat` won by the challenger and
-//! slashed; an honest executor against a false challenge; silence at a deadline.
+//! slashed; an honest executor against a false challenge; silence at a deadline; a step that
+//! opens only the node pieces it reads, and tampered pieces refused.
 
 use verity_dispute::Cheat;
 use verity_model::{Model, Tensor};
@@ -61,8 +62,13 @@ struct World {
 }
 
 async fn world(kind: Cheat) -> Option<World> {
+    world_with("cnn_digits", |model, inputs| verity_dispute::cheat(model, inputs, kind).unwrap().unwrap()).await
+}
+
+/// [`world`] on fixture `name`, with the claim that `claim` makes of it.
+async fn world_with(name: &str, claim: impl FnOnce(&Model, &[Tensor]) -> verity_dispute::Claim) -> Option<World> {
     let anvil = Anvil::for_test()?;
-    let (model, inputs) = fixture("cnn_digits");
+    let (model, inputs) = fixture(name);
     let chain = Chain::connect(anvil.url(), None).await.unwrap();
     let p = DeployParams { min_stake: ETH, unbonding_delay: DELAY, challenge_window: WINDOW, ..Default::default() };
     let d = chain.deploy_with_game(&p, &GameParams { bond: ETH / 10, move_timeout: MOVE }).await.unwrap();
@@ -72,7 +78,7 @@ async fn world(kind: Cheat) -> Option<World> {
     let commitment = ModelCommitment::new(&model);
     publisher.register_model(B256::from(commitment.root())).await.unwrap();
     executor.stake(2 * ETH).await.unwrap();
-    let claim = verity_dispute::cheat(&model, &inputs, kind).unwrap().unwrap();
+    let claim = claim(&model, &inputs);
     let truth = Execution::new(&model, verity_model::reference::run_tampered(&model, &inputs, |_, _| {}).unwrap());
     let body = claim.receipt_body(commitment.root(), 1);
     let other = verity_receipt::ReceiptBody { timestamp: 2, ..body };
@@ -296,4 +302,70 @@ async fn two_independent_sides_play_a_game_through_the_chain() {
     assert_eq!(out.winner, Party::Challenger);
     assert_eq!(out.gas.txs.iter().map(|t| t.0.as_str()).collect::<Vec<_>>(), ["timeout"]);
     assert_eq!(w.executor.stake_of(dev_address(1)).await.unwrap().amount, ETH);
+}
+
+/// A dispute ending on LeNet-5's `fc1` (a 400×120 Linear, 49 116 bytes encoded in 192
+/// pieces): the step opens only the pieces the referee reads, which keeps it under 1 M gas,
+/// and every tampered piece list is refused before or by the referee, never evaluated.
+#[tokio::test]
+async fn a_step_opens_only_the_node_pieces_it_reads() {
+    use verity_dispute::Party;
+    use verity_settlement::DisputeGame::StepProof;
+    const FC1: usize = 7;
+    let flip = |m: &Model, i: &[Tensor]| verity_dispute::cheat::bitflip_at(m, i, FC1).unwrap().unwrap();
+    let Some(w) = world_with("lenet5", flip).await else { return };
+    assert_eq!(w.model.nodes[FC1].name, "fc1");
+    let s = summary(&w.commitment.head);
+    let id = w.challenge().await.unwrap();
+    let mut local = w.referee();
+    let mut ex = Executor { model: &w.model, commitment: &w.commitment, run: &w.claim.run };
+    let mut ch = Challenger { run: &w.truth };
+    let mut seq = 0u16;
+    let step = loop {
+        let turn = local.turn().unwrap();
+        let mv = if turn == Party::Executor { ex.play(&local) } else { ch.play(&local) }.unwrap();
+        if let Move::Step(p) = mv {
+            break p;
+        }
+        let side = if turn == Party::Executor { &w.executor } else { &w.challenger };
+        side.send_move(id, seq, &s, &local.phase().clone(), &mv).await.unwrap();
+        seq += 1;
+        local.apply(turn, &mv, seq as u64).unwrap();
+    };
+    assert_eq!(step.node, w.model.nodes[FC1].encode(), "the game ends on fc1");
+    let pieces = step.node.len().div_ceil(256);
+    assert_eq!(pieces, 192);
+    let depth = pieces.next_power_of_two().trailing_zeros();
+
+    type Tamper = Box<dyn FnOnce(&mut StepProof)>;
+    let cases: Vec<(&str, Tamper, &str)> = vec![
+        ("no piece", Box::new(|p| p.pieces.clear()), "BadProof"),
+        ("a byte of a piece changed", Box::new(|p| flip_byte(&mut p.pieces[1].data)), "BadProof"),
+        ("a sibling of a piece's path changed", Box::new(|p| p.pieces[0].path[2] = B256::repeat_byte(7)), "BadProof"),
+        ("a piece's path cut short", Box::new(|p| p.pieces[0].path.truncate(1)), "BadProof"),
+        ("another encoding length", Box::new(|p| p.nodeLen += 1), "BadProof"),
+        ("a piece the referee reads left out", Box::new(|p| p.pieces.truncate(p.pieces.len() - 1)), "NodeByteNotOpened"),
+        ("a piece given twice", Box::new(|p| p.pieces.push(p.pieces[0].clone())), "BadPieces"),
+        (
+            "an index past the tree that aliases a leaf",
+            Box::new(move |p| p.pieces.last_mut().unwrap().index += 1 << depth),
+            "BadPieces",
+        ),
+    ];
+    for (what, tamper, want) in cases {
+        assert_eq!(rejected(w.executor.send_step(id, seq, &s, &step, tamper).await), want, "{what}");
+    }
+    let mut opened = Vec::new();
+    let tx = w.executor.send_step(id, seq, &s, &step, |p| opened = p.pieces.iter().map(|x| x.index).collect()).await.unwrap();
+    println!("fc1 step: pieces {opened:?} of {pieces}, {} gas", tx.gas_used);
+    assert!(opened.len() <= 12, "{opened:?}");
+    assert!(tx.gas_used < 1_000_000, "{}", tx.gas_used);
+    // The executor flipped a bit of fc1's output: the referee recomputes the honest value.
+    assert_eq!(w.executor.game_state(id).await.unwrap().1, 2, "the challenger wins");
+}
+
+fn flip_byte(b: &mut verity_settlement::alloy::primitives::Bytes) {
+    let mut v = b.to_vec();
+    v[0] ^= 1;
+    *b = v.into();
 }

@@ -34,6 +34,38 @@ struct Seen {
     elements: usize,
     kinds: BTreeSet<&'static str>,
     refused: usize,
+    pieces_refused: usize,
+    max_pieces: usize,
+}
+
+/// The referee's value with only the node pieces it reads opened: from piece 0, the piece it
+/// names as not opened is added until it answers (as `Settlement::send_step` finds them).
+async fn eval_opening_pieces(
+    s: &Settlement,
+    head: &verity_model::ModelHead,
+    enc: &[u8],
+    j: usize,
+    chunks: &[(u32, u32, Vec<i32>)],
+) -> (Result<i64, verity_settlement::SettlementError>, Vec<usize>) {
+    let mut pieces = vec![0];
+    loop {
+        let r = s.referee_eval_pieces(head, enc, &pieces, j, chunks).await;
+        match &r {
+            Err(verity_settlement::SettlementError::Rejected { reason, .. }) if reason.starts_with("NodeByteNotOpened") => {
+                let offset: usize = reason
+                    .trim_start_matches(|c: char| !c.is_ascii_digit())
+                    .split(|c: char| !c.is_ascii_digit())
+                    .next()
+                    .unwrap()
+                    .parse()
+                    .unwrap();
+                assert!(!pieces.contains(&(offset / 256)), "piece {} named again", offset / 256);
+                pieces.push(offset / 256);
+                pieces.sort();
+            }
+            _ => return (r, pieces),
+        }
+    }
 }
 
 /// Compares `samples` random elements (and the first and last) of every node of `model` on
@@ -66,16 +98,24 @@ async fn check(s: &Settlement, model: &Model, values: &[Tensor], rng: &mut Rng, 
                     chunks.push((v, c, d[c as usize * 256..(c as usize * 256 + 256).min(d.len())].to_vec()));
                 }
             }
-            let got = s.referee_eval(&head, &enc, j, &chunks).await.unwrap_or_else(|e| panic!("op {t} element {j}: {e}"));
+            let (got, pieces) = eval_opening_pieces(s, &head, &enc, j, &chunks).await;
+            let got = got.unwrap_or_else(|e| panic!("op {t} element {j}: {e}"));
             assert_eq!(got, want, "op {} ({:?}) element {j} of value {k}", node.op.kind(), node.name);
             seen.elements += 1;
             if !tried_missing && !chunks.is_empty() {
                 tried_missing = true;
                 chunks.pop();
-                let err = s.referee_eval(&head, &enc, j, &chunks).await.unwrap_err();
+                let err = s.referee_eval_pieces(&head, &enc, &pieces, j, &chunks).await.unwrap_err();
                 assert_eq!(err.rejection(), Some("OperandNotOpened"), "op {t} element {j} without a chunk: {err}");
                 seen.refused += 1;
+                // Each piece opened is read: without it the step is refused, never read as zeros.
+                if pieces.len() > 1 {
+                    let err = s.referee_eval_pieces(&head, &enc, &pieces[1..], j, &chunks).await.unwrap_err();
+                    assert_eq!(err.rejection(), Some("NodeByteNotOpened"), "op {t} element {j} without piece {}", pieces[0]);
+                    seen.pieces_refused += 1;
+                }
             }
+            seen.max_pieces = seen.max_pieces.max(pieces.len());
         }
         seen.kinds.insert(node.op.kind());
     }
@@ -125,7 +165,13 @@ async fn solidity_referee_equals_the_rust_one() {
         fixtures.elements,
         honest_seen.refused + cheat_seen.refused + fixtures.refused
     );
+    println!(
+        "at most {} node pieces opened by a step on a fixture; {} steps with a read piece left out refused",
+        fixtures.max_pieces,
+        honest_seen.pieces_refused + cheat_seen.pieces_refused + fixtures.pieces_refused
+    );
     assert!(total > 1000, "{total}");
+    assert!(fixtures.pieces_refused > 0, "no fixture step read more than one node piece");
     // Every canonical op compared, on honest and on cheating operands.
     assert_eq!(honest_seen.kinds, every_kind(), "op kinds compared on honest operands");
     assert_eq!(cheat_seen.kinds, every_kind(), "op kinds compared on tampered operands");
