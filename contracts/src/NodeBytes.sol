@@ -76,6 +76,22 @@ library NodeBytes {
         if (!found) revert NodeByteNotOpened(p);
     }
 
+    /// `i8At` for a run of reads that mostly stay in one piece (a weight row, a kernel):
+    /// `base` is the calldata offset of piece `k`, looked up again only when `p` leaves it.
+    /// Start with `k = type(uint256).max`. A byte in piece `k` is inside the encoding only if
+    /// the caller checked the run's end against it.
+    function i8Run(View memory v, uint256 p, uint256 k, uint256 base)
+        internal
+        pure
+        returns (int256 r, uint256, uint256)
+    {
+        if (p / PIECE_LEN != k) (k, base) = (p / PIECE_LEN, ptr(v, p) - p % PIECE_LEN);
+        assembly ("memory-safe") {
+            r := signextend(0, byte(0, calldataload(add(base, mod(p, PIECE_LEN)))))
+        }
+        return (r, k, base);
+    }
+
     function u8At(View memory v, uint256 p) internal pure returns (uint256 r) {
         uint256 off = ptr(v, p);
         assembly ("memory-safe") {

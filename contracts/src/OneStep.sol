@@ -227,19 +227,16 @@ library OneStep {
         int256 acc = node.i32At(b + 4 + 4 * ch);
         uint256 row = w + 4 + ch * k;
         if (row + k > b) revert VerityModel.Malformed(row);
-        uint256 base = (j / n) * k;
-        // A piece's bytes are contiguous in calldata: one lookup per piece the row crosses.
+        uint256 xRow = (j / n) * k;
+        // The row is contiguous: one piece lookup per piece it crosses.
         (uint256 src, uint256 left) = (0, 0);
         for (uint256 t = 0; t < k; t++) {
-            if (left == 0) {
-                src = node.ptr(row + t);
-                left = NodeBytes.PIECE_LEN - (row + t) % NodeBytes.PIECE_LEN;
-            }
+            if (left == 0) (src, left) = (node.ptr(row + t), NodeBytes.PIECE_LEN - (row + t) % NodeBytes.PIECE_LEN);
             int256 wt;
             assembly ("memory-safe") {
                 wt := signextend(0, byte(0, calldataload(src)))
             }
-            acc += get(c, 0, base + t) * wt;
+            acc += get(c, 0, xRow + t) * wt;
             unchecked {
                 (src, left) = (src + 1, left - 1);
             }
@@ -297,13 +294,20 @@ library OneStep {
         uint256 cig = c.x[1] / groups;
         uint256 g = oc / (node.u32At(bAt) / groups);
         acc = node.i32At(bAt + 4 + 4 * oc);
+        // This output channel's kernel: `cig × kh × kw` weight bytes in loop order.
+        uint256 kernel = wAt + 4 + oc * cig * w.kh * w.kw;
+        if (kernel + cig * w.kh * w.kw > bAt) revert VerityModel.Malformed(kernel);
+        (uint256 h, uint256 wd) = (c.x[2], c.x[3]);
+        (uint256 piece, uint256 base) = (type(uint256).max, 0);
         for (uint256 ic = 0; ic < cig; ic++) {
+            uint256 plane = (o[0] * c.x[1] + g * cig + ic) * h;
             for (uint256 ky = 0; ky < w.kh; ky++) {
                 for (uint256 kx = 0; kx < w.kw; kx++) {
-                    (bool ok, uint256 y, uint256 x) = tap(w, c.x[2], c.x[3], o[2], o[3], ky, kx);
+                    (bool ok, uint256 y, uint256 x) = tap(w, h, wd, o[2], o[3], ky, kx);
                     if (!ok) continue;
-                    uint256 src = ((o[0] * c.x[1] + g * cig + ic) * c.x[2] + y) * c.x[3] + x;
-                    acc += get(c, 0, src) * node.i8At(wAt + 4 + ((oc * cig + ic) * w.kh + ky) * w.kw + kx);
+                    int256 wt;
+                    (wt, piece, base) = node.i8Run(kernel + (ic * w.kh + ky) * w.kw + kx, piece, base);
+                    acc += get(c, 0, (plane + y) * wd + x) * wt;
                 }
             }
         }
