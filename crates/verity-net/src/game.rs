@@ -82,6 +82,9 @@ pub struct Case<'a> {
     pub truth: &'a Execution,
 }
 
+/// How long the challenger waits before sending a move again after a transport failure.
+const RETRY_AFTER: Duration = Duration::from_millis(250);
+
 /// Plays the challenger against the executor at `peer` over `case`.
 pub async fn challenge(
     handle: &Handle,
@@ -114,13 +117,20 @@ pub async fn challenge(
             continue;
         }
         let step = DisputeStep { receipt_id, nonce, executor_moves, challenger_moves: challenger_moves.clone() };
-        let answer = match tokio::time::timeout(step_timeout, handle.call(peer, step.encode())).await {
-            Err(_) => return Ok(Outcome::Unprovable(format!("no answer to move {} within {step_timeout:?}", moves.len()))),
-            Ok(Err(e)) => return Ok(Outcome::Unprovable(format!("move {}: {e}", moves.len()))),
-            Ok(Ok(Answer::Refused { message, .. })) => {
-                return Ok(Outcome::Unprovable(format!("the executor refused move {}: {message}", moves.len())))
+        // A transport failure (a dropped connection, the executor restarting) is retried until
+        // the move's deadline: the executor keeps no game state, so a restarted one answers
+        // the same step.
+        let deadline = tokio::time::Instant::now() + step_timeout;
+        let answer = loop {
+            match tokio::time::timeout_at(deadline, handle.call(peer, step.encode())).await {
+                Err(_) => return Ok(Outcome::Unprovable(format!("no answer to move {} within {step_timeout:?}", moves.len()))),
+                Ok(Err(_)) if tokio::time::Instant::now() + RETRY_AFTER < deadline => tokio::time::sleep(RETRY_AFTER).await,
+                Ok(Err(e)) => return Ok(Outcome::Unprovable(format!("move {}: {e}", moves.len()))),
+                Ok(Ok(Answer::Refused { message, .. })) => {
+                    return Ok(Outcome::Unprovable(format!("the executor refused move {}: {message}", moves.len())))
+                }
+                Ok(Ok(Answer::Ok(data))) => break data,
             }
-            Ok(Ok(Answer::Ok(data))) => data,
         };
         let (mv, sig) = match decode_move_answer(&answer) {
             Ok(x) => x,

@@ -9,6 +9,7 @@ mod error;
 pub mod evidence;
 pub mod forward;
 pub mod game;
+pub mod limits;
 pub mod record;
 pub mod swarm;
 

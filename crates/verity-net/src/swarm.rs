@@ -9,7 +9,7 @@ use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use futures::future::BoxFuture;
 use futures::stream::FuturesUnordered;
@@ -25,6 +25,7 @@ use tokio::sync::{mpsc, oneshot};
 use crate::book::{Accepted, Book};
 use crate::codec::{self, Kind, HEADER_LEN};
 use crate::error::NetError;
+use crate::limits::{Limits, Verdict};
 use crate::record::NodeRecord;
 
 pub const TOPIC_BATCHES: &str = "/verity/batches/1";
@@ -356,6 +357,7 @@ pub fn spawn(cfg: Config) -> Result<(Handle, mpsc::UnboundedReceiver<Event>), Ne
         finds: HashMap::new(),
         inbound: None,
         replies: FuturesUnordered::new(),
+        limits: Limits::default(),
     };
     tokio::spawn(task.run());
     Ok((handle, erx))
@@ -372,6 +374,7 @@ struct Task {
     inbound: Option<mpsc::Sender<Inbound>>,
     /// Responses the node is still computing, with the channel each goes back on.
     replies: FuturesUnordered<Reply>,
+    limits: Limits,
 }
 
 /// A response the node is computing, and the channel it goes back on.
@@ -434,6 +437,9 @@ impl Task {
     fn event(&mut self, ev: SwarmEvent<BehaviourEvent>) {
         match ev {
             SwarmEvent::NewListenAddr { address, .. } => self.emit(Event::Listening(address)),
+            SwarmEvent::ConnectionEstablished { peer_id, .. } if self.limits.is_banned(&peer_id) => {
+                let _ = self.swarm.disconnect_peer_id(peer_id);
+            }
             SwarmEvent::Behaviour(BehaviourEvent::Identify(identify::Event::Received { peer_id, info, .. })) => {
                 for a in info.listen_addrs {
                     self.swarm.behaviour_mut().kad.add_address(&peer_id, a);
@@ -445,6 +451,17 @@ impl Task {
                 message,
             })) => {
                 let topic = message.topic.as_str().to_string();
+                let verdict = self.limits.gossip(propagation_source, Instant::now());
+                if verdict != Verdict::Check {
+                    let what = if verdict == Verdict::Banned { "gossip_from_banned" } else { "gossip_rate_limited" };
+                    self.handle.book.lock().expect("book lock").count(what);
+                    let _ = self.swarm.behaviour_mut().gossipsub.report_message_validation_result(
+                        &message_id,
+                        &propagation_source,
+                        gossipsub::MessageAcceptance::Ignore,
+                    );
+                    return;
+                }
                 let result = {
                     let mut book = self.handle.book.lock().expect("book lock");
                     book.count("gossip_received");
@@ -454,18 +471,23 @@ impl Task {
                         _ => Err(NetError::Malformed(format!("unknown topic {topic}"))),
                     }
                 };
-                // Invalid messages are not forwarded and lower the sender's score; replays
-                // (already known) are ignored without penalty.
+                // Invalid messages are not forwarded and are a strike against the peer that
+                // delivered them (`crate::limits`); replays (already known) are ignored
+                // without penalty.
                 let acceptance = match &result {
                     Ok(_) => gossipsub::MessageAcceptance::Accept,
                     Err(NetError::Replayed(_)) => gossipsub::MessageAcceptance::Ignore,
                     Err(_) => gossipsub::MessageAcceptance::Reject,
                 };
+                let invalid = matches!(acceptance, gossipsub::MessageAcceptance::Reject);
                 let _ = self.swarm.behaviour_mut().gossipsub.report_message_validation_result(
                     &message_id,
                     &propagation_source,
                     acceptance,
                 );
+                if invalid {
+                    self.strike(propagation_source);
+                }
                 match result {
                     Ok(a) => self.emit(Event::Accepted(a)),
                     Err(error) => self.emit(Event::Rejected { topic, error }),
@@ -473,7 +495,16 @@ impl Task {
             }
             SwarmEvent::Behaviour(BehaviourEvent::Rr(request_response::Event::Message { peer, message, .. })) => match message {
                 request_response::Message::Request { request, channel, .. } => {
-                    if let Some(body) = self.for_the_node(&request) {
+                    if self.limits.is_banned(&peer) {
+                        let refused = NetError::Transport("refused: too many invalid messages from this peer".into());
+                        let _ = self.swarm.behaviour_mut().rr.send_response(channel, error_response(&refused));
+                        let _ = self.swarm.disconnect_peer_id(peer);
+                    } else if codec::open(&request, &[Kind::Request]).is_err() {
+                        // A truncated, oversized or wrong-version envelope: refused, counted, a strike.
+                        let resp = self.answer(&request);
+                        let _ = self.swarm.behaviour_mut().rr.send_response(channel, resp);
+                        self.strike(peer);
+                    } else if let Some(body) = self.for_the_node(&request) {
                         self.hand_over(peer, body, channel);
                     } else {
                         let resp = self.answer(&request);
@@ -510,6 +541,19 @@ impl Task {
             }
             _ => {}
         }
+    }
+
+    /// A failed check against `peer`; at its last strike it is disconnected, its gossip
+    /// is refused and it is forgotten by the DHT.
+    fn strike(&mut self, peer: PeerId) {
+        if !self.limits.strike(peer) {
+            return;
+        }
+        self.handle.book.lock().expect("book lock").count("peers_banned");
+        let b = self.swarm.behaviour_mut();
+        b.gossipsub.blacklist_peer(&peer);
+        b.kad.remove_peer(&peer);
+        let _ = self.swarm.disconnect_peer_id(peer);
     }
 
     /// The payload of a well-formed request of a type the node answers, if it is one.

@@ -84,3 +84,75 @@ async fn fraud_proofs_spread_and_models_are_fetched_by_id() {
     assert_eq!(rec.peer_id, b.peer_id);
     assert_eq!(b.peers().await.unwrap().len(), 2);
 }
+
+/// Waits up to 10 s for `f` to hold.
+async fn until(what: &str, mut f: impl FnMut() -> bool) {
+    for _ in 0..200 {
+        if f() {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("not within 10 s: {what}");
+}
+
+/// Two flooders connected to B: one sends 400 copies of a valid batch announcement (each a
+/// new gossip message), which B checks up to the peer's budget and then ignores unchecked;
+/// the other sends 40 invalid messages, and B bans it at its 16th (disconnected, the rest
+/// unchecked). Meanwhile A's fraud proof still reaches B.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn floods_are_rate_limited_and_invalid_senders_banned() {
+    use verity_net::limits::{GOSSIP_BURST, MAX_STRIKES};
+    use verity_net::{BatchAnnouncement, TOPIC_BATCHES};
+    let base = 7_500_000 + u64::from(std::process::id() % 1000) * 10;
+    let addr = |p: u64| -> Multiaddr { format!("/memory/{p}").parse().unwrap() };
+    let (a, _ea) = node(base, vec![]).await;
+    let (b, mut eb) = node(base + 1, vec![addr(base)]).await;
+    let (replayer, _er) = node(base + 2, vec![addr(base + 1)]).await;
+    let (garbler, _eg) = node(base + 3, vec![addr(base + 1)]).await;
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    assert!(b.peers().await.unwrap().contains(&garbler.peer_id));
+
+    let (model, inputs) = common::fixture("mlp_digits");
+    let claim = verity_dispute::cheat(&model, &inputs, verity_dispute::Cheat::None).unwrap().unwrap();
+    let bodies: Vec<_> = (0..2).map(|i| claim.receipt_body(model.id_bytes(), 1_700_000_000 + i)).collect();
+    let receipts = common::signer().sign_batch(&bodies).unwrap();
+    let announcement = BatchAnnouncement::from_batch(&receipts, 1).unwrap().encode();
+    for _ in 0..400 {
+        replayer.publish(TOPIC_BATCHES, announcement.clone()).await.unwrap();
+    }
+    let count = |name: &str| b.book.lock().unwrap().counter(name);
+    until("B ignores the replayer's messages past its budget", || count("gossip_rate_limited") > 0).await;
+    let checked = count("batches_accepted") + count("rejected_replayed");
+    assert!(checked <= GOSSIP_BURST as u64 + 50, "{checked} messages of one peer checked in a burst");
+    assert_eq!(count("batches_accepted"), 1);
+    assert_eq!(count("peers_banned"), 0, "replays are not strikes");
+
+    for i in 0..40u8 {
+        garbler.publish(TOPIC_FRAUD, vec![i; 3]).await.unwrap();
+    }
+    until("B bans the garbler", || count("peers_banned") == 1).await;
+    assert!(count("rejected_truncated") <= MAX_STRIKES as u64, "{} invalid messages checked", count("rejected_truncated"));
+    for _ in 0..100 {
+        if !b.peers().await.unwrap().contains(&garbler.peer_id) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(!b.peers().await.unwrap().contains(&garbler.peer_id), "the banned peer is disconnected");
+    garbler.dial(addr(base + 1)).unwrap();
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert!(!b.peers().await.unwrap().contains(&garbler.peer_id), "and refused when it dials again");
+
+    // The others keep serving: A's fraud proof convicts at B.
+    let proof = common::cheat_proof();
+    a.publish(TOPIC_FRAUD, proof.encode()).await.unwrap();
+    wait_for(&mut eb, |e| matches!(e, Event::Accepted(Accepted::Conviction(_)))).await;
+    assert_eq!(count("peers_banned"), 1);
+    println!(
+        "B: {checked} of 400 replays checked, {} ignored past the budget; {} invalid checked before the ban, {} after it unchecked",
+        count("gossip_rate_limited"),
+        count("rejected_truncated"),
+        count("gossip_from_banned")
+    );
+}

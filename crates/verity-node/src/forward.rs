@@ -224,6 +224,9 @@ async fn dispute_here(st: &Arc<AppState>, body: &[u8]) -> ApiResult<Vec<u8>> {
     let st2 = st.clone();
     tokio::task::spawn_blocking(move || {
         let _permit = permit;
+        if step.executor_moves >= 2 {
+            crate::hooks::Pause::at(&st2.config.pause, "net:dispute-step");
+        }
         let d = crate::defence::Defence::of(&st2, record)?;
         let mut player = d.player();
         let statement = d.statement()?;

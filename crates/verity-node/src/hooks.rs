@@ -9,7 +9,8 @@
 //! `proof-job:before-commit` (a proof job written into an open redb transaction, not
 //! committed), `proof:proving` (a job marked running, proving started, holding a compute
 //! slot), `proof:blob-tmp-written` / `proof:blob-renamed` (the proof file durable in
-//! `blobs/tmp`, or renamed into `blobs/proofs`, before the commit that marks the job done).
+//! `blobs/tmp`, or renamed into `blobs/proofs`, before the commit that marks the job done),
+//! `net:dispute-step` (answering a network dispute step, from the executor's third move on).
 
 use std::sync::{Arc, Condvar, Mutex};
 

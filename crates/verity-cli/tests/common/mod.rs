@@ -36,9 +36,15 @@ impl NodeProc {
 
     /// [`NodeProc::start`] with more `verity node` flags.
     pub fn start_with(data: &Path, pause_at: Option<&str>, flags: &[&str]) -> NodeProc {
+        Self::start_env(data, pause_at, flags, &[])
+    }
+
+    /// [`NodeProc::start_with`] with more environment variables.
+    pub fn start_env(data: &Path, pause_at: Option<&str>, flags: &[&str], env: &[(&str, &str)]) -> NodeProc {
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_verity"));
         cmd.args(["node", "--data", data.to_str().unwrap(), "--listen", "127.0.0.1:0"])
             .args(flags)
+            .envs(env.iter().copied())
             .env("VERITY_API_KEY", KEY)
             .env_remove("VERITY_NODE_TEST_PAUSE_AT")
             .stdout(Stdio::piped())
@@ -65,6 +71,11 @@ impl NodeProc {
     pub fn wait_paused(&self) {
         let line = self.lines.recv_timeout(Duration::from_secs(60)).expect("the node never reached its pause point");
         assert!(line.starts_with("verity node: paused at"), "{line}");
+    }
+
+    /// Whether the node prints that it reached its pause point within `secs` seconds.
+    pub fn paused_within(&self, secs: u64) -> bool {
+        self.lines.recv_timeout(Duration::from_secs(secs)).is_ok_and(|l| l.starts_with("verity node: paused at"))
     }
 
     /// SIGKILL: no destructor, no flush, no graceful anything.
