@@ -13,10 +13,14 @@ use libp2p::PeerId;
 
 /// Invalid gossip messages and malformed requests a peer may send before it is banned.
 pub const MAX_STRIKES: u32 = 16;
-/// Gossip messages per second a peer may hand over for checking, sustained …
-pub const GOSSIP_PER_SECOND: f64 = 50.0;
+/// Budget units per second a peer may spend on gossip it hands over for checking,
+/// sustained (an executor announces one batch per group commit of its receipts) …
+pub const GOSSIP_PER_SECOND: f64 = 500.0;
 /// … and in a burst.
-pub const GOSSIP_BURST: f64 = 200.0;
+pub const GOSSIP_BURST: f64 = 1000.0;
+/// What checking a fraud proof costs from the budget (a referee replay), against 1 for a
+/// batch announcement (a signature and a Merkle root).
+pub const FRAUD_PROOF_COST: f64 = 10.0;
 /// Budgets kept before idle ones are forgotten.
 const MAX_TRACKED: usize = 4096;
 
@@ -38,8 +42,8 @@ pub struct Limits {
 }
 
 impl Limits {
-    /// Whether a gossip message from `peer` is checked, taking one from its budget.
-    pub fn gossip(&mut self, peer: PeerId, now: Instant) -> Verdict {
+    /// Whether a gossip message from `peer` is checked, taking `cost` from its budget.
+    pub fn gossip(&mut self, peer: PeerId, cost: f64, now: Instant) -> Verdict {
         if self.banned.contains(&peer) {
             return Verdict::Banned;
         }
@@ -50,10 +54,10 @@ impl Limits {
         let elapsed = now.saturating_duration_since(*at).as_secs_f64();
         *tokens = (*tokens + elapsed * GOSSIP_PER_SECOND).min(GOSSIP_BURST);
         *at = now;
-        if *tokens < 1.0 {
+        if *tokens < cost {
             return Verdict::Ignore;
         }
-        *tokens -= 1.0;
+        *tokens -= cost;
         Verdict::Check
     }
 
@@ -78,7 +82,7 @@ impl Limits {
     }
 
     /// Forgets the budgets of peers that have not sent anything for a minute (a budget
-    /// refills in four seconds, so nothing is lost), to keep the table bounded.
+    /// refills in two seconds, so nothing is lost), to keep the table bounded.
     fn prune(&mut self, now: Instant) {
         self.buckets.retain(|_, (_, at)| now.saturating_duration_since(*at) < Duration::from_secs(60));
     }
@@ -91,14 +95,17 @@ mod tests {
     #[test]
     fn a_burst_is_allowed_then_the_sustained_rate() {
         let (mut l, p, t0) = (Limits::default(), PeerId::random(), Instant::now());
-        let checked = (0..1000).filter(|_| l.gossip(p, t0) == Verdict::Check).count();
+        let checked = (0..5000).filter(|_| l.gossip(p, 1.0, t0) == Verdict::Check).count();
         assert_eq!(checked, GOSSIP_BURST as usize);
         // One second later the budget has refilled by the sustained rate, no more.
         let t1 = t0 + Duration::from_secs(1);
-        let checked = (0..1000).filter(|_| l.gossip(p, t1) == Verdict::Check).count();
+        let checked = (0..5000).filter(|_| l.gossip(p, 1.0, t1) == Verdict::Check).count();
         assert_eq!(checked, GOSSIP_PER_SECOND as usize);
-        // Another peer has a budget of its own.
-        assert_eq!(l.gossip(PeerId::random(), t1), Verdict::Check);
+        // A fraud proof costs more; another peer has a budget of its own.
+        let t2 = t1 + Duration::from_secs(1);
+        let proofs = (0..5000).filter(|_| l.gossip(p, FRAUD_PROOF_COST, t2) == Verdict::Check).count();
+        assert_eq!(proofs, (GOSSIP_PER_SECOND / FRAUD_PROOF_COST) as usize);
+        assert_eq!(l.gossip(PeerId::random(), 1.0, t1), Verdict::Check);
     }
 
     #[test]
@@ -108,7 +115,7 @@ mod tests {
         assert_eq!(bans.iter().filter(|&&b| b).count(), 1);
         assert!(bans[MAX_STRIKES as usize - 1]);
         assert!(l.is_banned(&p) && !l.is_banned(&q));
-        assert_eq!(l.gossip(p, Instant::now()), Verdict::Banned);
-        assert_eq!(l.gossip(q, Instant::now()), Verdict::Check);
+        assert_eq!(l.gossip(p, 1.0, Instant::now()), Verdict::Banned);
+        assert_eq!(l.gossip(q, 1.0, Instant::now()), Verdict::Check);
     }
 }

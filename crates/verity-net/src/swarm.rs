@@ -25,7 +25,7 @@ use tokio::sync::{mpsc, oneshot};
 use crate::book::{Accepted, Book};
 use crate::codec::{self, Kind, HEADER_LEN};
 use crate::error::NetError;
-use crate::limits::{Limits, Verdict};
+use crate::limits::{Limits, Verdict, FRAUD_PROOF_COST};
 use crate::record::NodeRecord;
 
 pub const TOPIC_BATCHES: &str = "/verity/batches/1";
@@ -451,7 +451,8 @@ impl Task {
                 message,
             })) => {
                 let topic = message.topic.as_str().to_string();
-                let verdict = self.limits.gossip(propagation_source, Instant::now());
+                let cost = if topic == TOPIC_FRAUD { FRAUD_PROOF_COST } else { 1.0 };
+                let verdict = self.limits.gossip(propagation_source, cost, Instant::now());
                 if verdict != Verdict::Check {
                     let what = if verdict == Verdict::Banned { "gossip_from_banned" } else { "gossip_rate_limited" };
                     self.handle.book.lock().expect("book lock").count(what);
