@@ -136,4 +136,12 @@ fn integer_inputs_and_booleans_are_exact() {
     // Every integer in range quantizes to itself.
     let q = quantize_inputs(&model, &[(-20..-4).map(f64::from).collect()]).unwrap();
     assert_eq!(q[0].data, (-20..-4).collect::<Vec<i32>>());
+    // One past the range is refused, not saturated into another integer.
+    for (at, big) in [(0, 32768.0), (15, -32769.0), (3, 1e12)] {
+        let mut x: Vec<f64> = (-20..-4).map(f64::from).collect();
+        x[at] = big;
+        let e = quantize_inputs(&model, &[x]).unwrap_err().to_string();
+        assert!(e.contains(&format!("value {at} is {big}, outside -32768..=32767")), "{e}");
+    }
+    assert!(quantize_inputs(&model, &[vec![32767.0; 16]]).is_ok());
 }

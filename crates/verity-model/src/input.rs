@@ -99,6 +99,16 @@ pub fn quantize_input(model: &Model, i: usize, x: &[f64]) -> Result<Tensor> {
     }
     let (lo, hi) = qrange(v.bits);
     let affine = model.input_affine.get(i);
+    // At scale 1 with no affine map the input is exact (an ONNX integer or boolean input):
+    // a value past the range would saturate into another value, so it is refused instead.
+    if v.scale == 1.0 && affine.is_none() {
+        if let Some(p) = x.iter().position(|x| x.round() < lo as f64 || x.round() > hi as f64) {
+            return err(format!(
+                "input '{}' value {p} is {}, outside {lo}..={hi}, the range of this exact {}-bit input",
+                v.name, x[p], v.bits
+            ));
+        }
+    }
     let data = x
         .iter()
         .enumerate()
