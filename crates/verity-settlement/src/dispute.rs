@@ -211,11 +211,8 @@ impl Settlement {
         proof: &DisputeGame::StepProof,
     ) -> Vec<NodeBytes::Piece> {
         let tree = verity_model::id::node_pieces(node);
-        let piece = |i: usize| NodeBytes::Piece {
-            index: i as u32,
-            data: node[i * NODE_PIECE_LEN..node.len().min((i + 1) * NODE_PIECE_LEN)].to_vec().into(),
-            path: bs(&tree.path(i)),
-        };
+        let piece =
+            |i: usize| NodeBytes::Piece { index: i as u32, data: piece_of(node, i).to_vec().into(), path: bs(&tree.path(i)) };
         let count = node.len().div_ceil(NODE_PIECE_LEN);
         let Ok(g) = self.game() else { return vec![piece(0)] };
         let mut opened = std::collections::BTreeSet::from([0usize]);
@@ -521,6 +518,11 @@ pub async fn run_claim(
     })
 }
 
+/// Piece `i` of a node encoding (empty past its end).
+fn piece_of(node: &[u8], i: usize) -> &[u8] {
+    node.get(i * NODE_PIECE_LEN..node.len().min((i + 1) * NODE_PIECE_LEN)).unwrap_or_default()
+}
+
 fn signer_address(s: &verity_receipt::Signer) -> alloy::primitives::Address {
     s.address().into()
 }
@@ -564,11 +566,7 @@ impl Settlement {
             .collect();
         let pieces = pieces
             .iter()
-            .map(|&i| R0::Piece {
-                index: i as u32,
-                data: node.get(i * NODE_PIECE_LEN..node.len().min((i + 1) * NODE_PIECE_LEN)).unwrap_or_default().to_vec().into(),
-                path: vec![],
-            })
+            .map(|&i| R0::Piece { index: i as u32, data: piece_of(node, i).to_vec().into(), path: vec![] })
             .collect();
         let out = r
             .evaluate(s, U256::from(node.len()), pieces, U256::from(j), chunks)
