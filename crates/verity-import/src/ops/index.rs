@@ -1,13 +1,15 @@
 //! Indexing with constant indices: GatherElements, GatherND, ScatterElements, ScatterND
 //! and Trilu. The indices are known at import, so each op is a map from output positions
 //! to source positions: a Gather over the flattened input (values copied exactly), and
-//! for the scatters a Where between the data and the gathered updates.
+//! for the scatters a Where between the data and the gathered updates (combined with the
+//! data first under a reduction).
 
 use crate::error::Result;
-use crate::fgraph::FOp;
+use crate::fgraph::{Binary, FOp};
 use crate::ftensor::{for_each_index, FTensor};
 use crate::translate::{norm_axis, Builder, Cx, Out};
 use verity_model::shape::numel;
+use verity_model::CmpMode;
 
 /// Row-major strides of `shape`.
 fn strides(shape: &[usize]) -> Vec<usize> {
@@ -106,21 +108,38 @@ pub fn gather_nd(b: &mut Builder, cx: &Cx) -> Result<Out> {
     Ok(Out::Node(pick(src, shape), vec![flat(b, cx, x)?]))
 }
 
-/// The scatters: every output position takes the data, or the update written there
-/// last (ONNX leaves duplicate indices undefined; the last write wins here, as in
-/// onnxruntime). Only `reduction="none"` is supported.
+/// How a scatter combines what is already at a position with an update written there.
+#[derive(Clone, Copy, PartialEq)]
+enum Reduction {
+    /// The update replaces it (duplicates: the last write wins, as in onnxruntime; ONNX
+    /// leaves them undefined).
+    None,
+    Add,
+    Mul,
+    Max,
+    Min,
+}
+
+/// The scatters. Per output position, the updates written there in index order; with
+/// `reduction="none"` the position takes the last one (or keeps the data), otherwise the
+/// data is combined with each in turn: one Gather of the updates and one masked combine
+/// per level of duplication (a position written twice needs two levels).
 pub fn scatter(b: &mut Builder, cx: &Cx) -> Result<Out> {
     let (data, updates) = (cx.x()?, cx.input(2)?);
     let s = cx.shape_of(data);
     let us = cx.shape_of(updates);
     let idx = cx.konst_in(1, "indices")?;
-    match cx.a.string("reduction").as_deref().unwrap_or("none") {
-        "none" => {}
-        r => return Err(cx.fail(format!("reduction '{r}' is not supported (only 'none')"))),
-    }
+    let reduction = match cx.a.string("reduction").as_deref().unwrap_or("none") {
+        "none" => Reduction::None,
+        "add" => Reduction::Add,
+        "mul" => Reduction::Mul,
+        "max" => Reduction::Max,
+        "min" => Reduction::Min,
+        r => return Err(cx.fail(format!("reduction '{r}' is not one of none, add, mul, max, min"))),
+    };
     let n = numel(&s);
-    // Per output position: the flat update position written there, if any.
-    let mut from: Vec<Option<usize>> = vec![None; n];
+    // Per output position: the flat update positions written there, in index order.
+    let mut from: Vec<Vec<usize>> = vec![Vec::new(); n];
     if cx.op == "ScatterND" {
         let (offsets, slice) = nd_offsets(cx, &s, &idx, 0)?;
         let q = *idx.shape.last().unwrap_or(&0);
@@ -130,7 +149,7 @@ pub fn scatter(b: &mut Builder, cx: &Cx) -> Result<Out> {
             return Err(cx.fail(format!("updates shape {us:?} must be {want:?}")));
         }
         for (t, &o) in offsets.iter().enumerate() {
-            (0..slice).for_each(|k| from[o + k] = Some(t * slice + k));
+            (0..slice).for_each(|k| from[o + k].push(t * slice + k));
         }
     } else {
         let axis = norm_axis(cx.a.int("axis", 0), s.len()).ok_or_else(|| cx.fail("axis out of range"))?;
@@ -142,7 +161,7 @@ pub fn scatter(b: &mut Builder, cx: &Cx) -> Result<Out> {
         for_each_index(&us, |p| {
             let u: usize = p.iter().zip(&ist).map(|(a, b)| a * b).sum();
             match wrap(cx, vals[u], s[axis]) {
-                Ok(j) => from[p.iter().enumerate().map(|(d, &v)| if d == axis { j } else { v } * st[d]).sum::<usize>()] = Some(u),
+                Ok(j) => from[p.iter().enumerate().map(|(d, &v)| if d == axis { j } else { v } * st[d]).sum::<usize>()].push(u),
                 Err(e) => {
                     err.get_or_insert(e);
                 }
@@ -152,12 +171,35 @@ pub fn scatter(b: &mut Builder, cx: &Cx) -> Result<Out> {
             return Err(e);
         }
     }
-    let src: Vec<usize> = from.iter().map(|f| f.unwrap_or(0)).collect();
+    if reduction == Reduction::None {
+        from.iter_mut().for_each(|f| *f = f.last().copied().into_iter().collect());
+    }
+    let levels = from.iter().map(Vec::len).max().unwrap_or(0).max(1);
     let u = flat(b, cx, updates)?;
-    let gathered = b.push(cx.name, cx.op, pick(src, s.clone()), vec![u], &cx.part("updates"))?;
-    let mask = FTensor::new(s.clone(), from.iter().map(|f| f.is_some() as u8 as f64).collect());
-    let mask = b.add_const(&cx.part("written"), mask);
-    Ok(Out::Node(FOp::Where, vec![mask, gathered, data]))
+    let mut acc = data;
+    for level in 0..levels {
+        let last = level + 1 == levels;
+        let part = |what: &str| if level == 0 { cx.part(what) } else { cx.part(&format!("{what}{level}")) };
+        let src: Vec<usize> = from.iter().map(|f| f.get(level).copied().unwrap_or(0)).collect();
+        let written = FTensor::new(s.clone(), from.iter().map(|f| (f.len() > level) as u8 as f64).collect());
+        let mask = b.add_const(&part("written"), written);
+        let g = b.push(cx.name, cx.op, pick(src, s.clone()), vec![u], &part("updates"))?;
+        let value = match reduction {
+            Reduction::None => g,
+            Reduction::Add => b.push(cx.name, cx.op, FOp::Binary(Binary::Add), vec![acc, g], &part("sum"))?,
+            Reduction::Mul => b.push(cx.name, cx.op, FOp::Binary(Binary::Mul), vec![acc, g], &part("product"))?,
+            Reduction::Max | Reduction::Min => {
+                let mode = if reduction == Reduction::Max { CmpMode::Greater } else { CmpMode::Less };
+                let keep = b.push(cx.name, cx.op, FOp::Compare(mode), vec![acc, g], &part("keep"))?;
+                b.push(cx.name, cx.op, FOp::Where, vec![keep, acc, g], &part("extreme"))?
+            }
+        };
+        if last {
+            return Ok(Out::Node(FOp::Where, vec![mask, value, acc]));
+        }
+        acc = b.push(cx.name, cx.op, FOp::Where, vec![mask, value, acc], &part("merged"))?;
+    }
+    unreachable!("the last level returns")
 }
 
 /// Trilu: the kept triangle (`upper`, diagonal offset `k`) selected by a constant mask;
