@@ -3,7 +3,7 @@
 //! to `[batch, free, contracted]` and `[batch, contracted, free]`, multiplied (a Linear
 //! when one side is a constant matrix, else a MatMul), and the result is reshaped and
 //! transposed to the output's letter order. An ellipsis is spelled out as upper-case
-//! letters; repeated letters within one operand (diagonals) are refused.
+//! letters; a letter repeated within one operand takes that operand's diagonal first.
 
 use crate::error::Result;
 use crate::fgraph::FOp;
@@ -100,14 +100,11 @@ pub fn einsum(b: &mut Builder, cx: &Cx) -> Result<Out> {
             )));
         }
         for (k, &c) in spec.iter().enumerate() {
-            if spec[..k].contains(&c) {
-                return Err(cx.fail(format!("letter '{c}' repeats within operand {i} (diagonals are not supported)")));
-            }
             if *size.entry(c).or_insert(s[k]) != s[k] {
                 return Err(cx.fail(format!("letter '{c}' has sizes {} and {}", size[&c], s[k])));
             }
         }
-        terms.push(Term { id, letters: spec.clone() });
+        terms.push(diagonal(b, cx, i, Term { id, letters: spec.clone() }, &s)?);
     }
     for (k, &c) in out.iter().enumerate() {
         if !size.contains_key(&c) || out[..k].contains(&c) {
@@ -139,6 +136,41 @@ pub fn einsum(b: &mut Builder, cx: &Cx) -> Result<Out> {
         return Ok(Out::Alias(id));
     }
     Ok(Out::Node(FOp::Transpose { perm }, vec![id]))
+}
+
+/// An operand whose letter repeats (`ii`) stands for its diagonal: a Gather of the
+/// elements whose repeated axes agree, with one axis per distinct letter, in the order of
+/// their first occurrence.
+fn diagonal(b: &mut Builder, cx: &Cx, i: usize, t: Term, s: &[usize]) -> Result<Term> {
+    let mut letters: Vec<char> = Vec::new();
+    t.letters.iter().for_each(|c| {
+        if !letters.contains(c) {
+            letters.push(*c)
+        }
+    });
+    if letters.len() == t.letters.len() {
+        return Ok(t);
+    }
+    let shape: Vec<usize> = letters.iter().map(|c| s[t.letters.iter().position(|d| d == c).expect("a letter of t")]).collect();
+    let mut strides = vec![1; s.len()];
+    for d in (0..s.len().saturating_sub(1)).rev() {
+        strides[d] = strides[d + 1] * s[d + 1];
+    }
+    // For each letter of the diagonal, the stride it moves in the source (its axes' sum).
+    let step: Vec<usize> =
+        letters.iter().map(|c| t.letters.iter().zip(&strides).filter(|(d, _)| *d == c).map(|(_, st)| st).sum()).collect();
+    let mut indices = Vec::new();
+    f::for_each_index(&shape, |p| indices.push(p.iter().zip(&step).map(|(a, b)| a * b).sum()));
+    let flat = FOp::Reshape { shape: vec![s.iter().product()] };
+    let x = b.push(cx.name, cx.op, flat, vec![t.id], &cx.part(&format!("flat{i}")))?;
+    let id = b.push(
+        cx.name,
+        cx.op,
+        FOp::Gather { axis: 0, indices, indices_shape: shape },
+        vec![x],
+        &cx.part(&format!("diagonal{i}")),
+    )?;
+    Ok(Term { id, letters })
 }
 
 /// `a · b` over their shared letters that the output lacks; returns the product's value

@@ -139,9 +139,9 @@ pub fn pow(_: &mut Builder, cx: &Cx) -> Result<Out> {
     Ok(Out::Node(FOp::Unary(Unary::Pow(e)), vec![x]))
 }
 
-/// Max/Min of a run-time tensor and constants that are one value: a clamp of `x`
-/// (exact: it clamps at the quantized bound). Max/Min of two run-time tensors needs a
-/// canonical select, which does not exist yet.
+/// Max/Min: constants that are one value fold into a clamp of the first run-time operand
+/// (exact: it clamps at the quantized bound); run-time operands are combined pairwise
+/// with a Compare and a Where.
 pub fn max_min(b: &mut Builder, cx: &Cx) -> Result<Out> {
     let ids: Vec<usize> = (0..cx.n_inputs()).map(|i| cx.input(i)).collect::<Result<_>>()?;
     if ids.is_empty() {
