@@ -152,10 +152,7 @@ fn diagonal(b: &mut Builder, cx: &Cx, i: usize, t: Term, s: &[usize]) -> Result<
         return Ok(t);
     }
     let shape: Vec<usize> = letters.iter().map(|c| s[t.letters.iter().position(|d| d == c).expect("a letter of t")]).collect();
-    let mut strides = vec![1; s.len()];
-    for d in (0..s.len().saturating_sub(1)).rev() {
-        strides[d] = strides[d + 1] * s[d + 1];
-    }
+    let strides = verity_model::shape::strides(s);
     // For each letter of the diagonal, the stride it moves in the source (its axes' sum).
     let step: Vec<usize> =
         letters.iter().map(|c| t.letters.iter().zip(&strides).filter(|(d, _)| *d == c).map(|(_, st)| st).sum()).collect();

@@ -8,17 +8,8 @@ use crate::error::Result;
 use crate::fgraph::{Binary, FOp};
 use crate::ftensor::{for_each_index, FTensor};
 use crate::translate::{norm_axis, Builder, Cx, Out};
-use verity_model::shape::numel;
+use verity_model::shape::{numel, strides};
 use verity_model::CmpMode;
-
-/// Row-major strides of `shape`.
-fn strides(shape: &[usize]) -> Vec<usize> {
-    let mut st = vec![1; shape.len()];
-    for d in (0..shape.len().saturating_sub(1)).rev() {
-        st[d] = st[d + 1] * shape[d + 1];
-    }
-    st
-}
 
 /// Index `i` (negative from the end) into an axis of `d`, or an error naming it.
 fn wrap(cx: &Cx, i: i64, d: usize) -> Result<usize> {
