@@ -4,10 +4,13 @@
 //! Every op's output is committed, in order, into the position's trace (`trace.rs`); the
 //! per-element functions here are the ones the dispute referee recomputes with.
 
-use rayon::prelude::*;
-
+use crate::attention;
 use crate::model::{Model, QMatrix, BLOCK, EXP_RANGE, FRAC, ONE, SIG_RANGE, TFRAC, TSTEP, WFRAC};
-use crate::trace::{commit_op, Hash, Layout};
+use crate::packed;
+pub use crate::packed::Acts;
+use crate::team::Team;
+use crate::trace::{Hash, Layout};
+use std::sync::Mutex;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Kernel {
@@ -19,6 +22,15 @@ pub enum Kernel {
 #[inline]
 pub fn rdiv(a: i128, b: i128) -> i128 {
     debug_assert!(b > 0);
+    // The same quotient in i64 when nothing can overflow: i128 division is a library call,
+    // several times slower, and most operands are small.
+    // Written on magnitudes, the sign put back with a select: operands of either sign are
+    // equally likely, and a branch on it is mispredicted half the time.
+    const SMALL: i128 = 1 << 62;
+    if a.abs() < SMALL && b < SMALL {
+        let q = ((a.unsigned_abs() as u64 + b as u64 / 2) / b as u64) as i64;
+        return if a < 0 { -q } else { q } as i128;
+    }
     if a >= 0 {
         (a + b / 2) / b
     } else {
@@ -74,9 +86,8 @@ pub fn matvec_sums(w: &QMatrix, a: &[i32]) -> Vec<i128> {
 
 /// Row `r` of [`matvec_reference`], for recomputing one element.
 pub fn matvec_row(w: &QMatrix, a: &[i32], r: usize) -> i32 {
-    let (s, x) = quantize_blocks(a);
-    let sx: Vec<i64> = x.chunks_exact(BLOCK).map(|c| c.iter().map(|v| *v as i64).sum()).collect();
-    row_fast(w, r, &s, &x, &sx)
+    let acts = Acts::new(a);
+    row_fast(w, r, &acts.s, &acts.x, &acts.sx)
 }
 
 /// Row `r` of the product: block dots eight blocks at a time (`dots.rs`), then each
@@ -100,17 +111,17 @@ fn row_fast(w: &QMatrix, r: usize, s: &[i64], x: &[i8], sx: &[i64]) -> i32 {
     sat(rdiv(acc, 127i128 << WFRAC))
 }
 
-pub fn matvec_fast(w: &QMatrix, a: &[i32]) -> Vec<i32> {
-    let (s, x) = quantize_blocks(a);
-    let sx: Vec<i64> = x.chunks_exact(BLOCK).map(|c| c.iter().map(|v| *v as i64).sum()).collect();
-    let mut y = vec![0i32; w.rows];
-    const CHUNK: usize = 64;
-    y.par_chunks_mut(CHUNK).enumerate().for_each(|(c, out)| {
-        for (j, o) in out.iter_mut().enumerate() {
-            *o = row_fast(w, c * CHUNK + j, &s, &x, &sx);
+/// Rows `rows` of [`matvec_reference`]'s numbers: the AVX-512 kernel (`packed.rs`) where
+/// the CPU has it and its overflow bound holds, the i128 path otherwise.
+pub fn matvec_rows(w: &QMatrix, a: &Acts, rows: std::ops::Range<usize>, out: &mut [i32]) {
+    match w.packed.as_ref().filter(|p| packed::supported() && a.fits_i64(p)) {
+        Some(p) => packed::rows(p, a, rows, out),
+        None => {
+            for (o, r) in out.iter_mut().zip(rows) {
+                *o = row_fast(w, r, &a.s, &a.x, &a.sx);
+            }
         }
-    });
-    y
+    }
 }
 
 /// Integer RMSNorm: `r = isqrt(floor(Σx²/n) + eps)`, `y = rdiv(x·g, r)`.
@@ -128,13 +139,13 @@ pub fn rope_pair(model: &Model, a: i32, b: i32, pos: usize, i: usize) -> (i32, i
     (sat(rdiv(a * c as i128 - b * s as i128, 1 << TFRAC)), sat(rdiv(a * s as i128 + b * c as i128, 1 << TFRAC)))
 }
 
-/// Rotary positions on adjacent pairs (GGUF's Llama layout), one head of `hd` values.
-fn rope(model: &Model, v: &mut [i32], pos: usize) {
-    let half = model.config.head_dim / 2;
-    for head in v.chunks_exact_mut(model.config.head_dim) {
-        for i in 0..half {
-            (head[2 * i], head[2 * i + 1]) = rope_pair(model, head[2 * i], head[2 * i + 1], pos, i);
-        }
+/// Rotary positions on adjacent pairs (GGUF's Llama layout) of the rows `r0..` of a
+/// product, heads of `head_dim` rows (`r0` even).
+fn rope(model: &Model, r0: usize, v: &mut [i32], pos: usize) {
+    let hd = model.config.head_dim;
+    for (k, pair) in v.chunks_exact_mut(2).enumerate() {
+        let i = ((r0 + 2 * k) % hd) / 2;
+        (pair[0], pair[1]) = rope_pair(model, pair[0], pair[1], pos, i);
     }
 }
 
@@ -201,10 +212,13 @@ fn silu(model: &Model, x: i32) -> i64 {
 pub struct Session<'m> {
     pub model: &'m Model,
     kernel: Kernel,
-    pool: rayon::ThreadPool,
+    team: Team,
     /// Per layer: keys and values, `[pos][n_head_kv·head_dim]` flattened.
     k_cache: Vec<Vec<i32>>,
     v_cache: Vec<Vec<i32>>,
+    /// Per layer: the largest `|key|` and `|value|` cached, for the attention bounds.
+    k_max: Vec<u32>,
+    v_max: Vec<u32>,
     pub pos: usize,
 }
 
@@ -216,21 +230,118 @@ pub struct Step {
     pub op_roots: Vec<Hash>,
 }
 
+/// Elementwise work on each thread's rows of the products of [`Session::mv_then`].
+type Post<'a> = dyn Fn(&mut [(usize, &mut [i32])]) + Sync + 'a;
+
 /// Sees (and may change, to model a cheat) every op output before it is committed and used.
 pub type Hook<'a> = dyn FnMut(usize, &mut Vec<i32>) + 'a;
 
 impl<'m> Session<'m> {
     pub fn new(model: &'m Model, kernel: Kernel, threads: usize) -> Session<'m> {
-        let pool = rayon::ThreadPoolBuilder::new().num_threads(threads.max(1)).build().expect("thread pool");
         let n = model.config.n_layer;
-        Session { model, kernel, pool, k_cache: vec![Vec::new(); n], v_cache: vec![Vec::new(); n], pos: 0 }
+        Session {
+            model,
+            kernel,
+            team: Team::new(threads),
+            k_cache: vec![Vec::new(); n],
+            v_cache: vec![Vec::new(); n],
+            k_max: vec![0; n],
+            v_max: vec![0; n],
+            pos: 0,
+        }
     }
 
-    fn mv(&self, w: &QMatrix, a: &[i32]) -> Vec<i32> {
-        match self.kernel {
-            Kernel::Reference => matvec_reference(w, a),
-            Kernel::Fast => self.pool.install(|| matvec_fast(w, a)),
+    /// `w·a` for every `w`, the activations quantized once. With `t` threads each product
+    /// is cut into `t` row ranges (multiples of 16 rows); thread `j` computes range `j` of
+    /// every product, so the team is started once per call, not once per matrix.
+    fn mv<const N: usize>(&self, ws: [&QMatrix; N], a: &[i32]) -> [Vec<i32>; N] {
+        self.mv_then(ws, a, &|_| {})
+    }
+
+    /// [`Session::mv`], then `post` on each thread's rows, as `(first row, values)` of every
+    /// product (the same rows of products with as many rows): elementwise work that would
+    /// otherwise run on one thread while the others wait.
+    fn mv_then<const N: usize>(&self, ws: [&QMatrix; N], a: &[i32], post: &Post<'_>) -> [Vec<i32>; N] {
+        let mut ys = ws.map(|w| vec![0i32; w.rows]);
+        if self.kernel == Kernel::Reference {
+            for (y, w) in ys.iter_mut().zip(ws) {
+                *y = matvec_reference(w, a);
+            }
+            post(&mut ys.iter_mut().map(|y| (0, y.as_mut_slice())).collect::<Vec<_>>());
+            return ys;
         }
+        let acts = Acts::new(a);
+        let t = self.team.threads();
+        // Thread j's share: rows [j·per, (j+1)·per) of every product, possibly none.
+        let mut shares: Vec<Vec<(usize, &mut [i32])>> = (0..t).map(|_| Vec::with_capacity(N)).collect();
+        for y in ys.iter_mut() {
+            let (len, per) = (y.len(), y.len().div_ceil(t).next_multiple_of(16));
+            let mut rest = y.as_mut_slice();
+            for (j, share) in shares.iter_mut().enumerate() {
+                let (mine, more) = rest.split_at_mut(per.min(rest.len()));
+                share.push(((j * per).min(len), mine));
+                rest = more;
+            }
+        }
+        let shares: Vec<Mutex<Vec<_>>> = shares.into_iter().map(Mutex::new).collect();
+        self.team.run(&|j| {
+            let mut share = shares[j].lock().expect("share lock");
+            for (w, (r0, out)) in ws.iter().zip(share.iter_mut()).filter(|(_, (_, out))| !out.is_empty()) {
+                matvec_rows(w, &acts, *r0..*r0 + out.len(), out);
+            }
+            post(&mut share);
+        });
+        drop(shares);
+        ys
+    }
+
+    /// Each query head's attention weights over the cached positions of layer `li`, the
+    /// heads spread over the team.
+    fn attention_weights(&self, li: usize, q: &[i32]) -> Vec<Vec<i32>> {
+        let (m, c) = (self.model, &self.model.config);
+        let (hd, kvd, group) = (c.head_dim, c.n_head_kv * c.head_dim, c.n_head / c.n_head_kv);
+        let kc = &self.k_cache[li];
+        let n = kc.len() / kvd;
+        let weights: Vec<Mutex<Vec<i32>>> = (0..c.n_head).map(|_| Mutex::new(Vec::new())).collect();
+        let t = self.team.threads();
+        self.team.run(&|j| {
+            for head in (j..c.n_head).step_by(t) {
+                let (g, qh) = (head / group, &q[head * hd..(head + 1) * hd]);
+                let scores = match self.kernel {
+                    Kernel::Reference => {
+                        (0..n).map(|p| attn_score(m, qh, &kc[p * kvd + g * hd..p * kvd + (g + 1) * hd])).collect()
+                    }
+                    Kernel::Fast => attention::scores(m, qh, kc, kvd, g * hd, self.k_max[li]),
+                };
+                let mx = *scores.iter().max().expect("n >= 1");
+                // exp(-t) <= 2^30: the weights fit i32.
+                *weights[head].lock().expect("head lock") = scores.iter().map(|s| exp_neg(m, mx - s) as i32).collect();
+            }
+        });
+        weights.into_iter().map(|w| w.into_inner().expect("head lock")).collect()
+    }
+
+    /// The heads' weighted sums of the cached values of layer `li`, spread over the team.
+    fn attention_mix(&self, li: usize, weights: &[Vec<i32>]) -> Vec<i32> {
+        let c = &self.model.config;
+        let (hd, kvd, group) = (c.head_dim, c.n_head_kv * c.head_dim, c.n_head / c.n_head_kv);
+        let vc = &self.v_cache[li];
+        let mut att = vec![0i32; c.n_embd];
+        let t = self.team.threads();
+        let outs: Vec<Mutex<&mut [i32]>> = att.chunks_mut(hd).map(Mutex::new).collect();
+        self.team.run(&|j| {
+            for head in (j..c.n_head).step_by(t) {
+                let (g, w) = (head / group, &weights[head]);
+                let mut out = outs[head].lock().expect("head lock");
+                if self.kernel == Kernel::Reference || !attention::mix(w, vc, kvd, g * hd, self.v_max[li], &mut out) {
+                    for (i, o) in out.iter_mut().enumerate() {
+                        *o = attn_mix(w, (0..w.len()).map(|p| vc[p * kvd + g * hd + i]));
+                    }
+                }
+            }
+        });
+        drop(outs);
+        att
     }
 
     /// Runs one token at the next position. The caller checks the context bound.
@@ -244,68 +355,64 @@ impl<'m> Session<'m> {
         let c = &m.config;
         assert!(self.pos < m.context && (token as usize) < c.vocab, "caller checks bounds");
         let pos = self.pos;
-        let layout = Layout::of(c);
-        let mut roots = Vec::with_capacity(layout.n_ops());
+        // Outputs are hashed together at the end of the step, spread over the team; the
+        // hook still sees (and may change) each one before it is used.
+        let mut outputs: Vec<Vec<i32>> = Vec::with_capacity(Layout::of(c).n_ops());
         let mut rec = |v: &mut Vec<i32>| {
-            hook(roots.len(), v);
-            roots.push(commit_op(v));
+            hook(outputs.len(), v);
+            outputs.push(v.clone());
         };
         let t = token as usize;
         let mut x: Vec<i32> = (0..c.n_embd).map(|i| embed_value(m, t, i)).collect();
         rec(&mut x);
-        let hd = c.head_dim;
-        let kvd = c.n_head_kv * hd;
-        let group = c.n_head / c.n_head_kv;
         for (li, l) in m.layers.iter().enumerate() {
             let mut h = rmsnorm(&x, &l.attn_norm, m.eps_q32);
             rec(&mut h);
-            let mut q = self.mv(&l.wq, &h);
-            let mut k = self.mv(&l.wk, &h);
-            let mut v = self.mv(&l.wv, &h);
-            rope(m, &mut q, pos);
-            rope(m, &mut k, pos);
+            let [mut q, mut k, mut v] = self.mv_then([&l.wq, &l.wk, &l.wv], &h, &|s| {
+                for (r0, out) in &mut s[..2] {
+                    rope(m, *r0, out, pos);
+                }
+            });
             rec(&mut q);
             rec(&mut k);
             rec(&mut v);
             self.k_cache[li].extend_from_slice(&k);
             self.v_cache[li].extend_from_slice(&v);
-            let (kc, vc) = (&self.k_cache[li], &self.v_cache[li]);
-            let n = pos + 1;
-            let mut att = vec![0i32; c.n_embd];
-            for head in 0..c.n_head {
-                let g = head / group;
-                let qh = &q[head * hd..(head + 1) * hd];
-                let scores: Vec<i64> = (0..n).map(|j| attn_score(m, qh, &kc[j * kvd + g * hd..j * kvd + (g + 1) * hd])).collect();
-                let mx = *scores.iter().max().expect("n >= 1");
-                // exp(-t) <= 2^30: the weights fit i32.
-                let mut w: Vec<i32> = scores.iter().map(|s| exp_neg(m, mx - s) as i32).collect();
-                rec(&mut w);
-                for i in 0..hd {
-                    att[head * hd + i] = attn_mix(&w, (0..n).map(|j| vc[j * kvd + g * hd + i]));
-                }
+            let amax = |v: &[i32]| v.iter().map(|x| x.unsigned_abs()).max().unwrap_or(0);
+            self.k_max[li] = self.k_max[li].max(amax(&k));
+            self.v_max[li] = self.v_max[li].max(amax(&v));
+            let mut weights = self.attention_weights(li, &q);
+            for w in &mut weights {
+                rec(w);
             }
+            let mut att = self.attention_mix(li, &weights);
             rec(&mut att);
-            let o = self.mv(&l.wo, &att);
+            let [o] = self.mv([&l.wo], &att);
             for (a, b) in x.iter_mut().zip(&o) {
                 *a = a.saturating_add(*b);
             }
             rec(&mut x);
             let mut h = rmsnorm(&x, &l.ffn_norm, m.eps_q32);
             rec(&mut h);
-            let gate = self.mv(&l.w_gate, &h);
-            let up = self.mv(&l.w_up, &h);
-            let mut act: Vec<i32> = gate.iter().zip(&up).map(|(g, u)| gated(m, *g, *u)).collect();
+            // The gate's values become the activations, row by row on each thread.
+            let [mut act, _] = self.mv_then([&l.w_gate, &l.w_up], &h, &|s| {
+                let [(_, g), (_, u)] = s else { unreachable!("two products") };
+                for (g, u) in g.iter_mut().zip(u.iter()) {
+                    *g = gated(m, *g, *u);
+                }
+            });
             rec(&mut act);
-            let down = self.mv(&l.w_down, &act);
+            let [down] = self.mv([&l.w_down], &act);
             for (a, b) in x.iter_mut().zip(&down) {
                 *a = a.saturating_add(*b);
             }
             rec(&mut x);
         }
         let h = rmsnorm(&x, &m.out_norm, m.eps_q32);
-        let mut logits = self.mv(&m.embed, &h);
+        let [mut logits] = self.mv([&m.embed], &h);
         rec(&mut logits);
         self.pos += 1;
-        Step { logits, op_roots: roots }
+        let op_roots = crate::trace::commit_ops(&outputs, self.team.threads(), &|f| self.team.run(f));
+        Step { logits, op_roots }
     }
 }

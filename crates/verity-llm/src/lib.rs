@@ -1,11 +1,13 @@
 //! Decoder-only language models (Llama architecture, GGUF) in Verity's exact integer
 //! semantics. The semantics are written in `docs/llm.md`.
 
+mod attention;
 mod dots;
 pub mod error;
 pub mod forward;
 pub mod gguf;
 pub mod model;
+mod packed;
 pub mod tokenizer;
 
 pub use error::{LlmError, Result};
@@ -16,6 +18,7 @@ pub use generate::{complete, Completion, Params};
 pub mod chat;
 pub mod dispute;
 pub mod receipt;
+mod team;
 #[doc(hidden)]
 pub mod testutil;
 pub mod trace;

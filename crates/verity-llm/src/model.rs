@@ -44,11 +44,18 @@ pub struct QMatrix {
     pub m: Vec<i64>,
     /// Codes, one per weight: 0..=15 for Q4_1, -128..=127 for Q8_0.
     pub q: Vec<i8>,
+    /// The fast kernel's copy (`packed.rs`), on CPUs that run it; not part of the model id.
+    pub packed: Option<crate::packed::Packed>,
 }
 
 impl QMatrix {
     pub fn blocks_per_row(&self) -> usize {
         self.cols / BLOCK
+    }
+
+    /// Rebuilds the fast kernel's copy; call it after changing `d`, `m` or `q`.
+    pub fn repack(&mut self) {
+        self.packed = if crate::packed::supported() { crate::packed::Packed::new(self) } else { None };
     }
 }
 
@@ -135,7 +142,7 @@ fn matrix(g: &GgufModel, name: &str, cols: usize, rows: usize) -> Result<QMatrix
     if t.dims != [cols as u64, rows as u64] {
         return Err(bad(format!("shape {:?}, expected [{cols}, {rows}]", t.dims)));
     }
-    if cols % BLOCK != 0 || cols > 8192 {
+    if !cols.is_multiple_of(BLOCK) || cols > 8192 {
         return Err(bad(format!("row length {cols} must be a multiple of 32 and at most 8192")));
     }
     let nb = rows * cols / BLOCK;
@@ -168,7 +175,7 @@ fn matrix(g: &GgufModel, name: &str, cols: usize, rows: usize) -> Result<QMatrix
             }
         }
     }
-    Ok(QMatrix { kind, rows, cols, d, m, q })
+    Ok(QMatrix { kind, rows, cols, d, m, q, packed: None })
 }
 
 /// The only chat template rendered: ChatML (`<|im_start|>role\n…<|im_end|>\n`), which
@@ -251,6 +258,13 @@ impl Model {
             id: [0; 32],
         };
         model.id = model.compute_id();
+        if crate::packed::supported() {
+            let mut ws = vec![&mut model.embed];
+            for l in &mut model.layers {
+                ws.extend([&mut l.wq, &mut l.wk, &mut l.wv, &mut l.wo, &mut l.w_gate, &mut l.w_up, &mut l.w_down]);
+            }
+            crate::packed::Packed::all(ws);
+        }
         Ok(model)
     }
 

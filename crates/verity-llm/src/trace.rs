@@ -122,6 +122,56 @@ pub fn commit_op(values: &[i32]) -> Hash {
     op_root(values.len(), &tree_root(&chunk_leaves(values)))
 }
 
+/// Runs `f(j)` for every thread `j` (`Team::run`).
+pub type Par<'a> = dyn Fn(&(dyn Fn(usize) + Sync)) + 'a;
+
+/// Chunks per piece of [`commit_ops`]' work: an aligned subtree of an op's chunk tree.
+const SPAN: usize = 64;
+
+/// [`commit_op`] of every op, with the hashing cut into pieces (an op's whole chunk tree,
+/// or an aligned subtree of [`SPAN`] chunks of a larger one) that `par(f)` spreads over
+/// `threads` threads by calling `f(j)` for each `j < threads`. The roots are the same.
+pub fn commit_ops(ops: &[Vec<i32>], threads: usize, par: &Par) -> Vec<Hash> {
+    // (op, first chunk, chunks): every op's padded leaf count is a power of two, so its
+    // pieces are whole subtrees and their roots combine into the op's chunk root.
+    let mut pieces = Vec::new();
+    for (i, v) in ops.iter().enumerate() {
+        let padded = chunk_count(v.len()).next_power_of_two();
+        let span = padded.min(SPAN);
+        pieces.extend((0..padded / span).map(|k| (i, k * span, span)));
+    }
+    let total: usize = pieces.iter().map(|p| p.2).sum();
+    let threads = threads.max(1);
+    let roots: Vec<std::sync::Mutex<Hash>> = pieces.iter().map(|_| std::sync::Mutex::new(EMPTY)).collect();
+    par(&|j| {
+        // Thread j takes the pieces whose first chunk falls in its share of all chunks.
+        let (lo, hi) = (total * j / threads, total * (j + 1) / threads);
+        let mut at = 0;
+        for (p, &(i, first, span)) in pieces.iter().enumerate() {
+            if (lo..hi).contains(&at) {
+                let v = &ops[i];
+                let leaves: Vec<Hash> = (first..first + span)
+                    .map(|c| match v.get(c * CHUNK..) {
+                        Some(rest) if c == 0 || !rest.is_empty() => chunk_leaf(&rest[..rest.len().min(CHUNK)]),
+                        _ => EMPTY,
+                    })
+                    .collect();
+                *roots[p].lock().expect("root lock") = tree_root(&leaves);
+            }
+            at += span;
+        }
+    });
+    let roots: Vec<Hash> = roots.into_iter().map(|r| r.into_inner().expect("root lock")).collect();
+    let mut out = Vec::with_capacity(ops.len());
+    let mut p = 0;
+    for v in ops {
+        let n = chunk_count(v.len()).next_power_of_two().div_ceil(SPAN);
+        out.push(op_root(v.len(), &tree_root(&roots[p..p + n])));
+        p += n;
+    }
+    out
+}
+
 /// A position's leaf from its op roots.
 pub fn commit_position(pos: usize, op_roots: &[Hash]) -> Hash {
     position_leaf(pos, &tree_root(op_roots))
@@ -250,6 +300,23 @@ impl Layout {
             OpKind::Embed
         } else {
             OpKind::Resid2(l - 1)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn commit_ops_equals_commit_op_for_every_length_and_thread_count() {
+        let lens: [i32; 11] = [0, 1, 63, 64, 65, 128, 64 * 64, 64 * 64 + 1, 64 * 65, 64 * 200, 49_152];
+        let ops: Vec<Vec<i32>> =
+            lens.iter().map(|n| (0..*n).map(|i| i.wrapping_mul(2_654_435_761u32 as i32)).collect()).collect();
+        let want: Vec<Hash> = ops.iter().map(|v| commit_op(v)).collect();
+        for threads in [1, 2, 3] {
+            let par = |f: &(dyn Fn(usize) + Sync)| (0..threads).for_each(f);
+            assert_eq!(commit_ops(&ops, threads, &par), want, "{threads} threads");
         }
     }
 }

@@ -141,6 +141,7 @@ pub fn cheat(model: &Model, prompt: &[u32], params: &Params, kind: Cheat) -> Res
             let mut altered = model.clone();
             let w = &mut altered.layers[0].wq;
             w.q[0] = if w.kind == WKind::Q4_1 { (w.q[0] + 1) & 15 } else { w.q[0].wrapping_add(1) };
+            w.repack();
             let (run, trace) = record(&altered, prompt, params, &mut |_, t| t, &mut |_, _, _| {})?;
             claim(run, trace, "layer 0 attn_q weight (0, 0) changed, the published id signed".into())
         }

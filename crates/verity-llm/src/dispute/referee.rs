@@ -322,7 +322,7 @@ impl<'m> Referee<'m> {
                 let h = o.row(p, ix(OpKind::AttnNorm(l)))?;
                 let r0 = e - e % 2;
                 let (a, b) = rope_pair(m, matvec_row(w, h, r0), matvec_row(w, h, r0 + 1), p, (e % hd) / 2);
-                if e % 2 == 0 {
+                if e.is_multiple_of(2) {
                     a
                 } else {
                     b
