@@ -289,7 +289,7 @@ impl Gen {
                 let xs = self.info(x).shape.clone();
                 let xbits = self.info(x).bits;
                 let c_in = xs[1];
-                let divisors: Vec<usize> = (1..=c_in).filter(|g| c_in % g == 0).collect();
+                let divisors: Vec<usize> = (1..=c_in).filter(|g| c_in.is_multiple_of(*g)).collect();
                 let groups = *self.rng.pick(&divisors);
                 let c_out = groups * self.rng.range(1, 3) as usize;
                 let window = self.window(xs[2], xs[3], false);
@@ -609,7 +609,7 @@ impl Gen {
         let mut factors = vec![];
         let mut p = 2;
         while n > 1 {
-            while n % p == 0 {
+            while n.is_multiple_of(p) {
                 factors.push(p);
                 n /= p;
             }

@@ -91,7 +91,7 @@ fn requant(rng: &mut Rng, acc: i128, channels: usize, bits: u8) -> Requant {
 fn conv_model(seed: u64) -> Model {
     let mut rng = Rng::new(seed);
     let c_in = rng.range(1, 6) as usize;
-    let divisors: Vec<usize> = (1..=c_in).filter(|g| c_in % g == 0).collect();
+    let divisors: Vec<usize> = (1..=c_in).filter(|g| c_in.is_multiple_of(*g)).collect();
     let groups = *rng.pick(&divisors);
     let c_out = groups * rng.range(1, 6) as usize;
     let (x_bits, out_bits) = (if rng.chance(70) { 8 } else { 16 }, if rng.chance(70) { 8 } else { 16 });

@@ -152,7 +152,7 @@ pub fn softmax(x: &FTensor, axis: usize) -> FTensor {
     let mut data = x.data.clone();
     let step = strides(&x.shape)[axis];
     // One lane per element at position 0 along `axis`.
-    for j in (0..x.data.len()).filter(|j| j / step % x.shape[axis] == 0) {
+    for j in (0..x.data.len()).filter(|j| (j / step).is_multiple_of(x.shape[axis])) {
         let lane: Vec<usize> = lane(&x.shape, axis, j).collect();
         let max = lane.iter().map(|&i| x.data[i]).fold(f64::NEG_INFINITY, f64::max);
         let sum: f64 = lane.iter().map(|&i| libm::exp(x.data[i] - max)).sum();

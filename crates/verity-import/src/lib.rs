@@ -72,7 +72,7 @@ pub fn calibration_samples(fg: &FGraph, json: &str) -> Result<Vec<Vec<FTensor>>>
         if let Some(Some(lens)) = nested.get(k) {
             // Samples given one list each (or rows of samples): a list longer than one
             // sample, or not a whole fraction of one, is a sample of another model.
-            if let Some((j, &m)) = lens.iter().enumerate().find(|&(_, &m)| m > n || m == 0 || n % m != 0) {
+            if let Some((j, &m)) = lens.iter().enumerate().find(|&(_, &m)| m > n || m == 0 || !n.is_multiple_of(m)) {
                 return Err(ImportError::Calibration(format!(
                     "input '{}': sample {j} has {m} values, the model's input has {n} (shape {:?}); \
                      is the calibration file for another model?",

@@ -242,7 +242,7 @@ impl Model {
             }
             Op::Conv { weight, bias, window, groups, rq } => {
                 let (c_out, g) = (bias.len(), *groups);
-                if x.len() != 4 || g == 0 || c_out == 0 || x[1] % g != 0 || c_out % g != 0 {
+                if x.len() != 4 || g == 0 || c_out == 0 || !x[1].is_multiple_of(g) || c_out % g != 0 {
                     return invalid(format!("input {x:?}, {c_out} output channels and {g} groups do not fit"));
                 }
                 check_window(window)?;

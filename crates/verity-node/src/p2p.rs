@@ -174,7 +174,7 @@ async fn upkeep(st: Arc<AppState>, h: Handle, role: Role) {
             if let Ok(Ok((models, _))) = ids {
                 for m in models {
                     let Some(id) = verity_exec::parse_id(&m.model_id) else { continue };
-                    if announced.insert(id) || tick % REANNOUNCE_TICKS == 0 {
+                    if announced.insert(id) || tick.is_multiple_of(REANNOUNCE_TICKS) {
                         let _ = h.provide(id);
                     }
                 }

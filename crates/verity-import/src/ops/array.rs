@@ -96,7 +96,7 @@ pub fn reshape(_: &mut Builder, cx: &Cx) -> Result<Out> {
     let known = checked_numel(&out).ok_or_else(|| cx.fail(format!("target shape {target:?} is too large")))?;
     if let Some(i) = infer {
         let known = known.max(1);
-        if numel(&s) % known != 0 {
+        if !numel(&s).is_multiple_of(known) {
             return Err(cx.fail(format!("cannot reshape {s:?} to {target:?}")));
         }
         out[i] = numel(&s) / known;

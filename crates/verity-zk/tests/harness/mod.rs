@@ -188,7 +188,7 @@ pub fn campaign(t: &Target, budget: Budget, seed: u64) -> Tally {
     // One value of one witness column (a real row, or anywhere).
     for (n, &col) in witness_cols(c).iter().enumerate().filter(|(n, _)| pick(*n)) {
         let kind = (n + seed as usize) % KINDS.len();
-        let row = if rng.next() % 2 == 0 { 0 } else { rng.below(1 << c.columns[col].vars) };
+        let row = if rng.next().is_multiple_of(2) { 0 } else { rng.below(1 << c.columns[col].vars) };
         let mut vals = t.honest.clone();
         let slot = &mut vals[col].as_mut().unwrap()[row];
         *slot = adversarial(kind, *slot, &mut rng);
