@@ -357,10 +357,11 @@ impl<'m> Session<'m> {
         let pos = self.pos;
         // Outputs are hashed together at the end of the step, spread over the team; the
         // hook still sees (and may change) each one before it is used.
-        let mut outputs: Vec<Vec<i32>> = Vec::with_capacity(Layout::of(c).n_ops());
+        let (mut outputs, mut ranges) = (Vec::new(), Vec::with_capacity(Layout::of(c).n_ops()));
         let mut rec = |v: &mut Vec<i32>| {
-            hook(outputs.len(), v);
-            outputs.push(v.clone());
+            hook(ranges.len(), v);
+            ranges.push(outputs.len()..outputs.len() + v.len());
+            outputs.extend_from_slice(v);
         };
         let t = token as usize;
         let mut x: Vec<i32> = (0..c.n_embd).map(|i| embed_value(m, t, i)).collect();
@@ -412,7 +413,7 @@ impl<'m> Session<'m> {
         let [mut logits] = self.mv([&m.embed], &h);
         rec(&mut logits);
         self.pos += 1;
-        let op_roots = crate::trace::commit_ops(&outputs, self.team.threads(), &|f| self.team.run(f));
+        let op_roots = crate::trace::commit_ops(&outputs, &ranges, self.team.threads(), &|f| self.team.run(f));
         Step { logits, op_roots }
     }
 }

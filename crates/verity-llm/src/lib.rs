@@ -2,6 +2,7 @@
 //! semantics. The semantics are written in `docs/llm.md`.
 
 mod attention;
+mod blake3x16;
 mod dots;
 pub mod error;
 pub mod forward;

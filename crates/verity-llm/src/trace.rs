@@ -1,11 +1,12 @@
 //! The bisectable trace commitment (docs/llm.md "Trace and receipt").
 //!
 //! An op output (a vector of `i32`) is cut into chunks of [`CHUNK`] elements; its root is
-//! `blake3(2 ‖ len ‖ chunk tree root)`. A position's leaf is `blake3(3 ‖ pos ‖ op tree
-//! root)` over its op roots in the order of [`Layout`]; the trace root is the tree over the
-//! position leaves. Every tree is binary over leaves padded with [`EMPTY`] to a power of
-//! two, nodes `blake3(1 ‖ l ‖ r)`, chunk leaves `blake3(0 ‖ bytes)`: so the dispute game can
-//! descend positions → ops → chunks knowing every tree's shape from the statement alone.
+//! `H_op(len ‖ chunk tree root)`. A position's leaf is `H_position(pos ‖ op tree root)` over
+//! its op roots in the order of [`Layout`]; the trace root is the tree over the position
+//! leaves. Every tree is binary over leaves padded with [`EMPTY`] to a power of two, nodes
+//! `H_node(l ‖ r)`, chunk leaves `H_chunk(bytes)`, where `H_kind` is keyed blake3 under
+//! `derive_key("verity-llm trace v2 KIND")`: so the dispute game can descend positions →
+//! ops → chunks knowing every tree's shape from the statement alone.
 
 use crate::gguf::LlamaConfig;
 
@@ -15,39 +16,52 @@ pub const CHUNK: usize = 64;
 /// A padding leaf.
 pub const EMPTY: Hash = [0; 32];
 
+/// One blake3 key per kind of hash, derived from its context string: domain separation
+/// without a tag byte, so a chunk leaf (256 bytes) is four compressions and a node (64)
+/// one, not five and two.
+struct Keys {
+    chunk: Hash,
+    node: Hash,
+    op: Hash,
+    position: Hash,
+}
+
+fn keys() -> &'static Keys {
+    static KEYS: std::sync::OnceLock<Keys> = std::sync::OnceLock::new();
+    KEYS.get_or_init(|| {
+        let k = |kind: &str| blake3::derive_key(&format!("verity-llm trace v2 {kind}"), b"");
+        Keys { chunk: k("chunk"), node: k("node"), op: k("op"), position: k("position") }
+    })
+}
+
 pub fn chunk_leaf(values: &[i32]) -> Hash {
-    let mut h = blake3::Hasher::new();
-    h.update(&[0]);
     let mut bytes = [0u8; 4 * CHUNK];
     for (i, v) in values.iter().enumerate() {
         bytes[4 * i..4 * i + 4].copy_from_slice(&v.to_le_bytes());
     }
-    h.update(&bytes[..4 * values.len()]);
-    *h.finalize().as_bytes()
+    *blake3::keyed_hash(&keys().chunk, &bytes[..4 * values.len()]).as_bytes()
 }
 
 pub fn node(l: &Hash, r: &Hash) -> Hash {
-    let mut h = blake3::Hasher::new();
-    h.update(&[1]);
-    h.update(l);
-    h.update(r);
-    *h.finalize().as_bytes()
+    let mut b = [0u8; 64];
+    b[..32].copy_from_slice(l);
+    b[32..].copy_from_slice(r);
+    *blake3::keyed_hash(&keys().node, &b).as_bytes()
+}
+
+fn tagged(key: &Hash, n: usize, root: &Hash) -> Hash {
+    let mut b = [0u8; 40];
+    b[..8].copy_from_slice(&(n as u64).to_le_bytes());
+    b[8..].copy_from_slice(root);
+    *blake3::keyed_hash(key, &b).as_bytes()
 }
 
 pub fn op_root(len: usize, chunk_root: &Hash) -> Hash {
-    let mut h = blake3::Hasher::new();
-    h.update(&[2]);
-    h.update(&(len as u64).to_le_bytes());
-    h.update(chunk_root);
-    *h.finalize().as_bytes()
+    tagged(&keys().op, len, chunk_root)
 }
 
 pub fn position_leaf(pos: usize, ops_root: &Hash) -> Hash {
-    let mut h = blake3::Hasher::new();
-    h.update(&[3]);
-    h.update(&(pos as u64).to_le_bytes());
-    h.update(ops_root);
-    *h.finalize().as_bytes()
+    tagged(&keys().position, pos, ops_root)
 }
 
 /// Levels above the leaves of a tree over `n` leaves (0 for one leaf).
@@ -70,7 +84,7 @@ impl Tree {
         level.resize(1 << depth_for(leaves.len()), EMPTY);
         let mut levels = vec![level];
         while levels.last().expect("one level").len() > 1 {
-            let next = levels.last().expect("one level").chunks_exact(2).map(|p| node(&p[0], &p[1])).collect();
+            let next = parents(levels.last().expect("one level"));
             levels.push(next);
         }
         Tree { levels }
@@ -101,9 +115,16 @@ pub fn tree_root(leaves: &[Hash]) -> Hash {
     let mut level = leaves.to_vec();
     level.resize(1 << depth_for(leaves.len()), EMPTY);
     while level.len() > 1 {
-        level = level.chunks_exact(2).map(|p| node(&p[0], &p[1])).collect();
+        level = parents(&level);
     }
     level[0]
+}
+
+/// The level above `level` (even length): `node` of each pair, many at once.
+fn parents(level: &[Hash]) -> Vec<Hash> {
+    let mut up = vec![EMPTY; level.len() / 2];
+    crate::blake3x16::keyed_hash_many(&keys().node, level.as_flattened(), 64, 64, &mut up);
+    up
 }
 
 pub fn root_from_path(leaf: &Hash, index: usize, path: &[Hash]) -> Hash {
@@ -111,10 +132,28 @@ pub fn root_from_path(leaf: &Hash, index: usize, path: &[Hash]) -> Hash {
 }
 
 pub fn chunk_leaves(values: &[i32]) -> Vec<Hash> {
-    if values.is_empty() {
-        return vec![chunk_leaf(&[])];
+    chunk_leaves_in(values, 0, chunk_count(values.len()))
+}
+
+/// Leaves `first..first + n` of `values`' chunk tree, [`EMPTY`] past its chunks: the whole
+/// chunks many at once.
+fn chunk_leaves_in(values: &[i32], first: usize, n: usize) -> Vec<Hash> {
+    let mut out = vec![EMPTY; n];
+    let fast = (values.len() / CHUNK).clamp(first, first + n) - first;
+    let bytes = le_bytes(values);
+    crate::blake3x16::keyed_hash_many(
+        &keys().chunk,
+        &bytes[(4 * CHUNK * first).min(bytes.len())..],
+        4 * CHUNK,
+        4 * CHUNK,
+        &mut out[..fast],
+    );
+    for (c, leaf) in (first..first + n).zip(out.iter_mut()).skip(fast) {
+        if c < chunk_count(values.len()) {
+            *leaf = chunk_leaf(&values[(c * CHUNK).min(values.len())..values.len().min((c + 1) * CHUNK)]);
+        }
     }
-    values.chunks(CHUNK).map(chunk_leaf).collect()
+    out
 }
 
 /// An op output's root.
@@ -125,51 +164,87 @@ pub fn commit_op(values: &[i32]) -> Hash {
 /// Runs `f(j)` for every thread `j` (`Team::run`).
 pub type Par<'a> = dyn Fn(&(dyn Fn(usize) + Sync)) + 'a;
 
-/// Chunks per piece of [`commit_ops`]' work: an aligned subtree of an op's chunk tree.
-const SPAN: usize = 64;
-
-/// [`commit_op`] of every op, with the hashing cut into pieces (an op's whole chunk tree,
-/// or an aligned subtree of [`SPAN`] chunks of a larger one) that `par(f)` spreads over
-/// `threads` threads by calling `f(j)` for each `j < threads`. The roots are the same.
-pub fn commit_ops(ops: &[Vec<i32>], threads: usize, par: &Par) -> Vec<Hash> {
-    // (op, first chunk, chunks): every op's padded leaf count is a power of two, so its
-    // pieces are whole subtrees and their roots combine into the op's chunk root.
-    let mut pieces = Vec::new();
-    for (i, v) in ops.iter().enumerate() {
-        let padded = chunk_count(v.len()).next_power_of_two();
-        let span = padded.min(SPAN);
-        pieces.extend((0..padded / span).map(|k| (i, k * span, span)));
-    }
-    let total: usize = pieces.iter().map(|p| p.2).sum();
-    let threads = threads.max(1);
-    let roots: Vec<std::sync::Mutex<Hash>> = pieces.iter().map(|_| std::sync::Mutex::new(EMPTY)).collect();
-    par(&|j| {
-        // Thread j takes the pieces whose first chunk falls in its share of all chunks.
-        let (lo, hi) = (total * j / threads, total * (j + 1) / threads);
-        let mut at = 0;
-        for (p, &(i, first, span)) in pieces.iter().enumerate() {
-            if (lo..hi).contains(&at) {
-                let v = &ops[i];
-                let leaves: Vec<Hash> = (first..first + span)
-                    .map(|c| match v.get(c * CHUNK..) {
-                        Some(rest) if c == 0 || !rest.is_empty() => chunk_leaf(&rest[..rest.len().min(CHUNK)]),
-                        _ => EMPTY,
-                    })
-                    .collect();
-                *roots[p].lock().expect("root lock") = tree_root(&leaves);
-            }
-            at += span;
+/// [`commit_op`] of every op `data[r]`, `r` in `ranges`, with the hashing of all of them
+/// done together so that it runs sixteen hashes at a time and spreads over threads: first
+/// every whole chunk of every op, then the trees level by level (each op's padded leaf
+/// count is a power of two, so the pairs of all trees that are not yet a root can be hashed
+/// as one list). `par(f)` calls `f(j)` for each `j < threads`. The roots are the same.
+pub fn commit_ops(data: &[i32], ranges: &[std::ops::Range<usize>], threads: usize, par: &Par) -> Vec<Hash> {
+    let bytes = le_bytes(data);
+    // Level 0: each op's padded leaves, laid end to end; `segs` say where.
+    let (mut level, mut segs) = (Vec::new(), Vec::with_capacity(ranges.len()));
+    let (mut starts, mut slots) = (Vec::new(), Vec::new());
+    for r in ranges {
+        let (at, whole) = (level.len(), r.len() / CHUNK);
+        level.resize(at + chunk_count(r.len()).next_power_of_two(), EMPTY);
+        for c in 0..whole {
+            starts.push(4 * (r.start + c * CHUNK));
+            slots.push(at + c);
         }
-    });
-    let roots: Vec<Hash> = roots.into_iter().map(|r| r.into_inner().expect("root lock")).collect();
-    let mut out = Vec::with_capacity(ops.len());
-    let mut p = 0;
-    for v in ops {
-        let n = chunk_count(v.len()).next_power_of_two().div_ceil(SPAN);
-        out.push(op_root(v.len(), &tree_root(&roots[p..p + n])));
-        p += n;
+        if r.len() % CHUNK != 0 || r.is_empty() {
+            level[at + whole] = chunk_leaf(&data[r.start + whole * CHUNK..r.end]);
+        }
+        segs.push((at, level.len() - at));
     }
+    for (slot, h) in slots.into_iter().zip(hash_spread(&keys().chunk, &bytes, &starts, 4 * CHUNK, threads, par)) {
+        level[slot] = h;
+    }
+    let mut roots = vec![EMPTY; ranges.len()];
+    loop {
+        // Trees that are down to their root are done; the others' pairs make the next level.
+        let mut starts = Vec::new();
+        let mut next = Vec::with_capacity(segs.len());
+        for (i, &(at, n)) in segs.iter().enumerate() {
+            if n == 1 {
+                roots[i] = level[at];
+            } else if n > 1 {
+                next.push((i, starts.len(), n / 2));
+                starts.extend((0..n / 2).map(|k| 32 * (at + 2 * k)));
+            }
+        }
+        if next.is_empty() {
+            break;
+        }
+        level = hash_spread(&keys().node, level.as_flattened(), &starts, 64, threads, par);
+        segs = vec![(0, 0); segs.len()];
+        for (i, at, n) in next {
+            segs[i] = (at, n);
+        }
+    }
+    ranges.iter().zip(roots).map(|(r, root)| op_root(r.len(), &root)).collect()
+}
+
+/// `blake3x16::keyed_hash_at` with the inputs split over `threads` threads by `par`.
+fn hash_spread(key: &Hash, data: &[u8], starts: &[usize], len: usize, threads: usize, par: &Par) -> Vec<Hash> {
+    let mut out = vec![EMPTY; starts.len()];
+    // Shares in multiples of sixteen; a few hundred hashes are not worth waking threads for.
+    let per = if starts.len() < 256 { starts.len().max(1) } else { starts.len().div_ceil(threads.max(1)).next_multiple_of(16) };
+    let shares: Vec<std::sync::Mutex<&mut [Hash]>> = out.chunks_mut(per).map(std::sync::Mutex::new).collect();
+    let run = |j: usize| {
+        if let Some(share) = shares.get(j) {
+            let mut share = share.lock().expect("share lock");
+            let n = share.len();
+            crate::blake3x16::keyed_hash_at(key, data, &starts[j * per..j * per + n], len, &mut share);
+        }
+    };
+    if shares.len() <= 1 {
+        run(0);
+    } else {
+        par(&run);
+    }
+    drop(shares);
     out
+}
+
+/// The values' little-endian bytes, borrowed where the target is little-endian.
+fn le_bytes(values: &[i32]) -> std::borrow::Cow<'_, [u8]> {
+    if cfg!(target_endian = "little") {
+        // SAFETY: every byte of an initialized `[i32]` is an initialized `u8`; on a
+        // little-endian target those bytes are the values' little-endian encoding.
+        std::borrow::Cow::Borrowed(unsafe { std::slice::from_raw_parts(values.as_ptr() as *const u8, 4 * values.len()) })
+    } else {
+        std::borrow::Cow::Owned(values.iter().flat_map(|v| v.to_le_bytes()).collect())
+    }
 }
 
 /// A position's leaf from its op roots.
@@ -314,9 +389,15 @@ mod tests {
         let ops: Vec<Vec<i32>> =
             lens.iter().map(|n| (0..*n).map(|i| i.wrapping_mul(2_654_435_761u32 as i32)).collect()).collect();
         let want: Vec<Hash> = ops.iter().map(|v| commit_op(v)).collect();
+        let data: Vec<i32> = ops.concat();
+        let mut ranges = vec![];
+        for v in &ops {
+            let at = ranges.last().map_or(0, |r: &std::ops::Range<usize>| r.end);
+            ranges.push(at..at + v.len());
+        }
         for threads in [1, 2, 3] {
             let par = |f: &(dyn Fn(usize) + Sync)| (0..threads).for_each(f);
-            assert_eq!(commit_ops(&ops, threads, &par), want, "{threads} threads");
+            assert_eq!(commit_ops(&data, &ranges, threads, &par), want, "{threads} threads");
         }
     }
 }
