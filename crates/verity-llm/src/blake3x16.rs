@@ -13,7 +13,7 @@ pub fn keyed_hash_at(key: &Hash, data: &[u8], starts: &[usize], len: usize, out:
     assert!(starts.len() == out.len() && starts.iter().all(|s| s + len <= data.len()), "inputs past the data");
     let mut done = 0;
     #[cfg(target_arch = "x86_64")]
-    if crate::packed::supported() && len > 0 && len % 64 == 0 && len <= 1024 && data.len() <= i32::MAX as usize {
+    if crate::packed::supported() && len > 0 && len.is_multiple_of(64) && len <= 1024 && data.len() <= i32::MAX as usize {
         while starts.len() - done >= 16 {
             let lanes: [i32; 16] = std::array::from_fn(|i| starts[done + i] as i32);
             // SAFETY: AVX-512F is present (`supported`); every lane's `len` bytes lie inside
