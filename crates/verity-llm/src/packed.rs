@@ -210,6 +210,40 @@ fn huge_zeroed(len: usize) -> Vec<u8> {
     v
 }
 
+/// `forward::quantize_blocks` with the divisions in f64, eight at a time where the CPU has
+/// AVX-512. `x = rdiv(127·a, s)` with `|a| ≤ s < 2^31`: the quotient `t = 127|a|/s` is at
+/// most 127 and `127|a| < 2^38` is exact, so the correctly rounded f64 quotient is within
+/// `2^-46` of it, while a quotient that is not a half-integer is at least `1/(2s) > 2^-32`
+/// from every half-integer; so `trunc(t + 0.5)` (the sum rounds on the same side too) is
+/// `rdiv`'s half-away-from-zero rounding, the sign put back after.
+fn quantize(a: &[i32]) -> (Vec<i64>, Vec<i8>) {
+    let s: Vec<i64> = a.chunks_exact(BLOCK).map(|b| b.iter().map(|v| v.unsigned_abs() as i64).max().unwrap_or(0)).collect();
+    let mut x = vec![0i8; a.len()];
+    #[inline(always)]
+    fn blocks(a: &[i32], s: &[i64], x: &mut [i8]) {
+        for ((blk, xs), m) in a.chunks_exact(BLOCK).zip(x.chunks_exact_mut(BLOCK)).zip(s) {
+            let m = (*m).max(1) as f64;
+            for (v, o) in blk.iter().zip(xs) {
+                let q = ((127 * v.unsigned_abs() as u64) as f64 / m + 0.5) as i64;
+                *o = if *v < 0 { -q } else { q } as i8;
+            }
+        }
+    }
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx512f,avx512dq,avx512bw,avx512vl")]
+    unsafe fn blocks_avx512(a: &[i32], s: &[i64], x: &mut [i8]) {
+        blocks(a, s, x)
+    }
+    #[cfg(target_arch = "x86_64")]
+    if supported() {
+        // SAFETY: the CPU has AVX-512 (`supported`).
+        unsafe { blocks_avx512(a, &s, &mut x) };
+        return (s, x);
+    }
+    blocks(a, &s, &mut x);
+    (s, x)
+}
+
 /// A Q16 activation vector quantized once (`forward::quantize_blocks`) for every matrix
 /// that multiplies it.
 pub struct Acts {
@@ -224,7 +258,7 @@ pub struct Acts {
 
 impl Acts {
     pub fn new(a: &[i32]) -> Acts {
-        let (s, x) = crate::forward::quantize_blocks(a);
+        let (s, x) = quantize(a);
         let sx: Vec<i64> = x.chunks_exact(BLOCK).map(|c| c.iter().map(|v| *v as i64).sum()).collect();
         let (mut t1, mut t2) = (0u128, 0u128);
         for (b, blk) in x.chunks_exact(BLOCK).enumerate() {
@@ -460,6 +494,25 @@ mod tests {
         let w = matrix(WKind::Q8_0, 1, 48, 30, 5);
         let a = vec![i32::MIN; w.cols];
         assert!(!Acts::new(&a).fits_i64(&Packed::new(&w).unwrap()));
+    }
+
+    proptest! {
+        // Magnitudes from 0 to i32's extremes (i32::MIN included), blocks of equal values,
+        // zeros, and one large value among small ones.
+        #[test]
+        fn quantize_equals_the_literal_formula(nb in 1usize..6, amp in 0u32..32, seed in any::<u64>(), kind in 0u8..4) {
+            let mut s = seed | 1;
+            let mut next = move || { s ^= s << 13; s ^= s >> 7; s ^= s << 17; s };
+            let a: Vec<i32> = (0..nb * BLOCK)
+                .map(|i| match kind {
+                    0 => (next() as i32) >> (31 - amp.min(31)),
+                    1 => [i32::MIN, i32::MAX, 0, -1][(next() % 4) as usize],
+                    2 => if i % 7 == 0 { (next() as i32) | 1 << 30 } else { (next() as i32) >> 24 },
+                    _ => 12345,
+                })
+                .collect();
+            prop_assert_eq!(quantize(&a), crate::forward::quantize_blocks(&a));
+        }
     }
 
     #[test]
