@@ -132,6 +132,36 @@ pub fn rmsnorm(x: &[i32], g: &[i32], eps_q32: i64) -> Vec<i32> {
     x.iter().zip(g).map(|(v, g)| sat(rdiv(*v as i128 * *g as i128, r))).collect()
 }
 
+/// [`rmsnorm`] with its divisions by `r` done by an f64 estimate that integer arithmetic
+/// corrects: exact for every input, several times faster than dividing (the fast kernel).
+pub fn rmsnorm_fast(x: &[i32], g: &[i32], eps_q32: i64) -> Vec<i32> {
+    let ss: i128 = x.iter().map(|v| (*v as i128) * (*v as i128)).sum();
+    let ms = (ss / x.len() as i128) as u128 + eps_q32 as u128;
+    let r = (ms.isqrt() as u64).max(1);
+    let (half, inv) = (r / 2, 1.0 / r as f64);
+    x.iter()
+        .zip(g)
+        .map(|(v, g)| {
+            // |v·g| ≤ 2^62, so n = |v·g| + ⌊r/2⌋ fits u64 and `rdiv` is ⌊n/r⌋ with the sign.
+            let p = *v as i64 * *g as i64;
+            let n = p.unsigned_abs() + half;
+            let mut q = (n as f64 * inv) as u64;
+            // Relative error below 2^-51: past 2^32 the result saturates either way; below,
+            // the estimate is off by at most one, and is stepped to ⌊n/r⌋ exactly.
+            if q < 1 << 32 {
+                while q as u128 * r as u128 > n as u128 {
+                    q -= 1;
+                }
+                while (q as u128 + 1) * r as u128 <= n as u128 {
+                    q += 1;
+                }
+            }
+            let q = q.min(1 << 32) as i64;
+            (if p < 0 { -q } else { q }).clamp(i32::MIN as i64, i32::MAX as i64) as i32
+        })
+        .collect()
+}
+
 /// One rotary pair `(a, b)` of frequency `i` at `pos`.
 pub fn rope_pair(model: &Model, a: i32, b: i32, pos: usize, i: usize) -> (i32, i32) {
     let (c, s) = model.rope[pos * (model.config.head_dim / 2) + i];
@@ -284,6 +314,13 @@ impl<'m> Session<'m> {
         }
     }
 
+    fn norm(&self, x: &[i32], g: &[i32]) -> Vec<i32> {
+        match self.kernel {
+            Kernel::Reference => rmsnorm(x, g, self.model.eps_q32),
+            Kernel::Fast => rmsnorm_fast(x, g, self.model.eps_q32),
+        }
+    }
+
     /// `w·a` for every `w`, the activations quantized once. With `t` threads each product
     /// is cut into `t` row ranges (multiples of 16 rows); thread `j` computes range `j` of
     /// every product, so the team is started once per call, not once per matrix.
@@ -400,7 +437,7 @@ impl<'m> Session<'m> {
         let mut x: Vec<i32> = (0..c.n_embd).map(|i| embed_value(m, t, i)).collect();
         rec(&mut x);
         for (li, l) in m.layers.iter().enumerate() {
-            let mut h = rmsnorm(&x, &l.attn_norm, m.eps_q32);
+            let mut h = self.norm(&x, &l.attn_norm);
             rec(&mut h);
             let [mut q, mut k, mut v] = self.mv_then([&l.wq, &l.wk, &l.wv], &h, &|s| {
                 for (r0, out) in &mut s[..2] {
@@ -426,7 +463,7 @@ impl<'m> Session<'m> {
                 *a = a.saturating_add(*b);
             }
             rec(&mut x);
-            let mut h = rmsnorm(&x, &l.ffn_norm, m.eps_q32);
+            let mut h = self.norm(&x, &l.ffn_norm);
             rec(&mut h);
             // The gate's values become the activations, row by row on each thread.
             let [mut act, _] = self.mv_then([&l.w_gate, &l.w_up], &h, &|s| {
@@ -446,7 +483,7 @@ impl<'m> Session<'m> {
             }
             rec(&mut x);
         }
-        let h = rmsnorm(&x, &m.out_norm, m.eps_q32);
+        let h = self.norm(&x, &m.out_norm);
         let [mut logits] = self.mv([&m.embed], &h);
         rec(&mut logits);
         self.pos += 1;
@@ -460,6 +497,19 @@ mod tests {
     use proptest::prelude::*;
 
     use super::*;
+
+    proptest! {
+        // Vectors from tiny to i32's extremes, gains of both signs and every size, and the
+        // epsilon from 1 to large, so that r runs from 1 to 2^31.
+        #[test]
+        fn rmsnorm_fast_equals_rmsnorm(seed in any::<u64>(), amp in 0u32..32, gamp in 0u32..32, eps in 1i64..1 << 40, n in 1usize..80) {
+            let mut s = seed | 1;
+            let mut next = move || { s ^= s << 13; s ^= s >> 7; s ^= s << 17; s };
+            let x: Vec<i32> = (0..n).map(|i| if i == 0 && amp == 31 { i32::MIN } else { (next() as i32) >> (31 - amp.min(31)) }).collect();
+            let g: Vec<i32> = (0..n).map(|i| if i == 1 && gamp == 31 { i32::MIN } else { (next() as i32) >> (31 - gamp.min(31)) }).collect();
+            prop_assert_eq!(rmsnorm_fast(&x, &g, eps), rmsnorm(&x, &g, eps));
+        }
+    }
 
     proptest! {
         // Gates across the table's range, its edges and i32's extremes; ups of every size.
