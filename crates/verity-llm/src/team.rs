@@ -11,7 +11,10 @@ use std::sync::{Arc, Condvar, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-/// How long a worker spins for the next job before it sleeps.
+/// How long a waiting thread spins without yielding (jobs of a token come microseconds
+/// apart, and a yield costs about as much), and how long a worker waits for the next job
+/// before it sleeps.
+const HOT: Duration = Duration::from_micros(200);
 const SPIN: Duration = Duration::from_millis(2);
 
 type Job = dyn Fn(usize) + Sync;
@@ -86,10 +89,13 @@ impl Team {
             s.wake.notify_all();
         }
         let mine = catch_unwind(AssertUnwindSafe(|| f(0)));
+        let start = Instant::now();
         let mut spins = 0u32;
         while s.pending.load(Ordering::Acquire) != 0 {
             spins += 1;
-            if spins.is_multiple_of(1024) {
+            // An oversubscribed machine may have descheduled a worker: yield once hot
+            // spinning has gone on too long.
+            if spins.is_multiple_of(1024) && start.elapsed() > HOT {
                 std::thread::yield_now();
             } else {
                 std::hint::spin_loop();
@@ -118,7 +124,11 @@ fn worker(s: &Shared, index: usize) {
                 std::hint::spin_loop();
                 continue;
             }
-            if start.elapsed() < SPIN {
+            let waited = start.elapsed();
+            if waited < HOT {
+                continue;
+            }
+            if waited < SPIN {
                 std::thread::yield_now();
                 continue;
             }
