@@ -19,6 +19,16 @@ const SPIN: Duration = Duration::from_millis(2);
 
 type Job = dyn Fn(usize) + Sync;
 
+/// Threads of all live teams (callers included): when they outnumber the cores, spinning
+/// only steals time from the threads being waited for, so waits yield from the start.
+static ACTIVE: AtomicUsize = AtomicUsize::new(0);
+
+fn hot_spin_allowed() -> bool {
+    static CORES: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
+    let cores = *CORES.get_or_init(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
+    ACTIVE.load(Ordering::Relaxed) <= cores
+}
+
 struct Shared {
     /// Bumped once per job; a worker runs the job when it sees a new value.
     epoch: AtomicU64,
@@ -52,6 +62,9 @@ impl Team {
             sleep: Mutex::new(()),
             wake: Condvar::new(),
         });
+        if threads > 1 {
+            ACTIVE.fetch_add(threads, Ordering::Relaxed);
+        }
         let workers = (1..threads.max(1))
             .map(|i| {
                 let s = shared.clone();
@@ -95,7 +108,7 @@ impl Team {
             spins += 1;
             // An oversubscribed machine may have descheduled a worker: yield once hot
             // spinning has gone on too long.
-            if spins.is_multiple_of(1024) && start.elapsed() > HOT {
+            if spins.is_multiple_of(1024) && (start.elapsed() > HOT || !hot_spin_allowed()) {
                 std::thread::yield_now();
             } else {
                 std::hint::spin_loop();
@@ -125,7 +138,7 @@ fn worker(s: &Shared, index: usize) {
                 continue;
             }
             let waited = start.elapsed();
-            if waited < HOT {
+            if waited < HOT && hot_spin_allowed() {
                 continue;
             }
             if waited < SPIN {
@@ -158,6 +171,9 @@ fn worker(s: &Shared, index: usize) {
 
 impl Drop for Team {
     fn drop(&mut self) {
+        if !self.workers.is_empty() {
+            ACTIVE.fetch_sub(self.workers.len() + 1, Ordering::Relaxed);
+        }
         self.shared.stop.store(true, Ordering::SeqCst);
         {
             let _g = self.shared.sleep.lock().expect("team lock");
