@@ -163,19 +163,7 @@ fn main() {
         println!("{p:?}: identical greedy prefix {prefix}/{} ; float: {:?}", seq.len(), m.tokenizer.decode(&seq).unwrap());
     }
     println!("next-token top-1 agreement (teacher-forced on the float continuation): {agree}/{total}");
-    // Trace commitment cost: the bytes one position feeds into its leaf hash, hashed alone.
-    let c = &m.config;
-    let per_layer = 4 * c.n_embd + 2 * c.n_head_kv * c.head_dim + c.n_ff + c.n_embd + c.n_head * 32;
-    let bytes = 4 * (c.n_embd + c.n_layer * per_layer + c.vocab);
-    let buf: Vec<u8> = (0..bytes).map(|i| i as u8).collect();
-    let t = Instant::now();
-    for _ in 0..20 {
-        std::hint::black_box(blake3::hash(&buf));
-    }
-    println!(
-        "trace hashing: {bytes} bytes per position (at 32 positions of context), {:.2} ms",
-        t.elapsed().as_secs_f64() * 1000.0 / 20.0
-    );
+    // The trace commitment's share of a step: the `costs` example.
     // Decode speed: 32 positions after a short prompt, 1 and 2 threads.
     for th in [1, 2] {
         let mut s = Session::new(&m, Kernel::Fast, th);
