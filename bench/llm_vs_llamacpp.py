@@ -13,7 +13,8 @@ C++ build of a few minutes) and scikit-learn; created if missing. Prints:
 * perplexity on the English text that ships with scikit-learn (the `.rst` descriptions of
   its bundled data sets, `sklearn/datasets/descr/`), in windows, for both models on the
   same token ids;
-* speed: prompt processing and decoding tokens/s for each thread count, both engines.
+* speed: prompt processing and decoding tokens/s for each thread count, both engines, their
+  runs alternating.
 Every sequence is tokenized once, by Verity, and fed to both engines as token ids.
 
 `--llama-batch` (default 1) is llama.cpp's n_batch/n_ubatch. On this project's CI machine
@@ -188,22 +189,19 @@ def main():
         print(f"perplexity over {v['scored']} scored tokens ({v['windows']} windows of {args.window}): "
               f"Verity {v['ppl']:.4f}, llama.cpp {f_['ppl']:.4f}, ratio {v['ppl'] / f_['ppl']:.4f}")
 
-    print("speed (tokens/s, medians of %d runs; ratio = Verity / llama.cpp):" % args.repeat)
+    print("speed (tokens/s, medians of %d runs, the engines alternating; ratio = Verity / llama.cpp):" % args.repeat)
     print(f"{'threads':>7} {'engine':>10} {'prompt':>9} {'decode':>9}")
     for th in [int(t) for t in args.threads.split(",")]:
-        res = {}
-        for eng in ["verity", "llama.cpp"]:
-            runs = []
-            for _ in range(args.repeat):
-                if eng == "verity":
-                    runs.append(json.loads(sh(score, gguf, "speed", str(th), str(args.speed_n))))
-                else:
-                    runs.append(llama({"mode": "speed", "gguf": gguf, "threads": th, "n": args.speed_n}))
-            res[eng] = {k: statistics.median(r[k] for r in runs) for k in ["prompt_tok_s", "decode_tok_s"]}
+        runs = {"verity": [], "llama.cpp": []}
+        # Alternating, so that a slow spell of this noisy machine hits both engines.
+        for _ in range(args.repeat):
+            runs["verity"].append(json.loads(sh(score, gguf, "speed", str(th), str(args.speed_n))))
+            runs["llama.cpp"].append(llama({"mode": "speed", "gguf": gguf, "threads": th, "n": args.speed_n}))
+        res = {e: {k: statistics.median(r[k] for r in rs) for k in ["prompt_tok_s", "decode_tok_s"]} for e, rs in runs.items()}
+        for eng in runs:
             print(f"{th:>7} {eng:>10} {res[eng]['prompt_tok_s']:>9.1f} {res[eng]['decode_tok_s']:>9.1f}")
         print(f"{th:>7} {'ratio':>10} {res['verity']['prompt_tok_s'] / res['llama.cpp']['prompt_tok_s']:>9.3f} "
               f"{res['verity']['decode_tok_s'] / res['llama.cpp']['decode_tok_s']:>9.3f}")
-
 
 if __name__ == "__main__":
     main()

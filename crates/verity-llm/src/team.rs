@@ -1,9 +1,10 @@
 //! A fixed team of worker threads for one decoding session, woken by spinning. A token
 //! runs about 120 matrix products of 50 to 500 µs each; waking a sleeping thread pool
 //! for each (as rayon does) costs tens of µs of futex latency every time, more than the
-//! second thread saves. Workers here spin on an epoch counter for a while after each job
-//! (yielding once in a while, so an oversubscribed machine still makes progress) and only
-//! then sleep on a condition variable.
+//! second thread saves. Workers here spin on an epoch counter after each job: without
+//! yielding for 200 µs (unless the process's teams have more threads than the machine has
+//! cores, when spinning would only delay the threads being waited for), then yielding, and
+//! after 2 ms they sleep on a condition variable.
 
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
@@ -47,6 +48,8 @@ struct Shared {
 pub struct Team {
     shared: Arc<Shared>,
     workers: Vec<JoinHandle<()>>,
+    /// One job at a time, whoever calls.
+    running: Mutex<()>,
 }
 
 impl Team {
@@ -74,7 +77,7 @@ impl Team {
                     .expect("spawn a decoding thread")
             })
             .collect();
-        Team { shared, workers }
+        Team { shared, workers, running: Mutex::new(()) }
     }
 
     pub fn threads(&self) -> usize {
@@ -87,6 +90,8 @@ impl Team {
         if self.workers.is_empty() {
             return f(0);
         }
+        // A job that panicked poisoned this lock on its way out; the team itself is sound.
+        let _one = self.running.lock().unwrap_or_else(|e| e.into_inner());
         let s = &*self.shared;
         // SAFETY: the erased reference is only called by workers between the epoch bump
         // below and their decrement of `pending`, and this function does not return (nor
