@@ -147,14 +147,10 @@ pub fn rmsnorm_fast(x: &[i32], g: &[i32], eps_q32: i64) -> Vec<i32> {
             let n = p.unsigned_abs() + half;
             let mut q = (n as f64 * inv) as u64;
             // Relative error below 2^-51: past 2^32 the result saturates either way; below,
-            // the estimate is off by at most one, and is stepped to ⌊n/r⌋ exactly.
+            // the estimate is off by at most one, and `q·r < 2^32·2^32` fits u64.
             if q < 1 << 32 {
-                while q as u128 * r as u128 > n as u128 {
-                    q -= 1;
-                }
-                while (q as u128 + 1) * r as u128 <= n as u128 {
-                    q += 1;
-                }
+                q -= (q * r > n) as u64;
+                q += ((q + 1) * r <= n) as u64;
             }
             let q = q.min(1 << 32) as i64;
             (if p < 0 { -q } else { q }).clamp(i32::MIN as i64, i32::MAX as i64) as i32
@@ -282,6 +278,8 @@ pub struct Session<'m> {
     /// Per layer: the largest `|key|` and `|value|` cached, for the attention bounds.
     k_max: Vec<u32>,
     v_max: Vec<u32>,
+    /// The length of the last step's op outputs, laid end to end.
+    outputs_len: usize,
     pub pos: usize,
 }
 
@@ -310,6 +308,7 @@ impl<'m> Session<'m> {
             v_cache: vec![Vec::new(); n],
             k_max: vec![0; n],
             v_max: vec![0; n],
+            outputs_len: 0,
             pos: 0,
         }
     }
@@ -427,7 +426,8 @@ impl<'m> Session<'m> {
         let pos = self.pos;
         // Outputs are hashed together at the end of the step, spread over the team; the
         // hook still sees (and may change) each one before it is used.
-        let (mut outputs, mut ranges) = (Vec::new(), Vec::with_capacity(Layout::of(c).n_ops()));
+        // Sized like the last step's: the outputs grow by one attention row per head a step.
+        let (mut outputs, mut ranges) = (Vec::with_capacity(self.outputs_len + 4096), Vec::with_capacity(Layout::of(c).n_ops()));
         let mut rec = |v: &mut Vec<i32>| {
             hook(ranges.len(), v);
             ranges.push(outputs.len()..outputs.len() + v.len());
@@ -488,6 +488,7 @@ impl<'m> Session<'m> {
         rec(&mut logits);
         self.pos += 1;
         let op_roots = crate::trace::commit_ops(&outputs, &ranges, self.team.threads(), &|f| self.team.run(f));
+        self.outputs_len = outputs.len();
         Step { logits, op_roots }
     }
 }
