@@ -32,7 +32,7 @@ pub fn mix(w: &[i32], values: &[i32], stride: usize, off: usize, v_max: u32, out
     if wsum * v_max as u128 >= 1 << 62 {
         return false;
     }
-    // |Σ w| ≤ Σ|w| < 2^62 too.
+    // At most 2048 weights (the context), each an i32: the sum fits i64.
     let total: i64 = w.iter().map(|x| *x as i64).sum();
     if total <= 0 {
         out.fill(0);

@@ -424,9 +424,9 @@ impl<'m> Session<'m> {
         let c = &m.config;
         assert!(self.pos < m.context && (token as usize) < c.vocab, "caller checks bounds");
         let pos = self.pos;
-        // Outputs are hashed together at the end of the step, spread over the team; the
-        // hook still sees (and may change) each one before it is used.
-        // Sized like the last step's: the outputs grow by one attention row per head a step.
+        // The outputs, laid end to end (sized like the last step's, which had one attention
+        // weight less per head), are hashed together when the step ends, spread over the
+        // team; the hook still sees (and may change) each one before it is used.
         let (mut outputs, mut ranges) = (Vec::with_capacity(self.outputs_len + 4096), Vec::with_capacity(Layout::of(c).n_ops()));
         let mut rec = |v: &mut Vec<i32>| {
             hook(ranges.len(), v);

@@ -132,26 +132,12 @@ pub fn root_from_path(leaf: &Hash, index: usize, path: &[Hash]) -> Hash {
 }
 
 pub fn chunk_leaves(values: &[i32]) -> Vec<Hash> {
-    chunk_leaves_in(values, 0, chunk_count(values.len()))
-}
-
-/// Leaves `first..first + n` of `values`' chunk tree, [`EMPTY`] past its chunks: the whole
-/// chunks many at once.
-fn chunk_leaves_in(values: &[i32], first: usize, n: usize) -> Vec<Hash> {
-    let mut out = vec![EMPTY; n];
-    let fast = (values.len() / CHUNK).clamp(first, first + n) - first;
-    let bytes = le_bytes(values);
-    crate::blake3x16::keyed_hash_many(
-        &keys().chunk,
-        &bytes[(4 * CHUNK * first).min(bytes.len())..],
-        4 * CHUNK,
-        4 * CHUNK,
-        &mut out[..fast],
-    );
-    for (c, leaf) in (first..first + n).zip(out.iter_mut()).skip(fast) {
-        if c < chunk_count(values.len()) {
-            *leaf = chunk_leaf(&values[(c * CHUNK).min(values.len())..values.len().min((c + 1) * CHUNK)]);
-        }
+    // The whole chunks many at once, the last partial one (or an empty op's) alone.
+    let whole = values.len() / CHUNK;
+    let mut out = vec![EMPTY; chunk_count(values.len())];
+    crate::blake3x16::keyed_hash_many(&keys().chunk, &le_bytes(values), 4 * CHUNK, 4 * CHUNK, &mut out[..whole]);
+    if let Some(last) = out.get_mut(whole) {
+        *last = chunk_leaf(&values[whole * CHUNK..]);
     }
     out
 }
@@ -382,6 +368,25 @@ impl Layout {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The definition, one hash at a time: `chunk_leaf` per chunk, `node` per pair.
+    fn literal_commit(values: &[i32]) -> Hash {
+        let mut level: Vec<Hash> =
+            if values.is_empty() { vec![chunk_leaf(&[])] } else { values.chunks(CHUNK).map(chunk_leaf).collect() };
+        level.resize(level.len().next_power_of_two(), EMPTY);
+        while level.len() > 1 {
+            level = level.chunks_exact(2).map(|p| node(&p[0], &p[1])).collect();
+        }
+        op_root(values.len(), &level[0])
+    }
+
+    #[test]
+    fn commit_op_equals_its_definition() {
+        for n in [0, 1, 64, 100, 64 * 16, 64 * 17 + 5, 64 * 40, 49_152] {
+            let v: Vec<i32> = (0..n).map(|i: i32| i.wrapping_mul(-1_640_531_535)).collect();
+            assert_eq!(commit_op(&v), literal_commit(&v), "{n} values");
+        }
+    }
 
     #[test]
     fn commit_ops_equals_commit_op_for_every_length_and_thread_count() {
