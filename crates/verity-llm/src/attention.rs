@@ -32,7 +32,7 @@ pub fn mix(w: &[i32], values: &[i32], stride: usize, off: usize, v_max: u32, out
     if wsum * v_max as u128 >= 1 << 62 {
         return false;
     }
-    // At most 2048 weights (the context), each an i32: the sum fits i64.
+    // Weights are i32 and far fewer than 2^32: the sum fits i64.
     let total: i64 = w.iter().map(|x| *x as i64).sum();
     if total <= 0 {
         out.fill(0);
@@ -64,7 +64,9 @@ fn scores_i64(q: &[i32], keys: &[i32], stride: usize, off: usize, inv: i64, out:
 
 #[inline(always)]
 fn mix_i64(w: &[i32], values: &[i32], stride: usize, off: usize, num: &mut [i64]) {
-    for (j, wj) in w.iter().enumerate() {
+    // Weights past the cached positions (only a cheating hook makes them) pair with no
+    // value, as in `attn_mix`.
+    for (j, wj) in w.iter().enumerate().take(values.len() / stride) {
         let v = &values[j * stride + off..][..num.len()];
         for (acc, v) in num.iter_mut().zip(v) {
             *acc += *wj as i64 * *v as i64;

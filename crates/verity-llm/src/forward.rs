@@ -404,7 +404,7 @@ impl<'m> Session<'m> {
                 let mut out = outs[head].lock().expect("head lock");
                 if self.kernel == Kernel::Reference || !attention::mix(w, vc, kvd, g * hd, self.v_max[li], &mut out) {
                     for (i, o) in out.iter_mut().enumerate() {
-                        *o = attn_mix(w, (0..w.len()).map(|p| vc[p * kvd + g * hd + i]));
+                        *o = attn_mix(w, (0..vc.len() / kvd).map(|p| vc[p * kvd + g * hd + i]));
                     }
                 }
             }
