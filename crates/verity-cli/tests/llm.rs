@@ -55,11 +55,6 @@ fn llm_disputes_convict_cheats_and_acquit_the_honest() {
     for (cheat, winner) in [("none", "executor"), ("token", "challenger"), ("seed", "challenger"), ("truncate", "challenger")] {
         let v = json(&ok(&[&base[..], &["--cheat", cheat, "--json"]].concat(), dir));
         assert_eq!(v["winner"], winner, "{cheat}: {v}");
-        if cheat == "truncate" {
-            // A trace with fewer positions than the signed prompt calls for may not even
-            // have the tree shape the referee asks about: then the executor has no move.
-            continue;
-        }
         assert!(v["rounds"].as_u64().unwrap() > 2 && v["bytes"].as_u64().unwrap() > 0, "{v}");
         assert!(v["at"]["position"].is_u64(), "{cheat} did not end at an element: {v}");
     }

@@ -1,7 +1,7 @@
 //! Resize and Upsample, one axis at a time: `nearest` is a Gather of the source
-//! positions (the input's integers copied exactly); `linear` is a Linear over the axis
-//! (moved last by a Transpose when it is not) whose weight rows hold the two
-//! interpolation weights of each output position.
+//! positions (the input's integers copied exactly); `linear` and `cubic` are a Linear over
+//! the axis (moved last by a Transpose when it is not) whose weight rows hold the two or
+//! four interpolation weights of each output position.
 
 use crate::error::Result;
 use crate::fgraph::FOp;
@@ -11,6 +11,12 @@ use crate::translate::{checked_numel, norm_axis, Builder, Cx, Out};
 enum Mode {
     Nearest,
     Linear,
+    /// Keys' cubic convolution with coefficient `a`; `exclude` drops (and renormalizes
+    /// away) the taps outside the input instead of repeating its edge.
+    Cubic {
+        a: f64,
+        exclude: bool,
+    },
 }
 
 pub fn resize(b: &mut Builder, cx: &Cx) -> Result<Out> {
@@ -20,7 +26,19 @@ pub fn resize(b: &mut Builder, cx: &Cx) -> Result<Out> {
     let mode = match cx.a.string("mode").as_deref().unwrap_or("nearest") {
         "nearest" => Mode::Nearest,
         "linear" | "bilinear" => Mode::Linear,
-        m => return Err(cx.fail(format!("mode '{m}' is not supported (nearest, linear are)"))),
+        "cubic" | "bicubic" => {
+            let a = cx.a.float("cubic_coeff_a", -0.75);
+            if !a.is_finite() {
+                return Err(cx.fail(format!("cubic_coeff_a {a} must be a finite number")));
+            }
+            let exclude = match cx.a.int("exclude_outside", 0) {
+                0 => false,
+                1 => true,
+                v => return Err(cx.fail(format!("exclude_outside must be 0 or 1, not {v}"))),
+            };
+            Mode::Cubic { a, exclude }
+        }
+        m => return Err(cx.fail(format!("mode '{m}' is not supported (nearest, linear, cubic are)"))),
     };
     if cx.a.int("antialias", 0) != 0 {
         return Err(cx.fail("antialias=1 is not supported"));
@@ -109,6 +127,24 @@ pub fn resize(b: &mut Builder, cx: &Cx) -> Result<Out> {
                 }
                 FOp::Linear { w, b: vec![0.0; out[a]] }
             }
+            Mode::Cubic { a: coeff, exclude } => {
+                let mut w = vec![0.0; out[a] * n_in];
+                for o in 0..out[a] {
+                    let row = &mut w[o * n_in..(o + 1) * n_in];
+                    for (i, c) in cubic_taps(src(o), coeff) {
+                        if (0..n_in as i64).contains(&i) || !exclude {
+                            row[i.clamp(0, n_in as i64 - 1) as usize] += c;
+                        }
+                    }
+                    if exclude {
+                        let sum: f64 = row.iter().sum();
+                        if sum != 0.0 {
+                            row.iter_mut().for_each(|c| *c /= sum);
+                        }
+                    }
+                }
+                FOp::Linear { w, b: vec![0.0; out[a]] }
+            }
         };
         let moved = matches!(step, FOp::Linear { .. }) && a != r - 1;
         let mut perm: Vec<usize> = (0..r).collect();
@@ -129,6 +165,26 @@ pub fn resize(b: &mut Builder, cx: &Cx) -> Result<Out> {
         }
     }
     unreachable!("the last changed axis returns")
+}
+
+/// The four source positions `floor(p) − 1 ..= floor(p) + 2` and their weights under Keys'
+/// cubic kernel with coefficient `a`. At a whole `p` all the weight falls on `p` (ONNX's
+/// reference takes the taps one further left there, with the same result).
+fn cubic_taps(p: f64, a: f64) -> [(i64, f64); 4] {
+    let f = p.floor();
+    let t = p - f;
+    let k = |d: f64| {
+        let d = d.abs();
+        if d <= 1.0 {
+            ((a + 2.0) * d - (a + 3.0)) * d * d + 1.0
+        } else if d < 2.0 {
+            ((a * d - 5.0 * a) * d + 8.0 * a) * d - 4.0 * a
+        } else {
+            0.0
+        }
+    };
+    let f = f as i64;
+    [(f - 1, k(t + 1.0)), (f, k(t)), (f + 1, k(1.0 - t)), (f + 2, k(2.0 - t))]
 }
 
 /// The input coordinate of output position `o` (ONNX's coordinate transforms).

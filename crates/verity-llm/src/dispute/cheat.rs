@@ -166,7 +166,14 @@ pub fn cheat(model: &Model, prompt: &[u32], params: &Params, kind: Cheat) -> Res
             }
             let k = (n / 8).max(1);
             let (run, trace) = record(model, &prompt[k..], params, &mut |_, t| t, &mut |_, _, _| {})?;
-            claim(run, trace, format!("the first {k} of {n} prompt tokens dropped"))
+            // Padded with made-up positions (copies of the last) to the length the signed
+            // prompt calls for, as a cheater that keeps the trace's shape would: otherwise
+            // its tree does not even have the shape the referee asks about, and it loses by
+            // having no move rather than at an element.
+            let mut values = trace.values;
+            let last = values.last().cloned().unwrap_or_default();
+            values.extend(std::iter::repeat_n(last, k));
+            claim(run, Trace::from_values(values), format!("the first {k} of {n} prompt tokens dropped"))
         }
     };
     let (run, trace) = honest()?;
