@@ -9,7 +9,7 @@ use verity_llm::dispute::players::record;
 use verity_llm::dispute::{cheat, dispute, Cheat};
 use verity_llm::model::render_chat;
 use verity_llm::receipt::sign;
-use verity_llm::trace::{commit_op, commit_position, tree_root, Layout};
+use verity_llm::trace::{commit_ops, commit_position, tree_root, Layout};
 use verity_llm::{complete, Kernel, Model, Params};
 use verity_receipt::Signer;
 
@@ -23,10 +23,10 @@ fn main() {
     let params = Params { max_tokens, temperature_milli: 700, seed: 7, ..Default::default() };
     let ly = Layout::of(&m.config);
 
-    // Trace commitment against decoding: decode (commitment included), then re-commit the
-    // recorded op outputs alone.
+    // Trace commitment against decoding, one thread: decode (commitment included), then
+    // re-commit the recorded op outputs alone, as decoding does (`trace::commit_ops`).
     let t = Instant::now();
-    let c = complete(&m, &prompt, &params, Kernel::Fast, 2).expect("complete");
+    let c = complete(&m, &prompt, &params, Kernel::Fast, 1).expect("complete");
     let decode = t.elapsed();
     let (_, trace) = record(&m, &prompt, &params, &mut |_, t| t, &mut |_, _, _| {}).expect("record");
     let t = Instant::now();
@@ -34,7 +34,15 @@ fn main() {
         .values
         .iter()
         .enumerate()
-        .map(|(p, ops)| commit_position(p, &ops.iter().map(|v| commit_op(v)).collect::<Vec<_>>()))
+        .map(|(p, ops)| {
+            let mut ranges = Vec::with_capacity(ops.len());
+            for v in ops {
+                let at = ranges.last().map_or(0, |r: &std::ops::Range<usize>| r.end);
+                ranges.push(at..at + v.len());
+            }
+            let roots = commit_ops(&ops.concat(), &ranges, 1, &|f| f(0));
+            commit_position(p, &roots)
+        })
         .collect();
     let root = tree_root(&leaves);
     let commit = t.elapsed();
@@ -49,7 +57,7 @@ fn main() {
         elems as f64 / 1e6
     );
     println!(
-        "completion (2 threads, commitment included) {:.3} s; trace commitment alone {:.3} s = {:.1}% of it",
+        "completion (1 thread, commitment included) {:.3} s; trace commitment alone {:.3} s = {:.1}% of it",
         decode.as_secs_f64(),
         commit.as_secs_f64(),
         100.0 * commit.as_secs_f64() / decode.as_secs_f64()
